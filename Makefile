@@ -1,0 +1,37 @@
+# Every target makes its own virtual environment: a fresh clone needs only Python 3.11+ and make.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test lint typecheck demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## test: lint, type-check (strict) and run the whole test suite
+test: $(STAMP)
+	$(BIN)/ruff check connector tests bench
+	$(BIN)/ruff format --check connector tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check connector tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## demo: the README's main job, a multi-step automation against the bundled Zoho sandbox
+demo: $(STAMP)
+	$(BIN)/python -m connector.demo
+
+## bench: the benchmarks of bench/, printed as tables
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache
