@@ -1,0 +1,203 @@
+"""Every error the connector raises, as one shallow tree.
+
+    ConnectorError
+    ├── ManifestError            a data file is broken (raised at load time, never mid-automation)
+    ├── InputValidationError     the action's inputs do not match its schema; nothing was sent
+    ├── ConnectionConfigError    the connection is incomplete or inconsistent; the user fixes the connection
+    │   └── AuthenticationError  Zoho refused the credentials (revoked refresh token, wrong data centre, …)
+    ├── RateLimitedError         Zoho throttled us, or the daily allowance is spent; retryable after `retry_after`
+    ├── TransientError           network failure, timeout or 5xx; retryable
+    └── ZohoAPIError             Zoho answered with an error; keeps its HTTP status, code, message and details
+
+Each error carries `retryable` and `retry_after` (seconds, or None) so that a workflow engine can do the retrying,
+and `to_dict()` gives the JSON form printed by the CLI and `invoke`. Messages never contain a secret: whoever builds
+an error passes values through `connector.redact` first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+__all__ = [
+    "AuthenticationError",
+    "ConnectionConfigError",
+    "ConnectorError",
+    "InputValidationError",
+    "ManifestError",
+    "RateLimitedError",
+    "TransientError",
+    "Violation",
+    "ZohoAPIError",
+]
+
+
+class ConnectorError(Exception):
+    """Base of every error raised by the connector."""
+
+    kind: ClassVar[str] = "error"
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of the error, as the CLI prints it."""
+        return {
+            "error": {
+                "type": self.kind,
+                "message": self.message,
+                "retryable": self.retryable,
+                "retry_after": self.retry_after,
+                **self._details(),
+            }
+        }
+
+    def _details(self) -> dict[str, Any]:
+        return {}
+
+
+class ManifestError(ConnectorError):
+    """A manifest, action, connection or schema file is broken; the message names the file and the problem."""
+
+    kind = "manifest_error"
+    exit_code = 2
+
+    def __init__(self, file: str, problem: str) -> None:
+        super().__init__(f"{file}: {problem}")
+        self.file = file
+        self.problem = problem
+
+    def _details(self) -> dict[str, Any]:
+        return {"file": self.file, "problem": self.problem}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One way an input breaks its schema."""
+
+    input: str  # the input's name, or "(inputs)" for a problem with the object itself
+    pointer: str  # JSON pointer to the offending value, e.g. "/values/0/key"
+    message: str  # what was expected
+
+    def __str__(self) -> str:
+        where = self.input if self.pointer in ("", f"/{self.input}") else f"{self.input} ({self.pointer})"
+        return f"{where}: {self.message}"
+
+
+class InputValidationError(ConnectorError):
+    """The inputs do not match the action's schema. Lists every violation; nothing was sent to Zoho."""
+
+    kind = "invalid_input"
+    exit_code = 2
+
+    def __init__(self, subject: str, violations: list[Violation]) -> None:
+        lines = "\n".join(f"  - {v}" for v in violations)
+        super().__init__(f"invalid inputs for {subject}:\n{lines}")
+        self.subject = subject
+        self.violations = violations
+
+    def _details(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "violations": [{"input": v.input, "pointer": v.pointer, "message": v.message} for v in self.violations],
+        }
+
+
+class ConnectionConfigError(ConnectorError):
+    """The connection cannot be used as configured; the user fixes the connection."""
+
+    kind = "connection_error"
+    exit_code = 3
+
+
+class AuthenticationError(ConnectionConfigError):
+    """Zoho Accounts refused a token request or a token; `reason` says which failure, the message what to do."""
+
+    kind = "authentication_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, retryable=retryable, retry_after=retry_after)
+        self.reason = reason
+
+    def _details(self) -> dict[str, Any]:
+        return {"reason": self.reason}
+
+
+class RateLimitedError(ConnectorError):
+    """Zoho throttled the call, or the allowance is below the configured minimum."""
+
+    kind = "rate_limited"
+    exit_code = 5
+
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(message, retryable=True, retry_after=retry_after)
+        self.status = status
+
+    def _details(self) -> dict[str, Any]:
+        return {"status": self.status}
+
+
+class TransientError(ConnectorError):
+    """A network failure, a timeout or a 5xx answer: the same call may well succeed later."""
+
+    kind = "transient"
+    exit_code = 5
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, retryable=True, retry_after=retry_after)
+        self.status = status
+
+    def _details(self) -> dict[str, Any]:
+        return {"status": self.status}
+
+
+class ZohoAPIError(ConnectorError):
+    """Zoho answered with an error. Keeps Zoho's HTTP status, code, message, details and request id."""
+
+    kind = "zoho_error"
+    exit_code = 4
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        code: str | None,
+        message: str | None,
+        details: Any = None,
+        request_id: str | None = None,
+        response: Any = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        text = f"Zoho answered HTTP {status}"
+        if code:
+            text += f" {code}"
+        if message:
+            text += f": {message}"
+        super().__init__(text, retryable=retryable, retry_after=retry_after)
+        self.status = status
+        self.code = code
+        self.zoho_message = message
+        self.details = details
+        self.request_id = request_id
+        self.response = response  # the whole parsed body, for multi-record answers
+
+    def _details(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "code": self.code,
+            "zoho_message": self.zoho_message,
+            "details": self.details,
+            "request_id": self.request_id,
+        }
