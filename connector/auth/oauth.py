@@ -1,0 +1,182 @@
+"""Zoho Accounts OAuth 2.0, sans I/O: build each token request, and read each answer into a Token or an error.
+
+Parameters always travel in the POST body (form-encoded), never in the URL, so no proxy or access log ever holds a
+secret. Zoho's three token failures that other SDKs report alike are told apart here, each saying what to do:
+
+    invalid_code     the refresh token was revoked, or evicted by Zoho's 20-refresh-tokens-per-user cap → reconnect
+                     (for a code grant: the code expired or was used already → generate a new one)
+    Access Denied    token creation is throttled (≤10 per refresh token per 10 minutes; Zoho may say so with
+                     HTTP 200) → wait, and reuse the tokens you have
+    invalid_client   the client id or secret is wrong, or the client lives in another data centre
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from connector.auth.tokens import Token
+from connector.errors import AuthenticationError
+
+__all__ = [
+    "TOKEN_TIMEOUT",
+    "authorize_url",
+    "code_request",
+    "new_state",
+    "parse_revoke_response",
+    "parse_token_response",
+    "refresh_request",
+    "revoke_request",
+]
+
+# Every token call has a timeout: a hung Accounts server must not hang a worker holding the refresh lock.
+TOKEN_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+THROTTLE_RETRY_AFTER = 60.0  # Zoho counts 10 tokens per rolling 10 minutes; one minute usually frees a slot
+
+
+def new_state() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def authorize_url(
+    accounts_url: str,
+    authorize_path: str,
+    *,
+    client_id: str,
+    redirect_uri: str,
+    scopes: str,
+    state: str,
+    access_type: str = "offline",
+    prompt: str = "consent",
+) -> str:
+    """The consent page URL. `scopes` is space-separated as users type it; Zoho wants commas."""
+    query = {
+        "client_id": client_id,
+        "response_type": "code",
+        "redirect_uri": redirect_uri,
+        "scope": ",".join(scopes.split()),
+        "access_type": access_type,
+        "prompt": prompt,
+        "state": state,
+    }
+    return f"{accounts_url}{authorize_path}?{urlencode(query)}"
+
+
+def _post(url: str, form: Mapping[str, str]) -> httpx.Request:
+    return httpx.Request(
+        "POST", url, data=dict(form), headers={"Accept": "application/json"},
+        extensions={"timeout": TOKEN_TIMEOUT.as_dict()},
+    )  # fmt: skip
+
+
+def code_request(
+    accounts_url: str, token_path: str, *, client_id: str, client_secret: str, code: str, redirect_uri: str | None
+) -> httpx.Request:
+    """Exchange an authorization code. A self-client grant code is exchanged without redirect_uri."""
+    form = {"grant_type": "authorization_code", "client_id": client_id, "client_secret": client_secret, "code": code}
+    if redirect_uri:
+        form["redirect_uri"] = redirect_uri
+    return _post(f"{accounts_url}{token_path}", form)
+
+
+def refresh_request(
+    accounts_url: str, token_path: str, *, client_id: str, client_secret: str, refresh_token: str
+) -> httpx.Request:
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "refresh_token": refresh_token,
+    }
+    return _post(f"{accounts_url}{token_path}", form)
+
+
+def revoke_request(accounts_url: str, revoke_path: str, *, token: str) -> httpx.Request:
+    return _post(f"{accounts_url}{revoke_path}", {"token": token})
+
+
+def parse_token_response(response: httpx.Response, *, grant: str, now: float, base: Token) -> Token:
+    """The new token (merged over `base`), or an AuthenticationError saying which failure and what to do.
+
+    `grant` is "refresh_token" or "authorization_code": the same Zoho error means different things for each.
+    """
+    body = _body(response)
+    if response.status_code < 400 and "access_token" in body:
+        # Legacy answers carry expires_in_sec, and then expires_in is in milliseconds.
+        lifetime = float(body.get("expires_in_sec") or body.get("expires_in") or 3600)
+        if "expires_in_sec" not in body and lifetime > 86_400:
+            lifetime /= 1000
+        return base.replace(
+            access_token=str(body["access_token"]),
+            refresh_token=str(body.get("refresh_token") or base.refresh_token or "") or None,
+            api_domain=str(body.get("api_domain") or base.api_domain or "") or None,
+            expires_at=now + lifetime,
+            grant_token=None,
+        )
+    raise token_error(response.status_code, body, grant=grant)
+
+
+def token_error(status: int, body: Mapping[str, Any], *, grant: str) -> AuthenticationError:
+    error = str(body.get("error") or body.get("code") or "").strip()
+    description = str(body.get("error_description") or body.get("message") or "")
+    lowered = f"{error} {description}".lower()
+    if lowered.startswith("access denied") or "throttle" in lowered or "too many requests" in lowered:
+        return AuthenticationError(
+            "Zoho is throttling token requests for this refresh token (at most 10 new access tokens per 10 "
+            "minutes): wait a minute, and let workers share tokens through one token store instead of each "
+            "refreshing on its own",
+            reason="token_throttled",
+            retryable=True,
+            retry_after=THROTTLE_RETRY_AFTER,
+        )
+    if error == "invalid_code" and grant == "refresh_token":
+        return AuthenticationError(
+            "Zoho no longer accepts this refresh token (invalid_code): it was revoked, or evicted because the user "
+            "created more than 20 refresh tokens for this client. Reconnect: run `zoho-connector auth login`",
+            reason="refresh_token_revoked",
+        )
+    if error == "invalid_code":
+        return AuthenticationError(
+            "Zoho refused the authorization code (invalid_code): it expired (web codes live 2 minutes, self-client "
+            "codes 3 by default) or was already used. Generate a new code and exchange it at once",
+            reason="grant_code_invalid",
+        )
+    if error == "invalid_client":
+        return AuthenticationError(
+            "Zoho does not know this client (invalid_client): check the client id and secret, and that the "
+            "connection's region is the data centre the client and account live in (multi-DC must be enabled "
+            "for the client in the API console to use other data centres)",
+            reason="invalid_client",
+        )
+    if error == "invalid_redirect_uri":
+        return AuthenticationError(
+            "the redirect URI does not match one registered for the client in the Zoho API console",
+            reason="invalid_redirect_uri",
+        )
+    detail = f" ({error})" if error else ""
+    return AuthenticationError(
+        f"Zoho Accounts refused the token request with HTTP {status}{detail}",
+        reason=error or "token_request_failed",
+    )
+
+
+def parse_revoke_response(response: httpx.Response) -> None:
+    body = _body(response)
+    if response.status_code >= 400 or body.get("status") not in (None, "success"):
+        raise AuthenticationError(
+            f"Zoho did not revoke the token (HTTP {response.status_code}): it is unknown or already revoked",
+            reason="revoke_failed",
+        )
+
+
+def _body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = json.loads(response.content or b"{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -1,0 +1,159 @@
+"""A connection: the user's data centre, OAuth client and tokens, resolved from a plain dict.
+
+The dict is checked against the connection's JSON Schema (`schemas/connections/zoho-oauth.json`), its region is
+looked up in the region table (`connections/regions.yaml`) by key or alias, and the accounts and API hosts follow
+from it unless the `accounts_url`/`api_domain` overrides say otherwise. Secrets never show in a repr.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from connector import _schema
+from connector.errors import ConnectionConfigError, InputValidationError
+from connector.manifest import ConnectionDef
+
+__all__ = ["Connection", "Policy", "resolve_connection", "resolve_region"]
+
+# Calls a CRM edition may run at once (Zoho's documented concurrency per app).
+EDITION_CONCURRENCY = {"free": 5, "standard": 10, "professional": 15, "enterprise": 20, "ultimate": 25}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Per-connection call policy, with pyzohoapi's names and defaults."""
+
+    intercall_delay: float = 0.0
+    max_retries: int = 10
+    max_retry_after: float = 180.0
+    min_calls_remaining: int = 1
+    retry_backoff_seconds: float = 0.5
+    max_concurrency: int = 20
+
+
+@dataclass(frozen=True)
+class Connection:
+    region: str
+    accounts_url: str
+    api_domain: str
+    environment: str = "production"
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    access_token: str | None = field(default=None, repr=False)
+    expires_in: float | None = None
+    user_name: str | None = None
+    scopes: str = ""
+    redirect_uri: str | None = None
+    organization_id: str | None = None
+    token_store: str | None = field(default=None, repr=False)  # a URL may carry a database password
+    policy: Policy = field(default_factory=Policy)
+    api_domain_overridden: bool = False
+
+    @property
+    def cache_key(self) -> tuple[Any, ...]:
+        """What identifies the pooled HTTP client and token of this connection within a process."""
+        return (self.accounts_url, self.api_domain, self.client_id, self.user_name, self.refresh_token,
+                self.access_token, self.token_store)  # fmt: skip
+
+
+def resolve_region(definition: ConnectionDef, value: str) -> str:
+    """The region key for what a user typed: 'eu', 'Europe', 'zoho.eu', 'https://accounts.zoho.eu', …"""
+    text = value.strip().lower().rstrip("/")
+    if text.startswith(("http://", "https://")):
+        host = urlsplit(text).hostname or ""
+        for key, region in definition.regions.items():
+            if host in (urlsplit(region["accounts"]).hostname, urlsplit(region["api"]).hostname):
+                return key
+    else:
+        for key, region in definition.regions.items():
+            names = {key, region["label"].lower(), *(a.lower() for a in region.get("aliases", []))}
+            if text in names:
+                return key
+    valid = ", ".join(f"{k} ({r['label']})" for k, r in definition.regions.items())
+    raise ConnectionConfigError(f"unknown Zoho region {value!r}; valid regions: {valid}")
+
+
+def resolve_connection(definition: ConnectionDef, raw: Mapping[str, Any] | Connection) -> Connection:
+    """Check a connection dict against its schema and resolve hosts. Raises InputValidationError or
+    ConnectionConfigError, both naming the offending field."""
+    if isinstance(raw, Connection):
+        return raw
+    key = json.dumps(raw, sort_keys=True, default=str)
+    cached = _resolved.get(key)
+    if cached is None:
+        cached = _resolve(definition, dict(raw))
+        _resolved[key] = cached
+    return cached
+
+
+_resolved: dict[str, Connection] = {}
+
+
+def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:
+    schema = definition.input_schema
+    found = _schema.violations(schema, raw)
+    if found:
+        raise InputValidationError(f"connection {definition.key}", found)
+    values = {name: raw.get(name, prop.get("default")) for name, prop in schema["properties"].items()}
+    region = resolve_region(definition, values["region"])
+    hosts = definition.regions[region]
+    environment = values["environment"]
+    api = hosts["api"].replace("https://www.", f"https://{definition.environments[environment]}.", 1)
+    accounts_url = _override("accounts_url", values["accounts_url"]) or hosts["accounts"]
+    api_override = _override("api_domain", values["api_domain"])
+    edition = values["edition"]
+    policy = Policy(
+        intercall_delay=float(values["intercall_delay"]),
+        max_retries=int(values["max_retries"]),
+        max_retry_after=float(values["max_retry_after"]),
+        min_calls_remaining=int(values["min_calls_remaining"]),
+        retry_backoff_seconds=float(values["retry_backoff_seconds"]),
+        max_concurrency=int(values["max_concurrency"] or EDITION_CONCURRENCY[edition]),
+    )
+    return Connection(
+        region=region,
+        accounts_url=accounts_url,
+        api_domain=api_override or api,
+        api_domain_overridden=api_override is not None,
+        environment=environment,
+        client_id=values["client_id"],
+        client_secret=values["client_secret"],
+        refresh_token=values["refresh_token"],
+        access_token=values["access_token"],
+        expires_in=values["expires_in"],
+        user_name=values["user_name"],
+        scopes=values["scopes"],
+        redirect_uri=values["redirect_uri"],
+        organization_id=values["organization_id"],
+        token_store=values["token_store"],
+        policy=policy,
+    )
+
+
+def _override(name: str, value: str | None) -> str | None:
+    """A base URL override: https anywhere, plain http only on a loopback host (tests, the sandbox)."""
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConnectionConfigError(f"{name} must be a full base URL such as https://proxy.example.com")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConnectionConfigError(f"{name} may use plain http only for a loopback host (127.0.0.1, localhost)")
+    if parts.query or parts.fragment:
+        raise ConnectionConfigError(f"{name} must not carry a query or fragment")
+    return value.rstrip("/")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,61 @@
+"""Shared fixtures: an isolated home for token stores and caches, a fake clock and sleep, a ready connector."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector import Connector
+
+ACCESS_TOKEN = "1000.0a1b2c3d4e5f60718293a4b5c6d7e8f9.0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+CRM = "https://www.zohoapis.eu/crm/v8"
+BOOKS = "https://www.zohoapis.eu/books/v3"
+ORG = "10234695"
+
+
+class FakeClock:
+    """Time that moves only when told to, or when the code under test sleeps."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Token stores and the manifest cache live in the test's own directory, never in the user's home."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("ZOHO_CONNECTOR_HOME", str(home))
+    monkeypatch.setenv("ZOHO_CONNECTOR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ZOHO_CONNECTOR_TOKEN_KEY", raising=False)
+    yield home
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def connector(clock: FakeClock) -> Iterator[Connector]:
+    with Connector.load(clock=clock, sleep=clock.sleep, async_sleep=clock.async_sleep, jitter=lambda d: d) as c:
+        yield c
+
+
+@pytest.fixture
+def connection() -> dict[str, Any]:
+    """An EU connection with a ready access token and a Books organization."""
+    return {"region": "eu", "access_token": ACCESS_TOKEN, "expires_in": 3600, "organization_id": ORG}
