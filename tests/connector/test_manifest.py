@@ -1,0 +1,103 @@
+"""A broken manifest fails at load time with a message naming the file and the problem."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from connector.errors import ManifestError
+from connector.manifest import data_root, load_manifest
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A private copy of the bundled data files to break."""
+    root = tmp_path / "component"
+    root.mkdir()
+    shutil.copy(data_root() / "manifest.yaml", root)
+    for folder in ("actions", "connections", "schemas"):
+        shutil.copytree(data_root() / folder, root / folder)
+    return root
+
+
+def edit(path: Path, change: Callable[[str], str]) -> None:
+    path.write_text(change(path.read_text()))
+
+
+def edit_json(path: Path, change: Callable[[dict[str, object]], None]) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def test_the_bundled_manifest_loads(tree: Path) -> None:
+    manifest = load_manifest(tree, use_cache=False)
+    assert manifest.key == "zoho"
+    assert len(manifest.actions) == 14
+
+
+@pytest.mark.parametrize(
+    ("breakage", "file", "problem"),
+    [
+        (lambda t: (t / "schemas/actions/crm/get-record.json").unlink(),
+         "actions/crm/get-record.yaml", "schema file schemas/actions/crm/get-record.json does not exist"),
+        (lambda t: edit(t / "actions/crm/get-record.yaml", lambda s: s.replace("connection: zohoOAuth", "connection: zohoApiKey")),
+         "actions/crm/get-record.yaml", "unknown connection 'zohoApiKey'"),
+        (lambda t: edit(t / "actions/crm/get-records.yaml", lambda s: s.replace("key: crmGetRecords", "key: crmGetRecord")),
+         "actions/crm/get-records.yaml", "duplicate action key 'crmGetRecord'"),
+        (lambda t: edit(t / "schemas/actions/crm/run-query.json", lambda s: s.replace("#/$defs/debugRequest", "#/$defs/debugRequets")),
+         "schemas/actions/crm/run-query.json", "$ref '../../common.json#/$defs/debugRequets' at /properties/debugRequest does not resolve"),
+        (lambda t: edit_json(t / "schemas/actions/crm/run-query.json", lambda d: d["properties"]["query"].update(type="text")),  # type: ignore[index]
+         "schemas/actions/crm/run-query.json", "not a valid JSON Schema at /properties/query/type"),
+        (lambda t: edit(t / "actions/crm/run-query.yaml", lambda s: s.replace("product: crm", "product: desk")),
+         "actions/crm/run-query.yaml", "unknown product 'desk'"),
+        (lambda t: edit(t / "actions/crm/run-query.yaml", lambda s: s.replace("{$input: query}", "{$input: qeury}")),
+         "actions/crm/run-query.yaml", "request names inputs the schema does not declare: ['qeury']"),
+        (lambda t: edit(t / "actions/crm/run-query.yaml", lambda s: s.replace("safety: read", "safety: maybe")),
+         "actions/crm/run-query.yaml", "does not match schemas/meta/action.schema.json: /safety"),
+        (lambda t: edit(t / "actions/crm/run-query.yaml", lambda s: s + "hook: sparkle\n"),
+         "actions/crm/run-query.yaml", "unknown hook 'sparkle'"),
+        (lambda t: edit(t / "actions/crm/run-query.yaml", lambda s: s.replace("key: crmRunQuery", "key: [crmRunQuery")),
+         "actions/crm/run-query.yaml", "not valid YAML"),
+        (lambda t: edit(t / "manifest.yaml", lambda s: s.replace("  - actions/crm/run-query.yaml", "  - actions/crm/run-qeury.yaml")),
+         "actions/crm/run-qeury.yaml", "file does not exist"),
+        (lambda t: edit(t / "connections/regions.yaml", lambda s: s.replace("api: https://www.zohoapis.eu", "api: http://www.zohoapis.eu")),
+         "connections/regions.yaml", "/regions/eu/api"),
+        (lambda t: edit_json(t / "schemas/common.json", lambda d: d["$defs"]["recordId"].pop("title")),  # type: ignore[attr-defined]
+         "schemas/actions/books/get-record.json", "input 'recordId' needs a title and a description"),
+    ],
+    ids=["missing-schema", "unknown-connection", "duplicate-key", "dangling-ref", "invalid-schema", "unknown-product",
+         "unknown-input", "bad-safety", "unknown-hook", "yaml-syntax", "missing-action-file", "bad-region",
+         "untitled-input"],
+)  # fmt: skip
+def test_broken_manifest_names_file_and_problem(
+    tree: Path, breakage: Callable[[Path], None], file: str, problem: str
+) -> None:
+    breakage(tree)
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(tree, use_cache=False)
+    assert caught.value.file == file
+    assert problem in caught.value.problem
+
+
+def test_the_cache_notices_a_changed_file(tree: Path) -> None:
+    assert load_manifest(tree).actions["crmRunQuery"].label == "CRM - COQL Query"
+    edit(tree / "actions/crm/run-query.yaml", lambda s: s.replace("label: CRM - COQL Query", "label: CRM - Query"))
+    assert load_manifest(tree).actions["crmRunQuery"].label == "CRM - Query"
+    edit(tree / "actions/crm/run-query.yaml", lambda s: s.replace("safety: read", "safety: maybe"))
+    with pytest.raises(ManifestError):
+        load_manifest(tree)
+
+
+def test_every_input_has_title_description_and_every_example_is_valid() -> None:
+    """Examples and defaults shown to users must themselves pass the schema."""
+    from connector._schema import violations
+
+    for action in load_manifest(use_cache=False).actions.values():
+        for name, prop in action.input_schema["properties"].items():
+            for example in [*prop.get("examples", []), *([prop["default"]] if "default" in prop else [])]:
+                assert not violations(prop, example), f"{action.key}.{name}: example {example!r}"
