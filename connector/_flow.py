@@ -89,16 +89,21 @@ def exchange(policy: CallPolicy, build: Callable[[str], httpx.Request]) -> Flow[
             if policy.debug:
                 log.info("request failed after %.3fs: %s", policy.clock() - started, type(exc).__name__)
             if not _retry.should_retry(
-                outcome, safety=policy.safety, retry_all=policy.retry_all, attempt=attempt,
+                outcome,
+                safety=policy.safety,
+                retry_all=policy.retry_all,
+                attempt=attempt,
                 max_retries=policy.max_retries,
-            ):  # fmt: skip
+            ):
                 raise TransientError(_network_message(exc, outcome)) from None
             yield Sleep(_retry.backoff(attempt, policy.schedule, policy.jitter))
             attempt += 1
             continue
         policy.budget.after_response(response.headers, policy.clock())
         body = _json(response)
-        outcome = _retry.classify_response(response.status_code, body, response.headers, policy.clock(), policy.envelope)
+        outcome = _retry.classify_response(
+            response.status_code, body, response.headers, policy.clock(), policy.envelope
+        )
         if policy.debug:
             log.info("response %s in %.3fs", redact_response(response), policy.clock() - started)
         if outcome.kind == "auth" and not refreshed:
@@ -106,9 +111,12 @@ def exchange(policy: CallPolicy, build: Callable[[str], httpx.Request]) -> Flow[
             token = yield GetToken(failed=token)
             continue
         if not _retry.should_retry(
-            outcome, safety=policy.safety, retry_all=policy.retry_all, attempt=attempt,
+            outcome,
+            safety=policy.safety,
+            retry_all=policy.retry_all,
+            attempt=attempt,
             max_retries=policy.max_retries,
-        ):  # fmt: skip
+        ):
             return Reply(response, body, outcome)
         delay = _wait(outcome, attempt, policy)
         yield Sleep(delay)

@@ -15,7 +15,7 @@ from typing import Any
 
 from connector.errors import ZohoAPIError
 
-__all__ = ["Pager", "combine"]
+__all__ = ["Pager", "combine", "records_key_of"]
 
 CRM_DISCRETE_LIMIT = 2000  # rows reachable with page/per_page; page_token reaches the rest
 
@@ -31,11 +31,8 @@ class Pager:
     def records(self, body: Any) -> list[Any]:
         if not isinstance(body, Mapping):
             return []
-        if self.records_key:
-            found = body.get(self.records_key)
-            return found if isinstance(found, list) else []
-        lists = [v for k, v in body.items() if isinstance(v, list) and k != "page_context"]
-        return lists[0] if len(lists) == 1 else []
+        found = body.get(records_key_of(body, self.records_key))
+        return found if isinstance(found, list) else []
 
     def next_page(self, body: Any) -> dict[str, Any] | None:
         """Query overrides for the next page (None removes a parameter), or None when this was the last."""
@@ -78,11 +75,25 @@ def combine(style: str, first: Any, records_key: str | None, records: list[Any])
     if not isinstance(first, Mapping):
         return {"data": records}
     out = dict(first)
-    key = records_key or next((k for k, v in first.items() if isinstance(v, list) and k != "page_context"), "data")
-    out[key] = records
+    out[records_key_of(first, records_key)] = records
     if style == "crm":
-        out["info"] = {**(first.get("info") or {}), "count": len(records), "more_records": False,
-                       "next_page_token": None}  # fmt: skip
+        out["info"] = {
+            **(first.get("info") or {}),
+            "count": len(records),
+            "more_records": False,
+            "next_page_token": None,
+        }
     else:
         out["page_context"] = {**(first.get("page_context") or {}), "has_more_page": False}
     return out
+
+
+def records_key_of(page: Any, declared: str | None) -> str:
+    """The member holding the records: the declared one, else the page's only list (Books: "invoices", …)."""
+    if declared:
+        return declared
+    if isinstance(page, Mapping):
+        lists = [k for k, v in page.items() if isinstance(v, list) and k != "page_context"]
+        if len(lists) == 1:
+            return lists[0]
+    return "data"

@@ -53,7 +53,8 @@ def error_for(reply: Reply) -> ConnectorError:
         )
     if outcome.kind == "transient":
         return TransientError(
-            f"Zoho answered HTTP {response.status_code}{' ' + code if code else ''}: {message or response.reason_phrase}",
+            f"Zoho answered HTTP {response.status_code} {code or ''}".rstrip()
+            + f": {message or response.reason_phrase}",
             status=response.status_code,
             retry_after=outcome.retry_after,
         )

@@ -22,7 +22,7 @@ _ANNOTATIONS = frozenset(
 )
 
 
-class DanglingRef(Exception):  # noqa: N818 - internal signal turned into a ManifestError by the loader
+class DanglingRef(Exception):
     def __init__(self, ref: str, where: str) -> None:
         super().__init__(f"$ref {ref!r} at {where or '/'} does not resolve")
 

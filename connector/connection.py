@@ -58,8 +58,15 @@ class Connection:
     @property
     def cache_key(self) -> tuple[Any, ...]:
         """What identifies the pooled HTTP client and token of this connection within a process."""
-        return (self.accounts_url, self.api_domain, self.client_id, self.user_name, self.refresh_token,
-                self.access_token, self.token_store)  # fmt: skip
+        return (
+            self.accounts_url,
+            self.api_domain,
+            self.client_id,
+            self.user_name,
+            self.refresh_token,
+            self.access_token,
+            self.token_store,
+        )
 
 
 def resolve_region(definition: ConnectionDef, value: str) -> str:

@@ -249,12 +249,17 @@ class _Reader:
         except SchemaError as exc:
             where = "/" + "/".join(map(str, exc.absolute_path))
             raise ManifestError(rel, f"not a valid JSON Schema at {where}: {exc.message}") from None
-        if inlined.get("type") != "object" or not isinstance(inlined.get("properties"), dict):
+        if (
+            not isinstance(inlined, dict)
+            or inlined.get("type") != "object"
+            or not isinstance(inlined.get("properties"), dict)
+        ):
             raise ManifestError(rel, "an input schema must be an object schema with properties")
-        for name, prop in inlined["properties"].items():
+        schema: dict[str, Any] = inlined
+        for name, prop in schema["properties"].items():
             if not isinstance(prop, dict) or not prop.get("title") or not prop.get("description"):
                 raise ManifestError(rel, f"input {name!r} needs a title and a description")
-        return inlined
+        return schema
 
     def _text(self, rel: str) -> str:
         path = self.root / rel
@@ -389,4 +394,3 @@ def _from_bundle(root: Path, bundle: Mapping[str, Any]) -> Manifest:
 def bundled_manifest() -> Manifest:
     """The manifest shipped with the package, loaded once per process."""
     return load_manifest()
-

@@ -133,7 +133,9 @@ class Connector:
 
     # --- public API --------------------------------------------------------------------------------------------
 
-    def run(self, action: str, inputs: Mapping[str, Any] | None = None, *, connection: ConnectionLike) -> dict[str, Any]:
+    def run(
+        self, action: str, inputs: Mapping[str, Any] | None = None, *, connection: ConnectionLike
+    ) -> dict[str, Any]:
         """Run one action and return `{"data": …}`. With Fetch All, every page's records in one answer."""
         call = self._call(action, inputs, connection)
         if call.fetch_all:
@@ -160,6 +162,12 @@ class Connector:
         call = self._call(action, inputs, connection, paginate=True)
         for page in self._pages(call):
             yield from _records(call, page)
+
+    def iter_pages(
+        self, action: str, inputs: Mapping[str, Any] | None = None, *, connection: ConnectionLike
+    ) -> Iterator[Any]:
+        """Every page of a paginated action, as Zoho answered it."""
+        return self._pages(self._call(action, inputs, connection, paginate=True))
 
     async def aiter_records(
         self, action: str, inputs: Mapping[str, Any] | None = None, *, connection: ConnectionLike
@@ -287,18 +295,25 @@ class Connector:
 
     def _discover_organization(self, state: _ConnectionState, path: str) -> str:
         policy = _flow.CallPolicy(
-            safety="read", envelope="finance", max_retries=0 if self._engine_mode else state.connection.policy.max_retries,
-            schedule=Schedule(state.connection.policy.retry_backoff_seconds), budget=state.budget,
-            clock=self._clock, jitter=self._jitter,
-        )  # fmt: skip
-        product = next(p for p in self.manifest.products.values() if p.organization and p.organization.get("discover") == path)
+            safety="read",
+            envelope="finance",
+            max_retries=0 if self._engine_mode else state.connection.policy.max_retries,
+            schedule=Schedule(state.connection.policy.retry_backoff_seconds),
+            budget=state.budget,
+            clock=self._clock,
+            jitter=self._jitter,
+        )
+        product = next(
+            p for p in self.manifest.products.values() if p.organization and p.organization.get("discover") == path
+        )
 
         def build(token: str) -> httpx.Request:
             return httpx.Request(
-                "GET", f"{state.api_domain()}{product.base_path}{path}",
+                "GET",
+                f"{state.api_domain()}{product.base_path}{path}",
                 headers={"Authorization": f"Zoho-oauthtoken {token}"},
                 extensions={"timeout": DEFAULT_TIMEOUT.as_dict()},
-            )  # fmt: skip
+            )
 
         with state.semaphore:
             reply = _flow.drive(_flow.exchange(policy, build), self._client(state), state.tokens.get, self._sleep)

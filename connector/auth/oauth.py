@@ -69,9 +69,12 @@ def authorize_url(
 
 def _post(url: str, form: Mapping[str, str]) -> httpx.Request:
     return httpx.Request(
-        "POST", url, data=dict(form), headers={"Accept": "application/json"},
+        "POST",
+        url,
+        data=dict(form),
+        headers={"Accept": "application/json"},
         extensions={"timeout": TOKEN_TIMEOUT.as_dict()},
-    )  # fmt: skip
+    )
 
 
 def code_request(

@@ -52,17 +52,26 @@ def test_unknown_and_mistyped_inputs(
         ("crmCreateRecord", {"recordType": "Leads", "fieldValues": [{"k": "v"}]}, "fieldValues", "key, value"),
         ("crmAddAttachment", {"recordType": "Leads", "recordId": "1", "fileName": "a", "file": 5}, "file", "string"),
         ("booksGetRecords", {"recordType": "invoices", "page": 0}, "page", "minimum"),
-        ("booksGetRecord", {"recordType": "invoices", "recordId": "1", "parentRecordType": "contacts"},
-         "(inputs)", "parentRecordId"),
+        (
+            "booksGetRecord",
+            {"recordType": "invoices", "recordId": "1", "parentRecordType": "contacts"},
+            "(inputs)",
+            "parentRecordId",
+        ),
         ("booksRawRequest", {"url": "organizations"}, "url", "match"),
         ("crmRawRequest", {"url": "/Leads", "method": "TRACE"}, "method", "GET"),
         ("crmRawRequest", {"url": "/Leads", "maxRetries": -1}, "maxRetries", "minimum"),
     ],
-)  # fmt: skip
+)
 def test_what_was_expected_is_said(
-    key: str, inputs: dict[str, Any], name: str, expected: str,
-    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock,
-) -> None:  # fmt: skip
+    key: str,
+    inputs: dict[str, Any],
+    name: str,
+    expected: str,
+    connector: Connector,
+    connection: dict[str, Any],
+    httpx_mock: HTTPXMock,
+) -> None:
     found = violations_of(connector, key, inputs, connection)
     assert name in found, found
     assert expected in found[name]
@@ -88,7 +97,10 @@ def test_unknown_action_suggests_a_near_one(connector: Connector, connection: di
 def test_error_text_never_echoes_a_secret(connector: Connector) -> None:
     secret = "1000.ffffffffffffffffffffffffffffffff.ffffffffffffffffffffffffffffffff"
     with pytest.raises(InputValidationError) as caught:
-        connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"},
-                      connection={"region": "eu", "access_token": 42, "client_secret": [secret]})  # fmt: skip
+        connector.run(
+            "crmGetRecord",
+            {"recordType": "Leads", "recordId": "1"},
+            connection={"region": "eu", "access_token": 42, "client_secret": [secret]},
+        )
     assert secret not in str(caught.value) and secret not in str(caught.value.to_dict())
     assert {v.input for v in caught.value.violations} == {"access_token", "client_secret"}

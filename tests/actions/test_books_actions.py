@@ -16,7 +16,9 @@ AUTH = {"Authorization": f"Zoho-oauthtoken {ACCESS_TOKEN}"}
 
 def test_get_record(connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock) -> None:
     answer = {"code": 0, "message": "success", "invoice": {"invoice_id": "9"}}
-    httpx_mock.add_response(method="GET", url=f"{BOOKS}/invoices/9?organization_id={ORG}", match_headers=AUTH, json=answer)
+    httpx_mock.add_response(
+        method="GET", url=f"{BOOKS}/invoices/9?organization_id={ORG}", match_headers=AUTH, json=answer
+    )
     assert connector.run("booksGetRecord", {"recordType": "invoices", "recordId": "9"}, connection=connection) == {
         "data": answer
     }
@@ -34,16 +36,22 @@ def test_get_record_under_a_parent(connector: Connector, connection: dict[str, A
 def test_nested_record_type_keeps_its_slash(
     connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
 ) -> None:
-    httpx_mock.add_response(url=f"{BOOKS}/settings/taxes?page=1&per_page=200&organization_id={ORG}",
-                            json={"code": 0, "taxes": [], "page_context": {"has_more_page": False}})  # fmt: skip
+    httpx_mock.add_response(
+        url=f"{BOOKS}/settings/taxes?page=1&per_page=200&organization_id={ORG}",
+        json={"code": 0, "taxes": [], "page_context": {"has_more_page": False}},
+    )
     connector.run("booksGetRecords", {"recordType": "settings/taxes"}, connection=connection)
 
 
 def test_get_records_with_search_fields(
     connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
 ) -> None:
-    answer = {"code": 0, "message": "success", "contacts": [{"contact_id": "1"}],
-              "page_context": {"page": 1, "per_page": 25, "has_more_page": True}}  # fmt: skip
+    answer = {
+        "code": 0,
+        "message": "success",
+        "contacts": [{"contact_id": "1"}],
+        "page_context": {"page": 1, "per_page": 25, "has_more_page": True},
+    }
     httpx_mock.add_response(
         url=f"{BOOKS}/contacts?contact_name=A%26B%3DC+%231&page=1&per_page=25&organization_id={ORG}", json=answer
     )
@@ -57,31 +65,45 @@ def test_get_records_with_search_fields(
 
 def test_create_record_under_a_parent(connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock) -> None:
     answer = {"code": 0, "message": "The task has been added.", "task": {"task_id": "3"}}
-    httpx_mock.add_response(method="POST", url=f"{BOOKS}/projects/8/tasks?organization_id={ORG}", status_code=201, json=answer)
+    httpx_mock.add_response(
+        method="POST", url=f"{BOOKS}/projects/8/tasks?organization_id={ORG}", status_code=201, json=answer
+    )
     result = connector.run(
         "booksCreateRecord",
-        {"recordType": "tasks", "parentRecordType": "projects", "parentRecordId": "8",
-         "fieldValues": [{"key": "task_name", "value": "Design"}], "dynamicValues": {"rate": 120}},
+        {
+            "recordType": "tasks",
+            "parentRecordType": "projects",
+            "parentRecordId": "8",
+            "fieldValues": [{"key": "task_name", "value": "Design"}],
+            "dynamicValues": {"rate": 120},
+        },
         connection=connection,
-    )  # fmt: skip
+    )
     assert json.loads(httpx_mock.get_requests()[0].content) == {"rate": 120, "task_name": "Design"}
     assert result == {"data": answer}
 
 
 def test_update_record(connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(method="PUT", url=f"{BOOKS}/invoices/9?organization_id={ORG}", json={"code": 0})
-    connector.run("booksUpdateRecord", {"recordType": "invoices", "recordId": "9", "fieldValues": {"reference_number": "PO-1"}},
-                  connection=connection)  # fmt: skip
+    connector.run(
+        "booksUpdateRecord",
+        {"recordType": "invoices", "recordId": "9", "fieldValues": {"reference_number": "PO-1"}},
+        connection=connection,
+    )
     assert json.loads(httpx_mock.get_requests()[0].content) == {"reference_number": "PO-1"}
 
 
 def test_remove_record(connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock) -> None:
-    httpx_mock.add_response(method="DELETE", url=f"{BOOKS}/invoices/9?organization_id={ORG}", json={"code": 0, "message": "deleted"})
+    httpx_mock.add_response(
+        method="DELETE", url=f"{BOOKS}/invoices/9?organization_id={ORG}", json={"code": 0, "message": "deleted"}
+    )
     assert connector.run("booksRemoveRecord", {"recordType": "invoices", "recordId": "9"}, connection=connection)
 
 
 def test_raw_request_adds_organization(connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock) -> None:
-    httpx_mock.add_response(method="POST", url=f"{BOOKS}/invoices/9/status/sent?organization_id={ORG}", json={"code": 0})
+    httpx_mock.add_response(
+        method="POST", url=f"{BOOKS}/invoices/9/status/sent?organization_id={ORG}", json={"code": 0}
+    )
     connector.run("booksRawRequest", {"url": "/invoices/9/status/sent", "method": "POST"}, connection=connection)
 
 
@@ -98,8 +120,13 @@ def test_organization_is_discovered_once_when_not_configured(
     connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
 ) -> None:
     del connection["organization_id"]
-    orgs = {"code": 0, "organizations": [{"organization_id": "1", "is_default_org": False},
-                                         {"organization_id": "2", "is_default_org": True}]}  # fmt: skip
+    orgs = {
+        "code": 0,
+        "organizations": [
+            {"organization_id": "1", "is_default_org": False},
+            {"organization_id": "2", "is_default_org": True},
+        ],
+    }
     httpx_mock.add_response(url=f"{BOOKS}/organizations", json=orgs)
     httpx_mock.add_response(url=f"{BOOKS}/invoices/9?organization_id=2", json={"code": 0}, is_reusable=True)
     for _ in range(2):

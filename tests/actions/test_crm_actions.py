@@ -49,8 +49,14 @@ def test_get_records_sends_paging_and_sorting(
         match_headers=AUTH,
         json=body,
     )
-    inputs = {"recordType": "Contacts", "fields": ["Last_Name"], "page": "2", "per_page": 10,
-              "sort_by": "Modified_Time", "sort_order": "desc"}  # fmt: skip
+    inputs = {
+        "recordType": "Contacts",
+        "fields": ["Last_Name"],
+        "page": "2",
+        "per_page": 10,
+        "sort_by": "Modified_Time",
+        "sort_order": "desc",
+    }
     assert connector.run("crmGetRecords", inputs, connection=connection) == {"data": body}
 
 
@@ -107,7 +113,9 @@ def test_update_record_puts_to_the_record(
 
 
 def test_remove_record_deletes_it(connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock) -> None:
-    httpx_mock.add_response(method="DELETE", url=f"{CRM}/Leads/42", match_headers=AUTH, json={"data": [{"code": "SUCCESS"}]})
+    httpx_mock.add_response(
+        method="DELETE", url=f"{CRM}/Leads/42", match_headers=AUTH, json={"data": [{"code": "SUCCESS"}]}
+    )
     assert connector.run("crmRemoveRecord", {"recordType": "Leads", "recordId": "42"}, connection=connection)
 
 
@@ -139,10 +147,16 @@ def test_add_attachment_accepts_base64_and_text(
 ) -> None:
     httpx_mock.add_response(json={"data": []}, is_reusable=True)
     encoded = {"base64": base64.b64encode(b"\x89PNG").decode(), "contentType": "image/png"}
-    connector.run("crmAddAttachment", {"recordType": "Leads", "recordId": "1", "file": encoded, "fileName": "a.png"},
-                  connection=connection)  # fmt: skip
-    connector.run("crmAddAttachment", {"recordType": "Leads", "recordId": "1", "file": "hello", "fileName": "a.txt"},
-                  connection=connection)  # fmt: skip
+    connector.run(
+        "crmAddAttachment",
+        {"recordType": "Leads", "recordId": "1", "file": encoded, "fileName": "a.png"},
+        connection=connection,
+    )
+    connector.run(
+        "crmAddAttachment",
+        {"recordType": "Leads", "recordId": "1", "file": "hello", "fileName": "a.txt"},
+        connection=connection,
+    )
     png, text = httpx_mock.get_requests()
     assert b"Content-Type: image/png" in png.content and b"\x89PNG" in png.content
     assert b"hello" in text.content
@@ -187,10 +201,12 @@ def test_raw_request_sends_method_query_headers_and_body(
 
 def test_raw_request_binary_response(connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(
-        content=b"\x00\x01", headers={"content-type": "application/pdf", "content-disposition": 'attachment; filename="a.pdf"'}
+        content=b"\x00\x01",
+        headers={"content-type": "application/pdf", "content-disposition": 'attachment; filename="a.pdf"'},
     )
-    result = connector.run("crmRawRequest", {"url": "/Leads/1/Attachments/2", "responseType": "binary"},
-                           connection=connection)  # fmt: skip
+    result = connector.run(
+        "crmRawRequest", {"url": "/Leads/1/Attachments/2", "responseType": "binary"}, connection=connection
+    )
     assert result == {"data": {"base64": "AAE=", "contentType": "application/pdf", "fileName": "a.pdf"}}
 
 
@@ -225,13 +241,18 @@ def test_207_mixed_results_are_returned_per_record(
     answer = {
         "data": [
             {"code": "SUCCESS", "status": "success", "details": {"id": "1"}, "message": "record added"},
-            {"code": "INVALID_DATA", "status": "error", "message": "invalid data",
-             "details": {"api_name": "Email", "json_path": "$.data[1].Email"}},
+            {
+                "code": "INVALID_DATA",
+                "status": "error",
+                "message": "invalid data",
+                "details": {"api_name": "Email", "json_path": "$.data[1].Email"},
+            },
         ]
-    }  # fmt: skip
+    }
     httpx_mock.add_response(method="POST", status_code=207, json=answer)
-    result = connector.run("crmRawRequest", {"url": "/Leads", "method": "POST", "data": {"data": [{}, {}]}},
-                           connection=connection)  # fmt: skip
+    result = connector.run(
+        "crmRawRequest", {"url": "/Leads", "method": "POST", "data": {"data": [{}, {}]}}, connection=connection
+    )
     assert result == {"data": answer}
 
 
@@ -241,11 +262,21 @@ def test_zoho_error_keeps_code_message_and_details(
     httpx_mock.add_response(
         status_code=400,
         headers={"x-request-id": "req-1"},
-        json={"data": [{"code": "MANDATORY_NOT_FOUND", "status": "error", "message": "required field not found",
-                        "details": {"api_name": "Last_Name", "json_path": "$.data[0].Last_Name"}}]},
-    )  # fmt: skip
+        json={
+            "data": [
+                {
+                    "code": "MANDATORY_NOT_FOUND",
+                    "status": "error",
+                    "message": "required field not found",
+                    "details": {"api_name": "Last_Name", "json_path": "$.data[0].Last_Name"},
+                }
+            ]
+        },
+    )
     with pytest.raises(ZohoAPIError) as caught:
-        connector.run("crmCreateRecord", {"recordType": "Leads", "fieldValues": {"Email": "x@y.z"}}, connection=connection)
+        connector.run(
+            "crmCreateRecord", {"recordType": "Leads", "fieldValues": {"Email": "x@y.z"}}, connection=connection
+        )
     error = caught.value
     assert (error.status, error.code, error.zoho_message) == (400, "MANDATORY_NOT_FOUND", "required field not found")
     assert error.details == {"api_name": "Last_Name", "json_path": "$.data[0].Last_Name"}

@@ -24,15 +24,26 @@ OAS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "zoho-crm-oas"
 # Representative inputs for each CRM action (raw requests are the user's own and checked elsewhere).
 CASES: dict[str, dict[str, Any]] = {
     "crmGetRecord": {"recordType": "Leads", "recordId": "5394166000000379001", "fields": ["Last_Name"]},
-    "crmGetRecords": {"recordType": "Leads", "fields": ["Last_Name", "Email"], "page": 2, "per_page": 50,
-                      "sort_by": "Created_Time", "sort_order": "asc"},
+    "crmGetRecords": {
+        "recordType": "Leads",
+        "fields": ["Last_Name", "Email"],
+        "page": 2,
+        "per_page": 50,
+        "sort_by": "Created_Time",
+        "sort_order": "asc",
+    },
     "crmCreateRecord": {"recordType": "Leads", "fieldValues": {"Last_Name": "Doe", "Email": "d@example.com"}},
     "crmUpdateRecord": {"recordType": "Leads", "recordId": "5394166000000379001", "fieldValues": {"Last_Name": "Roe"}},
     "crmRemoveRecord": {"recordType": "Leads", "recordId": "5394166000000379001"},
-    "crmAddAttachment": {"recordType": "Leads", "recordId": "5394166000000379001", "file": "hello", "fileName": "a.txt"},
+    "crmAddAttachment": {
+        "recordType": "Leads",
+        "recordId": "5394166000000379001",
+        "file": "hello",
+        "fileName": "a.txt",
+    },
     "crmRunQuery": {"query": "select Last_Name from Contacts where Last_Name is not null"},
     "crmGetRecordsWithToken": {"recordType": "Leads", "fields": ["Email"], "page_token": "187d2af1e9c50119e"},
-}  # fmt: skip
+}
 
 
 UPLOAD_ALTERNATIVES = {"attachmentUrl": "file"}
@@ -83,7 +94,9 @@ def load(name: str) -> dict[str, Any]:
 
 def matching_operation(request: httpx.Request) -> tuple[dict[str, Any], dict[str, Any]]:
     path = request.url.path
-    candidates = [(op, doc) for pattern, method, op, doc in operations() if method == request.method and pattern.match(path)]
+    candidates = [
+        (op, doc) for pattern, method, op, doc in operations() if method == request.method and pattern.match(path)
+    ]
     assert candidates, f"no operation in Zoho's OpenAPI files for {request.method} {path}"
     # the most specific path wins: fewest placeholders
     return candidates[0]

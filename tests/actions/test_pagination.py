@@ -27,8 +27,12 @@ def crm_pages(total: int, per_page: int = 200) -> Any:
             assert start < 2000, "DISCRETE_PAGINATION_LIMIT_EXCEEDED"
         rows = [{"id": str(i)} for i in range(start, min(start + per_page, total))]
         more = start + per_page < total
-        info: dict[str, Any] = {"per_page": per_page, "count": len(rows), "page": start // per_page + 1,
-                                "more_records": more}  # fmt: skip
+        info: dict[str, Any] = {
+            "per_page": per_page,
+            "count": len(rows),
+            "page": start // per_page + 1,
+            "more_records": more,
+        }
         if more and start + per_page >= 2000:
             info["next_page_token"] = f"tok-{start + per_page}"
         return httpx.Response(200, json={"data": rows, "info": info})
@@ -63,13 +67,16 @@ def test_repeated_page_token_stops_with_an_error(
     page = {"data": [{"id": "1"}], "info": {"more_records": True, "next_page_token": "same"}}
     httpx_mock.add_response(json=page, is_reusable=True)
     with pytest.raises(ZohoAPIError, match="already given"):
-        connector.run("crmGetRecords", {"recordType": "Leads", "fields": ["id"], "fetchAll": True}, connection=connection)
+        connector.run(
+            "crmGetRecords", {"recordType": "Leads", "fields": ["id"], "fetchAll": True}, connection=connection
+        )
 
 
 def test_fetch_all_204_is_empty(connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(status_code=204)
-    result = connector.run("crmGetRecords", {"recordType": "Leads", "fields": ["id"], "fetchAll": True},
-                           connection=connection)  # fmt: skip
+    result = connector.run(
+        "crmGetRecords", {"recordType": "Leads", "fields": ["id"], "fetchAll": True}, connection=connection
+    )
     assert result["data"]["data"] == []
 
 
@@ -79,9 +86,13 @@ def test_books_fetch_all_follows_has_more_page(
     for page in (1, 2, 3):
         httpx_mock.add_response(
             url=f"{BOOKS}/invoices?page={page}&per_page=200&organization_id=10234695",
-            json={"code": 0, "message": "success", "invoices": [{"invoice_id": str(page)}],
-                  "page_context": {"page": page, "per_page": 200, "has_more_page": page < 3}},
-        )  # fmt: skip
+            json={
+                "code": 0,
+                "message": "success",
+                "invoices": [{"invoice_id": str(page)}],
+                "page_context": {"page": page, "per_page": 200, "has_more_page": page < 3},
+            },
+        )
     result = connector.run("booksGetRecords", {"recordType": "invoices", "fetchAll": True}, connection=connection)
     assert [i["invoice_id"] for i in result["data"]["invoices"]] == ["1", "2", "3"]
     assert result["data"]["page_context"]["has_more_page"] is False
@@ -95,7 +106,11 @@ async def test_async_fetch_all_matches_sync(
         "crmGetRecords", {"recordType": "Leads", "fields": ["id"], "fetchAll": True}, connection=connection
     )
     assert len(result["data"]["data"]) == 2100
-    streamed = [r async for r in connector.aiter_records("crmGetRecords", {"recordType": "Leads", "fields": ["id"]},
-                                                         connection=connection)]  # fmt: skip
+    streamed = [
+        r
+        async for r in connector.aiter_records(
+            "crmGetRecords", {"recordType": "Leads", "fields": ["id"]}, connection=connection
+        )
+    ]
     assert len(streamed) == 2100
     await connector.aclose()

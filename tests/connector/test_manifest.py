@@ -6,6 +6,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ def edit(path: Path, change: Callable[[str], str]) -> None:
     path.write_text(change(path.read_text()))
 
 
-def edit_json(path: Path, change: Callable[[dict[str, object]], None]) -> None:
+def edit_json(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
     data = json.loads(path.read_text())
     change(data)
     path.write_text(json.dumps(data))
@@ -43,37 +44,106 @@ def test_the_bundled_manifest_loads(tree: Path) -> None:
 @pytest.mark.parametrize(
     ("breakage", "file", "problem"),
     [
-        (lambda t: (t / "schemas/actions/crm/get-record.json").unlink(),
-         "actions/crm/get-record.yaml", "schema file schemas/actions/crm/get-record.json does not exist"),
-        (lambda t: edit(t / "actions/crm/get-record.yaml", lambda s: s.replace("connection: zohoOAuth", "connection: zohoApiKey")),
-         "actions/crm/get-record.yaml", "unknown connection 'zohoApiKey'"),
-        (lambda t: edit(t / "actions/crm/get-records.yaml", lambda s: s.replace("key: crmGetRecords", "key: crmGetRecord")),
-         "actions/crm/get-records.yaml", "duplicate action key 'crmGetRecord'"),
-        (lambda t: edit(t / "schemas/actions/crm/run-query.json", lambda s: s.replace("#/$defs/debugRequest", "#/$defs/debugRequets")),
-         "schemas/actions/crm/run-query.json", "$ref '../../common.json#/$defs/debugRequets' at /properties/debugRequest does not resolve"),
-        (lambda t: edit_json(t / "schemas/actions/crm/run-query.json", lambda d: d["properties"]["query"].update(type="text")),  # type: ignore[index]
-         "schemas/actions/crm/run-query.json", "not a valid JSON Schema at /properties/query/type"),
-        (lambda t: edit(t / "actions/crm/run-query.yaml", lambda s: s.replace("product: crm", "product: desk")),
-         "actions/crm/run-query.yaml", "unknown product 'desk'"),
-        (lambda t: edit(t / "actions/crm/run-query.yaml", lambda s: s.replace("{$input: query}", "{$input: qeury}")),
-         "actions/crm/run-query.yaml", "request names inputs the schema does not declare: ['qeury']"),
-        (lambda t: edit(t / "actions/crm/run-query.yaml", lambda s: s.replace("safety: read", "safety: maybe")),
-         "actions/crm/run-query.yaml", "does not match schemas/meta/action.schema.json: /safety"),
-        (lambda t: edit(t / "actions/crm/run-query.yaml", lambda s: s + "hook: sparkle\n"),
-         "actions/crm/run-query.yaml", "unknown hook 'sparkle'"),
-        (lambda t: edit(t / "actions/crm/run-query.yaml", lambda s: s.replace("key: crmRunQuery", "key: [crmRunQuery")),
-         "actions/crm/run-query.yaml", "not valid YAML"),
-        (lambda t: edit(t / "manifest.yaml", lambda s: s.replace("  - actions/crm/run-query.yaml", "  - actions/crm/run-qeury.yaml")),
-         "actions/crm/run-qeury.yaml", "file does not exist"),
-        (lambda t: edit(t / "connections/regions.yaml", lambda s: s.replace("api: https://www.zohoapis.eu", "api: http://www.zohoapis.eu")),
-         "connections/regions.yaml", "/regions/eu/api"),
-        (lambda t: edit_json(t / "schemas/common.json", lambda d: d["$defs"]["recordId"].pop("title")),  # type: ignore[attr-defined]
-         "schemas/actions/books/get-record.json", "input 'recordId' needs a title and a description"),
+        (
+            lambda t: (t / "schemas/actions/crm/get-record.json").unlink(),
+            "actions/crm/get-record.yaml",
+            "schema file schemas/actions/crm/get-record.json does not exist",
+        ),
+        (
+            lambda t: edit(
+                t / "actions/crm/get-record.yaml",
+                lambda s: s.replace("connection: zohoOAuth", "connection: zohoApiKey"),
+            ),
+            "actions/crm/get-record.yaml",
+            "unknown connection 'zohoApiKey'",
+        ),
+        (
+            lambda t: edit(
+                t / "actions/crm/get-records.yaml", lambda s: s.replace("key: crmGetRecords", "key: crmGetRecord")
+            ),
+            "actions/crm/get-records.yaml",
+            "duplicate action key 'crmGetRecord'",
+        ),
+        (
+            lambda t: edit(
+                t / "schemas/actions/crm/run-query.json",
+                lambda s: s.replace("#/$defs/debugRequest", "#/$defs/debugRequets"),
+            ),
+            "schemas/actions/crm/run-query.json",
+            "$ref '../../common.json#/$defs/debugRequets' at /properties/debugRequest does not resolve",
+        ),
+        (
+            lambda t: edit_json(
+                t / "schemas/actions/crm/run-query.json", lambda d: d["properties"]["query"].update(type="text")
+            ),
+            "schemas/actions/crm/run-query.json",
+            "not a valid JSON Schema at /properties/query/type",
+        ),
+        (
+            lambda t: edit(t / "actions/crm/run-query.yaml", lambda s: s.replace("product: crm", "product: desk")),
+            "actions/crm/run-query.yaml",
+            "unknown product 'desk'",
+        ),
+        (
+            lambda t: edit(t / "actions/crm/run-query.yaml", lambda s: s.replace("{$input: query}", "{$input: qeury}")),
+            "actions/crm/run-query.yaml",
+            "request names inputs the schema does not declare: ['qeury']",
+        ),
+        (
+            lambda t: edit(t / "actions/crm/run-query.yaml", lambda s: s.replace("safety: read", "safety: maybe")),
+            "actions/crm/run-query.yaml",
+            "does not match schemas/meta/action.schema.json: /safety",
+        ),
+        (
+            lambda t: edit(t / "actions/crm/run-query.yaml", lambda s: s + "hook: sparkle\n"),
+            "actions/crm/run-query.yaml",
+            "unknown hook 'sparkle'",
+        ),
+        (
+            lambda t: edit(
+                t / "actions/crm/run-query.yaml", lambda s: s.replace("key: crmRunQuery", "key: [crmRunQuery")
+            ),
+            "actions/crm/run-query.yaml",
+            "not valid YAML",
+        ),
+        (
+            lambda t: edit(
+                t / "manifest.yaml",
+                lambda s: s.replace("  - actions/crm/run-query.yaml", "  - actions/crm/run-qeury.yaml"),
+            ),
+            "actions/crm/run-qeury.yaml",
+            "file does not exist",
+        ),
+        (
+            lambda t: edit(
+                t / "connections/regions.yaml",
+                lambda s: s.replace("api: https://www.zohoapis.eu", "api: http://www.zohoapis.eu"),
+            ),
+            "connections/regions.yaml",
+            "/regions/eu/api",
+        ),
+        (
+            lambda t: edit_json(t / "schemas/common.json", lambda d: d["$defs"]["recordId"].pop("title")),
+            "schemas/actions/books/get-record.json",
+            "input 'recordId' needs a title and a description",
+        ),
     ],
-    ids=["missing-schema", "unknown-connection", "duplicate-key", "dangling-ref", "invalid-schema", "unknown-product",
-         "unknown-input", "bad-safety", "unknown-hook", "yaml-syntax", "missing-action-file", "bad-region",
-         "untitled-input"],
-)  # fmt: skip
+    ids=[
+        "missing-schema",
+        "unknown-connection",
+        "duplicate-key",
+        "dangling-ref",
+        "invalid-schema",
+        "unknown-product",
+        "unknown-input",
+        "bad-safety",
+        "unknown-hook",
+        "yaml-syntax",
+        "missing-action-file",
+        "bad-region",
+        "untitled-input",
+    ],
+)
 def test_broken_manifest_names_file_and_problem(
     tree: Path, breakage: Callable[[Path], None], file: str, problem: str
 ) -> None:

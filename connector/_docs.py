@@ -1,0 +1,89 @@
+"""Human-readable views of the manifest: `describe KEY` and the Markdown reference printed by `docs`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from connector.manifest import Action, Manifest
+
+__all__ = ["describe_action", "reference"]
+
+
+def _type(prop: Mapping[str, Any]) -> str:
+    if "enum" in prop:
+        return " | ".join(map(str, prop["enum"]))
+    if prop.get("x-collection") == "keyvaluelist":
+        return "key/value list"
+    if prop.get("x-collection") == "valuelist":
+        return "list of " + str(prop.get("items", {}).get("type", "value"))
+    if prop.get("x-widget") == "file":
+        return "file"
+    kind = prop.get("type")
+    if isinstance(kind, str):
+        return kind
+    return "any"
+
+
+def _value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+
+
+def _inputs(schema: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any], bool]]:
+    required = set(schema.get("required", []))
+    return [(name, prop, name in required) for name, prop in schema.get("properties", {}).items()]
+
+
+def describe_action(action: Action) -> str:
+    lines = [f"{action.label}  ({action.key})", action.description, f"safety: {action.safety}", "", "inputs:"]
+    for name, prop, required in _inputs(action.input_schema):
+        flags = [_type(prop), "required" if required else "optional"]
+        lines.append(f"  {name}  [{', '.join(flags)}]  {prop.get('title', '')}")
+        lines.append(f"      {prop.get('description', '')}")
+        if "default" in prop:
+            lines.append(f"      default: {_value(prop['default'])}")
+        if prop.get("examples"):
+            lines.append(f"      example: {_value(prop['examples'][0])}")
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(schema: Mapping[str, Any]) -> list[str]:
+    rows = ["| Input | Key | Type | Notes | Example |", "|---|---|---|---|---|"]
+    for name, prop, required in _inputs(schema):
+        notes = prop.get("description", "")
+        if required:
+            notes = "**Required.** " + notes
+        if "default" in prop:
+            notes += f" Default: `{_value(prop['default'])}`."
+        example = f"`{_value(prop['examples'][0])}`" if prop.get("examples") else ""
+        cells = [_cell(prop.get("title", name)), f"`{name}`", _cell(_type(prop)), _cell(notes), _cell(example)]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def reference(manifest: Manifest) -> str:
+    """Markdown for the whole component: connections, then every action, generated from the data files."""
+    out = [
+        f"# {manifest.label} component",
+        "",
+        manifest.description,
+        "",
+        f"Component key: `{manifest.key}` · version {manifest.version}",
+        "",
+        "## Connections",
+        "",
+    ]
+    for conn in manifest.connections.values():
+        out += [f"### {conn.label}", "", conn.description, "", f"Key: `{conn.key}`", "", *_table(conn.input_schema), ""]
+        out += ["Regions: " + ", ".join(f"`{k}` ({r['label']})" for k, r in conn.regions.items()), ""]
+    out += ["## Actions", ""]
+    for action in sorted(manifest.actions.values(), key=lambda a: a.label):
+        out += [f"### {action.label}", "", f"{action.description} | key: `{action.key}` | safety: {action.safety}", ""]
+        out += [*_table(action.input_schema), ""]
+        out += ["Example output:", "", "```json", json.dumps(action.example_output, indent=2), "```", ""]
+    return "\n".join(out)

@@ -1,0 +1,266 @@
+"""The `zoho-connector` command line.
+
+    zoho-connector actions                       the actions, as a table
+    zoho-connector describe KEY                  an action's inputs: types, defaults, examples
+    zoho-connector run KEY --inputs JSON|@file --connection JSON|@file
+    zoho-connector invoke                        one JSON request on stdin, one JSON response on stdout
+    zoho-connector docs                          a Markdown reference of every action
+    zoho-connector auth …                        connect an account and manage its tokens
+    zoho-connector sandbox                       a local emulator of Zoho Accounts, CRM and Books
+
+Results go to stdout as JSON; errors go to stderr as JSON, with an exit code per kind of failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from connector.runner import Connector
+
+__all__ = ["EXIT_CODES", "main"]
+
+EXIT_CODES = {
+    "ok": 0,
+    "unexpected": 1,
+    "invalid_input": 2,  # also a broken manifest or a bad command line
+    "connection_or_auth": 3,
+    "zoho_error": 4,
+    "transient_or_rate_limited": 5,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_CODES["invalid_input"]
+    from connector.errors import ConnectorError
+
+    try:
+        code: int = args.handler(args)
+        return code
+    except ConnectorError as exc:
+        _print_error(exc.to_dict())
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoho-connector", description="Zoho CRM, Books and Finance actions.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("actions", help="list the actions")
+    p.set_defaults(handler=_actions)
+
+    p = sub.add_parser("describe", help="show an action's inputs")
+    p.add_argument("key")
+    p.set_defaults(handler=_describe)
+
+    p = sub.add_parser("run", help="run an action and print its result as JSON")
+    p.add_argument("key")
+    p.add_argument("--inputs", default="{}", help="inputs as JSON, or @file")
+    p.add_argument("--connection", help="connection as JSON or @file (default: $ZOHO_CONNECTION)")
+    p.add_argument("--engine", action="store_true", help="no local retries: report retryable failures at once")
+    p.set_defaults(handler=_run)
+
+    p = sub.add_parser("invoke", help="read {action, inputs, connection} on stdin, write one JSON response")
+    p.add_argument("--engine", action="store_true", help="no local retries: report retryable failures at once")
+    p.set_defaults(handler=_invoke)
+
+    p = sub.add_parser("docs", help="print a Markdown reference of every action")
+    p.set_defaults(handler=_docs)
+
+    _add_extension(sub, "auth", "connect a Zoho account and manage its tokens", "connector.auth.cli")
+    _add_extension(sub, "sandbox", "serve a local emulator of Zoho Accounts, CRM and Books", "connector.sandbox.server")
+    return parser
+
+
+def _add_extension(sub: Any, name: str, help_text: str, module: str) -> None:
+    """A subcommand whose own parser lives in `module.main(argv)`; imported only when used."""
+    p = sub.add_parser(name, help=help_text, add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def handler(args: argparse.Namespace) -> int:
+        from importlib import import_module
+
+        code: int = import_module(module).main(args.rest)
+        return code
+
+    p.set_defaults(handler=handler)
+
+
+# --- commands --------------------------------------------------------------------------------------------------
+
+
+def _manifest() -> Any:
+    from connector.manifest import bundled_manifest
+
+    return bundled_manifest()
+
+
+def _actions(args: argparse.Namespace) -> int:
+    actions = _manifest().actions.values()
+    rows = [("KEY", "LABEL", "SAFETY")] + [(a.key, a.label, a.safety) for a in sorted(actions, key=lambda a: a.key)]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _describe(args: argparse.Namespace) -> int:
+    from connector._docs import describe_action
+
+    try:
+        action = _manifest().action(args.key)
+    except KeyError as exc:
+        _print_error({"error": {"type": "invalid_input", "message": exc.args[0]}})
+        return EXIT_CODES["invalid_input"]
+    print(describe_action(action))
+    return 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from connector._docs import reference
+
+    print(reference(_manifest()))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from connector.runner import Connector
+
+    inputs = _json_argument("--inputs", args.inputs)
+    connection = _connection_argument(args.connection)
+    _log_debug_requests()
+    with Connector.load(engine_mode=args.engine) as connector:
+        action = connector.manifest.action(args.key) if args.key in connector.actions else None
+        fetch_all = action is not None and action.pagination and _truthy(inputs, action.inputs_with_role("fetch_all"))
+        if fetch_all:
+            _stream_fetch_all(connector, args.key, inputs, connection, sys.stdout)
+        else:
+            json.dump(connector.run(args.key, inputs, connection=connection), sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    return 0
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    """The engine protocol: {"action", "inputs", "connection"} in; {"ok": true, "data"} or {"ok": false, "error"}
+    out. The exit code says the same as for `run`."""
+    from connector.errors import ConnectorError
+    from connector.runner import Connector
+
+    try:
+        request = json.loads(sys.stdin.read() or "null")
+        if not isinstance(request, dict) or not isinstance(request.get("action"), str):
+            raise ValueError("expected a JSON object with action, inputs and connection")
+    except ValueError as exc:
+        _respond({"ok": False, "error": {"type": "invalid_input", "message": f"bad request: {exc}"}})
+        return EXIT_CODES["invalid_input"]
+    try:
+        with Connector.load(engine_mode=args.engine or bool(request.get("engine"))) as connector:
+            result = connector.run(
+                request["action"], request.get("inputs") or {}, connection=request.get("connection") or {}
+            )
+    except ConnectorError as exc:
+        _respond({"ok": False, **exc.to_dict()})
+        return exc.exit_code
+    _respond({"ok": True, **result})
+    return 0
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------
+
+
+def _stream_fetch_all(connector: Connector, key: str, inputs: Mapping[str, Any], connection: Any, out: IO[str]) -> None:
+    """Write Fetch All's answer record by record, so memory stays flat however many records there are."""
+    from connector._pagination import Pager, combine, records_key_of
+
+    pagination = connector.actions[key].pagination or {}
+    pager = Pager(style=str(pagination.get("style", "crm")), records_key=pagination.get("records"))
+    pages = connector.iter_pages(key, inputs, connection=connection)
+    first = next(pages, None)
+    records_key = records_key_of(first, pager.records_key)
+    head = {k: v for k, v in combine(pager.style, first, records_key, []).items() if k != records_key}
+    out.write('{"data": {' + json.dumps(records_key) + ": [")
+    count = 0
+    for page in _chain(first, pages):
+        for record in pager.records(page):
+            out.write(("," if count else "") + json.dumps(record, ensure_ascii=False))
+            count += 1
+    out.write("]")
+    if "info" in head:
+        head["info"]["count"] = count
+    for name, value in head.items():
+        out.write(f", {json.dumps(name)}: {json.dumps(value, ensure_ascii=False)}")
+    out.write("}}")
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterable[Any]:
+    if first is not None:
+        yield first
+    yield from rest
+
+
+def _truthy(inputs: Mapping[str, Any], name: str | None) -> bool:
+    value = inputs.get(name) if name else None
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"))
+
+
+def _json_argument(flag: str, value: str) -> Any:
+    from connector.errors import InputValidationError, Violation
+
+    text = value
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputValidationError(
+                flag, [Violation(flag, "", f"cannot read {value[1:]}: {exc.strerror}")]
+            ) from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InputValidationError(flag, [Violation(flag, "", f"not valid JSON: {exc}")]) from None
+
+
+def _connection_argument(value: str | None) -> Any:
+    import os
+
+    from connector.errors import ConnectionConfigError
+
+    value = value or os.environ.get("ZOHO_CONNECTION")
+    if not value:
+        raise ConnectionConfigError("no connection: pass --connection @connection.json or set ZOHO_CONNECTION")
+    return _json_argument("--connection", value)
+
+
+def _log_debug_requests() -> None:
+    """Debug Request lines (already redacted) go to stderr, leaving stdout to the JSON result."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    logger = logging.getLogger("connector")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+def _print_error(error: Mapping[str, Any]) -> None:
+    json.dump(error, sys.stderr, ensure_ascii=False)
+    sys.stderr.write("\n")
+
+
+def _respond(response: Mapping[str, Any]) -> None:
+    json.dump(response, sys.stdout, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
