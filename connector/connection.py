@@ -91,15 +91,20 @@ def resolve_connection(definition: ConnectionDef, raw: Mapping[str, Any] | Conne
     ConnectionConfigError, both naming the offending field."""
     if isinstance(raw, Connection):
         return raw
-    key = json.dumps(raw, sort_keys=True, default=str)
+    try:
+        key: Any = frozenset(raw.items())  # connection values are scalars: cheap to hash on every call
+    except TypeError:
+        key = json.dumps(raw, sort_keys=True, default=str)
     cached = _resolved.get(key)
     if cached is None:
         cached = _resolve(definition, dict(raw))
+        if len(_resolved) >= 1024:  # many short-lived connections: start over rather than grow without bound
+            _resolved.clear()
         _resolved[key] = cached
     return cached
 
 
-_resolved: dict[str, Connection] = {}
+_resolved: dict[Any, Connection] = {}
 
 
 def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:

@@ -17,7 +17,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ class Product:
     organization: Mapping[str, str] | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Action:
     key: str
     label: str
@@ -55,9 +55,13 @@ class Action:
     hook: str | None
     file: str
 
+    @cached_property
+    def roles(self) -> Mapping[str, str]:
+        """Input names by their `x-role` (debug, fetch_all, timeout_ms, …): how the runner finds its controls."""
+        return _roles(self.input_schema)
+
     def inputs_with_role(self, role: str) -> str | None:
-        """Name of the input marked `x-role: role` (debug, fetch_all, timeout_ms, …), if the action has one."""
-        return _roles(self.input_schema).get(role)
+        return self.roles.get(role)
 
 
 @dataclass(frozen=True)

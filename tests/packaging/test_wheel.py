@@ -1,0 +1,65 @@
+"""A wheel built from the repo carries the data files and works from any directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        check=True,
+    )
+    (built,) = out.glob("zoho_connector-*.whl")
+    return built
+
+
+def test_wheel_carries_manifest_actions_connections_and_schemas(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "connector/_data/manifest.yaml" in names
+    assert "connector/py.typed" in names
+    for folder in ("actions/crm", "actions/books", "connections", "schemas/meta", "schemas/actions/crm"):
+        assert any(n.startswith(f"connector/_data/{folder}/") for n in names), folder
+    assert not any(n.startswith(("tests/", "bench/")) for n in names)
+
+
+def test_installed_wheel_runs_from_any_directory(wheel: Path, tmp_path: Path) -> None:
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)], check=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    clean_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    clean_env["ZOHO_CONNECTOR_CACHE_DIR"] = str(tmp_path / "cache")
+    result = subprocess.run(
+        [str(env_dir / "bin" / "zoho-connector"), "actions"],
+        cwd=elsewhere,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "crmGetRecord " in result.stdout and "booksRawRequest" in result.stdout
+    located = subprocess.run(
+        [str(python), "-c", "import connector.manifest as m; print(m.data_root())"],
+        cwd=elsewhere,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "site-packages" in located.stdout
