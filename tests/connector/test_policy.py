@@ -1,0 +1,281 @@
+"""The policy through the runner: sleep schedules, Retry-After, safe writes, 401, rate limits, concurrency, debug."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+import pytest
+from pytest_httpx import HTTPXMock
+
+from connector import Connector, RateLimitedError, TransientError, ZohoAPIError
+from connector.errors import AuthenticationError
+from tests.conftest import ACCESS_TOKEN, CRM, FakeClock
+
+GET = ("crmGetRecord", {"recordType": "Leads", "recordId": "1"})
+CREATE = ("crmCreateRecord", {"recordType": "Leads", "fieldValues": {"Last_Name": "Doe"}})
+OK = {"data": [{"id": "1"}]}
+
+
+def test_transient_errors_back_off_exponentially(
+    connector: Connector, connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock
+) -> None:
+    for _ in range(3):
+        httpx_mock.add_response(status_code=503)
+    httpx_mock.add_response(json=OK)
+    assert connector.run(*GET, connection=connection) == {"data": OK}
+    assert clock.sleeps == [0.5, 1.0, 2.0]
+
+
+def test_connection_backoff_seconds_sets_the_first_wait(
+    connector: Connector, connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(status_code=500)
+    httpx_mock.add_response(status_code=500)
+    httpx_mock.add_response(json=OK)
+    connector.run(*GET, connection={**connection, "retry_backoff_seconds": 2})
+    assert clock.sleeps == [2.0, 4.0]
+
+
+def test_action_retry_delay_wins_over_the_connection(
+    connector: Connector, connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock
+) -> None:
+    for _ in range(3):
+        httpx_mock.add_response(status_code=502)
+    inputs = {**GET[1], "retryDelayMS": 250, "maxRetries": 2}
+    with pytest.raises(TransientError) as caught:
+        connector.run("crmGetRecord", inputs, connection={**connection, "max_retries": 9})
+    assert clock.sleeps == [0.25, 0.25]
+    assert caught.value.status == 502 and caught.value.retryable
+
+
+def test_retry_after_seconds_is_honoured(
+    connector: Connector, connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(status_code=429, headers={"Retry-After": "3"}, json={"code": "TOO_MANY_REQUESTS"})
+    httpx_mock.add_response(json=OK)
+    connector.run(*GET, connection=connection)
+    assert clock.sleeps == [3.0]
+
+
+def test_retry_after_http_date_is_honoured(
+    connector: Connector, connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock
+) -> None:
+    when = format_datetime(datetime.fromtimestamp(clock.now + 7, tz=UTC), usegmt=True)
+    httpx_mock.add_response(status_code=429, headers={"Retry-After": when})
+    httpx_mock.add_response(json=OK)
+    connector.run(*GET, connection=connection)
+    assert clock.sleeps == [7.0]
+
+
+def test_retry_after_past_the_cap_fails_at_once_saying_when(
+    connector: Connector, connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(status_code=429, headers={"Retry-After": "900"})
+    with pytest.raises(RateLimitedError) as caught:
+        connector.run(*GET, connection=connection)
+    assert caught.value.retry_after == 900 and "retry after 900s" in caught.value.message
+    assert clock.sleeps == [] and len(httpx_mock.get_requests()) == 1
+
+
+def test_throttle_answered_as_400_is_retried(
+    connector: Connector, connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(
+        status_code=400, json={"code": "Access Denied", "message": "You have made too many requests continuously."}
+    )
+    httpx_mock.add_response(json=OK)
+    assert connector.run(*GET, connection=connection) == {"data": OK}
+    assert clock.sleeps == [0.5]
+
+
+def test_create_whose_answer_times_out_is_sent_once(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_exception(httpx.ReadTimeout("no answer"))
+    with pytest.raises(TransientError, match="may have reached Zoho"):
+        connector.run(*CREATE, connection=connection)
+    assert len(httpx_mock.get_requests()) == 1
+
+
+def test_create_answered_503_is_not_resent(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(status_code=503)
+    with pytest.raises(TransientError):
+        connector.run(*CREATE, connection=connection)
+    assert len(httpx_mock.get_requests()) == 1
+
+
+def test_create_that_never_connected_is_retried(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_exception(httpx.ConnectError("refused"))
+    httpx_mock.add_response(status_code=201, json={"data": [{"code": "SUCCESS"}]})
+    connector.run(*CREATE, connection=connection)
+    assert len(httpx_mock.get_requests()) == 2
+
+
+def test_create_rejected_by_throttling_is_retried(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(status_code=429)
+    httpx_mock.add_response(status_code=201, json={"data": [{"code": "SUCCESS"}]})
+    connector.run(*CREATE, connection=connection)
+    assert len(httpx_mock.get_requests()) == 2
+
+
+def test_retry_on_all_errors_opts_a_create_in(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_exception(httpx.ReadTimeout("no answer"))
+    httpx_mock.add_response(status_code=201, json={"data": [{"code": "SUCCESS"}]})
+    connector.run("crmCreateRecord", {**CREATE[1], "retryAllErrors": True}, connection=connection)
+    assert len(httpx_mock.get_requests()) == 2
+
+
+def test_update_is_idempotent_and_retried(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_exception(httpx.ReadTimeout("no answer"))
+    httpx_mock.add_response(json={"data": [{"code": "SUCCESS"}]})
+    connector.run(
+        "crmUpdateRecord", {"recordType": "Leads", "recordId": "1", "fieldValues": {"A": 1}}, connection=connection
+    )
+    assert len(httpx_mock.get_requests()) == 2
+
+
+def test_raw_post_is_a_write_raw_get_a_read(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(status_code=503)
+    with pytest.raises(TransientError):
+        connector.run("crmRawRequest", {"url": "/Leads/1/actions/convert", "method": "POST"}, connection=connection)
+    httpx_mock.add_response(status_code=503)
+    httpx_mock.add_response(json=OK)
+    connector.run("crmRawRequest", {"url": "/Leads/1"}, connection=connection)
+    assert len(httpx_mock.get_requests()) == 3
+
+
+def test_zoho_errors_are_not_retried(connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(status_code=400, json={"code": "INVALID_MODULE", "message": "invalid module"})
+    with pytest.raises(ZohoAPIError) as caught:
+        connector.run(*GET, connection=connection)
+    assert not caught.value.retryable and len(httpx_mock.get_requests()) == 1
+
+
+def test_engine_mode_surfaces_the_classification_without_retrying(
+    clock: FakeClock, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(status_code=429, headers={"Retry-After": "20"})
+    with Connector.load(engine_mode=True, clock=clock, sleep=clock.sleep) as connector:
+        with pytest.raises(RateLimitedError) as caught:
+            connector.run(*GET, connection=connection)
+    assert caught.value.to_dict()["error"] | {"message": ""} == {
+        "type": "rate_limited",
+        "message": "",
+        "retryable": True,
+        "retry_after": 20.0,
+        "status": 429,
+    }
+    assert clock.sleeps == []
+
+
+def test_401_without_a_refresh_token_fails_once_clearly(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(status_code=401, json={"code": "INVALID_TOKEN", "message": "invalid oauth token"})
+    with pytest.raises(AuthenticationError, match="no refresh token"):
+        connector.run(*GET, connection=connection)
+    assert len(httpx_mock.get_requests()) == 1
+
+
+def test_intercall_delay_spaces_calls(
+    connector: Connector, connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(json=OK, is_reusable=True)
+    spaced = {**connection, "intercall_delay": 1.5}
+    for _ in range(3):
+        connector.run(*GET, connection=spaced)
+    assert clock.sleeps == [1.5, 1.5]
+
+
+def test_daily_allowance_below_minimum_refuses_to_call(
+    connector: Connector, connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(json=OK, headers={"X-RATELIMIT-REMAINING": "2", "X-RATELIMIT-RESET": "600"})
+    guarded = {**connection, "min_calls_remaining": 3}
+    connector.run(*GET, connection=guarded)
+    with pytest.raises(RateLimitedError, match="below min_calls_remaining") as caught:
+        connector.run(*GET, connection=guarded)
+    assert caught.value.retry_after == 600 and len(httpx_mock.get_requests()) == 1
+    clock.now += 601  # the window resets: calls go out again
+    httpx_mock.add_response(json=OK)
+    connector.run(*GET, connection=guarded)
+
+
+def test_missing_rate_limit_headers_are_fine(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(json=OK, headers={"X-RATELIMIT-REMAINING": "many"}, is_reusable=True)
+    for _ in range(2):
+        connector.run(*GET, connection=connection)
+
+
+async def test_concurrency_cap_holds_under_50_async_runs(connection: dict[str, Any]) -> None:
+    in_flight = 0
+    peak = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        for _ in range(5):
+            await asyncio.sleep(0)  # yield to the other runs without real waiting
+        in_flight -= 1
+        return httpx.Response(200, json=OK)
+
+    connector = Connector.load(async_transport=httpx.MockTransport(handler))
+    capped = {**connection, "max_concurrency": 4}
+    results = await asyncio.gather(*(connector.arun(*GET, connection=capped) for _ in range(50)))
+    await connector.aclose()
+    assert len(results) == 50 and peak == 4
+
+
+def test_debug_request_logs_with_every_secret_redacted(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret_body = {
+        "data": [{"id": "1", "access_token": "1000.deadbeefdeadbeefdeadbeefdeadbeef.cafe1234cafe1234cafe1234cafe1234"}]
+    }
+    httpx_mock.add_response(json=secret_body)
+    caplog.set_level(logging.INFO, logger="connector")
+    connector.run(
+        "crmRawRequest",
+        {
+            "url": "/Leads",
+            "method": "POST",
+            "debugRequest": True,
+            "queryParams": {"code": "1000.grantcodegrantcode", "page": 1},
+            "data": {"client_secret": "s3cr3t-value", "refresh_token": "1000.r3fr3sh"},
+        },
+        connection=connection,
+    )
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "POST" in text and "200" in text and "/crm/v8/Leads" in text
+    for secret in (ACCESS_TOKEN, "1000.grantcodegrantcode", "s3cr3t-value", "1000.r3fr3sh", "deadbeefdeadbeef"):
+        assert secret not in text
+    assert "[redacted]" in text
+
+
+def test_no_debug_output_unless_asked(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    httpx_mock.add_response(url=f"{CRM}/Leads/1", json=OK)
+    caplog.set_level(logging.DEBUG, logger="connector")
+    connector.run(*GET, connection=connection)
+    assert not [r for r in caplog.records if r.name.startswith("connector")]
