@@ -172,9 +172,11 @@ def test_engine_mode_surfaces_the_classification_without_retrying(
     clock: FakeClock, connection: dict[str, Any], httpx_mock: HTTPXMock
 ) -> None:
     httpx_mock.add_response(status_code=429, headers={"Retry-After": "20"})
-    with Connector.load(engine_mode=True, clock=clock, sleep=clock.sleep) as connector:
-        with pytest.raises(RateLimitedError) as caught:
-            connector.run(*GET, connection=connection)
+    with (
+        Connector.load(engine_mode=True, clock=clock, sleep=clock.sleep) as connector,
+        pytest.raises(RateLimitedError) as caught,
+    ):
+        connector.run(*GET, connection=connection)
     assert caught.value.to_dict()["error"] | {"message": ""} == {
         "type": "rate_limited",
         "message": "",
