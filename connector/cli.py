@@ -36,16 +36,29 @@ EXIT_CODES = {
 }
 
 
+# Subcommands with parsers of their own, imported only when used.
+EXTENSIONS = {
+    "auth": ("connect a Zoho account and manage its tokens", "connector.auth.cli"),
+    "sandbox": ("serve a local emulator of Zoho Accounts, CRM and Books", "connector.sandbox.server"),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help(sys.stderr)
-        return EXIT_CODES["invalid_input"]
+    argv = list(sys.argv[1:] if argv is None else argv)
     from connector.errors import ConnectorError
 
     try:
-        code: int = args.handler(args)
+        if argv and argv[0] in EXTENSIONS:
+            from importlib import import_module
+
+            code: int = import_module(EXTENSIONS[argv[0]][1]).main(argv[1:])
+            return code
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help(sys.stderr)
+            return EXIT_CODES["invalid_input"]
+        code = args.handler(args)
         return code
     except ConnectorError as exc:
         _print_error(exc.to_dict())
@@ -79,23 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("docs", help="print a Markdown reference of every action")
     p.set_defaults(handler=_docs)
 
-    _add_extension(sub, "auth", "connect a Zoho account and manage its tokens", "connector.auth.cli")
-    _add_extension(sub, "sandbox", "serve a local emulator of Zoho Accounts, CRM and Books", "connector.sandbox.server")
+    for name, (text, _) in EXTENSIONS.items():
+        sub.add_parser(name, help=text, add_help=False)  # listed in --help; dispatched before parsing
     return parser
-
-
-def _add_extension(sub: Any, name: str, help_text: str, module: str) -> None:
-    """A subcommand whose own parser lives in `module.main(argv)`; imported only when used."""
-    p = sub.add_parser(name, help=help_text, add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-
-    def handler(args: argparse.Namespace) -> int:
-        from importlib import import_module
-
-        code: int = import_module(module).main(args.rest)
-        return code
-
-    p.set_defaults(handler=handler)
 
 
 # --- commands --------------------------------------------------------------------------------------------------

@@ -21,9 +21,10 @@ from connector.auth.tokens import Token
 from connector.connection import Connection
 from connector.errors import AuthenticationError, ConnectionConfigError
 
-__all__ = ["REFRESH_MARGIN_SECONDS", "TokenSource"]
+__all__ = ["DEFAULT_USER", "REFRESH_MARGIN_SECONDS", "TokenSource"]
 
-REFRESH_MARGIN_SECONDS = 300.0  # refresh five minutes before Zoho would refuse the token
+REFRESH_MARGIN_SECONDS = 300.0
+DEFAULT_USER = "default"  # the store's user_name for a connection that names none and brings no refresh token  # refresh five minutes before Zoho would refuse the token
 
 
 class TokenSource:
@@ -76,27 +77,36 @@ class TokenSource:
 
     def _can_refresh(self) -> bool:
         c = self.connection
-        return bool(c.client_id and c.client_secret and (c.refresh_token or c.user_name or c.token_store))
+        static = bool(c.access_token and not c.refresh_token)  # a given access token is used as it is
+        return bool(c.client_id and c.client_secret) and not static
 
     def _fresh(self, failed: str | None) -> Token:
         if not self._can_refresh():
             return self._static(failed)
+        return self.stored_token(failed=failed)
+
+    def stored_token(self, *, failed: str | None = None, force: bool = False) -> Token:
+        """The connection's token from the store, refreshed (once, across workers) when stale, when it is the
+        access token Zoho just refused (`failed`), or when `force`d."""
         from connector.auth.refresh import ensure_fresh
 
-        store = self._open_store()
-        probe = self._probe()
-        if store.find_token(probe) is None:
+        store = self.store
+        probe = self.probe()
+        stored = store.find_token(probe)
+        if stored is None:
             if not self.connection.refresh_token:
                 who = self.connection.user_name or self.connection.client_id
                 raise AuthenticationError(
                     f"no token stored for {who}: connect first with `zoho-connector auth login`",
                     reason="no_token",
                 )
-            store.save_token(probe)
+            stored = store.save_token(probe)
+        if force:
+            failed = stored.access_token or ""
         return ensure_fresh(
             store,
             probe,
-            self._refresh,
+            self.refresh_with,
             now=self.clock,
             margin=REFRESH_MARGIN_SECONDS,
             force_if_access_token=failed,
@@ -119,24 +129,27 @@ class TokenSource:
             )
         return token
 
-    def _probe(self) -> Token:
+    def probe(self) -> Token:
+        """What identifies this connection's token in the store."""
         c = self.connection
         return Token(
-            user_name=c.user_name,
+            user_name=c.user_name or (None if c.refresh_token else DEFAULT_USER),
             client_id=c.client_id,
             client_secret=c.client_secret,
             refresh_token=c.refresh_token,
             accounts_url=c.accounts_url,
         )
 
-    def _open_store(self) -> TokenStore:
+    @property
+    def store(self) -> TokenStore:
         if self._store is None:
             from connector.auth.stores import open_store
 
             self._store = open_store(self.connection.token_store)
         return self._store
 
-    def _refresh(self, stored: Token) -> Token:
+    def refresh_with(self, stored: Token) -> Token:
+        """Call Zoho's token endpoint with the stored refresh token; the new token is merged over `stored`."""
         c = self.connection
         if not stored.refresh_token:
             raise AuthenticationError("the stored token has no refresh token: reconnect", reason="no_refresh_token")
