@@ -23,8 +23,8 @@ from connector.errors import AuthenticationError, ConnectionConfigError
 
 __all__ = ["DEFAULT_USER", "REFRESH_MARGIN_SECONDS", "TokenSource"]
 
-REFRESH_MARGIN_SECONDS = 300.0
-DEFAULT_USER = "default"  # the store's user_name for a connection that names none and brings no refresh token  # refresh five minutes before Zoho would refuse the token
+REFRESH_MARGIN_SECONDS = 300.0  # refresh five minutes before Zoho would refuse the token
+DEFAULT_USER = "default"  # the store's user_name for a connection that names none and brings no refresh token
 
 
 class TokenSource:
