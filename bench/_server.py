@@ -30,6 +30,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         parts = url.path.strip("/").split("/")  # crm, v8, Module[, id]
         self.server.requests += 1  # type: ignore[attr-defined]
+        body: dict[str, object]
         if len(parts) == 4:
             body = {"data": [{"id": parts[3], "Last_Name": "Doe", "Email": "doe@example.com"}]}
         else:

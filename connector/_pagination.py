@@ -95,5 +95,5 @@ def records_key_of(page: Any, declared: str | None) -> str:
     if isinstance(page, Mapping):
         lists = [k for k, v in page.items() if isinstance(v, list) and k != "page_context"]
         if len(lists) == 1:
-            return lists[0]
+            return str(lists[0])
     return "data"

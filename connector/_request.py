@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ class Prepared:
 
     method: str
     path: str  # product base path + action path; the API domain is known only once a token is
-    params: list[tuple[str, str]]
+    params: Sequence[tuple[str, str | int | float | bool | None]]
     headers: dict[str, str]
     json: Any
     content: bytes | None
@@ -35,13 +35,13 @@ class Prepared:
     def build(self, token: str, api_domain: str, overrides: Mapping[str, Any] | None = None) -> httpx.Request:
         params = self.params
         if overrides:  # pagination replaces (or, with None, removes) query parameters
-            params = [(k, v) for k, v in params if k not in overrides]
-            params += [(k, str(v)) for k, v in overrides.items() if v is not None]
+            kept = [(k, v) for k, v in params if k not in overrides]
+            params = kept + [(k, str(v)) for k, v in overrides.items() if v is not None]
         headers = {**self.headers, "Authorization": f"{self.auth_header} {token}"}
         request = httpx.Request(
             self.method,
             api_domain + self.path,
-            params=params,
+            params=list(params),
             headers=headers,
             json=self.json if self.json is not MISSING else None,
             content=self.content,
