@@ -1,0 +1,130 @@
+"""create_app: one Starlette app serving Zoho Accounts, CRM v8, Books v3 and the /__sandbox admin endpoints."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import anyio
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from connector.sandbox import accounts, admin, books, crm, crm_meta, crm_related
+from connector.sandbox._http import crm_error
+from connector.sandbox.faults import FaultConfig, Product, fault_response
+from connector.sandbox.state import SandboxState
+from connector.sandbox.stats import Stats
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def _product(path: str) -> Product | None:
+    if path.startswith("/crm/"):
+        return "crm"
+    if path.startswith("/books/"):
+        return "books"
+    if path.startswith("/oauth/"):
+        return "accounts"
+    return None
+
+
+def _unauthorized(product: Product) -> JSONResponse:
+    if product == "books":
+        # Code 57 is what Books answers for a bad token per third-party reports (zoho-api.md §4, UNCERTAIN).
+        return JSONResponse({"code": 57, "message": "You are not authorized to perform this operation"}, 401)
+    return crm_error("INVALID_TOKEN", "invalid oauth token", status=401)
+
+
+class SandboxMiddleware:
+    """Counts every call, then applies faults and delays, then checks the access token, in that order."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        product = _product(scope["path"]) if scope["type"] == "http" else None
+        if product is None:
+            await self.app(scope, receive, send)
+            return
+        app_state = scope["app"].state
+        app_state.stats.requests[f"{scope['method']} {scope['path']}"] += 1
+        faults: FaultConfig = app_state.faults
+        now = float(app_state.clock())
+        if faults.slow_ms > 0 and product in faults.targets:
+            await app_state.sleep(faults.slow_ms / 1000)
+        kind = faults.pick(product, now)
+        if kind is not None:
+            app_state.stats.faults[kind] += 1
+            await fault_response(kind, product, faults)(scope, receive, send)
+            return
+        if product != "accounts":
+            state: SandboxState = app_state.sandbox
+            token = accounts.authenticate(state, Headers(scope=scope).get("authorization"), now)
+            if token is None:
+                await _unauthorized(product)(scope, receive, send)
+                return
+            scope["sandbox.user_id"] = token.user_id
+        await self.app(scope, receive, send)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Routing misses in each product's own words: CRM's INVALID_URL_PATTERN, Books' code 5."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    product = _product(request.url.path)
+    if product == "crm":
+        if status == 405:
+            return crm_error("INVALID_REQUEST_METHOD", "The http request method type is not a valid one")
+        return crm_error("INVALID_URL_PATTERN", "Please check if the URL trying to access is a correct one", status=404)
+    if product == "books":
+        if status == 405:
+            return JSONResponse(
+                {"code": 37, "message": "The HTTP method is not allowed for the requested resource"}, 405
+            )
+        return JSONResponse({"code": 5, "message": "Invalid URL Passed"}, 404)
+    return JSONResponse({"error": "not_found" if status == 404 else "method_not_allowed"}, status)
+
+
+def create_app(
+    state: SandboxState | None = None,
+    *,
+    faults: FaultConfig | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Sleep | None = None,
+    data_path: str | os.PathLike[str] | None = None,
+) -> Starlette:
+    """The emulator. `clock` and `sleep` are injectable so tests never wait; `data_path` is saved on shutdown."""
+    sandbox = state if state is not None else SandboxState()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if data_path is not None:
+            sandbox.save(data_path)
+
+    app = Starlette(
+        routes=[
+            *accounts.routes,
+            *admin.routes,
+            *crm_meta.routes,
+            *crm_related.routes,
+            *crm.routes,
+            *books.routes,
+        ],
+        middleware=[Middleware(SandboxMiddleware)],
+        exception_handlers={404: _http_error, 405: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.sandbox = sandbox
+    app.state.faults = faults if faults is not None else FaultConfig()
+    app.state.clock = clock
+    app.state.sleep = sleep if sleep is not None else anyio.sleep
+    app.state.stats = Stats()
+    app.state.data_path = data_path
+    return app

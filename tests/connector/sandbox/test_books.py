@@ -1,0 +1,137 @@
+"""Books v3: organization_id everywhere, envelopes named per kind, page_context, parent paths, JSONString."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from connector.sandbox import BOOKS_ORG_ID
+from connector.sandbox.books import names, parse_path
+
+pytestmark = pytest.mark.anyio
+ORG = {"organization_id": BOOKS_ORG_ID}
+
+
+async def test_organizations_needs_no_organization_id(api: httpx.AsyncClient) -> None:
+    body = (await api.get("/books/v3/organizations")).json()
+    assert (body["code"], body["message"]) == (0, "success")
+    assert body["organizations"][0]["organization_id"] == "10234695"
+    assert body["organizations"][0]["is_default_org"] is True
+    one = (await api.get(f"/books/v3/organizations/{BOOKS_ORG_ID}")).json()
+    assert one["organization"]["name"] == "Sandbox Books"
+
+
+async def test_organization_id_is_required(api: httpx.AsyncClient) -> None:
+    missing = await api.get("/books/v3/invoices")
+    assert missing.status_code == 400
+    assert missing.json()["code"] == 6041
+    wrong = await api.get("/books/v3/invoices", params={"organization_id": "1"})
+    assert wrong.json()["message"] == "This user is not associated with the CompanyID/CompanyName:1."
+
+
+async def test_invoice_lifecycle(api: httpx.AsyncClient) -> None:
+    created = await api.post("/books/v3/invoices", params=ORG, json={"customer_id": "9", "total": 40.6})
+    assert created.status_code == 201
+    body = created.json()
+    assert (body["code"], body["message"]) == (0, "The invoice has been created.")
+    invoice = body["invoice"]
+    iid = invoice["invoice_id"]
+    assert (invoice["invoice_number"], invoice["status"], invoice["total"]) == ("INV-00001", "draft", 40.6)
+    assert invoice["created_time"].endswith("+0000")
+    got = (await api.get(f"/books/v3/invoices/{iid}", params=ORG)).json()
+    assert got == {"code": 0, "message": "success", "invoice": invoice}
+    put = (await api.put(f"/books/v3/invoices/{iid}", params=ORG, json={"total": 50, "invoice_id": "x"})).json()
+    assert (put["message"], put["invoice"]["total"], put["invoice"]["invoice_id"]) == (
+        "Invoice information has been updated.",
+        50,
+        iid,
+    )
+    sent = (await api.post(f"/books/v3/invoices/{iid}/status/sent", params=ORG)).json()
+    assert sent["code"] == 0
+    assert (await api.get(f"/books/v3/invoices/{iid}", params=ORG)).json()["invoice"]["status"] == "sent"
+    deleted = (await api.delete(f"/books/v3/invoices/{iid}", params=ORG)).json()
+    assert deleted == {"code": 0, "message": "The invoice has been deleted."}
+    gone = await api.get(f"/books/v3/invoices/{iid}", params=ORG)
+    assert (gone.status_code, gone.json()) == (404, {"code": 1002, "message": "Invoice does not exist."})
+
+
+async def test_pagination_and_filters(api: httpx.AsyncClient) -> None:
+    seeded = await api.post("/__sandbox/seed", json={"books_kind": "contacts", "count": 5})
+    assert seeded.json()["total"] == 5
+    await api.post("/books/v3/contacts", params=ORG, json={"contact_name": "A&B=C #1"})
+    page = (await api.get("/books/v3/contacts", params={**ORG, "per_page": 4})).json()
+    assert len(page["contacts"]) == 4
+    assert page["page_context"]["has_more_page"] is True
+    assert (page["page_context"]["page"], page["page_context"]["per_page"]) == (1, 4)
+    last = (await api.get("/books/v3/contacts", params={**ORG, "per_page": 4, "page": 2})).json()
+    assert (len(last["contacts"]), last["page_context"]["has_more_page"]) == (2, False)
+    exact = (await api.get("/books/v3/contacts", params={**ORG, "contact_name": "A&B=C #1"})).json()
+    assert [c["contact_name"] for c in exact["contacts"]] == ["A&B=C #1"]
+    contains = (await api.get("/books/v3/contacts", params={**ORG, "contact_name_contains": "b=c"})).json()
+    assert len(contains["contacts"]) == 1
+    default = (await api.get("/books/v3/contacts", params=ORG)).json()
+    assert default["page_context"]["per_page"] == 200
+
+
+async def test_parent_paths(api: httpx.AsyncClient) -> None:
+    contact = (await api.post("/books/v3/contacts", params=ORG, json={"contact_name": "Acme"})).json()["contact"]
+    cid = contact["contact_id"]
+    person = await api.post(f"/books/v3/contacts/{cid}/contactpersons", params=ORG, json={"first_name": "Jo"})
+    assert person.status_code == 201
+    cp = person.json()["contact_person"]
+    assert cp["contact_id"] == cid
+    listed = (await api.get(f"/books/v3/contacts/{cid}/contactpersons", params=ORG)).json()
+    assert [p["contact_person_id"] for p in listed["contact_persons"]] == [cp["contact_person_id"]]
+    flat = await api.post("/books/v3/contacts/contactpersons", params=ORG, json={"contact_id": cid, "first_name": "Al"})
+    assert flat.status_code == 201
+    assert len((await api.get(f"/books/v3/contacts/{cid}/contactpersons", params=ORG)).json()["contact_persons"]) == 2
+    one = await api.get(f"/books/v3/contacts/{cid}/contactpersons/{cp['contact_person_id']}", params=ORG)
+    assert one.json()["contact_person"]["first_name"] == "Jo"
+    orphan = await api.get("/books/v3/contacts/123/contactpersons", params=ORG)
+    assert (orphan.status_code, orphan.json()["message"]) == (404, "Contact does not exist.")
+    project = (await api.post("/books/v3/projects", params=ORG, json={"project_name": "P"})).json()["project"]
+    task = await api.post(f"/books/v3/projects/{project['project_id']}/tasks", params=ORG, json={"task_name": "Design"})
+    assert task.json()["message"] == "The task has been added."
+    assert task.json()["task"]["project_id"] == project["project_id"]
+
+
+async def test_two_segment_kinds(api: httpx.AsyncClient) -> None:
+    tax = (
+        await api.post("/books/v3/settings/taxes", params=ORG, json={"tax_name": "VAT", "tax_percentage": 20})
+    ).json()
+    assert tax["tax"]["tax_id"]
+    listed = (await api.get("/books/v3/settings/taxes", params=ORG)).json()
+    assert [t["tax_name"] for t in listed["taxes"]] == ["VAT"]
+    rule = (await api.post("/books/v3/bankaccounts/rules", params=ORG, json={"rule_name": "r"})).json()
+    assert "rule_id" in rule["rule"]
+    got = await api.get(f"/books/v3/settings/taxes/{tax['tax']['tax_id']}", params=ORG)
+    assert got.json()["tax"]["tax_name"] == "VAT"
+
+
+async def test_jsonstring_form_and_bad_json(api: httpx.AsyncClient) -> None:
+    form = await api.post("/books/v3/items", params=ORG, data={"JSONString": json.dumps({"name": "Widget", "rate": 3})})
+    assert form.json()["item"]["name"] == "Widget"
+    bad = await api.post("/books/v3/items", params=ORG, content=b"{nope", headers={"Content-Type": "application/json"})
+    assert (bad.status_code, bad.json()["code"]) == (400, 4)
+    method = await api.put("/books/v3/items", params=ORG, json={})
+    assert method.status_code == 405
+
+
+def test_names_table_and_fallback() -> None:
+    assert names("invoices") == ("invoice", "invoices", "invoice_id")
+    assert names("contactpersons") == ("contact_person", "contact_persons", "contact_person_id")
+    assert names("settings/taxes") == ("tax", "taxes", "tax_id")
+    assert names("widgets") == ("widget", "widgets", "widget_id")
+    assert names("categories") == ("category", "categories", "category_id")
+
+
+def test_parse_path() -> None:
+    target = parse_path("projects/8/tasks/9")
+    assert target is not None
+    assert (target.parents, target.kind, target.id) == ([("projects", "8")], "tasks", "9")
+    assert parse_path("1/2") is None
+    status = parse_path("invoices/5/status/void")
+    assert status is not None
+    assert (status.kind, status.id, status.action) == ("invoices", "5", "status/void")

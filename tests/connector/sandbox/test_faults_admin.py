@@ -1,0 +1,147 @@
+"""Fault injection (next N, windows, random rates, slow answers, token actions) and the admin endpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from connector.sandbox import FaultConfig, SandboxState, create_app
+from tests.conftest import FakeClock
+from tests.connector.sandbox.conftest import BASE
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_next_n_429_with_and_without_retry_after(api: httpx.AsyncClient) -> None:
+    set_ = await api.post("/__sandbox/faults", json={"kind": "429", "next_n": 2, "retry_after": 7})
+    assert set_.json()["faults"]["next_n"] == 2
+    first = await api.get("/crm/v8/org")
+    assert (first.status_code, first.headers["retry-after"], first.json()["code"]) == (429, "7", "TOO_MANY_REQUESTS")
+    books = await api.get("/books/v3/organizations")
+    assert (books.status_code, books.json()["code"]) == (429, 45)
+    assert (await api.get("/crm/v8/org")).status_code == 200
+    await api.post("/__sandbox/faults", json={"next_n": 1})
+    plain = await api.get("/crm/v8/org")
+    assert plain.status_code == 429
+    assert "retry-after" not in plain.headers
+    stats = (await api.get("/__sandbox/stats")).json()
+    assert stats["faults_injected"] == {"429": 3}
+    assert stats["requests"]["GET /crm/v8/org"] == 3
+
+
+async def test_crm_throttle_and_5xx(api: httpx.AsyncClient) -> None:
+    await api.post("/__sandbox/faults", json={"kind": "throttle", "next_n": 1})
+    throttled = await api.get("/crm/v8/org")
+    assert throttled.status_code == 400
+    assert throttled.json() == {
+        "error_description": "You have made too many requests continuously. Please try again after some time.",
+        "error": "Access Denied",
+        "status": "failure",
+    }
+    await api.post("/__sandbox/faults", json={"kind": "5xx", "next_n": 2, "status_5xx": 503})
+    crm = await api.get("/crm/v8/org")
+    assert (crm.status_code, crm.json()["code"]) == (503, "INTERNAL_ERROR")
+    books = await api.get("/books/v3/organizations")
+    assert (books.status_code, books.json()) == (503, {"code": 1000, "message": "Internal error"})
+
+
+async def test_window_and_targets(api: httpx.AsyncClient, clock: FakeClock) -> None:
+    await api.post("/__sandbox/faults", json={"kind": "5xx", "for_seconds": 30, "targets": ["crm"]})
+    assert (await api.get("/crm/v8/org")).status_code == 500
+    assert (await api.get("/books/v3/organizations")).status_code == 200
+    clock.now += 31
+    assert (await api.get("/crm/v8/org")).status_code == 200
+    await api.post("/__sandbox/faults", json={"kind": "throttle", "next_n": 1, "targets": ["accounts"]})
+    answer = await api.post("/oauth/v2/token", data={"grant_type": "refresh_token"})
+    assert answer.json()["error"] == "Access Denied"
+
+
+async def test_random_rates_are_seedable(api: httpx.AsyncClient) -> None:
+    await api.post("/__sandbox/faults", json={"rate_429": 0.5, "seed": 3})
+    first = [(await api.get("/crm/v8/org")).status_code for _ in range(20)]
+    await api.post("/__sandbox/faults", json={"rate_429": 0.5, "seed": 3})
+    second = [(await api.get("/crm/v8/org")).status_code for _ in range(20)]
+    assert first == second
+    assert {200, 429} == set(first)
+    cleared = await api.delete("/__sandbox/faults")
+    assert cleared.json()["faults"]["rate_429"] == 0.0
+
+
+async def test_slow_answers_use_the_injected_sleep(api: httpx.AsyncClient, clock: FakeClock) -> None:
+    await api.post("/__sandbox/faults", json={"slow_ms": 250})
+    assert (await api.get("/crm/v8/org")).status_code == 200
+    assert clock.sleeps == [0.25]
+
+
+async def test_expire_tokens_and_revoke_refresh(api: httpx.AsyncClient, tokens: dict[str, Any]) -> None:
+    expired = await api.post("/__sandbox/faults", json={"expire_access_tokens": True})
+    assert expired.json()["expired_access_tokens"] == 1
+    assert (await api.get("/crm/v8/org")).status_code == 401
+    revoked = await api.post("/__sandbox/faults", json={"revoke_refresh_token": tokens["refresh_token"]})
+    assert revoked.json()["revoked_refresh_token"] == tokens["refresh_token"]
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": tokens["refresh_token"],
+        "client_id": "1000.SANDBOXCLIENT",
+        "client_secret": "sandbox-secret",
+    }
+    assert (await api.post("/oauth/v2/token", data=data)).json() == {"error": "invalid_code"}
+    assert (await api.post("/__sandbox/faults", json={"revoke_refresh_token": "nope"})).status_code == 404
+
+
+async def test_bad_fault_settings(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/__sandbox/faults", json={"bogus": 1})).status_code == 400
+    assert (await client.post("/__sandbox/faults", json={"kind": "teapot", "next_n": 1})).status_code == 400
+
+
+def test_fault_config_from_json_and_pick() -> None:
+    config = FaultConfig.from_json({"kind": "5xx", "for_seconds": 10, "targets": ["books"]}, now=100.0)
+    assert config.until == 110.0
+    assert config.pick("crm", 105.0) is None
+    assert config.pick("books", 105.0) == "5xx"
+    assert config.pick("books", 111.0) is None
+    assert config.to_json()["targets"] == ["books"]
+
+
+async def test_seed_reset_stats(api: httpx.AsyncClient, state: SandboxState) -> None:
+    seeded = await api.post("/__sandbox/seed", json={"module": "Contacts", "count": 1000})
+    assert seeded.json() == {"module": "Contacts", "created": 1000, "total": 1000}
+    assert (await api.get("/crm/v8/Contacts/actions/count")).json() == {"count": 1000}
+    assert (await api.post("/__sandbox/seed", json={"module": "Nope"})).status_code == 404
+    assert (await api.post("/__sandbox/seed", json={"module": "Leads", "count": -1})).status_code == 400
+    stats = (await api.get("/__sandbox/stats")).json()
+    assert stats["records"]["Contacts"] == 1000
+    assert stats["active_access_tokens"] == 1
+    assert (await api.post("/__sandbox/reset")).json() == {"status": "success"}
+    assert state.records["Contacts"] == {}
+    assert (await api.get("/__sandbox/stats")).json()["requests_total"] == 0
+    assert (await api.get("/crm/v8/org")).status_code == 401  # tokens went with the reset
+    assert (await api.delete("/__sandbox/stats")).json() == {"status": "success"}
+
+
+async def test_seed_is_fast_enough_for_benchmarks(client: httpx.AsyncClient) -> None:
+    response = await client.post("/__sandbox/seed", json={"module": "Leads", "count": 100_000})
+    assert response.json()["total"] == 100_000
+
+
+async def test_persistence_round_trip(tmp_path: Path, clock: FakeClock) -> None:
+    state = SandboxState()
+    app = create_app(state, clock=clock, data_path=tmp_path / "sandbox.json")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        token = (await client.post("/__sandbox/tokens", json={})).json()
+        headers = {"Authorization": f"Zoho-oauthtoken {token['access_token']}"}
+        lead = await client.post("/crm/v8/Leads", headers=headers, json={"data": [{"Last_Name": "Kept"}]})
+        lid = lead.json()["data"][0]["details"]["id"]
+        await client.post(f"/crm/v8/Leads/{lid}/Attachments", headers=headers, files={"file": ("b.bin", b"\xff\x00")})
+        assert (await client.post("/__sandbox/save")).json()["status"] == "success"
+    loaded = SandboxState.load(tmp_path / "sandbox.json")
+    assert loaded.records["Leads"][lid]["Last_Name"] == "Kept"
+    assert next(iter(loaded.attachments.values())).content == b"\xff\x00"
+    assert loaded.to_dict() == state.to_dict()
+    assert loaded.new_crm_id() == state.new_crm_id()
+    unsaved = create_app(SandboxState(), clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=unsaved), base_url=BASE) as client:
+        assert (await client.post("/__sandbox/save")).status_code == 409
