@@ -1,0 +1,154 @@
+"""The default token store: one SQLite file (stdlib sqlite3), shared safely by threads and processes.
+
+WAL lets readers run while a writer commits; busy_timeout makes writers queue instead of failing; every upsert is
+one BEGIN IMMEDIATE transaction (the write lock is taken before the read, so two writers cannot both decide to
+insert); unique indexes on the match-key digests back the rule up. `lock(key)` is an fcntl lock file per key
+beside the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from connector.auth.stores._common import (
+    file_lock,
+    find_match,
+    keys_of,
+    open_private,
+    plan_upsert,
+    saved_id,
+    validate_table,
+)
+from connector.auth.tokens import Token
+from connector.errors import ConnectionConfigError
+
+__all__ = ["COLUMNS", "SqliteStore"]
+
+# Token fields, then the digests the unique indexes and lookups use (see _common.Keys).
+FIELDS = (
+    "id",
+    "user_name",
+    "client_id",
+    "client_secret",
+    "refresh_token",
+    "access_token",
+    "grant_token",
+    "expires_at",
+    "redirect_url",
+    "api_domain",
+    "accounts_url",
+)
+KEYS = ("id_key", "user_key", "access_key", "refresh_key", "grant_key")
+COLUMNS = FIELDS + KEYS
+
+
+class SqliteStore:
+    """Tokens in table `table` (default `oauthtoken`) of the SQLite database at `path` (created 0600)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, table: str = "oauthtoken", busy_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        if not self.path.is_absolute():
+            raise ConnectionConfigError(f"the SQLite token store path must be absolute: {str(path)[:200]}")
+        self.table = validate_table(table)
+        self._busy_timeout = busy_timeout
+        self._local = threading.local()  # one connection per thread: sqlite3 connections are not thread-safe
+        self._lock_dir = self.path.with_name(self.path.name + ".locks")
+        t = self.table
+        # The table name is validated above; every value is a bound parameter.
+        self._sql_select = f'SELECT {", ".join(FIELDS)} FROM "{t}"'  # noqa: S608
+        self._sql_insert = f'INSERT INTO "{t}" ({", ".join(COLUMNS)}) VALUES ({", ".join("?" * len(COLUMNS))})'  # noqa: S608
+        self._sql_update = f'UPDATE "{t}" SET {", ".join(c + " = ?" for c in COLUMNS)} WHERE id_key = ?'  # noqa: S608
+
+    def find_token(self, token: Token) -> Token | None:
+        return find_match(token, self._candidates(self._conn(), token))
+
+    def save_token(self, token: Token) -> Token:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            match = plan_upsert(token, self._candidates(conn, token))
+            stored = token.replace(id=saved_id(token, match))
+            values = self._values(stored)
+            if match is None:
+                conn.execute(self._sql_insert, values)
+            else:
+                conn.execute(self._sql_update, (*values, keys_of(match).id_key))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return stored
+
+    def delete_token(self, id: str) -> None:
+        self._conn().execute(f'DELETE FROM "{self.table}" WHERE id_key = ?', (keys_of(Token(id=id)).id_key,))  # noqa: S608
+
+    def get_tokens(self) -> list[Token]:
+        return [self._token(r) for r in self._conn().execute(self._sql_select)]
+
+    def delete_tokens(self) -> None:
+        self._conn().execute(f'DELETE FROM "{self.table}"')  # noqa: S608
+
+    def find_token_by_id(self, id: str) -> Token | None:
+        rows = self._conn().execute(self._sql_select + " WHERE id_key = ?", (keys_of(Token(id=id)).id_key,))
+        return next((self._token(r) for r in rows), None)
+
+    def lock(self, key: str, timeout: float = 30.0) -> AbstractContextManager[None]:
+        self._lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        name = hashlib.sha256(f"{self.table}\0{key}".encode("utf-8", "surrogatepass")).hexdigest()[:40]
+        return file_lock(self._lock_dir / f"{name}.lock", timeout)
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- internals ---------------------------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(open_private(self.path, os.O_RDWR))  # SQLite gives its -wal/-shm files the database's mode
+        try:
+            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            self._create(conn)
+        except sqlite3.DatabaseError as e:
+            raise ConnectionConfigError(f"cannot open the SQLite token store {self.path}: {e}") from None
+        self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _create(self, conn: sqlite3.Connection) -> None:
+        t = self.table
+        text = ", ".join(f"{c} TEXT" for c in FIELDS[1:] if c != "expires_at")
+        conn.execute(
+            f'CREATE TABLE IF NOT EXISTS "{t}" (id_key TEXT PRIMARY KEY, id TEXT NOT NULL, {text}, expires_at REAL, '
+            "user_key TEXT UNIQUE, access_key TEXT UNIQUE, refresh_key TEXT UNIQUE, grant_key TEXT UNIQUE)"
+        )
+
+    def _candidates(self, conn: sqlite3.Connection, token: Token) -> list[Token]:
+        """The rows sharing any match key with `token`, found through the indexed digests."""
+        pairs = [(c, v) for c, v in zip(KEYS, keys_of(token), strict=True) if v is not None]
+        if not pairs:
+            return []
+        where = " OR ".join(f"{c} = ?" for c, _ in pairs)
+        return [self._token(r) for r in conn.execute(f"{self._sql_select} WHERE {where}", [v for _, v in pairs])]
+
+    @staticmethod
+    def _values(token: Token) -> tuple[Any, ...]:
+        return (*(getattr(token, f) for f in FIELDS), *keys_of(token))
+
+    @staticmethod
+    def _token(row: tuple[Any, ...]) -> Token:
+        return Token(**dict(zip(FIELDS, row, strict=True)))
