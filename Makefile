@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 
 ## demo: the README's main job, a multi-step automation against the bundled Zoho sandbox
 demo: $(STAMP)
-	$(BIN)/python -m connector.demo
+	$(BIN)/python -m connector.sandbox.demo
 
 ## bench: the benchmarks of bench/, printed as tables
 bench: $(STAMP)

@@ -39,7 +39,7 @@ EXIT_CODES = {
 # Subcommands with parsers of their own, imported only when used.
 EXTENSIONS = {
     "auth": ("connect a Zoho account and manage its tokens", "connector.auth.cli"),
-    "sandbox": ("serve a local emulator of Zoho Accounts, CRM and Books", "connector.sandbox.server"),
+    "sandbox": ("serve a local emulator of Zoho Accounts, CRM and Books", "connector.sandbox"),
 }
 
 

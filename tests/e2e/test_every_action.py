@@ -1,0 +1,219 @@
+"""End to end: every action, through the Python API and through the CLI, against the sandbox over loopback."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from connector import Connector, ZohoAPIError
+from connector.cli import main
+from connector.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxState, serve_in_thread
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[str]:
+    with serve_in_thread(SandboxState()) as base:
+        yield base
+
+
+@pytest.fixture
+def connection(sandbox: str, tmp_path: Path) -> dict[str, Any]:
+    """A connection holding a refresh token minted by the sandbox: every run refreshes through the token store."""
+    tokens = httpx.post(f"{sandbox}/__sandbox/tokens", json={}).json()
+    return {
+        "client_id": DEFAULT_CLIENT_ID,
+        "client_secret": DEFAULT_CLIENT_SECRET,
+        "refresh_token": tokens["refresh_token"],
+        "accounts_url": sandbox,
+        "api_domain": sandbox,
+        "token_store": f"sqlite:///{tmp_path / 'tokens.db'}",
+    }
+
+
+class Python:
+    def __init__(self, connection: dict[str, Any]) -> None:
+        self.connection = connection
+        self.connector = Connector.load()
+
+    def __call__(self, action: str, inputs: dict[str, Any]) -> Any:
+        return self.connector.run(action, inputs, connection=self.connection)["data"]
+
+
+class Cli:
+    def __init__(self, connection: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+        self.connection = json.dumps(connection)
+        self.capsys = capsys
+
+    def __call__(self, action: str, inputs: dict[str, Any]) -> Any:
+        code = main(["run", action, "--inputs", json.dumps(inputs), "--connection", self.connection])
+        out, err = self.capsys.readouterr()
+        if code:
+            error = json.loads(err)["error"]
+            raise ZohoAPIError(status=error.get("status") or 0, code=error.get("code"), message=error["message"])
+        return json.loads(out)["data"]
+
+
+@pytest.fixture(params=["python", "cli"])
+def run(request: pytest.FixtureRequest, connection: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> Any:
+    return Python(connection) if request.param == "python" else Cli(connection, capsys)
+
+
+def test_every_crm_action(run: Any, sandbox: str) -> None:
+    created = run(
+        "crmCreateRecord",
+        {
+            "recordType": "Leads",
+            "dynamicValues": {"Company": "Zylker"},
+            "fieldValues": [
+                {"key": "Last_Name", "value": "Doe"},
+                {"key": "Email", "value": f"doe-{id(run)}@example.com"},
+            ],
+        },
+    )
+    lead = created["data"][0]["details"]["id"]
+    got = run("crmGetRecord", {"recordType": "Leads", "recordId": lead, "fields": ["Last_Name", "Company"]})
+    assert got["data"][0]["Last_Name"] == "Doe" and got["data"][0]["Company"] == "Zylker"
+
+    assert (
+        run("crmUpdateRecord", {"recordType": "Leads", "recordId": lead, "fieldValues": {"Company": "Acme"}})["data"][
+            0
+        ]["code"]
+        == "SUCCESS"
+    )
+
+    listed = run(
+        "crmGetRecords",
+        {"recordType": "Leads", "fields": ["Company"], "sort_by": "Modified_Time", "sort_order": "desc", "per_page": 5},
+    )
+    assert any(r["id"] == lead and r["Company"] == "Acme" for r in listed["data"])
+
+    pdf = base64.b64encode(b"%PDF-1.7 proposal").decode()
+    attached = run(
+        "crmAddAttachment",
+        {
+            "recordType": "Leads",
+            "recordId": lead,
+            "fileName": "proposal.pdf",
+            "file": {"base64": pdf, "contentType": "application/pdf"},
+        },
+    )
+    attachment = attached["data"][0]["details"]["id"]
+    download = run("crmRawRequest", {"url": f"/Leads/{lead}/Attachments/{attachment}", "responseType": "binary"})
+    assert base64.b64decode(download["base64"]) == b"%PDF-1.7 proposal"
+
+    query = run("crmRunQuery", {"query": f"select Last_Name, Company from Leads where id = '{lead}'"})
+    assert query["data"] == [{"Last_Name": "Doe", "Company": "Acme", "id": lead}]
+
+    assert run("crmRemoveRecord", {"recordType": "Leads", "recordId": lead})["data"][0]["code"] == "SUCCESS"
+    assert run("crmGetRecords", {"recordType": "Leads", "fields": ["Email"], "fetchAll": True}) is not None
+
+
+def test_every_books_action(run: Any) -> None:
+    contact = run("booksCreateRecord", {"recordType": "contacts", "fieldValues": {"contact_name": "Zylker"}})
+    contact_id = contact["contact"]["contact_id"]
+    person = run(
+        "booksCreateRecord",
+        {
+            "recordType": "contactpersons",
+            "parentRecordType": "contacts",
+            "parentRecordId": contact_id,
+            "fieldValues": {"first_name": "Ann"},
+        },
+    )
+    person_id = person["contact_person"]["contact_person_id"]
+    got = run(
+        "booksGetRecord",
+        {
+            "recordType": "contactpersons",
+            "recordId": person_id,
+            "parentRecordType": "contacts",
+            "parentRecordId": contact_id,
+        },
+    )
+    assert got["contact_person"]["first_name"] == "Ann"
+    run(
+        "booksUpdateRecord",
+        {"recordType": "contacts", "recordId": contact_id, "fieldValues": {"website": "zylker.com"}},
+    )
+    listed = run("booksGetRecords", {"recordType": "contacts", "searchFields": {"contact_name": "Zylker"}})
+    assert any(c["contact_id"] == contact_id for c in listed["contacts"])
+    orgs = run("booksRawRequest", {"url": "/organizations"})
+    assert orgs["organizations"][0]["organization_id"]
+    run(
+        "booksRemoveRecord",
+        {
+            "recordType": "contactpersons",
+            "recordId": person_id,
+            "parentRecordType": "contacts",
+            "parentRecordId": contact_id,
+        },
+    )
+    run("booksRemoveRecord", {"recordType": "contacts", "recordId": contact_id})
+    with pytest.raises(ZohoAPIError):
+        run("booksGetRecord", {"recordType": "contacts", "recordId": contact_id})
+
+
+def test_fetch_all_past_2000_against_the_sandbox(sandbox: str, connection: dict[str, Any]) -> None:
+    httpx.post(
+        f"{sandbox}/__sandbox/modules",
+        json={"api_name": "Bulk_Items", "fields": [{"api_name": "Name", "data_type": "text"}]},
+    )
+    httpx.post(f"{sandbox}/__sandbox/seed", json={"module": "Bulk_Items", "count": 2345}).raise_for_status()
+    before = httpx.get(f"{sandbox}/__sandbox/stats").json()["requests"].get("GET /crm/v8/Bulk_Items", 0)
+    with Connector.load() as connector:
+        records = list(
+            connector.iter_records(
+                "crmGetRecords", {"recordType": "Bulk_Items", "fields": ["Name"]}, connection=connection
+            )
+        )
+    after = httpx.get(f"{sandbox}/__sandbox/stats").json()["requests"]["GET /crm/v8/Bulk_Items"]
+    assert len(records) == 2345 and len({r["id"] for r in records}) == 2345
+    assert after - before == 12  # ceil(2345 / 200)
+
+
+def test_expired_tokens_refresh_once_and_replay(sandbox: str, connection: dict[str, Any]) -> None:
+    with Connector.load() as connector:
+        connector.run("crmGetRecords", {"recordType": "Leads", "fields": ["Email"]}, connection=connection)
+        grants = httpx.get(f"{sandbox}/__sandbox/stats").json()["token_grants"].get("refresh_token", 0)
+        httpx.post(f"{sandbox}/__sandbox/faults", json={"expire_access_tokens": True}).raise_for_status()
+        connector.run("crmGetRecords", {"recordType": "Leads", "fields": ["Email"]}, connection=connection)
+        after = httpx.get(f"{sandbox}/__sandbox/stats").json()["token_grants"]["refresh_token"]
+    assert after == grants + 1
+
+
+def test_the_installed_command_runs_an_action(sandbox: str, connection: dict[str, Any], tmp_path: Path) -> None:
+    (tmp_path / "connection.json").write_text(json.dumps(connection))
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "zoho-connector"),
+            "run",
+            "crmRunQuery",
+            "--inputs",
+            '{"query": "select Last_Name from Leads where Last_Name is not null limit 1"}',
+            "--connection",
+            f"@{tmp_path / 'connection.json'}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "data" in json.loads(result.stdout)
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    from connector.sandbox.demo import EXTRA_LEADS, run_demo
+
+    steps: list[str] = []
+    with serve_in_thread(SandboxState()) as base:
+        summary = run_demo(base, f"sqlite:///{tmp_path / 'tokens.db'}", lambda step, _: steps.append(step))
+    assert summary["fetched"] >= EXTRA_LEADS + 3
+    assert any("OAuth" in s for s in steps) and any("invoice" in s for s in steps)
