@@ -12,13 +12,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import httpx
 
 from connector import _retry
 from connector._ratelimit import Budget
-from connector._redact import redact_request, redact_response
 from connector.errors import AuthenticationError, RateLimitedError, TransientError
 
 __all__ = ["CallPolicy", "GetToken", "Reply", "Send", "Sleep", "adrive", "drive", "exchange"]
@@ -27,18 +26,15 @@ log = logging.getLogger("connector")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Send:
+class Send(NamedTuple):
     request: httpx.Request
 
 
-@dataclass(frozen=True)
-class Sleep:
+class Sleep(NamedTuple):
     seconds: float
 
 
-@dataclass(frozen=True)
-class GetToken:
+class GetToken(NamedTuple):
     failed: str | None = None  # the access token Zoho just refused, if any
 
 
@@ -62,8 +58,7 @@ class CallPolicy:
     jitter: Callable[[float], float] | None = None
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     response: httpx.Response
     body: Any  # parsed JSON, or None
     outcome: _retry.Outcome
@@ -81,6 +76,8 @@ def exchange(policy: CallPolicy, build: Callable[[str], httpx.Request]) -> Flow[
         request = build(token)
         started = policy.clock()
         if policy.debug:
+            from connector._redact import redact_request
+
             log.info("request %s", redact_request(request))
         try:
             response: httpx.Response = yield Send(request)
@@ -105,6 +102,8 @@ def exchange(policy: CallPolicy, build: Callable[[str], httpx.Request]) -> Flow[
             response.status_code, body, response.headers, policy.clock(), policy.envelope
         )
         if policy.debug:
+            from connector._redact import redact_response
+
             log.info("response %s in %.3fs", redact_response(response), policy.clock() - started)
         if outcome.kind == "auth" and not refreshed:
             refreshed = True

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import httpx
 
@@ -38,8 +36,7 @@ THROTTLE_PHRASES = ("too many requests", "throttle")
 MAX_BACKOFF_SECONDS = 30.0
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     kind: Kind
     # False only when the request certainly did not reach Zoho (connect error) or Zoho rejected it unprocessed
     # (a 429 or throttle answer): the one case where a non-idempotent write may be re-sent.
@@ -111,8 +108,7 @@ def should_retry(outcome: Outcome, *, safety: str, retry_all: bool, attempt: int
     return False
 
 
-@dataclass(frozen=True)
-class Schedule:
+class Schedule(NamedTuple):
     base_seconds: float = 0.5
     exponential: bool = True
     cap_seconds: float = MAX_BACKOFF_SECONDS
@@ -141,6 +137,8 @@ def retry_after(headers: Mapping[str, str], now: float) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
+    from email.utils import parsedate_to_datetime  # rare: most answers carry no Retry-After
+
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - now)
     except (TypeError, ValueError, IndexError):

@@ -7,7 +7,6 @@ from it unless the `accounts_url`/`api_domain` overrides say otherwise. Secrets 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -165,6 +164,8 @@ def _override(name: str, value: str | None) -> str | None:
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
+    import ipaddress  # only for overrides
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

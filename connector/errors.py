@@ -16,8 +16,7 @@ an error passes values through `connector.redact` first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 __all__ = [
     "AuthenticationError",
@@ -75,8 +74,7 @@ class ManifestError(ConnectorError):
         return {"file": self.file, "problem": self.problem}
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(NamedTuple):
     """One way an input breaks its schema."""
 
     input: str  # the input's name, or "(inputs)" for a problem with the object itself

@@ -14,12 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from connector import _schema, _template
 from connector.errors import ManifestError
@@ -29,8 +27,7 @@ __all__ = ["Action", "ConnectionDef", "Manifest", "Product", "data_root", "load_
 BUNDLE_FORMAT = 1
 
 
-@dataclass(frozen=True)
-class Product:
+class Product(NamedTuple):
     key: str
     label: str
     base_path: str
@@ -38,8 +35,7 @@ class Product:
     organization: Mapping[str, str] | None
 
 
-@dataclass(frozen=True, eq=False)
-class Action:
+class Action(NamedTuple):
     key: str
     label: str
     description: str
@@ -54,18 +50,13 @@ class Action:
     example_output: Mapping[str, Any]
     hook: str | None
     file: str
-
-    @cached_property
-    def roles(self) -> Mapping[str, str]:
-        """Input names by their `x-role` (debug, fetch_all, timeout_ms, …): how the runner finds its controls."""
-        return _roles(self.input_schema)
+    roles: Mapping[str, str]  # input names by `x-role` (debug, fetch_all, timeout_ms, …): the runner's controls
 
     def inputs_with_role(self, role: str) -> str | None:
         return self.roles.get(role)
 
 
-@dataclass(frozen=True)
-class ConnectionDef:
+class ConnectionDef(NamedTuple):
     key: str
     label: str
     description: str
@@ -75,8 +66,7 @@ class ConnectionDef:
     oauth: Mapping[str, str]
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(NamedTuple):
     key: str
     label: str
     description: str
@@ -325,6 +315,8 @@ def _cached_bundle(root: Path) -> dict[str, Any] | None:
 
 def _store_bundle(root: Path, bundle: dict[str, Any]) -> None:
     """Best effort: a read-only home just means every process checks the files itself."""
+    import tempfile
+
     target = _cache_file(root)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -379,6 +371,7 @@ def _from_bundle(root: Path, bundle: Mapping[str, Any]) -> Manifest:
             example_output=a["example_output"],
             hook=a.get("hook"),
             file=a["file"],
+            roles=_roles(a["input_schema"]),
         )
         for key, a in bundle["actions"].items()
     }

@@ -10,14 +10,13 @@ pagination, result) and from the roles its inputs declare (`x-role: debug`, `fet
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -31,6 +30,9 @@ from connector.connection import Connection, resolve_connection
 from connector.errors import ConnectionConfigError, InputValidationError, Violation
 from connector.hooks import HOOKS
 from connector.manifest import Action, Manifest, bundled_manifest, load_manifest
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["Connector"]
 
@@ -67,6 +69,8 @@ class _ConnectionState:
         return from_token
 
     def async_semaphore(self) -> asyncio.Semaphore:
+        import asyncio  # only async callers pay for it
+
         loop = asyncio.get_running_loop()
         semaphore = self.async_semaphores.get(loop)
         if semaphore is None:
@@ -115,7 +119,7 @@ class Connector:
         self._async_transport = async_transport
         self._clock = clock
         self._sleep = sleep
-        self._async_sleep = async_sleep or asyncio.sleep
+        self._async_sleep = async_sleep or _asyncio_sleep
         self._jitter = jitter
         self._engine_mode = engine_mode
         self._states: dict[tuple[Any, ...], _ConnectionState] = {}
@@ -371,6 +375,12 @@ class Connector:
             overrides = pager.next_page(page)
             if overrides is None:
                 return
+
+
+async def _asyncio_sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
 
 
 def _style(call: _Call) -> str:

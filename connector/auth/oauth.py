@@ -13,7 +13,6 @@ secret. Zoho's three token failures that other SDKs report alike are told apart 
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -40,6 +39,8 @@ THROTTLE_RETRY_AFTER = 60.0  # Zoho counts 10 tokens per rolling 10 minutes; one
 
 
 def new_state() -> str:
+    import secrets
+
     return secrets.token_urlsafe(24)
 
 

@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable
 
-import anyio.to_thread
 import httpx
 
 from connector.auth import oauth
@@ -69,6 +68,8 @@ class TokenSource:
         token = self._token
         if token is not None and failed is None and token.is_fresh(self.clock(), self._margin()):
             return str(token.access_token)
+        import anyio.to_thread  # only async callers pay for it
+
         # Store I/O and the token call block; run them off the event loop.
         return await anyio.to_thread.run_sync(self.get, failed)
 
