@@ -1,13 +1,17 @@
-"""Every benchmark, one after the other: `python -m bench`."""
+"""Every benchmark, one after the other: `python -m bench` (or `make bench`)."""
 
 from __future__ import annotations
 
-from bench import core
+from bench import core, storm, token_stores
 
 
 def main() -> None:
     print("== core runtime ==")
     core.main()
+    print("\n== policy: 429 storm ==")
+    storm.main()
+    print("\n== token stores ==")
+    token_stores.main()
 
 
 if __name__ == "__main__":
