@@ -143,15 +143,7 @@ class Account:
         return named
 
     def _send(self, request: httpx.Request) -> httpx.Response:
-        with httpx.Client(transport=self._transport, timeout=oauth.TOKEN_TIMEOUT) as client:
-            try:
-                return client.send(request)
-            except httpx.TransportError as exc:
-                raise AuthenticationError(
-                    f"could not reach Zoho Accounts ({type(exc).__name__})",
-                    reason="accounts_unreachable",
-                    retryable=True,
-                ) from None
+        return oauth.send(request, self._transport)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ __all__ = [
     "parse_token_response",
     "refresh_request",
     "revoke_request",
+    "send",
 ]
 
 # Every token call has a timeout: a hung Accounts server must not hang a worker holding the refresh lock.
@@ -102,6 +103,17 @@ def refresh_request(
 
 def revoke_request(accounts_url: str, revoke_path: str, *, token: str) -> httpx.Request:
     return _post(f"{accounts_url}{revoke_path}", {"token": token})
+
+
+def send(request: httpx.Request, transport: httpx.BaseTransport | None = None) -> httpx.Response:
+    """Send one Accounts request (on a short-lived client: token calls are rare) with the token timeout."""
+    with httpx.Client(transport=transport, timeout=TOKEN_TIMEOUT) as client:
+        try:
+            return client.send(request)
+        except httpx.TransportError as exc:
+            raise AuthenticationError(
+                f"could not reach Zoho Accounts ({type(exc).__name__})", reason="accounts_unreachable", retryable=True
+            ) from None
 
 
 def parse_token_response(response: httpx.Response, *, grant: str, now: float, base: Token) -> Token:

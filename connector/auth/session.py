@@ -161,13 +161,5 @@ class TokenSource:
             client_secret=str(stored.client_secret or c.client_secret),
             refresh_token=stored.refresh_token,
         )
-        with httpx.Client(transport=self._transport, timeout=oauth.TOKEN_TIMEOUT) as client:
-            try:
-                response = client.send(request)
-            except httpx.TransportError as exc:
-                raise AuthenticationError(
-                    f"could not reach Zoho Accounts to refresh the token ({type(exc).__name__})",
-                    reason="accounts_unreachable",
-                    retryable=True,
-                ) from None
+        response = oauth.send(request, self._transport)
         return oauth.parse_token_response(response, grant="refresh_token", now=self.clock(), base=stored)

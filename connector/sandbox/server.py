@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import socket
 import sys
@@ -15,19 +14,11 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from connector.connection import is_loopback
 from connector.sandbox.app import create_app
 from connector.sandbox.faults import FaultConfig
 from connector.sandbox.seed import seed_records
 from connector.sandbox.state import SandboxState
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -65,7 +56,7 @@ def serve(
     announce: Callable[[str], None] | None = None,
 ) -> None:
     """Serve until interrupted; prints the bound URL first. `data` is loaded at start and saved at shutdown."""
-    if not allow_remote and not _is_loopback(host):
+    if not allow_remote and not is_loopback(host):
         raise ValueError(f"refusing to listen on {host}: the sandbox has no real security; pass allow_remote=True")
     sandbox = state if state is not None else SandboxState.load_or_new(data)
     app = create_app(sandbox, faults=faults, data_path=data)
@@ -135,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("the sandbox needs the optional extra: pip install 'zoho-connector[sandbox]'", file=sys.stderr)
         return 2
-    if not args.allow_remote and not _is_loopback(args.host):
+    if not args.allow_remote and not is_loopback(args.host):
         print(f"refusing to listen on {args.host} without --allow-remote", file=sys.stderr)
         return 2
     faults = FaultConfig(
