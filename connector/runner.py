@@ -29,7 +29,7 @@ from connector.auth.session import TokenSource
 from connector.connection import Connection, resolve_connection
 from connector.errors import ConnectionConfigError, InputValidationError, Violation
 from connector.hooks import HOOKS
-from connector.manifest import Action, Manifest, bundled_manifest, load_manifest
+from connector.manifest import Action, Manifest, Product, bundled_manifest, load_manifest
 
 if TYPE_CHECKING:
     import asyncio
@@ -143,9 +143,7 @@ class Connector:
         """Run one action and return `{"data": …}`. With Fetch All, every page's records in one answer."""
         call = self._call(action, inputs, connection)
         if call.fetch_all:
-            first: list[Any] = []
-            records = [r for page in self._pages(call, first) for r in _records(call, page)]
-            return {"data": _pagination.combine(_style(call), first[0] if first else None, _key(call), records)}
+            return {"data": _as_one_page(call, list(self._pages(call)))}
         return {"data": call.data(self._drive(call, call.flow()))}
 
     async def arun(
@@ -154,9 +152,7 @@ class Connector:
         """The async twin of `run`."""
         call = self._call(action, inputs, connection)
         if call.fetch_all:
-            first: list[Any] = []
-            records = [r async for page in self._apages(call, first) for r in _records(call, page)]
-            return {"data": _pagination.combine(_style(call), first[0] if first else None, _key(call), records)}
+            return {"data": _as_one_page(call, [page async for page in self._apages(call)])}
         return {"data": call.data(await self._adrive(call, call.flow()))}
 
     def iter_records(
@@ -227,7 +223,11 @@ class Connector:
             action,
             product,
             values,
-            organization_id=self._organization_id(state, product.organization) if product.organization else None,
+            organization_id=(
+                self._organization_id(state, product, definition.oauth["authorization_header"])
+                if product.organization
+                else None
+            ),
             auth_header=definition.oauth["authorization_header"],
             timeout=timeout,
         )
@@ -287,35 +287,30 @@ class Connector:
                     self._states[key] = state
         return state
 
-    def _organization_id(self, state: _ConnectionState, convention: Mapping[str, str]) -> str | None:
-        """The connection's organization, else the account's default one from the product's organizations list."""
-        if state.connection.organization_id or state.organization_id:
-            return state.connection.organization_id or state.organization_id
-        path = convention.get("discover")
+    def _organization_id(self, state: _ConnectionState, product: Product, auth_header: str) -> str:
+        """The connection's organization, else the account's default one from the product's organizations list
+        (looked up once per connection and process)."""
+        chosen = state.connection.organization_id or state.organization_id
+        if chosen:
+            return chosen
+        path = (product.organization or {}).get("discover")
         if not path:
-            raise ConnectionConfigError("this product needs the connection's organization_id")
-        state.organization_id = self._discover_organization(state, path)
-        return state.organization_id
-
-    def _discover_organization(self, state: _ConnectionState, path: str) -> str:
+            raise ConnectionConfigError(f"{product.label} needs the connection's organization_id")
         policy = _flow.CallPolicy(
             safety="read",
-            envelope="finance",
+            envelope=product.envelope,
             max_retries=0 if self._engine_mode else state.connection.policy.max_retries,
             schedule=Schedule(state.connection.policy.retry_backoff_seconds),
             budget=state.budget,
             clock=self._clock,
             jitter=self._jitter,
         )
-        product = next(
-            p for p in self.manifest.products.values() if p.organization and p.organization.get("discover") == path
-        )
 
         def build(token: str) -> httpx.Request:
             return httpx.Request(
                 "GET",
                 f"{state.api_domain()}{product.base_path}{path}",
-                headers={"Authorization": f"Zoho-oauthtoken {token}"},
+                headers={"Authorization": f"{auth_header} {token}"},
                 extensions={"timeout": DEFAULT_TIMEOUT.as_dict()},
             )
 
@@ -324,9 +319,10 @@ class Connector:
         body = _response.interpret(reply)
         organizations = body.get("organizations") if isinstance(body, dict) else None
         if not organizations:
-            raise ConnectionConfigError("the account has no organization in this product; set organization_id")
-        chosen = next((o for o in organizations if o.get("is_default_org")), organizations[0])
-        return str(chosen["organization_id"])
+            raise ConnectionConfigError(f"the account has no {product.label} organization; set organization_id")
+        default = next((o for o in organizations if o.get("is_default_org")), organizations[0])
+        state.organization_id = str(default["organization_id"])
+        return state.organization_id
 
     # --- driving -----------------------------------------------------------------------------------------------
 
@@ -352,25 +348,21 @@ class Connector:
         async with call.state.async_semaphore():
             return await _flow.adrive(flow, self._aclient(call.state), call.state.tokens.aget, self._async_sleep)
 
-    def _pages(self, call: _Call, first: list[Any] | None = None) -> Iterator[Any]:
+    def _pages(self, call: _Call) -> Iterator[Any]:
         pager = _pager(call)
         overrides: dict[str, Any] | None = None
         while True:
             page = call.data(self._drive(call, call.flow(overrides)))
-            if first is not None and not first:
-                first.append(page)
             yield page
             overrides = pager.next_page(page)
             if overrides is None:
                 return
 
-    async def _apages(self, call: _Call, first: list[Any] | None = None) -> AsyncIterator[Any]:
+    async def _apages(self, call: _Call) -> AsyncIterator[Any]:
         pager = _pager(call)
         overrides: dict[str, Any] | None = None
         while True:
             page = call.data(await self._adrive(call, call.flow(overrides)))
-            if first is not None and not first:
-                first.append(page)
             yield page
             overrides = pager.next_page(page)
             if overrides is None:
@@ -398,6 +390,12 @@ def _pager(call: _Call) -> _pagination.Pager:
         page=int(call.inputs.get("page") or 1),
         per_page=int(call.inputs.get("per_page") or 200),
     )
+
+
+def _as_one_page(call: _Call, pages: list[Any]) -> Any:
+    """Fetch All's answer: the first page's shape holding every page's records, marked as the last page."""
+    records = [record for page in pages for record in _records(call, page)]
+    return _pagination.combine(_style(call), pages[0] if pages else None, _key(call), records)
 
 
 def _records(call: _Call, page: Any) -> list[Any]:
