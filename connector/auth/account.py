@@ -70,9 +70,16 @@ class Account:
             state=state,
         )
 
-    def exchange_code(self, code: str, *, redirect_uri: str | None, accounts_server: str | None = None) -> Token:
-        """Exchange an authorization code (redirect_uri=None for a self-client code) and store the tokens."""
+    def exchange_code(
+        self, code: str, *, redirect_uri: str | None, accounts_server: str | None = None, location: str | None = None
+    ) -> Token:
+        """Exchange an authorization code (redirect_uri=None for a self-client code) and store the tokens, on the
+        accounts server the redirect named (`accounts-server`, else the data centre its `location` names)."""
         client_id, client_secret = self._client_credentials()
+        if not accounts_server and location:
+            from connector.connection import resolve_region
+
+            accounts_server = self.definition.regions[resolve_region(self.definition, location)]["accounts"]
         accounts = self._trusted_accounts_server(accounts_server)
         request = oauth.code_request(
             accounts,

@@ -99,7 +99,9 @@ def _login(args: argparse.Namespace) -> int:
     print(account.authorize_url(redirect_uri=redirect_uri, state=state), file=sys.stderr)
     print(f"\nWaiting for Zoho to redirect to {redirect_uri} …", file=sys.stderr)
     redirect = wait_for_redirect(redirect_uri, state, timeout=args.timeout)
-    token = account.exchange_code(redirect.code, redirect_uri=redirect_uri, accounts_server=redirect.accounts_server)
+    token = account.exchange_code(
+        redirect.code, redirect_uri=redirect_uri, accounts_server=redirect.accounts_server, location=redirect.location
+    )
     _print({"connected": True, "token": _summary(token)})
     return 0
 

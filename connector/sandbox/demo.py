@@ -58,7 +58,10 @@ def connect(base: str, token_store: str) -> dict[str, Any]:
     browser.start()
     redirect = wait_for_redirect(connection["redirect_uri"], state, timeout=30)
     account.exchange_code(
-        redirect.code, redirect_uri=connection["redirect_uri"], accounts_server=redirect.accounts_server
+        redirect.code,
+        redirect_uri=connection["redirect_uri"],
+        accounts_server=redirect.accounts_server,
+        location=redirect.location,
     )
     return connection
 

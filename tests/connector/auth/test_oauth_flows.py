@@ -92,6 +92,19 @@ def test_code_exchange_goes_to_the_redirects_accounts_server_with_params_in_the_
     assert account.stored() == token
 
 
+def test_code_exchange_follows_the_redirects_location(httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(
+        method="POST",
+        url="https://accounts.zohocloud.ca/oauth/v2/token",
+        json=token_answer(refresh_token=REFRESH, api_domain="https://www.zohoapis.ca"),
+    )
+    account = Account(
+        resolve_connection(ZOHO, {"region": "us", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}), ZOHO
+    )
+    token = account.exchange_code("grant-code-xyz", redirect_uri="http://127.0.0.1:8765/callback", location="ca")
+    assert token.accounts_url == "https://accounts.zohocloud.ca"
+
+
 def test_self_client_exchange_sends_no_redirect_uri(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url="https://accounts.zoho.eu/oauth/v2/token", json=token_answer(refresh_token=REFRESH))
     account = Account(
