@@ -61,11 +61,18 @@ def error_for(reply: Reply) -> ConnectorError:
     return ZohoAPIError(
         status=response.status_code,
         code=code,
-        message=message or (None if body is not None else response.text[:500] or response.reason_phrase),
+        message=message or (None if body is not None else _text(response)),
         details=_details(body),
         request_id=next((response.headers[h] for h in _REQUEST_ID_HEADERS if h in response.headers), None),
         response=body,
     )
+
+
+def _text(response: Any) -> str:
+    """A non-JSON error body, shortened and scrubbed: whatever a proxy echoes must not carry a token out."""
+    from connector._redact import redact_text
+
+    return redact_text(response.text[:500]) or str(response.reason_phrase)
 
 
 def _details(body: Any) -> Any:

@@ -281,3 +281,13 @@ def test_no_debug_output_unless_asked(
     caplog.set_level(logging.DEBUG, logger="connector")
     connector.run(*GET, connection=connection)
     assert not [r for r in caplog.records if r.name.startswith("connector")]
+
+
+def test_a_non_json_error_body_is_kept_short_and_scrubbed(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    echoed = f"proxy error for Authorization: Zoho-oauthtoken {ACCESS_TOKEN} " + "x" * 2000
+    httpx_mock.add_response(status_code=400, text=echoed, headers={"content-type": "text/plain"})
+    with pytest.raises(ZohoAPIError) as caught:
+        connector.run(*GET, connection=connection)
+    assert ACCESS_TOKEN not in str(caught.value) and len(caught.value.message) < 600
