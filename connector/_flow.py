@@ -50,6 +50,9 @@ class CallPolicy:
     envelope: str  # crm | finance
     max_retries: int
     schedule: _retry.Schedule
+    # Throttling without Retry-After always backs off exponentially, whatever the action's own delay: a constant
+    # (even zero) delay against a 429 is how clients hammer a throttled API.
+    throttle_schedule: _retry.Schedule = field(default_factory=_retry.Schedule)
     retry_all: bool = False
     max_retry_after: float = 180.0
     debug: bool = False
@@ -123,7 +126,8 @@ def exchange(policy: CallPolicy, build: Callable[[str], httpx.Request]) -> Flow[
 
 
 def _wait(outcome: _retry.Outcome, attempt: int, policy: CallPolicy) -> float:
-    """The server's Retry-After when given (failing at once past max_retry_after), else the schedule."""
+    """The server's Retry-After when given (failing at once past max_retry_after), else the schedule for the kind
+    of failure."""
     if outcome.retry_after is not None:
         if outcome.retry_after > policy.max_retry_after:
             raise RateLimitedError(
@@ -133,7 +137,8 @@ def _wait(outcome: _retry.Outcome, attempt: int, policy: CallPolicy) -> float:
                 status=outcome.status,
             )
         return outcome.retry_after
-    return _retry.backoff(attempt, policy.schedule, policy.jitter)
+    schedule = policy.throttle_schedule if outcome.kind == "throttled" else policy.schedule
+    return _retry.backoff(attempt, schedule, policy.jitter)
 
 
 def _network_message(exc: Exception, outcome: _retry.Outcome) -> str:

@@ -261,6 +261,7 @@ class Connector:
             envelope=envelope,
             max_retries=0 if self._engine_mode else (conn.max_retries if max_retries is None else max_retries),
             schedule=schedule,
+            throttle_schedule=Schedule(base_seconds=conn.retry_backoff_seconds, exponential=True),
             retry_all=bool(role("retry_all_errors")),
             max_retry_after=conn.max_retry_after,
             debug=bool(role("debug")),

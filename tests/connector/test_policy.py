@@ -291,3 +291,16 @@ def test_a_non_json_error_body_is_kept_short_and_scrubbed(
     with pytest.raises(ZohoAPIError) as caught:
         connector.run(*GET, connection=connection)
     assert ACCESS_TOKEN not in str(caught.value) and len(caught.value.message) < 600
+
+
+def test_throttling_without_retry_after_backs_off_even_with_a_zero_delay(
+    connector: Connector, connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock
+) -> None:
+    """The reference's example Retry Delay is 0 ms: against a 429 that must not become a burst of retries."""
+    httpx_mock.add_response(status_code=429)
+    httpx_mock.add_response(status_code=429)
+    httpx_mock.add_response(json=OK)
+    connector.run(
+        "crmRawRequest", {"url": "/Leads", "retryDelayMS": 0, "useExponentialBackoff": False}, connection=connection
+    )
+    assert clock.sleeps == [0.5, 1.0]
