@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,18 +10,7 @@ from typing import Any
 import pytest
 
 from connector.errors import ManifestError
-from connector.manifest import data_root, load_manifest
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    """A private copy of the bundled data files to break."""
-    root = tmp_path / "component"
-    root.mkdir()
-    shutil.copy(data_root() / "manifest.yaml", root)
-    for folder in ("actions", "connections", "schemas"):
-        shutil.copytree(data_root() / folder, root / folder)
-    return root
+from connector.manifest import load_manifest
 
 
 def edit(path: Path, change: Callable[[str], str]) -> None:
