@@ -217,3 +217,24 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         summary = run_demo(base, f"sqlite:///{tmp_path / 'tokens.db'}", lambda step, _: steps.append(step))
     assert summary["fetched"] >= EXTRA_LEADS + 3
     assert any("OAuth" in s for s in steps) and any("invoice" in s for s in steps)
+
+
+async def test_async_runs_refresh_and_recover_from_expired_tokens(sandbox: str, connection: dict[str, Any]) -> None:
+    connector = Connector.load()
+    try:
+        created = await connector.arun(
+            "crmCreateRecord", {"recordType": "Leads", "fieldValues": {"Last_Name": "Async"}}, connection=connection
+        )
+        lead = created["data"]["data"][0]["details"]["id"]
+        httpx.post(f"{sandbox}/__sandbox/faults", json={"expire_access_tokens": True}).raise_for_status()
+        got = await connector.arun("crmGetRecord", {"recordType": "Leads", "recordId": lead}, connection=connection)
+        assert got["data"]["data"][0]["Last_Name"] == "Async"
+        records = [
+            r
+            async for r in connector.aiter_records(
+                "crmGetRecords", {"recordType": "Leads", "fields": ["Last_Name"]}, connection=connection
+            )
+        ]
+        assert any(r["id"] == lead for r in records)
+    finally:
+        await connector.aclose()
