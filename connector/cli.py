@@ -141,9 +141,8 @@ def _run(args: argparse.Namespace) -> int:
     connection = _connection_argument(args.connection)
     _log_debug_requests()
     with Connector.load(engine_mode=args.engine) as connector:
-        action = connector.manifest.action(args.key) if args.key in connector.actions else None
-        fetch_all = action is not None and action.pagination and _truthy(inputs, action.inputs_with_role("fetch_all"))
-        if fetch_all:
+        action = connector.actions.get(args.key)  # an unknown key is reported by run()
+        if action is not None and action.pagination and _truthy(inputs, action.inputs_with_role("fetch_all")):
             _stream_fetch_all(connector, args.key, inputs, connection, sys.stdout)
         else:
             json.dump(connector.run(args.key, inputs, connection=connection), sys.stdout, ensure_ascii=False)
