@@ -208,8 +208,8 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterable[Any]:
     yield from rest
 
 
-def _truthy(inputs: Mapping[str, Any], name: str | None) -> bool:
-    value = inputs.get(name) if name else None
+def _truthy(inputs: Any, name: str | None) -> bool:
+    value = inputs.get(name) if name and isinstance(inputs, Mapping) else None
     return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"))
 
 

@@ -220,3 +220,8 @@ def test_invoke_rejects_a_malformed_request(
     monkeypatch.setattr("sys.stdin", io.StringIO("[1, 2]"))
     code, out, _ = run(capsys, "invoke")
     assert code == EXIT_CODES["invalid_input"] and out["ok"] is False
+
+
+def test_run_with_inputs_that_are_not_an_object(capsys: pytest.CaptureFixture[str], connection_file: str) -> None:
+    code, _, err = run(capsys, "run", "crmGetRecords", "--inputs", "[1, 2]", "--connection", connection_file)
+    assert code == EXIT_CODES["invalid_input"] and "must be a JSON object" in err["error"]["message"]
