@@ -118,12 +118,18 @@ class SqliteStore:
             return conn
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.close(open_private(self.path, os.O_RDWR))  # SQLite gives its -wal/-shm files the database's mode
+        self._lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            self._create(conn)
+            # Switching a new database to WAL and creating the table may answer SQLITE_BUSY at once, without the
+            # busy handler, when several processes open the store together: serialise the opening itself.
+            with file_lock(self._lock_dir / "open.lock", self._busy_timeout):
+                conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
+                conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
+                self._create(conn)
+        except TimeoutError:
+            raise ConnectionConfigError(f"cannot open the SQLite token store {self.path}: busy") from None
         except sqlite3.DatabaseError as e:
             raise ConnectionConfigError(f"cannot open the SQLite token store {self.path}: {e}") from None
         self._local.conn, self._local.pid = conn, os.getpid()
