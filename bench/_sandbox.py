@@ -10,8 +10,6 @@ from pathlib import Path
 
 import httpx
 
-from connector.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-
 BIN = Path(sys.executable).parent
 
 
@@ -39,18 +37,6 @@ def access_connection(base: str) -> dict[str, object]:
     """A connection with a fresh access token minted by the sandbox (no token store involved)."""
     tokens = httpx.post(f"{base}/__sandbox/tokens", json={}, timeout=30).json()
     return {"access_token": tokens["access_token"], "expires_in": 3600, "accounts_url": base, "api_domain": base}
-
-
-def refresh_connection(base: str, token_store: str) -> dict[str, object]:
-    tokens = httpx.post(f"{base}/__sandbox/tokens", json={}, timeout=30).json()
-    return {
-        "client_id": DEFAULT_CLIENT_ID,
-        "client_secret": DEFAULT_CLIENT_SECRET,
-        "refresh_token": tokens["refresh_token"],
-        "accounts_url": base,
-        "api_domain": base,
-        "token_store": token_store,
-    }
 
 
 def seed(base: str, module: str, count: int) -> None:
