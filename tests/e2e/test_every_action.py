@@ -113,7 +113,9 @@ def test_every_crm_action(run: Any, sandbox: str) -> None:
     assert query["data"] == [{"Last_Name": "Doe", "Company": "Acme", "id": lead}]
 
     assert run("crmRemoveRecord", {"recordType": "Leads", "recordId": lead})["data"][0]["code"] == "SUCCESS"
-    assert run("crmGetRecords", {"recordType": "Leads", "fields": ["Email"], "fetchAll": True}) is not None
+    remaining = run("crmGetRecords", {"recordType": "Leads", "fields": ["Email"], "fetchAll": True})
+    assert remaining["info"]["more_records"] is False
+    assert all(r["id"] != lead for r in remaining["data"])
 
 
 def test_every_books_action(run: Any) -> None:
