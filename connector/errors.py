@@ -6,12 +6,16 @@
     ├── ConnectionConfigError    the connection is incomplete or inconsistent; the user fixes the connection
     │   └── AuthenticationError  Zoho refused the credentials (revoked refresh token, wrong data centre, …)
     ├── RateLimitedError         Zoho throttled us, or the daily allowance is spent; retryable after `retry_after`
-    ├── TransientError           network failure, timeout or 5xx; retryable
+    ├── TransientError           network failure, timeout or 5xx; retryable unless a write may have acted
+    │   └── BadResponseError     a 2xx answer that is not the JSON Zoho documents (truncated, HTML, …)
+    ├── PaginationError          a paginated walk that would never end (repeated or endless pages)
     └── ZohoAPIError             Zoho answered with an error; keeps its HTTP status, code, message and details
+        └── NotFoundError        the record (or path) does not exist
 
-Each error carries `retryable` and `retry_after` (seconds, or None) so that a workflow engine can do the retrying,
-and `to_dict()` gives the JSON form printed by the CLI and `invoke`. Messages never contain a secret: whoever builds
-an error passes values through `connector.redact` first.
+Each error carries `retryable`, `retry_after` (seconds, or None) and `may_have_acted` (the request may have changed
+something in Zoho) so that a workflow engine can do the retrying without creating duplicates, and `to_dict()` gives
+the JSON form printed by the CLI and `invoke`. A Fetch All that fails midway adds `progress`: how many records were
+delivered and the query that resumes the walk. Text that may echo a secret is scrubbed before it is stored.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ __all__ = [
     "ConnectionConfigError",
     "ConnectorError",
     "InputValidationError",
+    "BadResponseError",
     "ManifestError",
+    "NotFoundError",
+    "PaginationError",
     "RateLimitedError",
     "TransientError",
     "Violation",
@@ -37,23 +44,41 @@ class ConnectorError(Exception):
     kind: ClassVar[str] = "error"
     exit_code: ClassVar[int] = 1
 
-    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        may_have_acted: bool = False,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.retry_after = retry_after
+        self.may_have_acted = may_have_acted
+        # Fetch All only: {"delivered": n, "resume": {query parameters that continue the walk}}
+        self.progress: dict[str, Any] | None = None
+
+    def __str__(self) -> str:
+        if self.progress is None:
+            return self.message
+        resume = ", ".join(f"{k}={v}" for k, v in self.progress["resume"].items()) or "the first page"
+        return f"{self.message} (after {self.progress['delivered']} records; resume with {resume})"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of the error, as the CLI prints it."""
-        return {
-            "error": {
-                "type": self.kind,
-                "message": self.message,
-                "retryable": self.retryable,
-                "retry_after": self.retry_after,
-                **self._details(),
-            }
+        error = {
+            "type": self.kind,
+            "message": str(self),
+            "retryable": self.retryable,
+            "retry_after": self.retry_after,
+            "may_have_acted": self.may_have_acted,
+            **self._details(),
         }
+        if self.progress is not None:
+            error["progress"] = self.progress
+        return {"error": error}
 
     def _details(self) -> dict[str, Any]:
         return {}
@@ -147,17 +172,47 @@ class RateLimitedError(ConnectorError):
 
 
 class TransientError(ConnectorError):
-    """A network failure, a timeout or a 5xx answer: the same call may well succeed later."""
+    """A network failure, a timeout or a 5xx answer: the same call may well succeed later. Not retryable when it
+    was a write that may have reached Zoho: re-sending it could create a duplicate."""
 
     kind = "transient"
     exit_code = 5
 
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message, retryable=True, retry_after=retry_after)
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        retryable: bool = True,
+        may_have_acted: bool = False,
+    ) -> None:
+        super().__init__(message, retryable=retryable, retry_after=retry_after, may_have_acted=may_have_acted)
         self.status = status
 
     def _details(self) -> dict[str, Any]:
         return {"status": self.status}
+
+
+class BadResponseError(TransientError):
+    """Zoho (or something in between) answered 2xx with a body that is not the JSON expected: truncated, HTML, …"""
+
+    kind = "bad_response"
+
+
+class PaginationError(ConnectorError):
+    """A paginated walk was stopped because it would never end: a page token or page repeated, no new records, or
+    more pages than Zoho's documented limits allow."""
+
+    kind = "pagination_error"
+    exit_code = 4
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    def _details(self) -> dict[str, Any]:
+        return {"code": self.code}
 
 
 class ZohoAPIError(ConnectorError):
@@ -177,13 +232,14 @@ class ZohoAPIError(ConnectorError):
         response: Any = None,
         retryable: bool = False,
         retry_after: float | None = None,
+        may_have_acted: bool = False,
     ) -> None:
         text = f"Zoho answered HTTP {status}"
         if code:
             text += f" {code}"
         if message:
             text += f": {message}"
-        super().__init__(text, retryable=retryable, retry_after=retry_after)
+        super().__init__(text, retryable=retryable, retry_after=retry_after, may_have_acted=may_have_acted)
         self.status = status
         self.code = code
         self.zoho_message = message
@@ -199,3 +255,9 @@ class ZohoAPIError(ConnectorError):
             "details": self.details,
             "request_id": self.request_id,
         }
+
+
+class NotFoundError(ZohoAPIError):
+    """The record or resource does not exist (CRM's empty answer for an id, or Zoho's not-found codes)."""
+
+    kind = "not_found"

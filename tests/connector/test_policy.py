@@ -182,6 +182,7 @@ def test_engine_mode_surfaces_the_classification_without_retrying(
         "message": "",
         "retryable": True,
         "retry_after": 20.0,
+        "may_have_acted": False,
         "status": 429,
     }
     assert clock.sleeps == []
