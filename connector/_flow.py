@@ -3,6 +3,9 @@
 The flow yields what it needs done — `Send(request)`, `Sleep(seconds)`, `GetToken(failed)` — and receives the
 result; `drive` performs effects with an httpx.Client and blocking sleep, `adrive` with an httpx.AsyncClient and
 async sleep. Retry, refresh-once-on-401, pacing and the daily allowance therefore exist once, in `exchange`.
+
+Drivers read every answer under two bounds: the call's timeout covers the whole answer (a server trickling a byte
+at a time cannot stretch it), and a body past `max_response_bytes` is refused rather than held in memory.
 """
 
 from __future__ import annotations
@@ -12,22 +15,30 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import httpx
 
 from connector import _retry
 from connector._ratelimit import Budget
-from connector.errors import AuthenticationError, RateLimitedError, TransientError
+from connector.errors import AuthenticationError, BadResponseError, RateLimitedError, TransientError
+
+if TYPE_CHECKING:
+    from connector.strategies import Envelope
 
 __all__ = ["CallPolicy", "GetToken", "Reply", "Send", "Sleep", "adrive", "drive", "exchange"]
 
 log = logging.getLogger("connector")
 T = TypeVar("T")
 
+DEFAULT_MAX_RESPONSE_BYTES = 100 * 1024 * 1024  # Zoho's own ceiling for an attachment
+DEFAULT_RETRY_BUDGET_SECONDS = 45.0  # network failures and 5xx are retried for this long in all, then reported
+
 
 class Send(NamedTuple):
     request: httpx.Request
+    timeout_seconds: float  # the whole answer, headers and body, within this
+    max_bytes: int
 
 
 class Sleep(NamedTuple):
@@ -47,7 +58,7 @@ class CallPolicy:
     """Everything `exchange` needs to know about how to treat failures of this call."""
 
     safety: str  # read | write | idempotent
-    envelope: str  # crm | finance
+    envelope: Envelope
     max_retries: int
     schedule: _retry.Schedule
     # Throttling without Retry-After always backs off exponentially, whatever the action's own delay: a constant
@@ -55,10 +66,17 @@ class CallPolicy:
     throttle_schedule: _retry.Schedule = field(default_factory=_retry.Schedule)
     retry_all: bool = False
     max_retry_after: float = 180.0
+    retry_budget_seconds: float = DEFAULT_RETRY_BUDGET_SECONDS
+    timeout_seconds: float = 30.0
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    expects_json: bool = True
     debug: bool = False
     budget: Budget = field(default_factory=Budget)
     clock: Callable[[], float] = time.time
     jitter: Callable[[float], float] | None = None
+
+    def retryable(self, outcome: _retry.Outcome) -> bool:
+        return _retry.retryable(outcome, safety=self.safety, retry_all=self.retry_all)
 
 
 class Reply(NamedTuple):
@@ -72,38 +90,43 @@ def exchange(policy: CallPolicy, build: Callable[[str], httpx.Request]) -> Flow[
     token: str = yield GetToken()
     refreshed = False
     attempt = 0
+    first_try = policy.clock()
     while True:
         wait = policy.budget.before_call(policy.clock())  # raises RateLimitedError below min_calls_remaining
         if wait > 0:
             yield Sleep(wait)
         request = build(token)
+        host = request.url.host
         started = policy.clock()
         if policy.debug:
             from connector._redact import redact_request
 
             log.info("request %s", redact_request(request))
         try:
-            response: httpx.Response = yield Send(request)
+            response: httpx.Response = yield Send(request, policy.timeout_seconds, policy.max_response_bytes)
         except httpx.TransportError as exc:
             outcome = _retry.classify_exception(exc)
+            reason = _network_reason(exc, host)
             if policy.debug:
-                log.info("request failed after %.3fs: %s", policy.clock() - started, type(exc).__name__)
-            if not _retry.should_retry(
-                outcome,
-                safety=policy.safety,
-                retry_all=policy.retry_all,
-                attempt=attempt,
-                max_retries=policy.max_retries,
-            ):
-                raise TransientError(_network_message(exc, outcome)) from None
-            yield Sleep(_retry.backoff(attempt, policy.schedule, policy.jitter))
+                log.info("request failed after %.3fs: %s", policy.clock() - started, reason)
+            delay = _retry.backoff(attempt, policy.schedule, policy.jitter)
+            if not _may_retry(policy, outcome, attempt, delay, first_try):
+                raise TransientError(
+                    _network_message(reason, outcome, attempt),
+                    retryable=policy.retryable(outcome),
+                    may_have_acted=outcome.may_have_acted,
+                ) from None
+            _log_retry(delay, attempt, policy, reason)
+            yield Sleep(delay)
             attempt += 1
             continue
         policy.budget.after_response(response.headers, policy.clock())
-        body = _json(response)
+        body, parsed = _json(response)
         outcome = _retry.classify_response(
             response.status_code, body, response.headers, policy.clock(), policy.envelope
         )
+        if outcome.kind == "ok" and policy.expects_json and response.content and not parsed:
+            outcome = outcome._replace(kind="bad_response")
         if policy.debug:
             from connector._redact import redact_response
 
@@ -112,17 +135,28 @@ def exchange(policy: CallPolicy, build: Callable[[str], httpx.Request]) -> Flow[
             refreshed = True
             token = yield GetToken(failed=token)
             continue
-        if not _retry.should_retry(
-            outcome,
-            safety=policy.safety,
-            retry_all=policy.retry_all,
-            attempt=attempt,
-            max_retries=policy.max_retries,
-        ):
+        if outcome.kind in ("ok", "auth", "error"):
             return Reply(response, body, outcome)
         delay = _wait(outcome, attempt, policy)
+        if not _may_retry(policy, outcome, attempt, delay, first_try):
+            return Reply(response, body, outcome)
+        _log_retry(delay, attempt, policy, f"HTTP {response.status_code} from {host}")
         yield Sleep(delay)
         attempt += 1
+
+
+def _may_retry(policy: CallPolicy, outcome: _retry.Outcome, attempt: int, delay: float, first_try: float) -> bool:
+    if not _retry.should_retry(
+        outcome, safety=policy.safety, retry_all=policy.retry_all, attempt=attempt, max_retries=policy.max_retries
+    ):
+        return False
+    # Throttling waits are bounded by max_retry_after; failures are retried within a total budget, so an
+    # unreachable host is reported in well under a minute instead of after every retry.
+    return outcome.kind == "throttled" or policy.clock() + delay - first_try <= policy.retry_budget_seconds
+
+
+def _log_retry(delay: float, attempt: int, policy: CallPolicy, reason: str) -> None:
+    log.info("retrying in %.1f s (%d/%d): %s", delay, attempt + 1, policy.max_retries, reason)
 
 
 def _wait(outcome: _retry.Outcome, attempt: int, policy: CallPolicy) -> float:
@@ -141,20 +175,29 @@ def _wait(outcome: _retry.Outcome, attempt: int, policy: CallPolicy) -> float:
     return _retry.backoff(attempt, schedule, policy.jitter)
 
 
-def _network_message(exc: Exception, outcome: _retry.Outcome) -> str:
-    kind = type(exc).__name__
+def _network_reason(exc: Exception, host: str) -> str:
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return f"cannot connect to {host} ({type(exc).__name__})"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no complete answer from {host} in time ({type(exc).__name__})"
+    return f"connection to {host} failed ({type(exc).__name__})"
+
+
+def _network_message(reason: str, outcome: _retry.Outcome, attempt: int) -> str:
+    tries = f" after {attempt + 1} attempts" if attempt else ""
     if outcome.may_have_acted:
-        return f"network failure ({kind}); the request may have reached Zoho, so it was not re-sent"
-    return f"network failure ({kind}); could not reach Zoho"
+        return f"network failure{tries}: {reason}; the request may have reached Zoho"
+    return f"network failure{tries}: {reason}; the request did not reach Zoho"
 
 
-def _json(response: httpx.Response) -> Any:
+def _json(response: httpx.Response) -> tuple[Any, bool]:
+    """(parsed body, whether it parsed as JSON). A body that says it is not JSON is not parsed."""
     if not response.content or "json" not in response.headers.get("content-type", "json"):
-        return None
+        return None, False
     try:
-        return json.loads(response.content)
-    except ValueError:
-        return None
+        return json.loads(response.content), True
+    except (ValueError, RecursionError):
+        return None, False
 
 
 # --- drivers ---------------------------------------------------------------------------------------------------
@@ -178,7 +221,7 @@ def drive(
         value, error = None, None
         try:
             if isinstance(effect, Send):
-                value = client.send(effect.request)
+                value = _receive(client, effect)
             elif isinstance(effect, Sleep):
                 sleep(effect.seconds)
             else:
@@ -205,13 +248,78 @@ async def adrive(
         value, error = None, None
         try:
             if isinstance(effect, Send):
-                value = await client.send(effect.request)
+                value = await _areceive(client, effect)
             elif isinstance(effect, Sleep):
                 await sleep(effect.seconds)
             else:
                 value = await get_token(effect.failed)
         except httpx.TransportError as exc:
             error = exc
+
+
+def _receive(client: httpx.Client, send: Send) -> httpx.Response:
+    deadline = time.monotonic() + send.timeout_seconds
+    response = client.send(send.request, stream=True)
+    try:
+        _check_declared_size(response, send.max_bytes)
+        body = _Body(send, deadline)
+        for chunk in response.iter_bytes():
+            body.add(chunk)
+        response._content = body.bytes()  # what Response.read() itself stores
+    finally:
+        response.close()
+    return response
+
+
+async def _areceive(client: httpx.AsyncClient, send: Send) -> httpx.Response:
+    deadline = time.monotonic() + send.timeout_seconds
+    response = await client.send(send.request, stream=True)
+    try:
+        _check_declared_size(response, send.max_bytes)
+        body = _Body(send, deadline)
+        async for chunk in response.aiter_bytes():
+            body.add(chunk)
+        response._content = body.bytes()
+    finally:
+        await response.aclose()
+    return response
+
+
+class _Body:
+    """Collects an answer's chunks within the call's deadline and the size ceiling."""
+
+    def __init__(self, send: Send, deadline: float) -> None:
+        self.send = send
+        self.deadline = deadline
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.send.max_bytes:
+            raise _too_large(self.send.max_bytes)
+        if time.monotonic() > self.deadline:
+            raise httpx.ReadTimeout(
+                f"the answer took longer than {self.send.timeout_seconds:g}s", request=self.send.request
+            )
+        self.chunks.append(chunk)
+
+    def bytes(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+def _check_declared_size(response: httpx.Response, max_bytes: int) -> None:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+
+
+def _too_large(max_bytes: int) -> BadResponseError:
+    return BadResponseError(
+        f"the answer is larger than max_response_bytes ({max_bytes:,} bytes); nothing was kept",
+        retryable=False,
+        may_have_acted=True,
+    )
 
 
 def auth_failed(reply: Reply) -> AuthenticationError:

@@ -1,4 +1,8 @@
-"""Build the HTTP request of an action from its declared template and the validated inputs."""
+"""Build the HTTP request of an action from its declared template and the validated inputs.
+
+`prepare` renders everything that depends on the inputs alone, once per call; `Prepared.build` adds what may change
+between attempts and pages (the access token, the API domain, the organization id, the page parameters).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,14 @@ from connector._template import MISSING
 from connector.errors import InputValidationError, Violation
 from connector.manifest import Action, Product
 
-__all__ = ["Prepared", "prepare"]
+__all__ = ["OrganizationPlacement", "Prepared", "prepare"]
+
+
+@dataclass(frozen=True)
+class OrganizationPlacement:
+    convention: str  # a name in connector.strategies.ORGANIZATIONS
+    name: str  # the query parameter or header
+    value: str
 
 
 @dataclass(frozen=True)
@@ -32,16 +43,27 @@ class Prepared:
     timeout: httpx.Timeout
     auth_header: str  # "Zoho-oauthtoken"
 
-    def build(self, token: str, api_domain: str, overrides: Mapping[str, Any] | None = None) -> httpx.Request:
-        params = self.params
+    def build(
+        self,
+        token: str,
+        api_domain: str,
+        organization: OrganizationPlacement | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> httpx.Request:
+        params = list(self.params)
         if overrides:  # pagination replaces (or, with None, removes) query parameters
             kept = [(k, v) for k, v in params if k not in overrides]
             params = kept + [(k, str(v)) for k, v in overrides.items() if v is not None]
-        headers = {**self.headers, "Authorization": f"{self.auth_header} {token}"}
+        headers = dict(self.headers)
+        if organization is not None:
+            from connector.strategies import ORGANIZATIONS
+
+            ORGANIZATIONS[organization.convention].place(organization.name, organization.value, params, headers)
+        headers["Authorization"] = f"{self.auth_header} {token}"
         request = httpx.Request(
             self.method,
             api_domain + self.path,
-            params=list(params),
+            params=params,
             headers=headers,
             json=self.json if self.json is not MISSING else None,
             content=self.content,
@@ -57,7 +79,6 @@ def prepare(
     product: Product,
     inputs: Mapping[str, Any],
     *,
-    organization_id: str | None,
     auth_header: str,
     timeout: httpx.Timeout,
 ) -> Prepared:
@@ -69,17 +90,11 @@ def prepare(
         raise InputValidationError(action.key, [Violation("(inputs)", "", str(exc))]) from None
     params = [(k, _query_value(v)) for k, v in _template.pairs(_evaluate(spec.get("query"), inputs)) if v is not None]
     headers = {k: str(v) for k, v in _template.pairs(_evaluate(spec.get("headers"), inputs))}
-    if organization_id and product.organization:
-        if product.organization["in"] == "query":
-            params = [(k, v) for k, v in params if k != product.organization["name"]]
-            params.append((product.organization["name"], organization_id))
-        else:
-            headers[product.organization["name"]] = organization_id
     body = _evaluate(spec.get("body"), inputs)
     form = _evaluate(spec.get("form"), inputs)
     try:
         files = _files(_evaluate(spec.get("files"), inputs))
-    except ValueError as exc:  # binascii.Error included
+    except (ValueError, TypeError, KeyError) as exc:  # binascii.Error included
         raise InputValidationError(action.key, [Violation("(files)", "", f"file contents: {exc}")]) from None
     content = None
     if isinstance(body, str | bytes):  # a raw text body is sent as is
@@ -144,7 +159,8 @@ def file_bytes(content: Any) -> tuple[bytes, str]:
     if isinstance(content, bytes):
         return content, "application/octet-stream"
     if isinstance(content, Mapping):
-        return base64.b64decode(content["base64"], validate=True), str(
-            content.get("contentType", "application/octet-stream")
-        )
+        encoded = content.get("base64")
+        if not isinstance(encoded, str):
+            raise ValueError('binary contents need "base64": a base64 string')
+        return base64.b64decode(encoded, validate=True), str(content.get("contentType", "application/octet-stream"))
     return str(content).encode("utf-8"), "text/plain"

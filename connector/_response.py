@@ -1,8 +1,8 @@
 """Turn Zoho's answer into the action's data, or into the right error with Zoho's code, message and details.
 
-CRM: `data`/`info`; HTTP 204 means nothing matched (the action's `when_empty`); 207 carries per-record results,
-which are returned as they are so the caller sees which rows failed. Finance apps (Books, …): `code`/`message`
-plus the entity; a non-zero `code` is an error even with HTTP 200.
+The product's envelope (`connector.strategies.envelopes`) reads Zoho's code, message and details; this module
+only decides which error an answer is. HTTP 204 (or an empty body) is the action's `when_empty`, or a NotFoundError
+for actions that fetch one record by id. Anything Zoho echoes into an error is scrubbed of secrets first.
 """
 
 from __future__ import annotations
@@ -10,38 +10,65 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from email.message import Message
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector._flow import Reply, auth_failed
-from connector._retry import zoho_code
-from connector.errors import ConnectorError, RateLimitedError, TransientError, ZohoAPIError
+from connector.errors import (
+    BadResponseError,
+    ConnectorError,
+    NotFoundError,
+    RateLimitedError,
+    TransientError,
+    ZohoAPIError,
+)
 
-__all__ = ["interpret"]
+if TYPE_CHECKING:
+    from connector._flow import CallPolicy
+
+__all__ = ["error_for", "interpret"]
 
 _REQUEST_ID_HEADERS = ("x-request-id", "x-zoho-request-id", "x-correlation-id")
 
 
-def interpret(reply: Reply, *, when_empty: Any = None, response_type: str = "json") -> Any:
+def interpret(
+    reply: Reply,
+    policy: CallPolicy,
+    *,
+    when_empty: Any = None,
+    empty_is_not_found: bool = False,
+    response_type: str = "json",
+) -> Any:
     """The data of a successful reply; raises the matching ConnectorError otherwise."""
     response, outcome = reply.response, reply.outcome
     if outcome.kind != "ok":
-        raise error_for(reply)
-    if response.status_code == 204 or not response.content:
+        raise error_for(reply, policy)
+    if response.status_code in (204, 304) or not response.content:
+        if empty_is_not_found:
+            raise NotFoundError(
+                status=response.status_code,
+                code=None,
+                message="no record with this id (Zoho answered with no content)",
+                request_id=_request_id(response),
+            )
         return when_empty if when_empty is not None else {}
     if response_type == "binary":
         return {
             "base64": base64.b64encode(response.content).decode("ascii"),
             "contentType": response.headers.get("content-type", "application/octet-stream"),
             "fileName": _filename(response.headers.get("content-disposition")),
+            "size": len(response.content),
         }
     if response_type == "text" or reply.body is None:
         return response.text
     return reply.body
 
 
-def error_for(reply: Reply) -> ConnectorError:
-    response, outcome, body = reply.response, reply.outcome, reply.body
-    code, message = zoho_code(body)
+def error_for(reply: Reply, policy: CallPolicy) -> ConnectorError:
+    from connector._redact import redact_text, redact_value
+
+    response, outcome, body = reply.response, reply.outcome, redact_value(reply.body)
+    code, message, details = policy.envelope.error(body)
+    retryable = policy.retryable(outcome)
     if outcome.kind == "auth":
         return auth_failed(reply)
     if outcome.kind == "throttled":
@@ -51,39 +78,38 @@ def error_for(reply: Reply) -> ConnectorError:
             retry_after=outcome.retry_after,
             status=response.status_code,
         )
+    if outcome.kind == "bad_response":
+        kind = response.headers.get("content-type") or "no content type"
+        return BadResponseError(
+            f"Zoho answered HTTP {response.status_code} with a body that is not valid JSON ({kind}, "
+            f"{len(response.content):,} bytes) from {response.request.url.host}",
+            status=response.status_code,
+            retryable=retryable,
+            may_have_acted=outcome.may_have_acted,
+        )
     if outcome.kind == "transient":
         return TransientError(
             f"Zoho answered HTTP {response.status_code} {code or ''}".rstrip()
-            + f": {message or response.reason_phrase}",
+            + f": {message or response.reason_phrase} ({response.request.url.host})",
             status=response.status_code,
             retry_after=outcome.retry_after,
+            retryable=retryable,
+            may_have_acted=outcome.may_have_acted,
         )
-    return ZohoAPIError(
+    error = NotFoundError if response.status_code == 404 else ZohoAPIError
+    return error(
         status=response.status_code,
         code=code,
-        message=message or (None if body is not None else _text(response)),
-        details=_details(body),
-        request_id=next((response.headers[h] for h in _REQUEST_ID_HEADERS if h in response.headers), None),
+        message=message or (None if body is not None else redact_text(response.text[:500]) or response.reason_phrase),
+        details=details if details is not None or not isinstance(body, Mapping) else body.get("details"),
+        request_id=_request_id(response),
         response=body,
+        may_have_acted=outcome.may_have_acted,
     )
 
 
-def _text(response: Any) -> str:
-    """A non-JSON error body, shortened and scrubbed: whatever a proxy echoes must not carry a token out."""
-    from connector._redact import redact_text
-
-    return redact_text(response.text[:500]) or str(response.reason_phrase)
-
-
-def _details(body: Any) -> Any:
-    if not isinstance(body, Mapping):
-        return None
-    if "details" in body:
-        return body["details"]
-    data = body.get("data")
-    if isinstance(data, list) and data and isinstance(data[0], Mapping):
-        return data[0].get("details")
-    return None
+def _request_id(response: Any) -> str | None:
+    return next((response.headers[h] for h in _REQUEST_ID_HEADERS if h in response.headers), None)
 
 
 def _filename(disposition: str | None) -> str | None:

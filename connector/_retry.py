@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import httpx
+
+if TYPE_CHECKING:
+    from connector.strategies import Envelope
 
 __all__ = [
     "Outcome",
@@ -23,16 +26,13 @@ __all__ = [
     "classify_exception",
     "classify_response",
     "retry_after",
+    "retryable",
     "should_retry",
 ]
 
-Kind = Literal["ok", "auth", "throttled", "transient", "error"]
+# bad_response: a 2xx whose body is not the JSON the call expects (truncated, an HTML page from a proxy, …)
+Kind = Literal["ok", "auth", "throttled", "transient", "bad_response", "error"]
 
-# Zoho's codes for an access token it no longer accepts: refresh once and replay.
-AUTH_CODES = frozenset({"INVALID_TOKEN", "AUTHENTICATION_FAILURE", "INVALID_OAUTHTOKEN"})
-# How CRM words throttling when it answers HTTP 400 instead of 429.
-THROTTLE_CODES = frozenset({"ACCESS DENIED", "ACCESS_DENIED", "TOO_MANY_REQUESTS", "RATE_LIMIT_EXCEEDED"})
-THROTTLE_PHRASES = ("too many requests", "throttle")
 MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -46,46 +46,24 @@ class Outcome(NamedTuple):
     code: str | None = None
 
 
-def zoho_code(body: Any) -> tuple[str | None, str | None]:
-    """(code, message) from any Zoho error shape: CRM's {code, message}, CRM's per-record data[0], Books'
-    numeric code, or Accounts' {error, error_description}."""
-    if not isinstance(body, Mapping):
-        return None, None
-    if "code" in body:
-        return str(body["code"]), _str(body.get("message"))
-    data = body.get("data")
-    if isinstance(data, list) and data and isinstance(data[0], Mapping) and "code" in data[0]:
-        return str(data[0]["code"]), _str(data[0].get("message"))
-    if "error" in body:
-        return str(body["error"]), _str(body.get("error_description"))
-    return None, None
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def classify_response(status: int, body: Any, headers: Mapping[str, str], now: float, envelope: str) -> Outcome:
-    """What an answer means. `body` is the parsed JSON (or None); `envelope` is "crm" or "finance"."""
-    code, message = zoho_code(body)
+def classify_response(
+    status: int, body: Any, headers: Mapping[str, str], now: float, envelope: Envelope
+) -> Outcome:
+    """What an answer means: the product's envelope decides where its wording matters, HTTP does the rest."""
+    code = envelope.error(body).code
+    verdict = envelope.classify(status, body)
     wait = retry_after(headers, now)
-    upper = (code or "").upper()
-    text = f"{code or ''} {message or ''}".lower()
-    if status == 429 or (status in (400, 403) and (upper in THROTTLE_CODES or _throttle_words(text))):
+    if verdict == "throttled" or (verdict is None and status == 429):
         return Outcome("throttled", may_have_acted=False, retry_after=wait, status=status, code=code)
-    if status == 401 and (upper in AUTH_CODES or envelope == "finance" or code is None):
+    if verdict == "auth" or (verdict is None and status == 401):
         return Outcome("auth", may_have_acted=False, status=status, code=code)
-    if status >= 500 or status == 408:
+    if verdict == "transient" or (verdict is None and (status >= 500 or status == 408)):
         return Outcome("transient", may_have_acted=True, retry_after=wait, status=status, code=code)
-    if status >= 400:
-        return Outcome("error", may_have_acted=False, status=status, code=code)
-    if envelope == "finance" and code not in (None, "0"):
+    if verdict == "error" and 200 <= status < 300:  # a 2xx that the envelope marks as failed may have acted
         return Outcome("error", may_have_acted=True, status=status, code=code)
+    if verdict == "error" or status >= 400:
+        return Outcome("error", may_have_acted=False, status=status, code=code)
     return Outcome("ok", may_have_acted=True, status=status, code=code)
-
-
-def _throttle_words(text: str) -> bool:
-    return any(phrase in text for phrase in THROTTLE_PHRASES)
 
 
 def classify_exception(exc: Exception) -> Outcome:
@@ -103,9 +81,15 @@ def should_retry(outcome: Outcome, *, safety: str, retry_all: bool, attempt: int
         return True
     if outcome.kind == "throttled":
         return True
-    if outcome.kind == "transient":
+    if outcome.kind in ("transient", "bad_response"):
         return safety in ("read", "idempotent") or not outcome.may_have_acted
     return False
+
+
+def retryable(outcome: Outcome, *, safety: str, retry_all: bool) -> bool:
+    """Whether the same call may be sent again, by us or by a workflow engine: never a write that may have
+    reached Zoho (unless the user asked for Retry On All Errors), since that could create a duplicate."""
+    return should_retry(outcome, safety=safety, retry_all=retry_all, attempt=0, max_retries=1)
 
 
 class Schedule(NamedTuple):

@@ -17,7 +17,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -180,32 +180,22 @@ def _invoke(args: argparse.Namespace) -> int:
 
 def _stream_fetch_all(connector: Connector, key: str, inputs: Mapping[str, Any], connection: Any, out: IO[str]) -> None:
     """Write Fetch All's answer record by record, so memory stays flat however many records there are."""
-    from connector._pagination import Pager, combine, records_key_of
-
-    pagination = connector.actions[key].pagination or {}
-    pager = Pager(style=str(pagination.get("style", "crm")), records_key=pagination.get("records"))
-    pages = connector.iter_pages(key, inputs, connection=connection)
-    first = next(pages, None)
-    records_key = records_key_of(first, pager.records_key)
-    head = {k: v for k, v in combine(pager.style, first, records_key, []).items() if k != records_key}
-    out.write('{"data": {' + json.dumps(records_key) + ": [")
-    count = 0
-    for page in _chain(first, pages):
-        for record in pager.records(page):
-            out.write(("," if count else "") + json.dumps(record, ensure_ascii=False))
-            count += 1
-    out.write("]")
-    if "info" in head:
-        head["info"]["count"] = count
-    for name, value in head.items():
-        out.write(f", {json.dumps(name)}: {json.dumps(value, ensure_ascii=False)}")
-    out.write("}}")
-
-
-def _chain(first: Any, rest: Iterator[Any]) -> Iterable[Any]:
+    stream = connector.stream(key, inputs, connection=connection)
+    records = stream.records()
+    first = next(records, None)  # the first page tells where the records live
+    member = stream.records_member
+    out.write('{"data": ' + ("[" if member is None else "{" + json.dumps(member) + ": ["))
     if first is not None:
-        yield first
-    yield from rest
+        out.write(json.dumps(first, ensure_ascii=False))
+        for record in records:
+            out.write("," + json.dumps(record, ensure_ascii=False))
+    out.write("]")
+    summary = stream.summary()
+    if member is not None:
+        for name, value in summary.items():
+            out.write(f", {json.dumps(name)}: {json.dumps(value, ensure_ascii=False)}")
+        out.write("}")
+    out.write("}")
 
 
 def _truthy(inputs: Any, name: str | None) -> bool:

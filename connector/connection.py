@@ -50,6 +50,7 @@ class Connection:
     scopes: str = ""
     redirect_uri: str | None = None
     organization_id: str | None = None
+    organization_ids: Mapping[str, str] = field(default_factory=dict)  # per product: {"books": "…", …}
     token_store: str | None = field(default=None, repr=False)  # a URL may carry a database password
     policy: Policy = field(default_factory=Policy)
     api_domain_overridden: bool = False
@@ -115,7 +116,7 @@ def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:
     region = resolve_region(definition, values["region"])
     hosts = definition.regions[region]
     environment = values["environment"]
-    api = hosts["api"].replace("https://www.", f"https://{definition.environments[environment]}.", 1)
+    api = hosts["api"]  # the production host: a product's host rule moves it to the CRM environment
     accounts_url = _override("accounts_url", values["accounts_url"]) or hosts["accounts"]
     api_override = _override("api_domain", values["api_domain"])
     edition = values["edition"]
@@ -142,6 +143,7 @@ def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:
         scopes=values["scopes"],
         redirect_uri=values["redirect_uri"],
         organization_id=values["organization_id"],
+        organization_ids=dict(values.get("organization_ids") or {}),
         token_store=values["token_store"],
         policy=policy,
     )

@@ -1,12 +1,14 @@
 """Load manifest.yaml and everything it points to, check it all, and hand out typed definitions.
 
-Loading validates each data file against its meta-schema in `schemas/meta/`, checks every input schema is valid
-JSON Schema, inlines every `$ref` (a dangling one is an error) and cross-checks the files: known products and
-connections, unique action keys, and request templates that only name inputs the schema declares. Any mistake is
-a ManifestError naming the file, at load time.
+Loading validates each data file against its model in `connector.models` (the meta-schemas in `schemas/meta/` are
+generated from the same models), checks every input schema is valid JSON Schema, inlines every `$ref` (a dangling
+one is an error) and cross-checks the files: known products, connections and strategies, unique action keys, input
+roles, and request templates that only name inputs the schema declares. Any mistake is a ManifestError naming the
+file, at load time.
 
 The checked result is a plain JSON "bundle". It is cached on disk, keyed by the data files' names, sizes and
-modification times, so a new process starts without importing YAML or re-checking unchanged files.
+modification times and by the checking code itself, so a new process starts without importing YAML or pydantic or
+re-checking unchanged files, and a changed checker never trusts a bundle an older one built.
 """
 
 from __future__ import annotations
@@ -17,74 +19,15 @@ import os
 from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from connector import _schema, _template
+from connector import _schema, _template, models, strategies
 from connector.errors import ManifestError
+from connector.models import Action, ConnectionDef, Manifest, Product
 
 __all__ = ["Action", "ConnectionDef", "Manifest", "Product", "data_root", "load_manifest"]
 
-BUNDLE_FORMAT = 1
-
-
-class Product(NamedTuple):
-    key: str
-    label: str
-    base_path: str
-    envelope: str  # "crm" or "finance"
-    organization: Mapping[str, str] | None
-
-
-class Action(NamedTuple):
-    key: str
-    label: str
-    description: str
-    product: str
-    connection: str
-    inputs_file: str
-    input_schema: Mapping[str, Any]  # standalone: every $ref inlined
-    safety: str
-    request: Mapping[str, Any]
-    pagination: Mapping[str, Any] | None
-    result: Mapping[str, Any]
-    example_output: Mapping[str, Any]
-    hook: str | None
-    file: str
-    roles: Mapping[str, str]  # input names by `x-role` (debug, fetch_all, timeout_ms, …): the runner's controls
-
-    def inputs_with_role(self, role: str) -> str | None:
-        return self.roles.get(role)
-
-
-class ConnectionDef(NamedTuple):
-    key: str
-    label: str
-    description: str
-    input_schema: Mapping[str, Any]
-    regions: Mapping[str, Any]
-    environments: Mapping[str, str]
-    oauth: Mapping[str, str]
-
-
-class Manifest(NamedTuple):
-    key: str
-    label: str
-    description: str
-    version: str
-    root: Path
-    products: Mapping[str, Product]
-    connections: Mapping[str, ConnectionDef]
-    actions: Mapping[str, Action]
-
-    def action(self, key: str) -> Action:
-        try:
-            return self.actions[key]
-        except KeyError:
-            from difflib import get_close_matches
-
-            near = get_close_matches(key, list(self.actions), n=3)
-            hint = f"; did you mean {', '.join(near)}?" if near else "; `zoho-connector actions` lists them"
-            raise KeyError(f"unknown action {key!r}{hint}") from None
+BUNDLE_FORMAT = 2
 
 
 def _roles(schema: Mapping[str, Any]) -> dict[str, str]:
@@ -119,17 +62,16 @@ def load_manifest(root: Path | None = None, *, use_cache: bool = True) -> Manife
 def build_bundle(root: Path) -> dict[str, Any]:
     """Read and check every data file under `root`; raise ManifestError on the first broken one."""
     reader = _Reader(root)
-    manifest = reader.yaml("manifest.yaml")
-    reader.check(manifest, "manifest", "manifest.yaml")
+    manifest = reader.model("manifest.yaml", "manifest")
+    for key, product in manifest["products"].items():
+        _check_strategies(f"manifest.yaml (product {key})", product)
 
     connections: dict[str, Any] = {}
     for path in manifest["connections"]:
-        conn = reader.yaml(path)
-        reader.check(conn, "connection", path)
+        conn = reader.model(path, "connection")
         if conn["key"] in connections:
             raise ManifestError(path, f"duplicate connection key {conn['key']!r}")
-        regions = reader.yaml(conn["regions"])
-        reader.check(regions, "regions", conn["regions"])
+        regions = reader.model(conn["regions"], "regions")
         connections[conn["key"]] = {
             **{k: conn[k] for k in ("key", "label", "description", "oauth")},
             "input_schema": reader.input_schema(conn["inputs"], path),
@@ -139,8 +81,7 @@ def build_bundle(root: Path) -> dict[str, Any]:
 
     actions: dict[str, Any] = {}
     for path in manifest["actions"]:
-        action = reader.yaml(path)
-        reader.check(action, "action", path)
+        action = reader.model(path, "action")
         key = action["key"]
         if key in actions:
             raise ManifestError(path, f"duplicate action key {key!r} (also in {actions[key]['file']})")
@@ -150,18 +91,49 @@ def build_bundle(root: Path) -> dict[str, Any]:
             raise ManifestError(path, f"unknown connection {action['connection']!r}; known: {sorted(connections)}")
         schema = reader.input_schema(action["inputs"], path)
         _check_request(path, action, schema)
-        actions[key] = {
-            **action,
-            "input_schema": schema,
-            "inputs_file": action["inputs"],
-            "file": path,
-        }
+        actions[key] = {**action, "input_schema": schema, "file": path, "roles": _checked_roles(path, action, schema)}
     return {
         "format": BUNDLE_FORMAT,
         "manifest": {k: manifest[k] for k in ("key", "label", "description", "version", "products")},
         "connections": connections,
         "actions": actions,
     }
+
+
+def _check_strategies(where: str, product: Mapping[str, Any]) -> None:
+    """Every strategy a product names must be registered (a typo fails here, not mid-automation)."""
+    named = {"envelope": product["envelope"], "host": product["host"]}
+    if product.get("organization"):
+        named["organization"] = product["organization"]["convention"]
+    _known(where, named)
+
+
+def _known(where: str, named: Mapping[str, str]) -> None:
+    known = strategies.registry()
+    for kind, name in named.items():
+        if name not in known[kind]:
+            raise ManifestError(where, f"unknown {kind} {name!r}; registered: {', '.join(known[kind])}")
+
+
+def _checked_roles(path: str, action: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, str]:
+    """Input roles are an enumerated list: an unknown role, a role on two inputs, or a role on an input of the
+    wrong type is a load error."""
+    roles: dict[str, str] = {}
+    for name, prop in schema["properties"].items():
+        role = prop.get("x-role")
+        if role is None:
+            continue
+        if role not in models.ROLE_TYPES:
+            raise ManifestError(path, f"input {name!r} has unknown x-role {role!r}; known: {sorted(models.ROLE_TYPES)}")
+        if role in roles:
+            raise ManifestError(path, f"inputs {roles[role]!r} and {name!r} both have x-role {role!r}")
+        expected = models.ROLE_TYPES[role]
+        if prop.get("type") != expected:
+            raise ManifestError(path, f"input {name!r} has x-role {role!r} and must be of type {expected}")
+        roles[role] = name
+    if action.get("pagination") and "fetch_all" not in roles:
+        raise ManifestError(path, "a paginated action needs an input with x-role: fetch_all")
+    return roles
 
 
 def _check_request(path: str, action: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
@@ -184,14 +156,17 @@ def _check_request(path: str, action: Mapping[str, Any], schema: Mapping[str, An
     loose = (always | method_inputs) - required - {n for n in method_inputs if "default" in schema["properties"][n]}
     if loose:
         raise ManifestError(path, f"path inputs {sorted(loose)} must be required (or sit inside [ … ])")
-    if action.get("hook") is not None:
+    _check_hook(path, action.get("hook"))
+    if action.get("pagination"):
+        _known(path, {"pager": action["pagination"]["pager"]})
+
+
+def _check_hook(path: str, hook: str | None) -> None:
+    if hook is not None:
         from connector.hooks import HOOKS
 
-        if action["hook"] not in HOOKS:
-            raise ManifestError(path, f"unknown hook {action['hook']!r}; connector.hooks defines: {sorted(HOOKS)}")
-    pagination = action.get("pagination")
-    if pagination and "fetch_all" not in _roles(schema):
-        raise ManifestError(path, "a paginated action needs an input with x-role: fetch_all")
+        if hook not in HOOKS:
+            raise ManifestError(path, f"unknown hook {hook!r}; connector.hooks defines: {sorted(HOOKS)}")
 
 
 class _Reader:
@@ -220,12 +195,20 @@ class _Reader:
                 raise ManifestError(rel, f"not valid JSON: {exc}") from None
         return self._json[path]
 
-    def check(self, value: Any, kind: str, rel: str) -> None:
-        meta = self.json_file(self.root / "schemas" / "meta" / f"{kind}.schema.json")
-        found = _schema.violations(meta, value)
-        if found:
-            problems = "; ".join(f"{v.pointer or '/'}: {v.message}" for v in found[:5])
-            raise ManifestError(rel, f"does not match schemas/meta/{kind}.schema.json: {problems}")
+    def model(self, rel: str, kind: str) -> dict[str, Any]:
+        """A YAML data file checked against its model in connector.models, as plain data."""
+        import dataclasses
+
+        from pydantic import ValidationError
+
+        try:
+            checked = models.validator(kind).validate_python(self.yaml(rel))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"/{'/'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)[:5]
+            )
+            raise ManifestError(rel, f"does not match the {kind} model (schemas/meta/{kind}.schema.json): {problems}")
+        return dataclasses.asdict(checked)
 
     def input_schema(self, rel: str, used_by: str) -> dict[str, Any]:
         path = self.root / rel
@@ -280,11 +263,17 @@ def _data_files(root: Path) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
+def _checker_files() -> list[Path]:
+    """The code that checks and shapes a bundle: an edited checker must not trust an older checker's bundle."""
+    here = Path(__file__).resolve().parent
+    return [here / "manifest.py", here / "models.py", here / "_template.py", here / "_schema.py"]
+
+
 def _fingerprint(root: Path) -> str:
     from connector import __version__
 
-    digest = hashlib.sha256(f"{BUNDLE_FORMAT}:{__version__}:{root}".encode())
-    for path in sorted(_data_files(root)):
+    digest = hashlib.sha256(f"{BUNDLE_FORMAT}:{__version__}:{root}:{strategies.registry()}".encode())
+    for path in sorted([*_data_files(root), *_checker_files()]):
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -333,56 +322,17 @@ def _store_bundle(root: Path, bundle: dict[str, Any]) -> None:
 
 def _from_bundle(root: Path, bundle: Mapping[str, Any]) -> Manifest:
     meta = bundle["manifest"]
-    products = {
-        key: Product(
-            key=key,
-            label=p["label"],
-            base_path=p["base_path"],
-            envelope=p["envelope"],
-            organization=p.get("organization"),
-        )
-        for key, p in meta["products"].items()
-    }
-    connections = {
-        key: ConnectionDef(
-            key=key,
-            label=c["label"],
-            description=c["description"],
-            input_schema=c["input_schema"],
-            regions=c["regions"],
-            environments=c["environments"],
-            oauth=c["oauth"],
-        )
-        for key, c in bundle["connections"].items()
-    }
-    actions = {
-        key: Action(
-            key=key,
-            label=a["label"],
-            description=a["description"],
-            product=a["product"],
-            connection=a["connection"],
-            inputs_file=a["inputs_file"],
-            input_schema=a["input_schema"],
-            safety=a["safety"],
-            request=a["request"],
-            pagination=a.get("pagination"),
-            result=a.get("result", {}),
-            example_output=a["example_output"],
-            hook=a.get("hook"),
-            file=a["file"],
-            roles=_roles(a["input_schema"]),
-        )
-        for key, a in bundle["actions"].items()
-    }
+    actions = {key: Action(**a) for key, a in bundle["actions"].items()}
+    for action in actions.values():  # hooks are Python: registered (or not) in this process, whatever the cache says
+        _check_hook(action.file, action.hook)
     return Manifest(
         key=meta["key"],
         label=meta["label"],
         description=meta["description"],
         version=meta["version"],
         root=root,
-        products=products,
-        connections=connections,
+        products={key: Product(key=key, **p) for key, p in meta["products"].items()},
+        connections={key: ConnectionDef(**c) for key, c in bundle["connections"].items()},
         actions=actions,
     )
 

@@ -1,0 +1,244 @@
+"""Planning one call: from an action, its inputs and a connection to everything needed to send it.
+
+A plan is pure data plus small flows: the request (rendered once), the retry policy, the product's strategies
+(envelope, host rule, organization convention, pager) and whether the organization id must first be discovered.
+Driving the flows — blocking or async — is the runner's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from connector import _flow, _response, strategies
+from connector._request import OrganizationPlacement, Prepared, prepare
+from connector._retry import Schedule
+from connector._state import DEFAULT_TIMEOUT, ConnectionState
+from connector.errors import ConnectionConfigError
+from connector.manifest import Action, ConnectionDef, Product
+from connector.strategies import HostContext, PageLimits, Pager, PageStart
+
+__all__ = ["Call", "Options", "plan"]
+
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+MAX_TIMEOUT_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Options:
+    """The Connector's own settings that shape every call."""
+
+    engine_mode: bool = False
+    clock: Callable[[], float] | None = None
+    jitter: Callable[[float], float] | None = None
+    page_limits: PageLimits = PageLimits()
+    retry_budget_seconds: float = _flow.DEFAULT_RETRY_BUDGET_SECONDS
+    max_response_bytes: int = _flow.DEFAULT_MAX_RESPONSE_BYTES
+
+
+@dataclass(frozen=True)
+class Call:
+    action: Action
+    product: Product
+    definition: ConnectionDef
+    inputs: dict[str, Any]
+    state: ConnectionState
+    prepared: Prepared
+    policy: _flow.CallPolicy
+    fetch_all: bool
+    response_type: str
+    organization: OrganizationPlacement | None  # known at planning time
+    discover_organization: bool  # the organization id must be looked up (or recalled) first
+    page_limits: PageLimits
+
+    def role(self, name: str) -> Any:
+        input_name = self.action.inputs_with_role(name)
+        return self.inputs.get(input_name) if input_name else None
+
+    def api_domain(self) -> str:
+        connection = self.state.connection
+        context = HostContext(
+            region_api=connection.api_domain,
+            overridden=connection.api_domain_overridden,
+            from_token=self.state.tokens.api_domain,
+            environment=connection.environment,
+            environment_labels=self.definition.environments,
+        )
+        return strategies.HOSTS[self.product.host](context)
+
+    def flow(
+        self, organization: OrganizationPlacement | None, overrides: Mapping[str, Any] | None = None
+    ) -> _flow.Flow[_flow.Reply]:
+        return _flow.exchange(
+            self.policy, lambda token: self.prepared.build(token, self.api_domain(), organization, overrides)
+        )
+
+    def data(self, reply: _flow.Reply) -> Any:
+        result = self.action.result
+        return _response.interpret(
+            reply,
+            self.policy,
+            when_empty=result.get("when_empty"),
+            empty_is_not_found=bool(result.get("empty_is_not_found")),
+            response_type=self.response_type,
+        )
+
+    def pager(self) -> Pager:
+        pagination = self.action.pagination or {"pager": ""}
+        start = PageStart(page=self.role("page"), per_page=self.role("per_page"), page_token=self.role("page_token"))
+        return strategies.PAGERS[pagination["pager"]](start, pagination.get("records"), self.page_limits)
+
+    # --- the organization id, when the product has one ----------------------------------------------------------
+
+    def placement(self, value: str) -> OrganizationPlacement:
+        organization = self.product.organization or {"convention": "none", "name": ""}
+        return OrganizationPlacement(organization["convention"], organization["name"], value)
+
+    def discovery_flow(self) -> _flow.Flow[_flow.Reply]:
+        discover = (self.product.organization or {}).get("discover")
+        if not discover:
+            raise ConnectionConfigError(
+                f"{self.product.label} needs an organization id: set the connection's organization_id"
+            )
+        policy = _flow.CallPolicy(
+            safety="read",
+            envelope=self.policy.envelope,
+            max_retries=self.policy.max_retries,
+            schedule=Schedule(self.state.connection.policy.retry_backoff_seconds),
+            retry_budget_seconds=self.policy.retry_budget_seconds,
+            budget=self.state.budget,
+            clock=self.policy.clock,
+            jitter=self.policy.jitter,
+        )
+        auth_header = self.prepared.auth_header
+
+        def build(token: str) -> httpx.Request:
+            return httpx.Request(
+                "GET",
+                f"{self.api_domain()}{self.product.base_path}{discover['path']}",
+                headers={"Authorization": f"{auth_header} {token}"},
+                extensions={"timeout": DEFAULT_TIMEOUT.as_dict()},
+            )
+
+        return _flow.exchange(policy, build)
+
+    def discovered(self, reply: _flow.Reply) -> str:
+        discover = (self.product.organization or {}).get("discover") or {"list": "", "id": ""}
+        body = _response.interpret(reply, self.policy)
+        chosen = strategies.pick_organization(body, discover, self.product.label)
+        if chosen is None:
+            raise ConnectionConfigError(
+                f"the account has no {self.product.label} organization; create one or set organization_id"
+            )
+        self.state.organization_ids[self.product.key] = chosen
+        return chosen
+
+    def recalled_organization(self) -> OrganizationPlacement | None:
+        known = self.state.organization_ids.get(self.product.key)
+        return self.placement(known) if known else None
+
+
+def plan(
+    action: Action,
+    product: Product,
+    definition: ConnectionDef,
+    values: dict[str, Any],
+    state: ConnectionState,
+    options: Options,
+    *,
+    paginate: bool = False,
+) -> Call:
+    def role(name: str) -> Any:
+        input_name = action.inputs_with_role(name)
+        return values.get(input_name) if input_name else None
+
+    timeout_ms = role("timeout_ms")
+    timeout_seconds = min(timeout_ms / 1000, MAX_TIMEOUT_SECONDS) if timeout_ms else DEFAULT_TIMEOUT.read or 30.0
+    timeout = httpx.Timeout(timeout_seconds) if timeout_ms else DEFAULT_TIMEOUT
+    auth_header = definition.oauth["authorization_header"]
+    prepared = prepare(action, product, values, auth_header=auth_header, timeout=timeout)
+    organization, discover = _organization(action, product, values, state, prepared, role("organization_id"))
+    response_type = role("response_type") or "json"
+    return Call(
+        action=action,
+        product=product,
+        definition=definition,
+        inputs=values,
+        state=state,
+        prepared=prepared,
+        policy=_policy(action, product, state, prepared.method, role, options, timeout_seconds, response_type),
+        fetch_all=bool(action.pagination) and (paginate or bool(role("fetch_all"))),
+        response_type=response_type,
+        organization=organization,
+        discover_organization=discover,
+        page_limits=options.page_limits,
+    )
+
+
+def _organization(
+    action: Action,
+    product: Product,
+    values: Mapping[str, Any],
+    state: ConnectionState,
+    prepared: Prepared,
+    from_input: Any,
+) -> tuple[OrganizationPlacement | None, bool]:
+    """The organization id by precedence: the action's input (or the caller's own query parameter or header),
+    then the connection's, then the one discovered for this product (recalled, or looked up before the call)."""
+    organization = product.organization
+    if organization is None:
+        return None, False
+    name = organization["name"]
+    in_request = any(k == name for k, _ in prepared.params) or name.lower() in {h.lower() for h in prepared.headers}
+    if in_request:
+        return None, False
+    connection = state.connection
+    chosen = from_input or connection.organization_ids.get(product.key) or connection.organization_id
+    if chosen:
+        return OrganizationPlacement(organization["convention"], name, str(chosen)), False
+    return None, True
+
+
+def _policy(
+    action: Action,
+    product: Product,
+    state: ConnectionState,
+    method: str,
+    role: Callable[[str], Any],
+    options: Options,
+    timeout_seconds: float,
+    response_type: str,
+) -> _flow.CallPolicy:
+    """Retry settings by precedence: the action's inputs, then the connection, then the defaults."""
+    conn = state.connection.policy
+    safety = action.safety
+    if safety == "by_method":
+        safety = "idempotent" if method in _IDEMPOTENT_METHODS else "write"
+    max_retries = role("max_retries")
+    delay_ms = role("retry_delay_ms")
+    exponential = role("exponential_backoff")
+    if exponential or (exponential is None and delay_ms is None):
+        schedule = Schedule(base_seconds=conn.retry_backoff_seconds, exponential=True)
+    else:
+        schedule = Schedule(base_seconds=(delay_ms or 0) / 1000, exponential=False)
+    extra = {"clock": options.clock} if options.clock else {}
+    return _flow.CallPolicy(
+        safety=safety,
+        envelope=strategies.ENVELOPES[product.envelope],
+        max_retries=0 if options.engine_mode else (conn.max_retries if max_retries is None else max_retries),
+        schedule=schedule,
+        throttle_schedule=Schedule(base_seconds=conn.retry_backoff_seconds, exponential=True),
+        retry_all=bool(role("retry_all_errors")),
+        max_retry_after=conn.max_retry_after,
+        retry_budget_seconds=options.retry_budget_seconds,
+        timeout_seconds=timeout_seconds,
+        max_response_bytes=options.max_response_bytes,
+        expects_json=response_type == "json",
+        debug=bool(role("debug")),
+        budget=state.budget,
+        jitter=options.jitter,
+        **extra,
+    )

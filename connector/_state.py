@@ -1,0 +1,144 @@
+"""What a Connector keeps between calls: per-connection state, bounded, and the pooled HTTP clients.
+
+Per connection: its token source, pacing budget, concurrency cap and the organization ids it has learnt. States
+are keyed by the connection's identity (client, user, hosts, store, and a digest of a bare access token), never by
+secret values, and kept in a small LRU: a process that sees ten thousand short-lived connections holds a few
+hundred states, not ten thousand. HTTP clients are not per connection: every call goes through one pooled client
+(one per event loop for async), so connections to the same host share connections and file descriptors stay flat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from connector._ratelimit import Budget
+from connector.auth.session import TokenSource
+from connector.connection import Connection
+
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = ["Clients", "ConnectionState", "States"]
+
+MAX_STATES = 256
+POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+@dataclass
+class ConnectionState:
+    connection: Connection
+    tokens: TokenSource
+    budget: Budget
+    semaphore: threading.BoundedSemaphore
+    organization_ids: dict[str, str] = field(default_factory=dict)  # product key → id learnt in this process
+    async_semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+
+    def async_semaphore(self) -> asyncio.Semaphore:
+        import asyncio  # only async callers pay for it
+
+        loop = asyncio.get_running_loop()
+        semaphore = self.async_semaphores.get(loop)
+        if semaphore is None:
+            semaphore = self.async_semaphores[loop] = asyncio.Semaphore(self.connection.policy.max_concurrency)
+        return semaphore
+
+
+def identity(connection: Connection) -> tuple[Any, ...]:
+    """What tells two connections' tokens apart, with the secrets reduced to digests."""
+    secret = connection.refresh_token or connection.access_token or ""
+    digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:32] if secret else None
+    return (
+        connection.accounts_url,
+        connection.api_domain,
+        connection.environment,
+        connection.client_id,
+        connection.user_name,
+        hashlib.sha256((connection.token_store or "").encode("utf-8", "surrogatepass")).hexdigest()[:16],
+        digest,
+    )
+
+
+class States:
+    """A bounded, thread-safe LRU of connection states."""
+
+    def __init__(self, make: Callable[[Connection], ConnectionState], limit: int = MAX_STATES) -> None:
+        self._make = make
+        self._limit = limit
+        self._states: OrderedDict[tuple[Any, ...], ConnectionState] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, connection: Connection) -> ConnectionState:
+        key = identity(connection)
+        with self._lock:
+            state = self._states.get(key)
+            if state is None:
+                state = self._states[key] = self._make(connection)
+                while len(self._states) > self._limit:
+                    self._states.popitem(last=False)
+            else:
+                self._states.move_to_end(key)
+            return state
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._states.clear()
+
+
+class Clients:
+    """The pooled HTTP clients of one Connector: one for blocking calls, one per event loop for async calls."""
+
+    def __init__(
+        self, transport: httpx.BaseTransport | None, async_transport: httpx.AsyncBaseTransport | None
+    ) -> None:
+        self._transport = transport
+        self._async_transport = async_transport
+        self._client: httpx.Client | None = None
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def sync(self) -> httpx.Client:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = httpx.Client(transport=self._transport, timeout=DEFAULT_TIMEOUT, limits=POOL_LIMITS)
+        return self._client
+
+    def async_(self) -> httpx.AsyncClient:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        client = self._aclients.get(loop)
+        if client is None:
+            client = self._aclients[loop] = httpx.AsyncClient(
+                transport=self._async_transport, timeout=DEFAULT_TIMEOUT, limits=POOL_LIMITS
+            )
+        return client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        import asyncio
+
+        client = self._aclients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+        self.close()

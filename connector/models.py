@@ -1,0 +1,345 @@
+"""The shape of every data file, defined once: manifest.yaml, a product, a connection, the region table, an action.
+
+These classes are the single source of the data files' shape. When the manifest bundle is built, pydantic
+validates each file against them (`validator(...)`), and `python -m connector.models` writes the JSON meta-schemas
+in `schemas/meta/` from them, for engines in other languages. At run time they are plain frozen dataclasses made
+from the cached bundle, so a run never imports pydantic: the annotations stay unevaluated strings until pydantic
+reads them at build time (that is why `Field` is imported for type checking only).
+
+Names of strategies (envelope, host, organization convention, pager) are checked against the registries in
+`connector.strategies` at load time rather than fixed here, so a new product can register its own.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+if sys.version_info >= (3, 12):
+    from typing import NotRequired, TypedDict
+else:  # pydantic reads TypedDicts from typing_extensions on Python < 3.12
+    from typing_extensions import NotRequired, TypedDict
+
+if TYPE_CHECKING:
+    from pydantic import Field, TypeAdapter
+
+    Path = str  # a data file's path, relative to the manifest (the pattern is in _build_time_names)
+    Expression = Any  # a value expression of the template language
+
+__all__ = [
+    "ROLE_TYPES",
+    "Action",
+    "ActionFile",
+    "ConnectionDef",
+    "ConnectionFile",
+    "Manifest",
+    "ManifestFile",
+    "Product",
+    "ProductFile",
+    "RegionsFile",
+    "Role",
+    "meta_schemas",
+    "validator",
+]
+
+_STRICT: dict[str, Any] = {"extra": "forbid", "use_attribute_docstrings": True}
+
+Safety = Literal["read", "write", "idempotent", "by_method"]
+# What an input means to the runtime (its `x-role` in the input schema), with the JSON type it must have.
+Role = Literal[
+    "debug",
+    "fetch_all",
+    "timeout_ms",
+    "max_retries",
+    "retry_delay_ms",
+    "exponential_backoff",
+    "retry_all_errors",
+    "response_type",
+    "page",
+    "per_page",
+    "page_token",
+    "organization_id",
+]
+ROLE_TYPES: dict[str, str] = {
+    "debug": "boolean",
+    "fetch_all": "boolean",
+    "timeout_ms": "integer",
+    "max_retries": "integer",
+    "retry_delay_ms": "integer",
+    "exponential_backoff": "boolean",
+    "retry_all_errors": "boolean",
+    "response_type": "string",
+    "page": "integer",
+    "per_page": "integer",
+    "page_token": "string",
+    "organization_id": "string",
+}
+
+
+# --- products --------------------------------------------------------------------------------------------------
+
+
+class Discovery(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    path: Annotated[str, Field(pattern=r"^/")]
+    """Path under the product's base that lists the account's organizations."""
+    list: str
+    """Member of that answer holding the list."""
+    id: str
+    """Member of an entry holding its id."""
+    default: NotRequired[str]
+    """Member of an entry that is true for the default organization (else the first is taken)."""
+
+
+class Organization(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    convention: Annotated[str, Field(examples=["query", "header"])]
+    """How calls name the organization: a name registered in connector.strategies.ORGANIZATIONS."""
+    name: Annotated[str, Field(min_length=1)]
+    """The query parameter or header that carries the organization id."""
+    discover: NotRequired[Discovery]
+    """How to find the default organization when neither the action nor the connection names one."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProductFile:
+    """One Zoho product in manifest.yaml: where its API lives and which strategies read it."""
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
+    label: Annotated[str, Field(min_length=1)]
+    """Shown to users, e.g. "Zoho Books"."""
+    base_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9_/.-]*[A-Za-z0-9]$")]
+    """API base under the API domain, e.g. /books/v3."""
+    envelope: Annotated[str, Field(examples=["crm", "finance", "bare"])]
+    """How answers are wrapped: a name registered in connector.strategies.ENVELOPES."""
+    host: Annotated[str, Field(examples=["api", "crm_environment"])] = "api"
+    """Which API domain serves it: a name registered in connector.strategies.HOSTS."""
+    organization: Organization | None = None
+    """How calls name the organization, for products with several per account (Books, Inventory, …)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Product(ProductFile):
+    key: str
+
+
+# --- connections ---------------------------------------------------------------------------------------------
+
+
+class OAuth(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    authorize_path: Annotated[str, Field(pattern=r"^/")]
+    token_path: Annotated[str, Field(pattern=r"^/")]
+    revoke_path: Annotated[str, Field(pattern=r"^/")]
+    authorization_header: Annotated[str, Field(min_length=1)]
+    """The scheme word before the access token in the Authorization header."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectionFile:
+    """A connection kind: its inputs' schema, its region table and its OAuth endpoints."""
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
+    key: Annotated[str, Field(pattern=r"^[a-z][A-Za-z0-9]*$")]
+    label: Annotated[str, Field(min_length=1)]
+    description: Annotated[str, Field(min_length=1)]
+    inputs: Path
+    """The connection's input JSON Schema."""
+    regions: Path
+    """The region table (connections/regions.yaml)."""
+    oauth: OAuth
+
+
+class Region(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    label: Annotated[str, Field(min_length=1)]
+    accounts: Annotated[str, Field(pattern=r"^https://")]
+    api: Annotated[str, Field(pattern=r"^https://")]
+    upload: NotRequired[Annotated[str, Field(pattern=r"^https://")]]
+    aliases: NotRequired[list[str]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegionsFile:
+    """Zoho's data centres, and the first host label of each CRM environment."""
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
+    environments: dict[str, str]
+    regions: Annotated[dict[str, Region], Field(min_length=1)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectionDef:
+    key: str
+    label: str
+    description: str
+    input_schema: dict[str, Any]
+    regions: dict[str, Region]
+    environments: dict[str, str]
+    oauth: OAuth
+
+
+# --- actions -------------------------------------------------------------------------------------------------
+
+class Request(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    method: Annotated[str, Field(pattern=r"^(GET|POST|PUT|PATCH|DELETE|\{[A-Za-z_][A-Za-z0-9_]*\})$")]
+    path: Annotated[str, Field(pattern=r"^[\[/{]")]
+    """Path template under the product base: {name} is one escaped segment, {+name} may hold slashes, [ … ] is
+    sent only when all its inputs are given."""
+    query: NotRequired[Expression]
+    headers: NotRequired[Expression]
+    body: NotRequired[Expression]
+    form: NotRequired[Expression]
+    files: NotRequired[Expression]
+
+
+class Pagination(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    pager: Annotated[str, Field(examples=["crm", "finance", "header"])]
+    """A name registered in connector.strategies.PAGERS."""
+    records: NotRequired[str]
+    """Member of the answer holding the records; default: the only list-valued member."""
+
+
+class Result(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    when_empty: NotRequired[Any]
+    """The data returned when Zoho answers 204 No Content."""
+    empty_is_not_found: NotRequired[bool]
+    """An empty answer means the record does not exist: raise NotFoundError (fetching one record by id)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionFile:
+    """One action: what it is, its inputs' schema, the HTTP request built from them, pagination and result."""
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
+    key: Annotated[str, Field(pattern=r"^[a-z]+[A-Z][A-Za-z0-9]*$", examples=["crmGetRecord"])]
+    label: Annotated[str, Field(min_length=1)]
+    description: Annotated[str, Field(min_length=1)]
+    product: str
+    """A key of the manifest's products."""
+    connection: str
+    """The key of a connection listed in the manifest."""
+    inputs: Annotated[str, Field(pattern=r"^schemas/.+\.json$")]
+    """Path of the input JSON Schema, relative to the manifest."""
+    safety: Safety
+    """read and idempotent calls retry transient failures; write calls are re-sent only when the request certainly
+    did not reach Zoho; by_method decides from the HTTP method."""
+    request: Request
+    example_output: dict[str, Any]
+    """What the action returns, as shown to users ({"data": …})."""
+    hook: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")] | None = None
+    """Name of a Python hook in connector.hooks, for what data cannot express."""
+    pagination: Pagination | None = None
+    result: Result = field(default_factory=lambda: Result())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Action(ActionFile):
+    input_schema: dict[str, Any]  # standalone: every $ref inlined
+    file: str
+    roles: dict[str, str]  # input name by role: the runner's controls
+
+    def inputs_with_role(self, role: str) -> str | None:
+        return self.roles.get(role)
+
+
+# --- the manifest --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ManifestFile:
+    """manifest.yaml: the component, its connections, its products and the index of its actions."""
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
+    key: Annotated[str, Field(pattern=r"^[a-z][a-zA-Z0-9]*$", examples=["zoho"])]
+    label: Annotated[str, Field(min_length=1)]
+    description: Annotated[str, Field(min_length=1)]
+    version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+")]
+    connections: Annotated[list[Path], Field(min_length=1)]
+    products: Annotated[dict[str, ProductFile], Field(min_length=1)]
+    actions: list[Path]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    key: str
+    label: str
+    description: str
+    version: str
+    root: Any  # pathlib.Path
+    products: dict[str, Product]
+    connections: dict[str, ConnectionDef]
+    actions: dict[str, Action]
+
+    def action(self, key: str) -> Action:
+        try:
+            return self.actions[key]
+        except KeyError:
+            from difflib import get_close_matches
+
+            near = get_close_matches(key, list(self.actions), n=3)
+            hint = f"; did you mean {', '.join(near)}?" if near else "; `zoho-connector actions` lists them"
+            raise KeyError(f"unknown action {key!r}{hint}") from None
+
+
+# --- build time only -----------------------------------------------------------------------------------------
+
+FILE_KINDS: dict[str, type] = {
+    "manifest": ManifestFile,
+    "connection": ConnectionFile,
+    "regions": RegionsFile,
+    "action": ActionFile,
+}
+
+
+def validator(kind: str) -> TypeAdapter[Any]:
+    """A pydantic validator for one kind of data file (imports pydantic: build time only)."""
+    from pydantic import TypeAdapter
+
+    globals().update(_build_time_names())
+    return TypeAdapter(FILE_KINDS[kind])
+
+
+def _build_time_names() -> dict[str, Any]:
+    """The names the string annotations above use that exist only when pydantic is loaded."""
+    from pydantic import Field
+
+    return {
+        "Field": Field,
+        "Path": Annotated[
+            str,
+            Field(
+                pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*\.(yaml|yml|json)$",
+                examples=["actions/crm/get-record.yaml"],
+            ),
+        ],
+        "Expression": Annotated[
+            Any,
+            Field(
+                description="A value expression: a literal, {$input: name} (optionally with $join), {$merge: [...]}, "
+                "{$files: ..., $names: ...}, or an object/list of expressions. See docs/template-language.md."
+            ),
+        ],
+    }
+
+
+def meta_schemas() -> dict[str, dict[str, Any]]:
+    """The JSON meta-schema of each kind of data file, as checked in under schemas/meta/."""
+    out = {}
+    for kind in FILE_KINDS:
+        schema = validator(kind).json_schema()
+        out[kind] = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+    return out
+
+
+if __name__ == "__main__":  # python -m connector.models [DIR]: regenerate schemas/meta/
+    import json
+    from pathlib import Path as _Path
+
+    target = _Path(sys.argv[1] if len(sys.argv) > 1 else _Path(__file__).parent.parent / "schemas" / "meta")
+    for kind, schema in meta_schemas().items():
+        (target / f"{kind}.schema.json").write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,58 @@
+"""Product behaviour, as small strategies the manifest picks by name.
+
+A product in `manifest.yaml` names its envelope (how an answer becomes data or an error), its host rule (which API
+domain it is served from), and how its organization id travels; an action names its pager. The generic runtime
+looks each name up here and never branches on a product:
+
+    ENVELOPES["crm"].classify(status, body)        HOSTS["crm_environment"](context)
+    PAGERS["crm"](start, records_key, limits)       ORGANIZATIONS["query"].place(...)
+
+A new product with a new behaviour registers one strategy (`register(ENVELOPES, "name", strategy)`) and names it in
+its data; nothing else in the runtime changes. Zoho's own keys and codes live in these modules and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from connector.strategies.envelopes import ENVELOPES, Envelope
+from connector.strategies.hosts import HOSTS, HostContext, HostRule
+from connector.strategies.organizations import ORGANIZATIONS, OrganizationConvention, pick_organization
+from connector.strategies.pagers import PAGERS, PageLimits, Pager, PageStart
+
+__all__ = [
+    "ENVELOPES",
+    "HOSTS",
+    "ORGANIZATIONS",
+    "PAGERS",
+    "Envelope",
+    "HostContext",
+    "HostRule",
+    "OrganizationConvention",
+    "PageLimits",
+    "PageStart",
+    "Pager",
+    "pick_organization",
+    "register",
+    "registry",
+]
+
+T = TypeVar("T")
+
+
+def register(table: dict[str, T], name: str, strategy: T) -> T:
+    """Add a strategy under the name manifests use; a name is registered once."""
+    if name in table:
+        raise ValueError(f"a strategy named {name!r} is already registered")
+    table[name] = strategy
+    return strategy
+
+
+def registry() -> dict[str, list[str]]:
+    """The registered names by kind, as the manifest checks them."""
+    return {
+        "envelope": sorted(ENVELOPES),
+        "host": sorted(HOSTS),
+        "organization": sorted(ORGANIZATIONS),
+        "pager": sorted(PAGERS),
+    }

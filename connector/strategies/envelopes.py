@@ -1,0 +1,98 @@
+"""Envelopes: how a product wraps its answers, and so how an answer becomes data or an error.
+
+    crm      {"data": […], "info": {…}}; errors {"code", "message", "details", "status": "error"}, at the top level
+             or per record in data[]; HTTP 400 "Access Denied" is throttling; 401 INVALID_TOKEN asks for a refresh.
+    finance  {"code": 0, "message": "success", "<entity>": …}: a non-zero code is an error even with HTTP 200
+             (Books, Inventory, Invoice, Expense, Billing).
+    bare     the data itself (a JSON array or object) with errors told by the HTTP status alone.
+
+`classify` says what an answer means when the product's wording decides it; None leaves it to the generic HTTP
+rules in `_retry`. Sources: ../shared/notes/zoho-api.md §3–4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, NamedTuple, Protocol
+
+__all__ = ["ENVELOPES", "Envelope", "ErrorFields", "Verdict"]
+
+Verdict = Literal["ok", "auth", "throttled", "transient", "error"]
+
+
+class ErrorFields(NamedTuple):
+    code: str | None = None
+    message: str | None = None
+    details: Any = None
+
+
+class Envelope(Protocol):
+    def classify(self, status: int, body: Any) -> Verdict | None:
+        """The meaning of this answer when the product's own wording decides it, else None."""
+
+    def error(self, body: Any) -> ErrorFields:
+        """Zoho's code, message and details from an answer (an error, or a successful answer's first item)."""
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _top_level(body: Any) -> ErrorFields:
+    if isinstance(body, Mapping) and "code" in body:
+        return ErrorFields(_str(body["code"]), _str(body.get("message")), body.get("details"))
+    if isinstance(body, Mapping) and "error" in body:  # Zoho Accounts' {error, error_description}
+        return ErrorFields(_str(body["error"]), _str(body.get("error_description")))
+    return ErrorFields()
+
+
+class CrmEnvelope:
+    # Codes for an access token Zoho no longer accepts: refresh once and replay.
+    AUTH_CODES = frozenset({"INVALID_TOKEN", "AUTHENTICATION_FAILURE", "INVALID_OAUTHTOKEN"})
+    # How CRM words throttling when it answers HTTP 400 or 403 instead of 429.
+    THROTTLE_CODES = frozenset({"ACCESS DENIED", "ACCESS_DENIED", "TOO_MANY_REQUESTS", "RATE_LIMIT_EXCEEDED"})
+    THROTTLE_PHRASES = ("too many requests", "throttle")
+
+    def classify(self, status: int, body: Any) -> Verdict | None:
+        code, message, _ = self.error(body)
+        upper = (code or "").upper()
+        text = f"{code or ''} {message or ''}".lower()
+        if status in (400, 403) and (upper in self.THROTTLE_CODES or any(p in text for p in self.THROTTLE_PHRASES)):
+            return "throttled"
+        if status == 401:
+            # OAUTH_SCOPE_MISMATCH and the like are not cured by a new token: report them as they are.
+            return "auth" if code is None or upper in self.AUTH_CODES else "error"
+        return None
+
+    def error(self, body: Any) -> ErrorFields:
+        fields = _top_level(body)
+        if fields.code is None and isinstance(body, Mapping):
+            data = body.get("data")
+            if isinstance(data, list) and data and isinstance(data[0], Mapping) and "code" in data[0]:
+                first = data[0]
+                return ErrorFields(_str(first["code"]), _str(first.get("message")), first.get("details"))
+        return fields
+
+
+class FinanceEnvelope:
+    def classify(self, status: int, body: Any) -> Verdict | None:
+        if status == 401:
+            return "auth"
+        code = self.error(body).code
+        if 200 <= status < 300 and code not in (None, "0"):
+            return "error"
+        return None
+
+    def error(self, body: Any) -> ErrorFields:
+        return _top_level(body)
+
+
+class BareEnvelope:
+    def classify(self, status: int, body: Any) -> Verdict | None:
+        return None
+
+    def error(self, body: Any) -> ErrorFields:
+        return _top_level(body)
+
+
+ENVELOPES: dict[str, Envelope] = {"crm": CrmEnvelope(), "finance": FinanceEnvelope(), "bare": BareEnvelope()}

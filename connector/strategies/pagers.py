@@ -1,0 +1,250 @@
+"""Pagers: where a page's records are, what asks for the next page, and when a walk must stop.
+
+    crm      `info.more_records`; the next page by `page_token` when Zoho gives `info.next_page_token` (the only way
+             past the first 2,000 rows), else by `page` + 1. Zoho serves at most 100,000 rows through page tokens.
+             A caller's `page_token` is never sent with `page` (Zoho answers AMBIGUITY_DURING_PROCESSING).
+    finance  `page_context.has_more_page`, then `page` + 1 (Books and the other Finance apps), up to `max_pages`.
+    header   `page` + 1 while response headers say more pages exist, or, without such headers, until a short or
+             empty page (APIs that answer bare JSON arrays).
+
+Every pager ends: a page token or a page seen twice, a "more" page with no records, or a page count past the
+limits is a PaginationError, never an endless walk. A pager also knows where a failed walk resumes (`resume()`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar, NamedTuple
+
+from connector.errors import BadResponseError, PaginationError
+
+__all__ = ["PAGERS", "CrmPager", "FinancePager", "HeaderPager", "PageLimits", "PageStart", "Pager"]
+
+Overrides = dict[str, Any]  # query parameters for the next request; None removes one
+
+
+class PageStart(NamedTuple):
+    """Where the caller asked the walk to start (the inputs with the page roles)."""
+
+    page: int | None = None
+    per_page: int | None = None
+    page_token: str | None = None
+
+
+class PageLimits(NamedTuple):
+    max_pages: int = 10_000  # for APIs that document no limit of their own
+
+
+class Pager:
+    """The shared mechanics: records, repeated-page detection and the resume point. Subclasses read the answer."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, start: PageStart, records_key: str | None = None, limits: PageLimits | None = None) -> None:
+        self.start = start
+        self.records_key = records_key
+        self.limits = limits or PageLimits()
+        self.page = start.page or 1
+        self.per_page = start.per_page
+        self.pages = 0
+        self.rows = 0
+        self.position: Overrides = self.first()  # the request not yet answered: where a failed walk resumes
+        self._seen_pages: set[bytes] = set()
+
+    # --- what subclasses provide --------------------------------------------------------------------------------
+
+    def first(self) -> Overrides:
+        """Query overrides for the first request."""
+        return {}
+
+    def _next(self, body: Any, headers: Mapping[str, str], records: list[Any]) -> Overrides | None:
+        raise NotImplementedError
+
+    def _mark_last(self, page: dict[str, Any], count: int) -> None:
+        """Make a page read as the last one, holding `count` records."""
+
+    # --- the walk -----------------------------------------------------------------------------------------------
+
+    def records(self, body: Any) -> list[Any]:
+        if isinstance(body, list) and self.records_key is None:
+            return body
+        if not isinstance(body, Mapping):
+            return []
+        found = body.get(self.records_member(body))
+        return found if isinstance(found, list) else []
+
+    def records_member(self, body: Any) -> str:
+        """The member holding the records: the declared one, else the page's only list ("invoices", …)."""
+        if self.records_key:
+            return self.records_key
+        if isinstance(body, Mapping):
+            lists = [k for k, v in body.items() if isinstance(v, list)]
+            if len(lists) == 1:
+                return str(lists[0])
+        return "data"
+
+    def advance(self, body: Any, headers: Mapping[str, str]) -> Overrides | None:
+        """Overrides for the next page, or None when this page was the last. Raises PaginationError for a walk
+        that would not end."""
+        records = self.records(body)
+        self.pages += 1
+        self.rows += len(records)
+        following = self._next(body, headers, records)
+        if following is None:
+            return None
+        if not records:
+            raise PaginationError(
+                f"page {self.pages} says more records follow but holds none; stopping instead of looping",
+                code="EMPTY_PAGE",
+            )
+        fingerprint = hashlib.blake2b(json.dumps(records, sort_keys=True, default=str).encode(), digest_size=16)
+        if fingerprint.digest() in self._seen_pages:
+            raise PaginationError(
+                f"page {self.pages} repeats an earlier page's records; stopping instead of looping",
+                code="REPEATED_PAGE",
+            )
+        self._seen_pages.add(fingerprint.digest())
+        if self.pages >= self.limits.max_pages:
+            raise PaginationError(
+                f"more than {self.limits.max_pages} pages; stopping (raise max_pages if this is expected)",
+                code="MAX_PAGES",
+            )
+        self.position = following
+        return following
+
+    def resume(self) -> Overrides:
+        """The query parameters of the next page not yet delivered (what continues a failed walk)."""
+        return {k: v for k, v in self.position.items() if v is not None}
+
+    def combine(self, first: Any, records: list[Any], *, count: int | None = None) -> Any:
+        """One answer shaped like a single last page holding every record (Fetch All's result)."""
+        if isinstance(first, list) or (first is None and self.records_key is None and self.name == "header"):
+            return records
+        out = dict(first) if isinstance(first, Mapping) else {}
+        out[self.records_member(first)] = records
+        self._mark_last(out, len(records) if count is None else count)
+        return out
+
+    def _bad(self, what: str) -> BadResponseError:
+        return BadResponseError(f"page {self.pages}: {what}", retryable=False)
+
+
+class CrmPager(Pager):
+    name = "crm"
+    DISCRETE_LIMIT = 2_000  # rows reachable with page/per_page
+    TOKEN_LIMIT = 100_000  # rows reachable at all through page tokens
+
+    def __init__(self, start: PageStart, records_key: str | None = None, limits: PageLimits | None = None) -> None:
+        super().__init__(start, records_key or "data", limits)
+        self._seen_tokens: set[str] = set()
+
+    def first(self) -> Overrides:
+        return {"page_token": self.start.page_token, "page": None} if self.start.page_token else {}
+
+    def _next(self, body: Any, headers: Mapping[str, str], records: list[Any]) -> Overrides | None:
+        info = body.get("info") if isinstance(body, Mapping) else None
+        if info is None:
+            return None
+        if not isinstance(info, Mapping):
+            raise self._bad("`info` is not an object")
+        if info.get("more_records") is not True:
+            return None
+        if self.rows >= self.TOKEN_LIMIT:
+            raise PaginationError(
+                f"Zoho serves at most {self.TOKEN_LIMIT:,} records through page tokens and more remain; narrow the "
+                "query (criteria, a custom view, modified since) or use a bulk read",
+                code="PAGINATION_LIMIT_EXCEEDED",
+            )
+        token = info.get("next_page_token")
+        if token is not None:
+            if not isinstance(token, str) or not token:
+                raise self._bad("`info.next_page_token` is not a string")
+            if token in self._seen_tokens:
+                raise PaginationError(
+                    f"Zoho returned a page token it had already given (after {len(self._seen_tokens)} token pages); "
+                    "stopping instead of looping",
+                    code="REPEATED_PAGE_TOKEN",
+                )
+            self._seen_tokens.add(token)
+            return {"page_token": token, "page": None}
+        if self.start.page_token or self._seen_tokens:
+            raise self._bad("more records but no next_page_token on a page-token walk")
+        self.page += 1
+        per_page = self.per_page or len(records) or 200
+        if (self.page - 1) * per_page >= self.DISCRETE_LIMIT:
+            raise PaginationError(
+                f"more records exist past {self.DISCRETE_LIMIT:,} but Zoho gave no next_page_token to reach them",
+                code="DISCRETE_PAGINATION_LIMIT_EXCEEDED",
+            )
+        return {"page": self.page}
+
+    def _mark_last(self, page: dict[str, Any], count: int) -> None:
+        info = page.get("info")
+        page["info"] = {
+            **(info if isinstance(info, Mapping) else {}),
+            "count": count,
+            "more_records": False,
+            "next_page_token": None,
+        }
+
+
+class FinancePager(Pager):
+    name = "finance"
+
+    def _next(self, body: Any, headers: Mapping[str, str], records: list[Any]) -> Overrides | None:
+        context = body.get("page_context") if isinstance(body, Mapping) else None
+        if context is None:
+            return None
+        if not isinstance(context, Mapping):
+            raise self._bad("`page_context` is not an object")
+        if context.get("has_more_page") is not True:
+            return None
+        self.page += 1
+        return {"page": self.page}
+
+    def records_member(self, body: Any) -> str:
+        if not self.records_key and isinstance(body, Mapping):
+            lists = [k for k, v in body.items() if isinstance(v, list) and k != "page_context"]
+            if len(lists) == 1:
+                return str(lists[0])
+        return super().records_member(body)
+
+    def _mark_last(self, page: dict[str, Any], count: int) -> None:
+        context = page.get("page_context")
+        page["page_context"] = {**(context if isinstance(context, Mapping) else {}), "has_more_page": False}
+
+
+class HeaderPager(Pager):
+    """Page numbers, with the answer's headers saying whether more pages exist. Header names vary and some APIs
+    send none, so every common spelling is read and a short or empty page ends the walk whatever they say."""
+
+    name = "header"
+    MORE = ("x-has-more", "x-more-records", "x-has-more-page")
+    TOTAL_PAGES = ("x-total-pages", "x-page-count", "x-pages")
+
+    def first(self) -> Overrides:
+        return {"page": self.page, "per_page": self.per_page} if self.per_page else {"page": self.page}
+
+    def _next(self, body: Any, headers: Mapping[str, str], records: list[Any]) -> Overrides | None:
+        if not records or (self.per_page and len(records) < self.per_page):
+            return None
+        more = _header(headers, self.MORE)
+        if more is not None and more.strip().lower() in ("false", "0", "no"):
+            return None
+        total = _header(headers, self.TOTAL_PAGES)
+        if total is not None and total.strip().isdigit() and self.page >= int(total):
+            return None
+        link = headers.get("link", "")
+        if more is None and total is None and 'rel="next"' not in link and not self.per_page:
+            return None  # nothing says more exist and no page size to tell a full page: one page
+        self.page += 1
+        return {"page": self.page}
+
+
+def _header(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    return next((headers[n] for n in names if n in headers), None)
+
+
+PAGERS: dict[str, type[Pager]] = {"crm": CrmPager, "finance": FinancePager, "header": HeaderPager}
