@@ -1,68 +1,180 @@
-"""Per-connection pacing: the gap between calls and the daily allowance Zoho reports.
+"""Per-connection pacing: the gap between calls, the allowance Zoho reports, and reading its wait headers.
 
-Zoho's rate-limit headers are undocumented (../shared/notes/zoho-api.md §3): the names seen in the wild are read
-when present, and their absence is never an error. Concurrency is capped by the runner with a semaphore.
+Zoho's rate-limit headers are undocumented (../shared/notes/zoho-api.md §3-4): the names seen in the wild
+(`X-RateLimit-*`, Books' `X-Rate-Limit-*`, `X-API-CREDITS-REMAINING`) are read when present, and their absence or
+garbage in them is never an error. Every number read from a header is checked: only plain non-negative decimals
+count, and waits are capped at a day, so no header can crash a call, put NaN/Infinity into an error's JSON, or
+make the connector retry at once. Concurrency is capped by the runner with a semaphore.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 from collections.abc import Mapping
 
 from connector.errors import RateLimitedError
 
-__all__ = ["Budget"]
+__all__ = ["DEFAULT_WINDOW", "MAX_WAIT", "Budget", "header", "parse_retry_after"]
+
+# How long a low "remaining" count holds when Zoho gives no (usable) reset time. The count is a snapshot, not a
+# promise: without an expiry one `Remaining: 0` would refuse every later call for the life of the process.
+# A minute matches the shortest window Zoho is known to count in (Books: 100 calls/min per org), so a spent
+# per-minute allowance is respected, while a spent daily one costs one probe call a minute, whose answer
+# carries the fresh count (or a 429) and re-arms the guard.
+DEFAULT_WINDOW = 60.0
+# Zoho's allowances are daily (CRM credits per 24 h, Books calls per day): no honest reset or Retry-After is
+# further away than that, so a larger figure is read as a day rather than trusted or turned into Infinity.
+MAX_WAIT = 86_400.0
+_MAX_COUNT = 10**9  # a "remaining" beyond this just means plenty
+_MAX_DIGITS = 15  # more integer digits than this is past any cap, and past float's exact range
 
 _REMAINING = ("x-ratelimit-remaining", "x-rate-limit-remaining", "x-api-credits-remaining")
 _RESET = ("x-ratelimit-reset", "x-rate-limit-reset")
+_LIMIT = ("x-ratelimit-limit", "x-rate-limit-limit")
+# ASCII digits only: float() would also take "nan", "inf", "1e400", "1_000" and non-Latin digits.
+_DECIMAL = re.compile(r"([0-9]+)(?:\.[0-9]+)?", flags=re.ASCII)
+_EPOCH = 1e9  # a reset this large is a Unix timestamp (2001 onwards), not seconds from now
+_EPOCH_MS = 1e12
 
 
 class Budget:
     """Tracks when the next call may start and how many calls the allowance has left."""
 
-    def __init__(self, intercall_delay: float = 0.0, min_calls_remaining: int = 1) -> None:
+    def __init__(
+        self, intercall_delay: float = 0.0, min_calls_remaining: int = 1, default_window: float = DEFAULT_WINDOW
+    ) -> None:
         self.intercall_delay = intercall_delay
         self.min_calls_remaining = min_calls_remaining
+        self.default_window = default_window
         self.remaining: int | None = None
+        self.limit: int | None = None
+        # When the reported count stops applying: Zoho's reset time, or the default window when it gave none.
         self.reset_at: float | None = None
+        self.reset_known = False
         self._next_call = 0.0
         self._lock = threading.Lock()
 
     def before_call(self, now: float) -> float:
         """Seconds to wait before this call may start; raises RateLimitedError when the allowance is spent."""
         with self._lock:
+            if self.remaining is not None and self.reset_at is not None and now >= self.reset_at:
+                self.remaining = None  # the window has passed: send, and let the answer report afresh
             if self.remaining is not None and self.remaining < self.min_calls_remaining:
-                if self.reset_at is None or now < self.reset_at:
-                    wait = None if self.reset_at is None else self.reset_at - now
-                    when = f"; it resets in {wait:.0f}s" if wait is not None else ""
-                    raise RateLimitedError(
-                        f"Zoho reports {self.remaining} calls left in the allowance, below min_calls_remaining "
-                        f"({self.min_calls_remaining}){when}",
-                        retry_after=wait,
-                    )
-                self.remaining = None  # the window has reset
+                wait = (
+                    float(max(1, math.ceil(self.reset_at - now))) if self.reset_at is not None else self.default_window
+                )
+                of = f" of {self.limit}" if self.limit is not None else ""
+                when = (
+                    f"it resets in {wait:.0f}s"
+                    if self.reset_known
+                    else f"Zoho gave no reset time, so calls resume in {wait:.0f}s"
+                )
+                raise RateLimitedError(
+                    f"Zoho reports {self.remaining}{of} calls left in the allowance, below min_calls_remaining "
+                    f"({self.min_calls_remaining}); {when}",
+                    retry_after=wait,
+                )
             start = max(now, self._next_call)
             self._next_call = start + self.intercall_delay
             return start - now
 
     def after_response(self, headers: Mapping[str, str], now: float) -> None:
-        remaining = _number(headers, _REMAINING)
+        remaining = _count(header(headers, _REMAINING), smallest=True)
         if remaining is None:
             return
-        reset = _number(headers, _RESET)
+        limit = _count(header(headers, _LIMIT), smallest=False)
+        reset = _reset_in(header(headers, _RESET), now)
         with self._lock:
-            self.remaining = int(remaining)
-            # Zoho-style reset headers count seconds from now; an epoch timestamp is recognisably large.
-            if reset is not None:
-                self.reset_at = reset if reset > 1e9 else now + reset
+            self.remaining = remaining
+            self.limit = limit
+            self.reset_known = reset is not None
+            self.reset_at = now + (reset if reset is not None else self.default_window)
 
 
-def _number(headers: Mapping[str, str], names: tuple[str, ...]) -> float | None:
+def header(headers: Mapping[str, str], names: str | tuple[str, ...]) -> str | None:
+    """The first of `names` (lower-case) present in `headers`, whether or not the mapping ignores case."""
+    names = (names,) if isinstance(names, str) else names
     for name in names:
         value = headers.get(name)
         if value is not None:
-            try:
-                return float(value)
-            except ValueError:
-                continue
+            return value
+    lowered = {key.lower(): value for key, value in headers.items() if isinstance(key, str)}
+    for name in names:
+        if name in lowered:
+            return lowered[name]
     return None
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Whole seconds (1 to MAX_WAIT) to wait per a Retry-After value: delta-seconds or an HTTP-date.
+
+    None when there is nothing usable — absent, empty, negative, zero, a date now or past, garbage, NaN or
+    Infinity — so that the caller falls back to its backoff schedule instead of retrying at once. Fractions
+    round up, so no positive value becomes a zero-wait burst; huge values are capped at MAX_WAIT.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    seconds = _decimal(value)
+    if seconds is None and any(c.isalpha() for c in value):  # an HTTP-date always names its month
+        seconds = _http_date(value, now)
+    if seconds is None or seconds <= 0:
+        return None
+    return float(math.ceil(min(seconds, MAX_WAIT)))
+
+
+def _decimal(text: str) -> float | None:
+    """A plain non-negative decimal ("12", "1.5"); Infinity stands for one too long to matter; None for anything
+    else. Callers cap the result."""
+    match = _DECIMAL.fullmatch(text.strip())
+    if match is None:
+        return None
+    if len(match.group(1).lstrip("0")) > _MAX_DIGITS:
+        return math.inf
+    return float(match.group(0))
+
+
+def _http_date(text: str, now: float) -> float | None:
+    from datetime import UTC
+    from email.utils import parsedate_to_datetime  # rare: most answers carry no Retry-After
+
+    try:
+        when = parsedate_to_datetime(text)
+        if when.tzinfo is None:  # "-0000" means UTC with no claim about local time
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - now
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
+def _numbers(text: str | None) -> list[float]:
+    """The usable numbers in a header; a repeated header arrives comma-joined."""
+    if text is None:
+        return []
+    return [n for n in (_decimal(part) for part in text.split(",")) if n is not None]
+
+
+def _count(text: str | None, *, smallest: bool) -> int | None:
+    numbers = _numbers(text)
+    if not numbers:
+        return None
+    return int(min(min(numbers) if smallest else max(numbers), _MAX_COUNT))
+
+
+def _reset_in(text: str | None, now: float) -> float | None:
+    """Seconds until the allowance resets, from seconds-from-now or a Unix timestamp (s or ms); None when
+    unusable or already past, so the default window applies instead."""
+    numbers = _numbers(text)
+    if not numbers:
+        return None
+    value = max(numbers)  # of conflicting resets, the later is the safe one
+    if math.isinf(value):
+        return MAX_WAIT
+    if value >= _EPOCH_MS:
+        value = value / 1000 - now
+    elif value >= _EPOCH:
+        value -= now
+    return min(value, MAX_WAIT) if value > 0 else None

@@ -112,18 +112,8 @@ def equal_jitter(delay: float) -> float:
 
 
 def retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds to wait per Retry-After, which Zoho may send as delta-seconds or as an HTTP-date."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime  # rare: most answers carry no Retry-After
+    """Seconds to wait per Retry-After, which Zoho may send as delta-seconds or as an HTTP-date: whole seconds
+    from 1 up to a day, or None (absent, garbage, zero, negative, past) so the caller uses its backoff instead."""
+    from connector._ratelimit import header, parse_retry_after
 
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError, IndexError):
-        return None
+    return parse_retry_after(header(headers, "retry-after"), now)

@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connector._retry import (
     Outcome,
@@ -133,3 +135,67 @@ def test_retry_after_in_seconds_and_http_date() -> None:
     assert retry_after({"retry-after": date}, NOW) == 30.0
     assert retry_after({}, NOW) is None
     assert retry_after({"retry-after": "soon"}, NOW) is None
+
+
+def _http_date(timestamp: float) -> str:
+    return format_datetime(datetime.fromtimestamp(timestamp, tz=UTC), usegmt=True)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("   ", id="blank"),
+        pytest.param("0", id="zero"),
+        pytest.param("0.0", id="zero-float"),
+        pytest.param("-1", id="negative"),
+        pytest.param("-0", id="minus-zero"),
+        pytest.param("nan", id="nan"),
+        pytest.param("NaN", id="NaN"),
+        pytest.param("inf", id="inf"),
+        pytest.param("-inf", id="minus-inf"),
+        pytest.param("Infinity", id="Infinity"),
+        pytest.param("1e400", id="1e400"),
+        pytest.param("1e3", id="exponent"),
+        pytest.param("0x1f", id="hex"),
+        pytest.param("1_000", id="underscore"),
+        pytest.param("١٢", id="arabic-digits"),
+        pytest.param("12, 12", id="repeated"),
+        pytest.param("soon", id="word"),
+        pytest.param(_http_date(NOW - 30), id="past-date"),
+        pytest.param(_http_date(NOW), id="date-now"),
+        pytest.param("Wed, 21 Oct 2015 07:28:00 GMT", id="old-date"),
+        pytest.param("Mon, 99 Foo 2030 99:99:99 GMT", id="broken-date"),
+        pytest.param("Fri, 31 Dec 99999 23:59:59 GMT", id="year-99999"),
+    ],
+)
+def test_unusable_retry_after_falls_back_to_backoff(value: str) -> None:
+    """None, never 0: a zero wait would turn a 429 into a burst of immediate retries."""
+    assert retry_after({"retry-after": value}, NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        pytest.param("0.2", 1.0, id="fraction-rounds-up"),
+        pytest.param("2.5", 3.0, id="fraction"),
+        pytest.param(" 7 ", 7.0, id="padded"),
+        pytest.param("100000", 86_400.0, id="over-a-day"),
+        pytest.param("9" * 400, 86_400.0, id="huge-int"),
+        pytest.param(_http_date(NOW + 3 * 86_400), 86_400.0, id="date-days-away"),
+        pytest.param(_http_date(NOW + 7).replace("GMT", "-0000"), 7.0, id="date-minus-zero"),
+    ],
+)
+def test_retry_after_is_whole_positive_seconds_capped_at_a_day(value: str, seconds: float) -> None:
+    assert retry_after({"retry-after": value}, NOW) == seconds
+
+
+def test_retry_after_header_name_is_case_insensitive_in_any_mapping() -> None:
+    assert retry_after({"Retry-After": "12"}, NOW) == 12.0
+    assert retry_after(httpx.Headers({"RETRY-AFTER": "12"}), NOW) == 12.0
+
+
+@given(st.text(max_size=40))
+def test_retry_after_never_crashes_nor_returns_an_unusable_wait(value: str) -> None:
+    wait = retry_after({"retry-after": value}, NOW)
+    assert wait is None or (1 <= wait <= 86_400 and wait == int(wait))
