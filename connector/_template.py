@@ -297,9 +297,7 @@ def _members(expr: Any, inputs: Mapping[str, Any]) -> list[tuple[str, Any, str |
     if isinstance(expr, dict) and "$files" in expr:
         return _file_members(expr, inputs)
     if isinstance(expr, dict) and "$input" not in expr:  # built member by member
-        return [
-            (str(k), v, _source(sub)) for k, sub in expr.items() if (v := evaluate(sub, inputs)) is not MISSING
-        ]
+        return [(str(k), v, _source(sub)) for k, sub in expr.items() if (v := evaluate(sub, inputs)) is not MISSING]
     source = _source(expr)
     try:
         return [(k, v, source) for k, v in pairs(evaluate(expr, inputs))]
