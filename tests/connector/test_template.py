@@ -1,54 +1,176 @@
-"""The request template language: paths, optional parts, and value expressions."""
+"""The request template language: the shared fixtures, the loader's checks, and the rules end to end."""
 
 from __future__ import annotations
 
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
+from pytest_httpx import HTTPXMock
 
-from connector._template import MISSING, TemplateError, evaluate, expand_path, expression_inputs, path_inputs
+from connector import Connector, InputValidationError
+from connector._template import MISSING, Rendered, TemplateError, evaluate, expression_inputs, path_inputs, render
+from tests.conftest import BOOKS, CRM, ORG
 
-
-@pytest.mark.parametrize(
-    ("template", "inputs", "path"),
-    [
-        ("/{recordType}/{recordId}", {"recordType": "Leads", "recordId": "a/b c"}, "/Leads/a%2Fb%20c"),
-        ("/{+recordType}", {"recordType": "settings/taxes"}, "/settings/taxes"),
-        ("[/{+p}/{pid}]/{+t}", {"t": "tasks"}, "/tasks"),
-        ("[/{+p}/{pid}]/{+t}", {"t": "tasks", "p": "projects", "pid": "8"}, "/projects/8/tasks"),
-        ("[/{+p}/{pid}]/{+t}", {"t": "tasks", "p": "projects"}, "/tasks"),  # a half-given group is left out
-    ],
-)
-def test_paths(template: str, inputs: dict[str, str], path: str) -> None:
-    assert expand_path(template, inputs) == path
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "templates"
 
 
-@pytest.mark.parametrize("value", ["../oauth", "a/../../b", "./x"])
-def test_reserved_expansion_refuses_dot_segments(value: str) -> None:
-    with pytest.raises(TemplateError, match=r"'\.' or '\.\.'"):
-        expand_path("/{+url}", {"url": value})
+def _cases() -> list[Any]:
+    cases = []
+    for file in sorted(FIXTURES.glob("*.json")):
+        for case in json.loads(file.read_text(encoding="utf-8"))["cases"]:
+            cases.append(pytest.param(case, id=f"{file.stem}: {case['name']}"))
+    return cases
 
 
-def test_missing_required_path_input() -> None:
-    with pytest.raises(TemplateError, match="recordId"):
-        expand_path("/{recordType}/{recordId}", {"recordType": "Leads"})
+def _as_fixture(rendered: Rendered) -> dict[str, Any]:
+    """A rendered request in the fixtures' language-neutral form: empty parts are left out."""
+    out: dict[str, Any] = {
+        "method": rendered.method,
+        "path": rendered.path,
+        "query": [[k, v] for k, v in rendered.query],
+    }
+    if rendered.headers:
+        out["headers"] = rendered.headers
+    if rendered.json is not MISSING:
+        out["body"] = rendered.json
+    if rendered.content is not None:
+        out["content"] = rendered.content.decode("utf-8")
+    if rendered.form is not None:
+        out["form"] = rendered.form
+    if rendered.files is not None:
+        out["files"] = [
+            {"field": f.field, "filename": f.filename, "contentType": f.content_type}
+            | ({"text": f.content.decode()} if f.content_type == "text/plain" else {"base64": _b64(f.content)})
+            for f in rendered.files
+        ]
+    return out
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def test_there_are_fixtures_for_every_construct() -> None:
+    text = "".join(p.read_text(encoding="utf-8") for p in FIXTURES.glob("*.json"))
+    for construct in ("{+", "[/", "$input", "$join", "$merge", "$files", "$names", '"error"', "JSONString"):
+        assert construct in text, construct
+    assert len(_cases()) >= 40
+
+
+@pytest.mark.parametrize("case", _cases())
+def test_fixture(case: dict[str, Any]) -> None:
+    expect = case["expect"]
+    if "error" in expect:
+        with pytest.raises(TemplateError) as caught:
+            render(case["template"], case["inputs"])
+        assert caught.value.input == expect["error"]["input"], str(caught.value)
+        assert expect["error"].get("contains", "") in caught.value.reason
+        return
+    assert _as_fixture(render(case["template"], case["inputs"])) == expect
+
+
+# --- what the manifest loader relies on ---------------------------------------------------------------------------
 
 
 def test_path_inputs_split_always_and_optional() -> None:
     assert path_inputs("[/{+p}/{pid}]/{+t}/{id}") == ({"t", "id"}, {"p", "pid"})
+
+
+@pytest.mark.parametrize("template", ["[/{p}", "/{p}]", "[/[{p}]]", "/{p", "/{a-b}", "/{}"])
+def test_malformed_path_templates_are_refused(template: str) -> None:
     with pytest.raises(TemplateError):
-        path_inputs("[/{p}")
-
-
-def test_expressions() -> None:
-    inputs = {"fields": ["A", "B"], "kv": [{"key": "x", "value": 1}], "obj": {"y": 2, "x": 3}}
-    assert evaluate({"$input": "fields", "$join": ","}, inputs) == "A,B"
-    assert evaluate({"$input": "absent"}, inputs) is MISSING
-    assert evaluate({"a": {"$input": "absent"}, "b": 1}, inputs) == {"b": 1}
-    assert evaluate({"$merge": [{"$input": "obj"}, {"$input": "kv"}]}, inputs) == {"y": 2, "x": 1}
-    files = evaluate({"$files": {"$input": "kv"}, "$names": {"z": "ignored"}}, inputs)
-    assert files == {"x": {"content": 1, "filename": "x"}}
+        path_inputs(template)
 
 
 def test_expression_inputs_and_unknown_operators() -> None:
     assert expression_inputs({"data": [{"$merge": [{"$input": "a"}, {"$input": "b"}]}]}) == {"a", "b"}
     with pytest.raises(TemplateError, match=r"\$inptu"):
         expression_inputs({"$inptu": "a"})
+
+
+def test_evaluate_on_its_own() -> None:
+    inputs = {"kv": [{"key": "x", "value": 1}], "obj": {"y": 2, "x": 3}}
+    assert evaluate({"$input": "absent"}, inputs) is MISSING
+    assert evaluate({"$merge": [{"$input": "obj"}, {"$input": "kv"}]}, inputs) == {"y": 2, "x": 1}
+    files = evaluate({"$files": {"$input": "kv"}, "$names": {"z": "ignored"}}, inputs)
+    assert files == {"x": {"content": 1, "filename": "x"}}
+
+
+def test_error_text_names_the_input_but_not_a_header_value() -> None:
+    secret = "Bearer s3cr3t\r\nX-Injected: 1"
+    with pytest.raises(TemplateError) as caught:
+        render({"method": "GET", "path": "/x", "headers": {"Authorization": {"$input": "auth"}}}, {"auth": secret})
+    assert caught.value.input == "auth" and "s3cr3t" not in str(caught.value)
+
+
+# --- end to end: the runner refuses before anything is sent -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "inputs", "bad"),
+    [
+        ("crmRemoveRecord", {"recordType": "Leads", "recordId": "."}, "recordId"),
+        ("crmRemoveRecord", {"recordType": "Leads", "recordId": ".."}, "recordId"),
+        ("crmRemoveRecord", {"recordType": "Leads", "recordId": "%2E%2e"}, "recordId"),
+        ("crmRemoveRecord", {"recordType": "Leads", "recordId": "1\r\n"}, "recordId"),
+        (
+            "booksRemoveRecord",
+            {"recordType": "contactpersons", "recordId": "..", "parentRecordType": "contacts", "parentRecordId": "123"},
+            "recordId",
+        ),
+        (
+            "booksRemoveRecord",
+            {"recordType": "invoices", "recordId": "9", "parentRecordType": "contacts", "parentRecordId": "."},
+            "parentRecordId",
+        ),
+        ("booksRemoveRecord", {"recordType": "invoices", "recordId": "%2e"}, "recordId"),
+        ("crmRawRequest", {"url": "/Leads/1/%2e%2e", "method": "DELETE"}, "url"),
+        ("crmRawRequest", {"url": "//evil.example/crm/v8/Leads"}, "url"),
+    ],
+)
+def test_a_removal_never_reaches_another_endpoint(
+    key: str, inputs: dict[str, str], bad: str, connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    with pytest.raises(InputValidationError) as caught:
+        connector.run(key, inputs, connection=connection)
+    assert [v.input for v in caught.value.violations] == [bad]
+    assert httpx_mock.get_requests() == []
+
+
+def test_a_good_removal_builds_the_exact_request(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    """The control for the test above: the same actions with good ids go where they should."""
+    httpx_mock.add_response(method="DELETE", url=f"{CRM}/Leads/...", json={"data": []})
+    httpx_mock.add_response(
+        method="DELETE", url=f"{BOOKS}/contacts/123/contactpersons/7?organization_id={ORG}", json={"code": 0}
+    )
+    connector.run("crmRemoveRecord", {"recordType": "Leads", "recordId": "..."}, connection=connection)
+    books = {"recordType": "contactpersons", "recordId": "7", "parentRecordType": "contacts", "parentRecordId": "123"}
+    connector.run("booksRemoveRecord", books, connection=connection)
+    assert [r.url.raw_path for r in httpx_mock.get_requests()] == [
+        b"/crm/v8/Leads/...",
+        f"/books/v3/contacts/123/contactpersons/7?organization_id={ORG}".encode(),
+    ]
+
+
+@pytest.mark.parametrize("value", ["abc\r\nX-Injected: 1", "abc\n", "Müller", "名前"])
+def test_a_bad_header_value_is_an_input_error_not_a_crash_or_a_retry(
+    value: str, connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    inputs = {"url": "/Leads", "headers": [{"key": "X-Trace", "value": value}], "maxRetries": 3}
+    with pytest.raises(InputValidationError) as caught:
+        connector.run("crmRawRequest", inputs, connection=connection)
+    assert [v.input for v in caught.value.violations] == ["headers"]
+    assert value not in str(caught.value)
+    assert httpx_mock.get_requests() == []
+
+
+def test_bad_file_contents_name_their_input(connector: Connector, connection: dict[str, Any]) -> None:
+    inputs = {"url": "/files", "method": "POST", "fileData": [{"key": "f", "value": {"base64": "%%%"}}]}
+    with pytest.raises(InputValidationError) as caught:
+        connector.run("crmRawRequest", inputs, connection=connection)
+    assert [v.input for v in caught.value.violations] == ["fileData"]
