@@ -207,7 +207,7 @@ def test_raw_request_binary_response(connector: Connector, connection: dict[str,
     result = connector.run(
         "crmRawRequest", {"url": "/Leads/1/Attachments/2", "responseType": "binary"}, connection=connection
     )
-    assert result == {"data": {"base64": "AAE=", "contentType": "application/pdf", "fileName": "a.pdf"}}
+    assert result == {"data": {"base64": "AAE=", "contentType": "application/pdf", "fileName": "a.pdf", "size": 2}}
 
 
 def test_raw_request_form_and_files(connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock) -> None:
