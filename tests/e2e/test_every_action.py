@@ -99,14 +99,14 @@ def error_from_json(e: dict[str, Any]) -> ConnectorError:
     elif kind == "rate_limited":
         error = RateLimitedError(e["message"], retry_after=e["retry_after"], status=e["status"])
     elif kind in ("transient", "bad_response"):
-        cls = TransientError if kind == "transient" else BadResponseError
-        error = cls(e["message"], status=e["status"], **common)
+        transient = TransientError if kind == "transient" else BadResponseError
+        error = transient(e["message"], status=e["status"], **common)
     elif kind == "pagination_error":
         error = PaginationError(e["message"], code=e["code"])
     elif kind in ("zoho_error", "not_found"):
-        cls = ZohoAPIError if kind == "zoho_error" else NotFoundError
+        zoho = ZohoAPIError if kind == "zoho_error" else NotFoundError
         details = {k: e[k] for k in ("status", "code", "details", "request_id")}
-        error = cls(message=e["zoho_message"], **details, **common)
+        error = zoho(message=e["zoho_message"], **details, **common)
     else:
         raise AssertionError(f"the CLI printed an error of unknown type {kind!r}: {e}")
     assert error.kind == kind
