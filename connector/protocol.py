@@ -193,12 +193,22 @@ def parse_request(value: Any) -> InvokeRequest:
         raise InputValidationError("the invoke request", found) from None
 
 
+# pydantic's messages, in the words of someone who wrote JSON
+_MESSAGES = {
+    "missing": "is required",
+    "model_type": "the request must be a JSON object",
+    "dict_type": "must be a JSON object",
+    "bool_type": "must be true or false",
+    "string_type": "must be a string",
+    "string_too_short": "must not be empty",
+    "extra_forbidden": f"unknown field; expected one of: {', '.join(InvokeRequest.model_fields)}",
+}
+
+
 def _violation(error: Any) -> Violation:
     location = [str(part) for part in error["loc"]]
     field = location[0] if location else "(request)"
-    message = "is required" if error["type"] == "missing" else str(error["msg"])
-    if error["type"] == "extra_forbidden":
-        message = f"unknown field; expected one of: {', '.join(InvokeRequest.model_fields)}"
+    message = _MESSAGES.get(error["type"], str(error["msg"]))
     return Violation(field, "/" + "/".join(location) if location else "", message)
 
 

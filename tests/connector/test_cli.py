@@ -254,8 +254,12 @@ def test_invoke_names_every_bad_field_of_the_request(
     code, out = invoke(capsys, monkeypatch, json.dumps(request))
     assert code == EXIT_CODES["invalid_input"] and out["error"]["type"] == "invalid_input"
     named = {v["input"]: v["message"] for v in out["error"]["violations"]}
-    assert set(named) == {"input", "inputs", "connection", "engine"}
-    assert "expected one of: action, inputs, connection, engine" in named["input"]
+    assert named == {
+        "input": "unknown field; expected one of: action, inputs, connection, engine",
+        "inputs": "must be a JSON object",
+        "connection": "must be a JSON object",
+        "engine": "must be true or false",
+    }
     assert httpx_mock.get_requests() == []
 
 
@@ -273,6 +277,7 @@ def test_invoke_answers_a_request_that_is_not_an_object(
 ) -> None:
     code, out = invoke(capsys, monkeypatch, stdin)
     assert code == EXIT_CODES["invalid_input"] and out["error"]["type"] == "invalid_input"
+    assert out["error"]["violations"][0]["input"] == "(request)"
 
 
 def test_invoke_refuses_json_nested_100k_deep(
