@@ -3,18 +3,24 @@
 Engines often store every configured value as a string ("10", "true"); a top-level input whose schema wants an
 integer, number or boolean accepts the string form. Python callers may pass bytes for a file. Everything else must
 match the schema as written, and every violation is reported at once.
+
+Values JSON cannot carry are refused up front, wherever they sit: a lone surrogate in a string (it would fail as a
+UnicodeEncodeError while the request is built), NaN or an infinity (Zoho's JSON has neither), and nesting so deep
+that checking it would exhaust the stack.
 """
 
 from __future__ import annotations
 
 import base64
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from connector import _schema
 from connector.errors import InputValidationError, Violation
 
-__all__ = ["checked_inputs"]
+__all__ = ["checked_inputs", "unsafe_values"]
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -29,13 +35,52 @@ def checked_inputs(subject: str, schema: Mapping[str, Any], inputs: Mapping[str,
     required = set(schema.get("required", []))
     # null, and "" for an optional input, mean "not given": engines send both for inputs left empty
     values = {n: v for n, v in values.items() if v is not None and (v != "" or n in required)}
-    found = _schema.violations(schema, values)
+    found = unsafe_values(values) or _schema.violations(schema, values)
     if found:
         raise InputValidationError(subject, found)
     for name, prop in properties.items():
         if name not in values and isinstance(prop, Mapping) and "default" in prop:
             values[name] = prop["default"]
     return values
+
+
+MAX_DEPTH = 100  # Zoho's records nest a few levels; far deeper would exhaust Python's stack in the validator
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unsafe_values(values: Mapping[str, Any]) -> list[Violation]:
+    """Every lone surrogate (in a string or a key), every NaN or infinity, and nesting beyond MAX_DEPTH."""
+    found: list[Violation] = []
+    too_deep: set[str] = set()
+    stack: list[tuple[Any, list[str]]] = [(values, [])]
+    while stack:  # a loop, not recursion: the depth of the value is the caller's choice
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            if path[0] not in too_deep:  # once per input, however many branches go too deep
+                too_deep.add(path[0])
+                found.append(_unsafe(path[:1], f"nested more than {MAX_DEPTH} levels deep"))
+        elif isinstance(value, str):
+            match = _SURROGATE.search(value)
+            if match:
+                found.append(_unsafe(path, f"contains a lone surrogate ({ord(match.group()):#06x}), not valid Unicode"))
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                found.append(_unsafe(path, f"{value} is not a JSON number"))
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    found.append(_unsafe(path, "a key contains a lone surrogate, not valid Unicode"))
+                stack.append((item, [*path, str(key)]))
+        elif isinstance(value, list | tuple):
+            stack.extend((item, [*path, str(i)]) for i, item in enumerate(value))
+    return sorted(found, key=lambda v: v.pointer)
+
+
+def _unsafe(path: list[str], message: str) -> Violation:
+    # a key with a lone surrogate is shown escaped, so that the error itself can be printed
+    shown = [part.encode("utf-8", "backslashreplace").decode("utf-8") for part in path]
+    pointer = "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in shown)
+    return Violation(shown[0] if shown else "(inputs)", pointer, message)
 
 
 def _coerce(prop: Any, value: Any) -> Any:

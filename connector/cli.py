@@ -8,7 +8,8 @@
     zoho-connector auth …                        connect an account and manage its tokens
     zoho-connector sandbox                       a local emulator of Zoho Accounts, CRM and Books
 
-Results go to stdout as JSON; errors go to stderr as JSON, with an exit code per kind of failure.
+Results go to stdout as JSON; errors go to stderr as JSON, with an exit code per kind of failure. Output piped
+into a reader that stops early (`| head`) ends quietly.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,6 +35,7 @@ EXIT_CODES = {
     "connection_or_auth": 3,
     "zoho_error": 4,
     "transient_or_rate_limited": 5,
+    "broken_pipe": 141,  # the reader of stdout went away (`| head`): what a process killed by SIGPIPE exits with
 }
 
 
@@ -59,12 +62,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return EXIT_CODES["invalid_input"]
         code = args.handler(args)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below rather than at interpreter exit
         return code
     except ConnectorError as exc:
         _print_error(exc.to_dict())
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_CODES["broken_pipe"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -117,12 +124,12 @@ def _actions(args: argparse.Namespace) -> int:
 
 def _describe(args: argparse.Namespace) -> int:
     from connector._docs import describe_action
+    from connector.errors import InputValidationError, Violation
 
     try:
         action = _manifest().action(args.key)
     except KeyError as exc:
-        _print_error({"error": {"type": "invalid_input", "message": exc.args[0]}})
-        return EXIT_CODES["invalid_input"]
+        raise InputValidationError(args.key, [Violation("(action)", "", str(exc.args[0]))]) from None
     print(describe_action(action))
     return 0
 
@@ -151,23 +158,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _invoke(args: argparse.Namespace) -> int:
-    """The engine protocol: {"action", "inputs", "connection"} in; {"ok": true, "data"} or {"ok": false, "error"}
-    out. The exit code says the same as for `run`."""
+    """The engine protocol (`connector.protocol`, schemas/protocol/*.json): {"action", "inputs", "connection",
+    "engine"?} in; {"ok": true, "data"} or {"ok": false, "error"} out. The exit code says the same as for `run`."""
     from connector.errors import ConnectorError
     from connector.runner import Connector
 
     try:
-        request = json.loads(sys.stdin.read() or "null")
-        if not isinstance(request, dict) or not isinstance(request.get("action"), str):
-            raise ValueError("expected a JSON object with action, inputs and connection")
-    except ValueError as exc:
-        _respond({"ok": False, "error": {"type": "invalid_input", "message": f"bad request: {exc}"}})
-        return EXIT_CODES["invalid_input"]
-    try:
-        with Connector.load(engine_mode=args.engine or bool(request.get("engine"))) as connector:
-            result = connector.run(
-                request["action"], request.get("inputs") or {}, connection=request.get("connection") or {}
-            )
+        from connector.protocol import parse_request  # pydantic: paid for by `invoke` only
+
+        request = parse_request(_loads("the invoke request", "(request)", sys.stdin.read()))
+        with Connector.load(engine_mode=args.engine or request.engine) as connector:
+            result = connector.run(request.action, request.inputs or {}, connection=request.connection)
     except ConnectorError as exc:
         _respond({"ok": False, **exc.to_dict()})
         return exc.exit_code
@@ -214,15 +215,37 @@ def _json_argument(flag: str, value: str) -> Any:
             raise InputValidationError(
                 flag, [Violation(flag, "", f"cannot read {value[1:]}: {exc.strerror}")]
             ) from None
+    return _loads(flag, flag, text)
+
+
+def _loads(subject: str, name: str, text: str) -> Any:
+    """Strict JSON: NaN and infinities are refused (Zoho's JSON has neither), and nesting too deep for Python is an
+    input error rather than a RecursionError."""
+    from connector.errors import InputValidationError, Violation
+
+    def fail(problem: str) -> InputValidationError:
+        return InputValidationError(subject, [Violation(name, "", problem)])
+
     try:
-        return json.loads(text)
+        return json.loads(text or "null", parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise fail("not valid JSON here: nested too deeply") from None
     except ValueError as exc:
-        raise InputValidationError(flag, [Violation(flag, "", f"not valid JSON: {exc}")]) from None
+        raise fail(f"not valid JSON: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is too large for a number")
+    return value
 
 
 def _connection_argument(value: str | None) -> Any:
-    import os
-
     from connector.errors import ConnectionConfigError
 
     value = value or os.environ.get("ZOHO_CONNECTION")
@@ -243,6 +266,18 @@ def _log_debug_requests() -> None:
 def _print_error(error: Mapping[str, Any]) -> None:
     json.dump(error, sys.stderr, ensure_ascii=False)
     sys.stderr.write("\n")
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull, so that flushing what is left at exit does not fail again (the Python docs' advice
+    for BrokenPipeError)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a caller (tests capture it): nothing to do
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _respond(response: Mapping[str, Any]) -> None:

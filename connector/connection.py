@@ -7,14 +7,18 @@ from it unless the `accounts_url`/`api_domain` overrides say otherwise. Secrets 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from connector import _schema
-from connector.errors import ConnectionConfigError, InputValidationError
+from connector._inputs import unsafe_values
+from connector.errors import ConnectionConfigError, InputValidationError, Violation
 from connector.manifest import ConnectionDef
 
 __all__ = ["Connection", "Policy", "resolve_connection", "resolve_region"]
@@ -57,8 +61,9 @@ class Connection:
 
     @property
     def cache_key(self) -> tuple[Any, ...]:
-        """What identifies the pooled HTTP client and token of this connection within a process."""
-        return (
+        """What identifies the pooled HTTP client and token of this connection within a process: a digest, so that
+        the tokens it is made of are not kept around as dictionary keys."""
+        parts = (
             self.accounts_url,
             self.api_domain,
             self.client_id,
@@ -67,6 +72,7 @@ class Connection:
             self.access_token,
             self.token_store,
         )
+        return (_digest(parts),)
 
 
 def resolve_region(definition: ConnectionDef, value: str) -> str:
@@ -91,27 +97,61 @@ def resolve_connection(definition: ConnectionDef, raw: Mapping[str, Any] | Conne
     ConnectionConfigError, both naming the offending field."""
     if isinstance(raw, Connection):
         return raw
+    subject = f"connection {definition.key}"
+    if not isinstance(raw, Mapping):
+        found = [Violation("(connection)", "", f"the connection must be a JSON object, not {_kind(raw)}")]
+        raise InputValidationError(subject, found)
     try:
-        key: Any = frozenset(raw.items())  # connection values are scalars: cheap to hash on every call
-    except TypeError:
-        key = json.dumps(raw, sort_keys=True, default=str)
-    cached = _resolved.get(key)
-    if cached is None:
-        cached = _resolve(definition, dict(raw))
-        if len(_resolved) >= 1024:  # many short-lived connections: start over rather than grow without bound
-            _resolved.clear()
-        _resolved[key] = cached
-    return cached
+        key: str | None = _digest(raw)
+    except (TypeError, ValueError):  # not plain JSON (a key that is not a string, a Decimal, …): not cached
+        key = None
+    if key is not None:
+        with _resolved_lock:
+            cached = _resolved.get(key)
+            if cached is not None:
+                _resolved.move_to_end(key)
+                return cached
+    resolved = _resolve(definition, dict(raw))
+    if key is not None:
+        with _resolved_lock:
+            _resolved[key] = resolved
+            if len(_resolved) > _RESOLVED_MAX:
+                _resolved.popitem(last=False)
+    return resolved
 
 
-_resolved: dict[Any, Connection] = {}
+# Resolved connections by digest of their canonical JSON: secrets are not kept as keys, and the least recently
+# used entry goes first when many short-lived connections pass through a long-lived process.
+_RESOLVED_MAX = 256
+_resolved: OrderedDict[str, Connection] = OrderedDict()
+_resolved_lock = threading.Lock()
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def _kind(value: Any) -> str:
+    """A value's JSON type, as a user who wrote JSON would name it."""
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return f"a {type(value).__name__}"
 
 
 def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:
     schema = definition.input_schema
-    found = _schema.violations(schema, raw)
+    found = unsafe_values(raw) or [*_credential_violations(schema, raw), *_schema.violations(_shape(schema), raw)]
     if found:
-        raise InputValidationError(f"connection {definition.key}", found)
+        raise InputValidationError(f"connection {definition.key}", sorted(found, key=lambda v: v.pointer))
     values = {name: raw.get(name, prop.get("default")) for name, prop in schema["properties"].items()}
     region = resolve_region(definition, values["region"])
     hosts = definition.regions[region]
@@ -147,6 +187,36 @@ def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:
         token_store=values["token_store"],
         policy=policy,
     )
+
+
+# Which credentials go together. The schema says it too (anyOf, dependentRequired) for engines that check a
+# connection before sending it; here each missing field is named, and an empty string counts as not given.
+_CREDENTIALS = ("refresh_token", "access_token", "client_id", "client_secret")
+_shapes: dict[int, tuple[Mapping[str, Any], dict[str, Any]]] = {}
+
+
+def _shape(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The schema without its credential rules, which `_credential_violations` checks with clearer messages."""
+    cached = _shapes.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = (schema, {k: v for k, v in schema.items() if k not in ("anyOf", "dependentRequired")})
+        _shapes[id(schema)] = cached
+    return cached[1]
+
+
+def _credential_violations(schema: Mapping[str, Any], raw: Mapping[str, Any]) -> list[Violation]:
+    given = {name for name in _CREDENTIALS if raw.get(name) not in (None, "")}
+    client = ("client_id", "client_secret")
+    if "refresh_token" in given:
+        why = "is required with a refresh_token: the connector needs the client's id and secret to refresh it"
+        return [Violation(name, f"/{name}", why) for name in client if name not in given]
+    if "access_token" in given:
+        return []
+    if given & set(client):
+        why = "is required: the token store holds the tokens of a client_id and client_secret (or give an access_token)"
+        return [Violation(name, f"/{name}", why) for name in client if name not in given]
+    message = str(schema.get("x-anyOf-message") or "give a refresh_token, an access_token, or client_id and secret")
+    return [Violation("(connection)", "", message)]
 
 
 def _override(name: str, value: str | None) -> str | None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +229,226 @@ def test_invoke_rejects_a_malformed_request(
 def test_run_with_inputs_that_are_not_an_object(capsys: pytest.CaptureFixture[str], connection_file: str) -> None:
     code, _, err = run(capsys, "run", "crmGetRecords", "--inputs", "[1, 2]", "--connection", connection_file)
     assert code == EXIT_CODES["invalid_input"] and "must be a JSON object" in err["error"]["message"]
+
+
+# --- the engine protocol ---------------------------------------------------------------------------------------
+
+RESPONSE_SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas/protocol/response.json").read_text())
+
+
+def invoke(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, stdin: str) -> tuple[int, Any]:
+    """Run `invoke` and check its answer against the published response schema."""
+    from jsonschema import Draft202012Validator
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code, out, err = run(capsys, "invoke")
+    assert err is None
+    assert list(Draft202012Validator(RESPONSE_SCHEMA).iter_errors(out)) == []
+    return code, out
+
+
+def test_invoke_names_every_bad_field_of_the_request(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, httpx_mock: HTTPXMock
+) -> None:
+    request = {"action": "crmGetRecord", "input": {}, "inputs": [1], "connection": "x", "engine": "yes"}
+    code, out = invoke(capsys, monkeypatch, json.dumps(request))
+    assert code == EXIT_CODES["invalid_input"] and out["error"]["type"] == "invalid_input"
+    named = {v["input"]: v["message"] for v in out["error"]["violations"]}
+    assert named == {
+        "input": "unknown field; expected one of: action, inputs, connection, engine",
+        "inputs": "must be a JSON object",
+        "connection": "must be a JSON object",
+        "engine": "must be true or false",
+    }
+    assert httpx_mock.get_requests() == []
+
+
+def test_invoke_without_an_action_says_it_is_required(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, connection: dict[str, Any]
+) -> None:
+    code, out = invoke(capsys, monkeypatch, json.dumps({"connection": connection}))
+    assert code == EXIT_CODES["invalid_input"]
+    assert out["error"]["violations"] == [{"input": "action", "pointer": "/action", "message": "is required"}]
+
+
+@pytest.mark.parametrize("stdin", ["", "not json", "[1, 2]", "null"])
+def test_invoke_answers_a_request_that_is_not_an_object(
+    stdin: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out = invoke(capsys, monkeypatch, stdin)
+    assert code == EXIT_CODES["invalid_input"] and out["error"]["type"] == "invalid_input"
+    assert out["error"]["violations"][0]["input"] == "(request)"
+
+
+def test_invoke_refuses_json_nested_100k_deep(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, connection: dict[str, Any]
+) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    stdin = '{"action": "crmRunQuery", "inputs": {"query": ' + deep + '}, "connection": ' + json.dumps(connection) + "}"
+    code, out = invoke(capsys, monkeypatch, stdin)
+    assert code == EXIT_CODES["invalid_input"] and "nested too deeply" in out["error"]["message"]
+
+
+def test_inputs_deep_enough_to_parse_but_not_to_check_are_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, connection: dict[str, Any]
+) -> None:
+    deep = "[" * 500 + "]" * 500  # json reads it; the schema validator would run out of stack
+    request = '{"action": "crmGetRecords", "inputs": {"recordType": "Leads", "fields": ' + deep + "}"
+    code, out = invoke(capsys, monkeypatch, request + ', "connection": ' + json.dumps(connection) + "}")
+    assert code == EXIT_CODES["invalid_input"]
+    assert out["error"]["violations"] == [
+        {"input": "fields", "pointer": "/fields", "message": "nested more than 100 levels deep"}
+    ]
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_invoke_refuses_nan_and_infinity(
+    constant: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    connection: dict[str, Any],
+    httpx_mock: HTTPXMock,
+) -> None:
+    inputs = '{"recordType": "Leads", "recordId": "1", "x": ' + constant + "}"
+    code, out = invoke(
+        capsys,
+        monkeypatch,
+        '{"action": "crmGetRecord", "inputs": ' + inputs + ', "connection": ' + json.dumps(connection) + "}",
+    )
+    assert code == EXIT_CODES["invalid_input"] and "not valid JSON" in out["error"]["message"]
+    assert httpx_mock.get_requests() == []
+
+
+@pytest.mark.parametrize("flag", ["--inputs", "--connection"])
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_run_refuses_nan_and_infinity(flag: str, constant: str, capsys: pytest.CaptureFixture[str]) -> None:
+    arguments = {
+        "--inputs": '{"recordType": "Leads", "recordId": "1"}',
+        "--connection": '{"region": "eu", "access_token": "t"}',
+    }
+    arguments[flag] = arguments[flag][:-1] + f', "n": {constant}}}'
+    code, _, err = run(capsys, "run", "crmGetRecord", *(item for pair in arguments.items() for item in pair))
+    assert code == EXIT_CODES["invalid_input"]
+    assert err["error"]["violations"][0]["input"] == flag and constant.lstrip("-") in err["error"]["message"]
+
+
+@pytest.mark.parametrize(("connection", "kind"), [('"x"', "a string"), ('["eu"]', "a list"), ("3", "a number")])
+def test_run_with_a_connection_that_is_not_an_object(
+    connection: str, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(
+        capsys, "run", "crmGetRecord", "--inputs", '{"recordType":"Leads","recordId":"1"}', "--connection", connection
+    )
+    assert code == EXIT_CODES["invalid_input"]
+    assert err["error"]["violations"] == [
+        {"input": "(connection)", "pointer": "", "message": f"the connection must be a JSON object, not {kind}"}
+    ]
+
+
+def test_run_refuses_a_lone_surrogate_in_inputs(
+    capsys: pytest.CaptureFixture[str], connection_file: str, httpx_mock: HTTPXMock
+) -> None:
+    code, _, err = run(
+        capsys,
+        "run",
+        "crmCreateRecord",
+        "--inputs",
+        '{"recordType": "Leads", "fieldValues": {"Last_Name": "Doe \\ud800"}}',
+        "--connection",
+        connection_file,
+    )
+    assert code == EXIT_CODES["invalid_input"]
+    assert err["error"]["violations"] == [
+        {
+            "input": "fieldValues",
+            "pointer": "/fieldValues/Last_Name",
+            "message": "contains a lone surrogate (0xd800), not valid Unicode",
+        }
+    ]
+    assert httpx_mock.get_requests() == []
+
+
+@pytest.mark.parametrize(
+    ("connection", "missing"),
+    [
+        ({"client_id": "1000.ID", "refresh_token": "1000.rt"}, ["client_secret"]),
+        ({"refresh_token": "1000.rt"}, ["client_id", "client_secret"]),
+        ({"client_id": "1000.ID"}, ["client_secret"]),
+        ({"client_id": "1000.ID", "client_secret": "", "refresh_token": "1000.rt"}, ["client_secret"]),
+    ],
+    ids=["refresh-token-no-secret", "refresh-token-alone", "client-id-alone", "empty-secret"],
+)
+def test_run_with_a_connection_missing_a_field_names_it_and_exits_2(
+    connection: dict[str, Any], missing: list[str], capsys: pytest.CaptureFixture[str], httpx_mock: HTTPXMock
+) -> None:
+    code, _, err = run(
+        capsys,
+        "run",
+        "crmGetRecord",
+        "--inputs",
+        '{"recordType":"Leads","recordId":"1"}',
+        "--connection",
+        json.dumps({"region": "eu", **connection}),
+    )
+    assert code == EXIT_CODES["invalid_input"]
+    assert [v["input"] for v in err["error"]["violations"]] == missing
+    assert "1000.rt" not in json.dumps(err)
+    assert httpx_mock.get_requests() == []
+
+
+def test_describe_an_unknown_action_is_an_input_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "describe", "crmGetRecrod")
+    assert code == EXIT_CODES["invalid_input"]
+    assert err["error"]["type"] == "invalid_input" and "crmGetRecord" in err["error"]["message"]
+
+
+# --- processes -------------------------------------------------------------------------------------------------
+
+
+def _python(*code: str) -> subprocess.CompletedProcess[str]:
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root}
+    return subprocess.run([sys.executable, "-c", "\n".join(code)], capture_output=True, text=True, env=env, check=False)
+
+
+def test_import_and_run_never_import_pydantic() -> None:
+    result = _python(
+        "import sys",
+        "import connector, connector.cli, connector.runner",
+        "assert 'pydantic' not in sys.modules, 'imported by import'",
+        "from connector.cli import main",
+        "code = main(['run', 'crmGetRecord', '--inputs', '{}', '--connection', '{\"access_token\": \"t\"}'])",
+        "assert code == 2, code",
+        "assert 'pydantic' not in sys.modules, 'imported by run'",
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+def test_docs_into_a_closed_pipe_ends_quietly() -> None:
+    """`zoho-connector docs | head`: the reader is gone before the first write."""
+    root = str(Path(__file__).resolve().parents[2])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "connector.cli", "docs"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": root},
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=60) in (0, EXIT_CODES["broken_pipe"])
+    assert err == ""
+
+
+def test_docs_through_head(tmp_path: Path) -> None:
+    root = str(Path(__file__).resolve().parents[2])
+    result = subprocess.run(
+        f"{shlex.quote(sys.executable)} -m connector.cli docs | head -n 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": root},
+        check=False,
+    )
+    assert result.stdout.startswith("#") and result.stderr == ""

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from connector import Connector
+from connector import connection as connection_module
 from connector.connection import resolve_connection, resolve_region
-from connector.errors import ConnectionConfigError, InputValidationError
+from connector.errors import ConnectionConfigError, InputValidationError, Violation
 from connector.manifest import bundled_manifest
 
 ZOHO = bundled_manifest().connections["zohoOAuth"]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -116,3 +123,77 @@ def test_secrets_never_show_in_a_repr() -> None:
         ZOHO, {"refresh_token": "1000.rt-secret", "client_id": "1000.ID", "client_secret": "cs-secret"}
     )
     assert "rt-secret" not in repr(connection) and "cs-secret" not in repr(connection)
+
+
+@pytest.mark.parametrize(("raw", "kind"), [("x", "a string"), (["eu"], "a list"), (None, "null")])
+def test_a_connection_that_is_not_an_object_is_named(raw: Any, kind: str, connector: Connector) -> None:
+    with pytest.raises(InputValidationError) as caught:
+        connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection=raw)
+    assert caught.value.exit_code == 2
+    assert caught.value.violations == [
+        Violation("(connection)", "", f"the connection must be a JSON object, not {kind}")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "missing"),
+    [
+        ({"client_id": "1000.ID", "refresh_token": "1000.rt-secret"}, ["client_secret"]),
+        ({"client_secret": "cs-secret", "refresh_token": "1000.rt-secret"}, ["client_id"]),
+        ({"refresh_token": "1000.rt-secret", "access_token": "t"}, ["client_id", "client_secret"]),
+        ({"client_secret": "cs-secret"}, ["client_id"]),
+    ],
+)
+def test_a_missing_client_field_is_named(raw: dict[str, Any], missing: list[str]) -> None:
+    with pytest.raises(InputValidationError) as caught:
+        resolve_connection(ZOHO, raw)
+    assert [v.input for v in caught.value.violations] == missing
+    assert "rt-secret" not in str(caught.value) and "cs-secret" not in str(caught.value)
+
+
+def test_the_schema_says_a_refresh_token_needs_the_client_too() -> None:
+    """Engines that check a connection with the published schema see the same rule."""
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((ROOT / "schemas/connections/zoho-oauth.json").read_text())
+    assert not Draft202012Validator(schema).is_valid({"client_id": "1000.ID", "refresh_token": "1000.rt"})
+    assert Draft202012Validator(schema).is_valid({"client_id": "1000.ID", "client_secret": "s", "refresh_token": "r"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "pointer"),
+    [
+        ({"access_token": "t", "intercall_delay": float("nan")}, "/intercall_delay"),
+        ({"access_token": "t", "max_retry_after": float("inf")}, "/max_retry_after"),
+        ({"access_token": "t\udc80"}, "/access_token"),
+    ],
+)
+def test_values_json_cannot_carry_are_refused(raw: dict[str, Any], pointer: str) -> None:
+    with pytest.raises(InputValidationError) as caught:
+        resolve_connection(ZOHO, raw)
+    assert [v.pointer for v in caught.value.violations] == [pointer]
+
+
+def test_resolved_connections_are_cached_by_digest_not_by_secret() -> None:
+    raw = {"region": "eu", "refresh_token": "1000.rt-secret", "client_id": "1000.ID", "client_secret": "cs-secret"}
+    first = resolve_connection(ZOHO, raw)
+    assert resolve_connection(ZOHO, dict(reversed(raw.items()))) is first  # the same connection, however ordered
+    for key in connection_module._resolved:
+        assert "rt-secret" not in repr(key) and "cs-secret" not in repr(key)
+    assert "rt-secret" not in repr(first.cache_key)
+    assert first.cache_key != resolve_connection(ZOHO, {**raw, "refresh_token": "1000.other"}).cache_key
+
+
+def test_the_cache_of_resolved_connections_is_bounded_and_keeps_the_recent_ones() -> None:
+    kept = resolve_connection(ZOHO, {"access_token": "kept"})
+    for i in range(connection_module._RESOLVED_MAX + 10):
+        resolve_connection(ZOHO, {"access_token": f"t{i}"})
+        assert resolve_connection(ZOHO, {"access_token": "kept"}) is kept  # used all along: never evicted
+    assert len(connection_module._resolved) == connection_module._RESOLVED_MAX
+
+
+def test_a_connection_that_is_not_plain_json_is_resolved_each_time() -> None:
+    from decimal import Decimal
+
+    raw = {"access_token": "t", "intercall_delay": Decimal("0.5")}
+    assert resolve_connection(ZOHO, raw).policy.intercall_delay == 0.5

@@ -13,8 +13,22 @@ from typing import Any
 import httpx
 import pytest
 
-from connector import Connector, ZohoAPIError
+from connector import Connector
 from connector.cli import main
+from connector.errors import (
+    AuthenticationError,
+    BadResponseError,
+    ConnectionConfigError,
+    ConnectorError,
+    InputValidationError,
+    ManifestError,
+    NotFoundError,
+    PaginationError,
+    RateLimitedError,
+    TransientError,
+    Violation,
+    ZohoAPIError,
+)
 from connector.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxState, serve_in_thread
 
 
@@ -48,6 +62,9 @@ class Python:
 
 
 class Cli:
+    """Runs actions through `zoho-connector run` and raises what the Python API would: the error is rebuilt from
+    its JSON by `type`, and the exit code must be the one its kind documents."""
+
     def __init__(self, connection: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
         self.connection = json.dumps(connection)
         self.capsys = capsys
@@ -56,9 +73,55 @@ class Cli:
         code = main(["run", action, "--inputs", json.dumps(inputs), "--connection", self.connection])
         out, err = self.capsys.readouterr()
         if code:
-            error = json.loads(err)["error"]
-            raise ZohoAPIError(status=error.get("status") or 0, code=error.get("code"), message=error["message"])
+            error = error_from_json(json.loads(err)["error"])
+            assert code == error.exit_code, f"exit code {code} for a {error.kind} error"
+            raise error
         return json.loads(out)["data"]
+
+
+def error_from_json(e: dict[str, Any]) -> ConnectorError:
+    """The error the CLI printed, as the class the Python API raises for it."""
+    kind = e["type"]
+    if e.get("progress"):  # the printed message ends with the progress, which str() adds back
+        e = {**e, "message": e["message"].rsplit(" (after ", 1)[0]}
+    common = {"retryable": e["retryable"], "retry_after": e["retry_after"], "may_have_acted": e["may_have_acted"]}
+    error: ConnectorError
+    if kind == "invalid_input":
+        error = InputValidationError(e["subject"], [Violation(**v) for v in e["violations"]])
+    elif kind == "manifest_error":
+        error = ManifestError(e["file"], e["problem"])
+    elif kind == "connection_error":
+        error = ConnectionConfigError(e["message"], **common)
+    elif kind == "authentication_error":
+        error = AuthenticationError(
+            e["message"], reason=e["reason"], retryable=e["retryable"], retry_after=e["retry_after"]
+        )
+    elif kind == "rate_limited":
+        error = RateLimitedError(e["message"], retry_after=e["retry_after"], status=e["status"])
+    elif kind in ("transient", "bad_response"):
+        transient = TransientError if kind == "transient" else BadResponseError
+        error = transient(e["message"], status=e["status"], **common)
+    elif kind == "pagination_error":
+        error = PaginationError(e["message"], code=e["code"])
+    elif kind in ("zoho_error", "not_found"):
+        zoho = ZohoAPIError if kind == "zoho_error" else NotFoundError
+        details = {k: e[k] for k in ("status", "code", "details", "request_id")}
+        error = zoho(message=e["zoho_message"], **details, **common)
+    else:
+        raise AssertionError(f"the CLI printed an error of unknown type {kind!r}: {e}")
+    assert error.kind == kind
+    error.progress = e.get("progress")
+    return error
+
+
+def test_every_error_kind_comes_back_as_its_own_class() -> None:
+    """The wrapper above rebuilds each kind the runtime prints, with the fields `to_dict()` gives it."""
+    from tests.connector.test_protocol import EVERY_KIND
+
+    for original in EVERY_KIND:
+        rebuilt = error_from_json(original.to_dict()["error"])
+        assert type(rebuilt) is type(original) and rebuilt.exit_code == original.exit_code
+        assert rebuilt.to_dict() == original.to_dict()
 
 
 @pytest.fixture(params=["python", "cli"])
@@ -159,8 +222,15 @@ def test_every_books_action(run: Any) -> None:
         },
     )
     run("booksRemoveRecord", {"recordType": "contacts", "recordId": contact_id})
-    with pytest.raises(ZohoAPIError):
+    with pytest.raises(ZohoAPIError) as caught:
         run("booksGetRecord", {"recordType": "contacts", "recordId": contact_id})
+    assert (caught.value.status, caught.value.code) == (404, "1002")
+
+
+def test_bad_inputs_are_an_input_error_either_way(run: Any) -> None:
+    with pytest.raises(InputValidationError) as caught:
+        run("crmGetRecord", {"recordType": "Leads"})
+    assert caught.value.violations == [Violation("recordId", "/recordId", "is required")]
 
 
 def test_fetch_all_past_2000_against_the_sandbox(sandbox: str, connection: dict[str, Any]) -> None:
