@@ -17,8 +17,10 @@ from connector import _flow, _response, strategies
 from connector._request import OrganizationPlacement, Prepared, prepare
 from connector._retry import Schedule
 from connector._state import DEFAULT_TIMEOUT, ConnectionState
+from connector.connection import Connection
 from connector.errors import ConnectionConfigError
 from connector.manifest import Action, ConnectionDef, Product
+from connector.models import Discovery
 from connector.strategies import HostContext, PageLimits, Pager, PageStart
 
 __all__ = ["Call", "Options", "plan"]
@@ -34,7 +36,7 @@ class Options:
     engine_mode: bool = False
     clock: Callable[[], float] | None = None
     jitter: Callable[[float], float] | None = None
-    page_limits: PageLimits = PageLimits()
+    page_limits: PageLimits = PageLimits()  # noqa: RUF009 - an immutable NamedTuple
     retry_budget_seconds: float = _flow.DEFAULT_RETRY_BUDGET_SECONDS
     max_response_bytes: int = _flow.DEFAULT_MAX_RESPONSE_BYTES
 
@@ -44,6 +46,7 @@ class Call:
     action: Action
     product: Product
     definition: ConnectionDef
+    connection: Connection  # this call's settings (the state is shared by every connection with its identity)
     inputs: dict[str, Any]
     state: ConnectionState
     prepared: Prepared
@@ -59,7 +62,7 @@ class Call:
         return self.inputs.get(input_name) if input_name else None
 
     def api_domain(self) -> str:
-        connection = self.state.connection
+        connection = self.connection
         context = HostContext(
             region_api=connection.api_domain,
             overridden=connection.api_domain_overridden,
@@ -88,8 +91,12 @@ class Call:
 
     def pager(self) -> Pager:
         pagination = self.action.pagination or {"pager": ""}
-        start = PageStart(page=self.role("page"), per_page=self.role("per_page"), page_token=self.role("page_token"))
+        start = PageStart(self.role("page"), self.role("page_size"), self.role("page_cursor"))
         return strategies.PAGERS[pagination["pager"]](start, pagination.get("records"), self.page_limits)
+
+    def first_page(self) -> dict[str, Any] | None:
+        """Query overrides a single call of a paginated action needs (a page_token replaces page)."""
+        return (self.pager().first() or None) if self.action.pagination else None
 
     # --- the organization id, when the product has one ----------------------------------------------------------
 
@@ -97,9 +104,13 @@ class Call:
         organization = self.product.organization or {"convention": "none", "name": ""}
         return OrganizationPlacement(organization["convention"], organization["name"], value)
 
+    def _discovery(self) -> Discovery | None:
+        organization = self.product.organization
+        return organization.get("discover") if organization else None
+
     def discovery_flow(self) -> _flow.Flow[_flow.Reply]:
-        discover = (self.product.organization or {}).get("discover")
-        if not discover:
+        discover = self._discovery()
+        if discover is None:
             raise ConnectionConfigError(
                 f"{self.product.label} needs an organization id: set the connection's organization_id"
             )
@@ -107,7 +118,7 @@ class Call:
             safety="read",
             envelope=self.policy.envelope,
             max_retries=self.policy.max_retries,
-            schedule=Schedule(self.state.connection.policy.retry_backoff_seconds),
+            schedule=Schedule(self.connection.policy.retry_backoff_seconds),
             retry_budget_seconds=self.policy.retry_budget_seconds,
             budget=self.state.budget,
             clock=self.policy.clock,
@@ -126,9 +137,10 @@ class Call:
         return _flow.exchange(policy, build)
 
     def discovered(self, reply: _flow.Reply) -> str:
-        discover = (self.product.organization or {}).get("discover") or {"list": "", "id": ""}
+        discover = self._discovery()
         body = _response.interpret(reply, self.policy)
-        chosen = strategies.pick_organization(body, discover, self.product.label)
+        members: Mapping[str, str] = {k: str(v) for k, v in (discover or {}).items()}
+        chosen = strategies.pick_organization(body, members, self.product.label)
         if chosen is None:
             raise ConnectionConfigError(
                 f"the account has no {self.product.label} organization; create one or set organization_id"
@@ -145,6 +157,7 @@ def plan(
     action: Action,
     product: Product,
     definition: ConnectionDef,
+    connection: Connection,
     values: dict[str, Any],
     state: ConnectionState,
     options: Options,
@@ -160,16 +173,19 @@ def plan(
     timeout = httpx.Timeout(timeout_seconds) if timeout_ms else DEFAULT_TIMEOUT
     auth_header = definition.oauth["authorization_header"]
     prepared = prepare(action, product, values, auth_header=auth_header, timeout=timeout)
-    organization, discover = _organization(action, product, values, state, prepared, role("organization_id"))
+    organization, discover = _organization(product, connection, prepared, role("organization_id"))
     response_type = role("response_type") or "json"
     return Call(
         action=action,
         product=product,
         definition=definition,
+        connection=connection,
         inputs=values,
         state=state,
         prepared=prepared,
-        policy=_policy(action, product, state, prepared.method, role, options, timeout_seconds, response_type),
+        policy=_policy(
+            action, product, connection, state, prepared.method, role, options, timeout_seconds, response_type
+        ),
         fetch_all=bool(action.pagination) and (paginate or bool(role("fetch_all"))),
         response_type=response_type,
         organization=organization,
@@ -179,12 +195,7 @@ def plan(
 
 
 def _organization(
-    action: Action,
-    product: Product,
-    values: Mapping[str, Any],
-    state: ConnectionState,
-    prepared: Prepared,
-    from_input: Any,
+    product: Product, connection: Connection, prepared: Prepared, from_input: Any
 ) -> tuple[OrganizationPlacement | None, bool]:
     """The organization id by precedence: the action's input (or the caller's own query parameter or header),
     then the connection's, then the one discovered for this product (recalled, or looked up before the call)."""
@@ -195,7 +206,6 @@ def _organization(
     in_request = any(k == name for k, _ in prepared.params) or name.lower() in {h.lower() for h in prepared.headers}
     if in_request:
         return None, False
-    connection = state.connection
     chosen = from_input or connection.organization_ids.get(product.key) or connection.organization_id
     if chosen:
         return OrganizationPlacement(organization["convention"], name, str(chosen)), False
@@ -205,6 +215,7 @@ def _organization(
 def _policy(
     action: Action,
     product: Product,
+    connection: Connection,
     state: ConnectionState,
     method: str,
     role: Callable[[str], Any],
@@ -213,7 +224,7 @@ def _policy(
     response_type: str,
 ) -> _flow.CallPolicy:
     """Retry settings by precedence: the action's inputs, then the connection, then the defaults."""
-    conn = state.connection.policy
+    conn = connection.policy
     safety = action.safety
     if safety == "by_method":
         safety = "idempotent" if method in _IDEMPOTENT_METHODS else "write"

@@ -46,9 +46,7 @@ class Outcome(NamedTuple):
     code: str | None = None
 
 
-def classify_response(
-    status: int, body: Any, headers: Mapping[str, str], now: float, envelope: Envelope
-) -> Outcome:
+def classify_response(status: int, body: Any, headers: Mapping[str, str], now: float, envelope: Envelope) -> Outcome:
     """What an answer means: the product's envelope decides where its wording matters, HTTP does the rest."""
     code = envelope.error(body).code
     verdict = envelope.classify(status, body)

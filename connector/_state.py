@@ -101,9 +101,7 @@ class States:
 class Clients:
     """The pooled HTTP clients of one Connector: one for blocking calls, one per event loop for async calls."""
 
-    def __init__(
-        self, transport: httpx.BaseTransport | None, async_transport: httpx.AsyncBaseTransport | None
-    ) -> None:
+    def __init__(self, transport: httpx.BaseTransport | None, async_transport: httpx.AsyncBaseTransport | None) -> None:
         self._transport = transport
         self._async_transport = async_transport
         self._client: httpx.Client | None = None

@@ -54,7 +54,7 @@ class Connection:
     scopes: str = ""
     redirect_uri: str | None = None
     organization_id: str | None = None
-    organization_ids: Mapping[str, str] = field(default_factory=dict)  # per product: {"books": "…", …}
+    organization_ids: Mapping[str, str] = field(default_factory=dict)  # product key → organization id
     token_store: str | None = field(default=None, repr=False)  # a URL may carry a database password
     policy: Policy = field(default_factory=Policy)
     api_domain_overridden: bool = False
@@ -156,7 +156,7 @@ def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:
     region = resolve_region(definition, values["region"])
     hosts = definition.regions[region]
     environment = values["environment"]
-    api = hosts["api"]  # the production host: a product's host rule moves it to the CRM environment
+    api = hosts["api"]  # production; a product's host rule may move it to another environment
     accounts_url = _override("accounts_url", values["accounts_url"]) or hosts["accounts"]
     api_override = _override("api_domain", values["api_domain"])
     edition = values["edition"]

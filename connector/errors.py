@@ -24,10 +24,10 @@ from typing import Any, ClassVar, NamedTuple
 
 __all__ = [
     "AuthenticationError",
+    "BadResponseError",
     "ConnectionConfigError",
     "ConnectorError",
     "InputValidationError",
-    "BadResponseError",
     "ManifestError",
     "NotFoundError",
     "PaginationError",

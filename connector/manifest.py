@@ -207,7 +207,8 @@ class _Reader:
             problems = "; ".join(
                 f"/{'/'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)[:5]
             )
-            raise ManifestError(rel, f"does not match the {kind} model (schemas/meta/{kind}.schema.json): {problems}")
+            problem = f"does not match the {kind} model (schemas/meta/{kind}.schema.json): {problems}"
+            raise ManifestError(rel, problem) from None
         return dataclasses.asdict(checked)
 
     def input_schema(self, rel: str, used_by: str) -> dict[str, Any]:

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 if sys.version_info >= (3, 12):
     from typing import NotRequired, TypedDict
 else:  # pydantic reads TypedDicts from typing_extensions on Python < 3.12
-    from typing_extensions import NotRequired, TypedDict
+    from typing import NotRequired
+
+    from typing_extensions import TypedDict
 
 if TYPE_CHECKING:
     from pydantic import Field, TypeAdapter
@@ -57,8 +59,8 @@ Role = Literal[
     "retry_all_errors",
     "response_type",
     "page",
-    "per_page",
-    "page_token",
+    "page_size",
+    "page_cursor",
     "organization_id",
 ]
 ROLE_TYPES: dict[str, str] = {
@@ -71,8 +73,8 @@ ROLE_TYPES: dict[str, str] = {
     "retry_all_errors": "boolean",
     "response_type": "string",
     "page": "integer",
-    "per_page": "integer",
-    "page_token": "string",
+    "page_size": "integer",
+    "page_cursor": "string",
     "organization_id": "string",
 }
 
@@ -81,7 +83,6 @@ ROLE_TYPES: dict[str, str] = {
 
 
 class Discovery(TypedDict):
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
     path: Annotated[str, Field(pattern=r"^/")]
     """Path under the product's base that lists the account's organizations."""
     list: str
@@ -93,8 +94,7 @@ class Discovery(TypedDict):
 
 
 class Organization(TypedDict):
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
-    convention: Annotated[str, Field(examples=["query", "header"])]
+    convention: str
     """How calls name the organization: a name registered in connector.strategies.ORGANIZATIONS."""
     name: Annotated[str, Field(min_length=1)]
     """The query parameter or header that carries the organization id."""
@@ -111,9 +111,9 @@ class ProductFile:
     """Shown to users, e.g. "Zoho Books"."""
     base_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9_/.-]*[A-Za-z0-9]$")]
     """API base under the API domain, e.g. /books/v3."""
-    envelope: Annotated[str, Field(examples=["crm", "finance", "bare"])]
+    envelope: str
     """How answers are wrapped: a name registered in connector.strategies.ENVELOPES."""
-    host: Annotated[str, Field(examples=["api", "crm_environment"])] = "api"
+    host: str = "api"
     """Which API domain serves it: a name registered in connector.strategies.HOSTS."""
     organization: Organization | None = None
     """How calls name the organization, for products with several per account (Books, Inventory, …)."""
@@ -128,7 +128,6 @@ class Product(ProductFile):
 
 
 class OAuth(TypedDict):
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
     authorize_path: Annotated[str, Field(pattern=r"^/")]
     token_path: Annotated[str, Field(pattern=r"^/")]
     revoke_path: Annotated[str, Field(pattern=r"^/")]
@@ -152,7 +151,6 @@ class ConnectionFile:
 
 
 class Region(TypedDict):
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
     label: Annotated[str, Field(min_length=1)]
     accounts: Annotated[str, Field(pattern=r"^https://")]
     api: Annotated[str, Field(pattern=r"^https://")]
@@ -182,8 +180,8 @@ class ConnectionDef:
 
 # --- actions -------------------------------------------------------------------------------------------------
 
+
 class Request(TypedDict):
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
     method: Annotated[str, Field(pattern=r"^(GET|POST|PUT|PATCH|DELETE|\{[A-Za-z_][A-Za-z0-9_]*\})$")]
     path: Annotated[str, Field(pattern=r"^[\[/{]")]
     """Path template under the product base: {name} is one escaped segment, {+name} may hold slashes, [ … ] is
@@ -196,15 +194,13 @@ class Request(TypedDict):
 
 
 class Pagination(TypedDict):
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
-    pager: Annotated[str, Field(examples=["crm", "finance", "header"])]
+    pager: str
     """A name registered in connector.strategies.PAGERS."""
     records: NotRequired[str]
     """Member of the answer holding the records; default: the only list-valued member."""
 
 
 class Result(TypedDict):
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
     when_empty: NotRequired[Any]
     """The data returned when Zoho answers 204 No Content."""
     empty_is_not_found: NotRequired[bool]
@@ -245,6 +241,11 @@ class Action(ActionFile):
 
     def inputs_with_role(self, role: str) -> str | None:
         return self.roles.get(role)
+
+
+# TypedDicts take pydantic's settings as a class attribute that must not be one of their keys.
+for _typed in (Discovery, Organization, OAuth, Region, Request, Pagination, Result):
+    _typed.__pydantic_config__ = _STRICT  # type: ignore[union-attr]
 
 
 # --- the manifest --------------------------------------------------------------------------------------------
@@ -314,7 +315,7 @@ def _build_time_names() -> dict[str, Any]:
             str,
             Field(
                 pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*\.(yaml|yml|json)$",
-                examples=["actions/crm/get-record.yaml"],
+                examples=["actions/widgets/get-widget.yaml"],
             ),
         ],
         "Expression": Annotated[

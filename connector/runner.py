@@ -95,7 +95,7 @@ class Connector:
         call = self._call(action, inputs, connection)
         if not call.fetch_all:
             organization = self._organization(call)
-            return {"data": call.data(self._drive(call, call.flow(organization)))}
+            return {"data": call.data(self._drive(call, call.flow(organization, call.first_page())))}
         pager = call.pager()
         pages = _collected(lambda: list(self._pages(call, pager)), pager)
         return {"data": pager.combine(pages[0], [r for page in pages for r in pager.records(page)])}
@@ -107,7 +107,7 @@ class Connector:
         call = self._call(action, inputs, connection)
         if not call.fetch_all:
             organization = await self._aorganization(call)
-            return {"data": call.data(await self._adrive(call, call.flow(organization)))}
+            return {"data": call.data(await self._adrive(call, call.flow(organization, call.first_page())))}
         pager = call.pager()
         try:
             pages = [page async for page in self._apages(call, pager)]
@@ -183,9 +183,10 @@ class Connector:
         if paginate and not action.pagination:
             raise InputValidationError(action.key, [Violation("(action)", "", "this action does not paginate")])
         definition = self.manifest.connections[action.connection]
-        state = self._states.get(resolve_connection(definition, connection))
+        resolved = resolve_connection(definition, connection)
+        state = self._states.get(resolved)
         product = self.manifest.products[action.product]
-        return plan(action, product, definition, values, state, self._options, paginate=paginate)
+        return plan(action, product, definition, resolved, values, state, self._options, paginate=paginate)
 
     def _new_state(self, connection: Connection) -> ConnectionState:
         token_path = self.manifest.connections[next(iter(self.manifest.connections))].oauth["token_path"]

@@ -7,7 +7,7 @@
     bare     the data itself (a JSON array or object) with errors told by the HTTP status alone.
 
 `classify` says what an answer means when the product's wording decides it; None leaves it to the generic HTTP
-rules in `_retry`. Sources: ../shared/notes/zoho-api.md §3–4.
+rules in `_retry`. Sources: ../shared/notes/zoho-api.md §3-4.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Host rules: the API domain a product's calls go to.
 
-    api              the account's API domain: the one Zoho named with the token, else the region's, unless the
-                     connection overrides it (Books and the Finance apps: a Books sandbox is an organization on the
-                     normal host)
-    crm_environment  the same, moved to the connection's CRM environment: www.zohoapis.eu becomes
-                     sandbox.zohoapis.eu or developer.zohoapis.eu (only CRM has such hosts)
+api              the account's API domain: the one Zoho named with the token, else the region's, unless the
+                 connection overrides it (Books and the Finance apps: a Books sandbox is an organization on the
+                 normal host)
+crm_environment  the same, moved to the connection's CRM environment: www.zohoapis.eu becomes
+                 sandbox.zohoapis.eu or developer.zohoapis.eu (only CRM has such hosts)
 """
 
 from __future__ import annotations

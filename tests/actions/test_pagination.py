@@ -9,7 +9,8 @@ import httpx
 import pytest
 from pytest_httpx import HTTPXMock
 
-from connector import Connector, ZohoAPIError
+from connector import Connector
+from connector.errors import PaginationError
 from tests.conftest import BOOKS, CRM
 
 
@@ -66,7 +67,7 @@ def test_repeated_page_token_stops_with_an_error(
 ) -> None:
     page = {"data": [{"id": "1"}], "info": {"more_records": True, "next_page_token": "same"}}
     httpx_mock.add_response(json=page, is_reusable=True)
-    with pytest.raises(ZohoAPIError, match="already given"):
+    with pytest.raises(PaginationError, match="already given"):
         connector.run(
             "crmGetRecords", {"recordType": "Leads", "fields": ["id"], "fetchAll": True}, connection=connection
         )

@@ -73,14 +73,6 @@ def test_every_data_centre_has_accounts_and_api_hosts(region: str, accounts: str
     assert ZOHO.regions[region]["upload"].startswith("https://")
 
 
-@pytest.mark.parametrize(
-    ("environment", "host"), [("production", "www"), ("sandbox", "sandbox"), ("developer", "developer")]
-)
-def test_crm_environments(environment: str, host: str) -> None:
-    connection = resolve_connection(ZOHO, {"region": "eu", "access_token": "t", "environment": environment})
-    assert connection.api_domain == f"https://{host}.zohoapis.eu"
-
-
 def test_overrides_for_proxies_and_test_servers() -> None:
     connection = resolve_connection(
         ZOHO, {"access_token": "t", "accounts_url": "http://127.0.0.1:9000/", "api_domain": "https://proxy.example.com"}

@@ -80,7 +80,7 @@ def test_the_bundled_manifest_loads(tree: Path) -> None:
         (
             lambda t: edit(t / "actions/crm/run-query.yaml", lambda s: s.replace("safety: read", "safety: maybe")),
             "actions/crm/run-query.yaml",
-            "does not match schemas/meta/action.schema.json: /safety",
+            "does not match the action model (schemas/meta/action.schema.json): /safety",
         ),
         (
             lambda t: edit(t / "actions/crm/run-query.yaml", lambda s: s + "hook: sparkle\n"),

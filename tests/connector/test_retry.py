@@ -20,6 +20,7 @@ from connector._retry import (
     retry_after,
     should_retry,
 )
+from connector.strategies import ENVELOPES
 
 NOW = 1_800_000_000.0
 
@@ -68,7 +69,7 @@ NOW = 1_800_000_000.0
     ],
 )
 def test_classification_table(status: int, body: Any, envelope: str, kind: str, may_have_acted: bool) -> None:
-    outcome = classify_response(status, body, {}, NOW, envelope)
+    outcome = classify_response(status, body, {}, NOW, ENVELOPES[envelope])
     assert (outcome.kind, outcome.may_have_acted) == (kind, may_have_acted)
 
 

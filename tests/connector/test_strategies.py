@@ -1,0 +1,217 @@
+"""Product behaviour lives in strategies chosen by the manifest: the runtime names no product, and a made-up
+product with its own envelope, header organization id and header pagination runs with one registration."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpx import HTTPXMock
+
+from connector import Connector, ZohoAPIError
+from connector.errors import ManifestError
+from connector.strategies import ENVELOPES, register
+from connector.strategies.envelopes import ErrorFields, Verdict
+from tests.conftest import ACCESS_TOKEN, BOOKS, ORG
+
+RUNTIME = Path(__file__).resolve().parents[2] / "connector"
+# Product names and keys of Zoho's answers: they belong in connector/strategies and the data files only.
+PRODUCT_WORDS = re.compile(
+    r"\b(crm|books|finance|inventory|billing|expense)\b|page_token|per_page|has_more_page|page_context|more_records"
+    r"|next_page_token|is_default_org|\"organizations\"|www\.",
+    re.IGNORECASE,
+)
+
+
+def test_the_generic_runtime_names_no_product() -> None:
+    offenders = []
+    for path in sorted(RUNTIME.glob("*.py")):
+        if path.name == "cli.py":  # the command line's help text may name the products it serves
+            continue
+        code = "\n".join(re.sub(r"(^|\s)#\s.*$", "", line) for line in path.read_text().splitlines())
+        code = re.sub(r'"""(.|\n)*?"""', "", code)  # docstrings explain; code must not branch on products
+        offenders += [f"{path.name}: {m.group(0)}" for m in PRODUCT_WORDS.finditer(code)]
+    assert offenders == []
+
+
+@pytest.mark.parametrize(
+    ("environment", "host"), [("production", "www"), ("sandbox", "sandbox"), ("developer", "developer")]
+)
+def test_the_environment_moves_crm_calls_only(
+    connector: Connector, httpx_mock: HTTPXMock, environment: str, host: str
+) -> None:
+    connection = {"region": "eu", "access_token": ACCESS_TOKEN, "organization_id": ORG, "environment": environment}
+    httpx_mock.add_response(url=f"https://{host}.zohoapis.eu/crm/v8/Leads/1", json={"data": [{"id": "1"}]})
+    httpx_mock.add_response(url=f"{BOOKS}/invoices/2?organization_id={ORG}", json={"code": 0, "invoice": {}})
+    connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection=connection)
+    connector.run("booksGetRecord", {"recordType": "invoices", "recordId": "2"}, connection=connection)
+
+
+# --- organization ids -------------------------------------------------------------------------------------------
+
+
+def test_a_callers_organization_id_wins(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=f"{BOOKS}/invoices?organization_id=777", json={"code": 0, "invoices": []})
+    connector.run(
+        "booksRawRequest",
+        {"url": "/invoices", "method": "GET", "queryParams": {"organization_id": "777"}},
+        connection=connection,
+    )
+    request = httpx_mock.get_requests()[0]
+    assert request.url.params.get_list("organization_id") == ["777"]
+
+
+def test_organization_precedence_input_then_connection_map_then_connection(
+    connector: Connector, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(json={"code": 0, "invoice": {}}, is_reusable=True)
+    connection = {
+        "region": "eu",
+        "access_token": ACCESS_TOKEN,
+        "organization_id": "1",
+        "organization_ids": {"books": "2"},
+    }
+    get = {"recordType": "invoices", "recordId": "9"}
+    connector.run("booksGetRecord", {**get, "organizationId": "3"}, connection=connection)
+    connector.run("booksGetRecord", get, connection=connection)
+    connector.run("booksGetRecord", get, connection={**connection, "organization_ids": {}})
+    sent = [r.url.params["organization_id"] for r in httpx_mock.get_requests()]
+    assert sent == ["3", "2", "1"]
+
+
+def test_the_default_organization_is_discovered_once(connector: Connector, httpx_mock: HTTPXMock) -> None:
+    connection = {"region": "eu", "access_token": ACCESS_TOKEN}
+    httpx_mock.add_response(
+        url=f"{BOOKS}/organizations",
+        json={"code": 0, "organizations": [{"organization_id": "5"}, {"organization_id": "6", "is_default_org": True}]},
+    )
+    httpx_mock.add_response(
+        url=f"{BOOKS}/invoices/1?organization_id=6", json={"code": 0, "invoice": {}}, is_reusable=True
+    )
+    for _ in range(3):
+        connector.run("booksGetRecord", {"recordType": "invoices", "recordId": "1"}, connection=connection)
+    assert len(httpx_mock.get_requests()) == 4
+
+
+@pytest.mark.parametrize("organizations", ["abc", [1], [{"name": "no id"}]])
+def test_a_malformed_organizations_answer_is_a_typed_error(
+    connector: Connector, httpx_mock: HTTPXMock, organizations: Any
+) -> None:
+    httpx_mock.add_response(url=f"{BOOKS}/organizations", json={"code": 0, "organizations": organizations})
+    from connector.errors import BadResponseError
+
+    with pytest.raises(BadResponseError, match="organizations"):
+        connector.run(
+            "booksGetRecord",
+            {"recordType": "invoices", "recordId": "1"},
+            connection={"region": "eu", "access_token": ACCESS_TOKEN},
+        )
+
+
+# --- a made-up product ------------------------------------------------------------------------------------------
+
+WIDGETS_PRODUCT = """\
+  widgets:
+    label: Widget Store
+    base_path: /widgets/v1
+    envelope: widget
+    organization:
+      convention: header
+      name: X-Widget-Org
+      discover: {path: /orgs, list: orgs, id: key, default: primary}
+"""
+
+LIST_WIDGETS = """\
+key: widgetsList
+label: Widgets - List
+description: Every widget
+product: widgets
+connection: zohoOAuth
+inputs: schemas/actions/widgets/list.json
+safety: read
+request:
+  method: GET
+  path: /widgets
+  query:
+    page: {$input: page}
+    per_page: {$input: per_page}
+pagination:
+  pager: header
+example_output:
+  data: [{sku: A1}]
+"""
+
+LIST_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "page": {"$ref": "../../common.json#/$defs/page"},
+        "per_page": {"$ref": "../../common.json#/$defs/perPage", "default": 2},
+        "fetchAll": {"$ref": "../../common.json#/$defs/fetchAll"},
+    },
+}
+
+
+class WidgetEnvelope:
+    """Answers are bare arrays; an error is {"fault": {"reason": …}} with any status."""
+
+    def classify(self, status: int, body: Any) -> Verdict | None:
+        return "error" if isinstance(body, dict) and "fault" in body else None
+
+    def error(self, body: Any) -> ErrorFields:
+        fault = body.get("fault") if isinstance(body, dict) else None
+        return ErrorFields("FAULT", str(fault["reason"])) if isinstance(fault, dict) else ErrorFields()
+
+
+@pytest.fixture
+def widgets(tree: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setitem(ENVELOPES, "widget", WidgetEnvelope())
+    manifest = (tree / "manifest.yaml").read_text()
+    manifest = manifest.replace("products:\n", "products:\n" + WIDGETS_PRODUCT, 1)
+    (tree / "manifest.yaml").write_text(manifest + "  - actions/widgets/list.yaml\n")
+    (tree / "actions/widgets").mkdir()
+    (tree / "actions/widgets/list.yaml").write_text(LIST_WIDGETS)
+    (tree / "schemas/actions/widgets").mkdir()
+    (tree / "schemas/actions/widgets/list.json").write_text(json.dumps(LIST_SCHEMA))
+    return tree
+
+
+def test_a_made_up_product_runs_end_to_end(widgets: Path, httpx_mock: HTTPXMock) -> None:
+    base = "https://www.zohoapis.eu/widgets/v1"
+    httpx_mock.add_response(url=f"{base}/orgs", json={"orgs": [{"key": "o1"}, {"key": "o2", "primary": True}]})
+    httpx_mock.add_response(url=f"{base}/widgets?page=1&per_page=2", json=[{"sku": "A"}, {"sku": "B"}])
+    httpx_mock.add_response(
+        url=f"{base}/widgets?page=2&per_page=2", json=[{"sku": "C"}, {"sku": "D"}], headers={"X-Total-Pages": "3"}
+    )
+    httpx_mock.add_response(url=f"{base}/widgets?page=3&per_page=2", json=[{"sku": "E"}])
+    connection = {"region": "eu", "access_token": ACCESS_TOKEN}
+    with Connector.load(widgets) as connector:
+        result = connector.run("widgetsList", {"fetchAll": True}, connection=connection)
+    assert result == {"data": [{"sku": s} for s in "ABCDE"]}
+    assert {r.headers.get("X-Widget-Org") for r in httpx_mock.get_requests()[1:]} == {"o2"}
+
+
+def test_a_made_up_products_errors_come_from_its_envelope(widgets: Path, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(json={"fault": {"reason": "no widgets today"}})
+    connection = {"region": "eu", "access_token": ACCESS_TOKEN, "organization_ids": {"widgets": "o9"}}
+    with Connector.load(widgets) as connector, pytest.raises(ZohoAPIError, match="no widgets today") as caught:
+        connector.run("widgetsList", {}, connection=connection)
+    assert caught.value.code == "FAULT"
+    assert httpx_mock.get_requests()[0].headers["X-Widget-Org"] == "o9"
+
+
+def test_an_unregistered_strategy_fails_at_load(tree: Path) -> None:
+    manifest = (tree / "manifest.yaml").read_text().replace("envelope: finance", "envelope: financial")
+    (tree / "manifest.yaml").write_text(manifest)
+    with pytest.raises(ManifestError, match="unknown envelope 'financial'; registered: bare, crm, finance"):
+        Connector.load(tree)
+
+
+def test_a_strategy_name_is_registered_once() -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        register(ENVELOPES, "crm", ENVELOPES["crm"])
