@@ -100,7 +100,7 @@ def error_for(reply: Reply, policy: CallPolicy) -> ConnectorError:
     return error(
         status=response.status_code,
         code=code,
-        message=message or (None if body is not None else redact_text(response.text[:500]) or response.reason_phrase),
+        message=message or (None if body is not None else redact_text(response.text)[:500] or response.reason_phrase),
         details=details if details is not None or not isinstance(body, Mapping) else body.get("details"),
         request_id=_request_id(response),
         response=body,

@@ -23,10 +23,13 @@ def edit_json(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
     path.write_text(json.dumps(data))
 
 
-def test_the_bundled_manifest_loads(tree: Path) -> None:
+def test_the_bundled_manifest_loads_every_listed_action(tree: Path) -> None:
+    import yaml
+
+    listed = yaml.safe_load((tree / "manifest.yaml").read_text())["actions"]
     manifest = load_manifest(tree, use_cache=False)
     assert manifest.key == "zoho"
-    assert len(manifest.actions) == 14
+    assert sorted(a.file for a in manifest.actions.values()) == sorted(listed)
 
 
 @pytest.mark.parametrize(
@@ -36,6 +39,34 @@ def test_the_bundled_manifest_loads(tree: Path) -> None:
             lambda t: (t / "schemas/actions/crm/get-record.json").unlink(),
             "actions/crm/get-record.yaml",
             "schema file schemas/actions/crm/get-record.json does not exist",
+        ),
+        (
+            lambda t: edit_json(
+                t / "schemas/actions/crm/run-query.json", lambda d: d["properties"]["query"].update({"x-role": "magic"})
+            ),
+            "actions/crm/run-query.yaml",
+            "input 'query' has unknown x-role 'magic'",
+        ),
+        (
+            lambda t: edit_json(
+                t / "schemas/actions/crm/get-records.json",
+                lambda d: d["properties"]["sort_by"].update({"x-role": "page_cursor", "type": "string"}),
+            ),
+            "actions/crm/get-records.yaml",
+            "both have x-role 'page_cursor'",
+        ),
+        (
+            lambda t: edit_json(
+                t / "schemas/actions/crm/run-query.json",
+                lambda d: d["properties"]["query"].update({"x-role": "fetch_all"}),
+            ),
+            "actions/crm/run-query.yaml",
+            "input 'query' has x-role 'fetch_all' and must be of type boolean",
+        ),
+        (
+            lambda t: edit(t / "actions/crm/get-records.yaml", lambda s: s.replace("pager: crm", "pager: cursor")),
+            "actions/crm/get-records.yaml",
+            "unknown pager 'cursor'; registered: crm, finance, header",
         ),
         (
             lambda t: edit(
@@ -118,6 +149,10 @@ def test_the_bundled_manifest_loads(tree: Path) -> None:
     ],
     ids=[
         "missing-schema",
+        "unknown-role",
+        "duplicate-role",
+        "mistyped-role",
+        "unknown-pager",
         "unknown-connection",
         "duplicate-key",
         "dangling-ref",
@@ -159,3 +194,49 @@ def test_every_input_has_title_description_and_every_example_is_valid() -> None:
         for name, prop in action.input_schema["properties"].items():
             for example in [*prop.get("examples", []), *([prop["default"]] if "default" in prop else [])]:
                 assert not violations(prop, example), f"{action.key}.{name}: example {example!r}"
+
+
+def test_the_checked_in_meta_schemas_are_generated_from_the_models() -> None:
+    """schemas/meta/*.json are for engines in other languages; regenerate with `python -m connector.models`."""
+    from connector.manifest import data_root
+    from connector.models import meta_schemas
+
+    for kind, schema in meta_schemas().items():
+        checked_in = json.loads((data_root() / "schemas" / "meta" / f"{kind}.schema.json").read_text())
+        assert checked_in == schema, f"schemas/meta/{kind}.schema.json is stale: run python -m connector.models"
+
+
+def test_every_data_file_passes_its_generated_meta_schema() -> None:
+    """What the models accept, the published meta-schemas accept: an engine in another language agrees."""
+    import yaml
+
+    from connector._schema import violations
+    from connector.manifest import data_root
+
+    root = data_root()
+    meta = {k: json.loads((root / "schemas/meta" / f"{k}.schema.json").read_text()) for k in ("manifest", "action")}
+    manifest = yaml.safe_load((root / "manifest.yaml").read_text())
+    assert not violations(meta["manifest"], manifest)
+    for path in manifest["actions"]:
+        assert not violations(meta["action"], yaml.safe_load((root / path).read_text())), path
+
+
+def test_the_cache_is_rebuilt_when_the_checking_code_changes(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connector import manifest as module
+
+    first = module._cache_file(tree)
+    checker = tree / "checker.py"
+    checker.write_text("# a newer checker\n")
+    monkeypatch.setattr(module, "_checker_files", lambda: [checker])
+    assert module._cache_file(tree) != first
+
+
+def test_hooks_are_checked_on_every_load_even_from_the_cache(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connector import hooks
+
+    monkeypatch.setitem(hooks.HOOKS, "only_active", lambda inputs: inputs)
+    edit(tree / "actions/crm/run-query.yaml", lambda s: s + "hook: only_active\n")
+    load_manifest(tree)  # builds and caches the bundle
+    monkeypatch.delitem(hooks.HOOKS, "only_active")
+    with pytest.raises(ManifestError, match="unknown hook 'only_active'"):
+        load_manifest(tree)  # from the cache

@@ -224,9 +224,11 @@ def test_daily_allowance_below_minimum_refuses_to_call(
 def test_missing_rate_limit_headers_are_fine(
     connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
 ) -> None:
-    httpx_mock.add_response(json=OK, headers={"X-RATELIMIT-REMAINING": "many"}, is_reusable=True)
-    for _ in range(2):
-        connector.run(*GET, connection=connection)
+    httpx_mock.add_response(json=OK, headers={"X-RATELIMIT-REMAINING": "many"})
+    httpx_mock.add_response(json=OK)  # no rate-limit headers at all
+    httpx_mock.add_response(json=OK)
+    assert [connector.run(*GET, connection=connection) for _ in range(3)] == [{"data": OK}] * 3
+    assert len(httpx_mock.get_requests()) == 3
 
 
 async def test_concurrency_cap_holds_under_50_async_runs(connection: dict[str, Any]) -> None:
@@ -305,3 +307,125 @@ def test_throttling_without_retry_after_backs_off_even_with_a_zero_delay(
         "crmRawRequest", {"url": "/Leads", "retryDelayMS": 0, "useExponentialBackoff": False}, connection=connection
     )
     assert clock.sleeps == [0.5, 1.0]
+
+
+# --- engine mode never causes a duplicate -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("failure", "retryable"),
+    [
+        (httpx.ReadTimeout("no answer"), False),  # the create may have reached Zoho
+        (httpx.RemoteProtocolError("dropped"), False),
+        (httpx.ConnectError("refused"), True),  # it certainly did not
+    ],
+)
+def test_engine_mode_marks_a_write_that_may_have_acted_as_not_retryable(
+    connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock, failure: Exception, retryable: bool
+) -> None:
+    httpx_mock.add_exception(failure)
+    with Connector.load(engine_mode=True, clock=clock, sleep=clock.sleep) as connector:
+        with pytest.raises(TransientError) as caught:
+            connector.run(*CREATE, connection=connection)
+    error = caught.value.to_dict()["error"]
+    assert (error["retryable"], error["may_have_acted"]) == (retryable, not retryable)
+    assert len(httpx_mock.get_requests()) == 1
+
+
+def test_engine_mode_a_5xx_answer_to_a_create_is_not_retryable_unless_asked(
+    connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(status_code=502, is_reusable=True)
+    with Connector.load(engine_mode=True, clock=clock, sleep=clock.sleep) as connector:
+        with pytest.raises(TransientError) as caught:
+            connector.run(*CREATE, connection=connection)
+        assert (caught.value.retryable, caught.value.may_have_acted) == (False, True)
+        with pytest.raises(TransientError) as caught:
+            connector.run(CREATE[0], {**CREATE[1], "retryAllErrors": True}, connection=connection)
+        assert caught.value.retryable
+        with pytest.raises(TransientError) as caught:
+            connector.run(*GET, connection=connection)
+        assert caught.value.retryable
+
+
+# --- answers that are not what Zoho documents --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [(b"<html><body>Bad gateway</body></html>", "text/html"), (b'{"data": [{"id": "1"', "application/json")],
+    ids=["html", "truncated-json"],
+)
+def test_a_non_json_2xx_is_a_bad_response_retried_for_reads(
+    connector: Connector,
+    connection: dict[str, Any],
+    clock: FakeClock,
+    httpx_mock: HTTPXMock,
+    content: bytes,
+    content_type: str,
+) -> None:
+    from connector.errors import BadResponseError
+
+    httpx_mock.add_response(content=content, headers={"content-type": content_type}, is_reusable=True)
+    with pytest.raises(BadResponseError) as caught:
+        connector.run(GET[0], {**GET[1], "maxRetries": 2}, connection=connection)
+    assert caught.value.kind == "bad_response" and caught.value.retryable
+    assert len(httpx_mock.get_requests()) == 3
+    with pytest.raises(BadResponseError) as caught:
+        connector.run(*CREATE, connection=connection)
+    assert (caught.value.retryable, caught.value.may_have_acted) == (False, True)
+    assert len(httpx_mock.get_requests()) == 4  # the create was sent once
+
+
+def test_an_answer_over_the_size_ceiling_is_refused(connection: dict[str, Any], httpx_mock: HTTPXMock) -> None:
+    from connector.errors import BadResponseError
+
+    httpx_mock.add_response(content=b'{"data": ["' + b"x" * 5000 + b'"]}', headers={"content-type": "application/json"})
+    with (
+        Connector.load(max_response_bytes=1000) as connector,
+        pytest.raises(BadResponseError, match="max_response_bytes"),
+    ):
+        connector.run(*GET, connection=connection)
+
+
+# --- a newcomer's unreachable host --------------------------------------------------------------------------------
+
+
+def test_an_unreachable_host_is_retried_within_a_budget_and_named(
+    connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    httpx_mock.add_exception(httpx.ConnectError("refused"), is_reusable=True)
+    with Connector.load(clock=clock, sleep=clock.sleep, jitter=lambda d: d, retry_budget_seconds=20) as connector:
+        with caplog.at_level(logging.INFO, logger="connector"), pytest.raises(TransientError) as caught:
+            connector.run(*GET, connection=connection)
+    assert sum(clock.sleeps) <= 20 and len(httpx_mock.get_requests()) == 6  # 0.5+1+2+4+8 = 15.5 s of waiting
+    assert "cannot connect to www.zohoapis.eu" in str(caught.value) and "after 6 attempts" in str(caught.value)
+    retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retrying")]
+    assert retries[0] == "retrying in 0.5 s (1/10): cannot connect to www.zohoapis.eu (ConnectError)"
+    assert len(retries) == 5
+
+
+# --- not found is one clear signal ----------------------------------------------------------------------------------
+
+
+def test_a_crm_record_that_does_not_exist_is_not_found(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    from connector.errors import NotFoundError
+
+    httpx_mock.add_response(status_code=204)
+    with pytest.raises(NotFoundError) as caught:
+        connector.run(*GET, connection=connection)
+    assert caught.value.exit_code == 4 and caught.value.to_dict()["error"]["type"] == "not_found"
+
+
+def test_a_books_record_that_does_not_exist_is_not_found(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    from connector.errors import NotFoundError
+
+    httpx_mock.add_response(status_code=404, json={"code": 1002, "message": "Invoice does not exist."})
+    with pytest.raises(NotFoundError) as caught:
+        connector.run("booksGetRecord", {"recordType": "invoices", "recordId": "1"}, connection=connection)
+    assert (caught.value.code, caught.value.zoho_message) == ("1002", "Invoice does not exist.")
+    assert isinstance(caught.value, ZohoAPIError)
