@@ -1,0 +1,60 @@
+"""Many connections in one process: open file descriptors and memory stay flat however many distinct connections
+(here: distinct access tokens) a long-lived worker serves.
+
+    python -m bench.connections
+
+Per-connection state lives in a bounded LRU keyed by identity, and every call shares one pooled HTTP client, so
+10,000 connections cost what a few hundred do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+
+from bench._sandbox import sandbox_process
+from connector import Connector
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def many_connections(total: int = 10_000, every: int = 2_000) -> list[dict[str, float]]:
+    rows = []
+    with sandbox_process() as base, Connector.load() as connector, httpx.Client(timeout=30) as admin:
+        lead = connector.run(
+            "crmCreateRecord",
+            {"recordType": "Leads", "fieldValues": {"Last_Name": "Bench"}},
+            connection=_connection(admin, base),
+        )["data"]["data"][0]["details"]["id"]
+        inputs = {"recordType": "Leads", "recordId": lead}
+        for done in range(1, total + 1):
+            connector.run("crmGetRecord", inputs, connection=_connection(admin, base))
+            if done % every == 0:
+                rows.append({"connections": done, "open_fds": _fds(), "rss_mib": round(_rss_mib(), 1)})
+    return rows
+
+
+def _connection(admin: httpx.Client, base: str) -> dict[str, object]:
+    token = admin.post(f"{base}/__sandbox/tokens", json={}).json()["access_token"]
+    return {"access_token": token, "expires_in": 3600, "accounts_url": base, "api_domain": base}
+
+
+def main() -> None:
+    print(f"{'connections':>12} {'open fds':>9} {'RSS MiB':>8}")
+    for row in many_connections():
+        print(f"{row['connections']:>12,} {row['open_fds']:>9} {row['rss_mib']:>8}")
+
+
+if __name__ == "__main__":
+    main()
