@@ -168,3 +168,15 @@ def test_importing_the_stores_loads_no_driver() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_an_existing_wider_home_directory_and_database_are_made_private(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    os.chmod(home, 0o755)
+    (home / "tokens.db").touch()
+    os.chmod(home / "tokens.db", 0o644)
+    store = open_store(None, env={"ZOHO_CONNECTOR_HOME": str(home)})
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
+    store.save_token(Token(access_token="a"))
+    assert stat.S_IMODE(os.stat(home / "tokens.db").st_mode) == 0o600
