@@ -11,23 +11,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing
-import os
 import socket
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from connector.auth.refresh import ensure_fresh
-from connector.auth.stores import TokenStore, open_store
+from connector.auth.stores import open_store
 from connector.auth.tokens import Token
+from tests.connector.auth.stores.workers import NEW_ACCESS, contend
 
 KEY = "r5RUDo-9caDFE_eeRJzrGNFCXnSzTJTMUDfot4BusSI="  # a benchmark-only Fernet key
+
 SERVERS = {"mariadb": 3306, "postgresql": 5432, "redis": 6379}
 STORES = ("memory", "file", "sqlite", "encrypted-sqlite", "mariadb", "postgresql", "redis")
-NEW_ACCESS = "bench-new-access"
 
 
 def _up(port: int) -> bool:
@@ -100,39 +98,6 @@ def _throughput(url: str, env: dict[str, str], ops: int) -> tuple[float, float]:
     return ops / (t1 - t0), ops / (t2 - t1)
 
 
-class _CountingRefresh:
-    def __init__(self, counter: str) -> None:
-        self.counter = counter
-
-    def __call__(self, token: Token) -> Token:
-        fd = os.open(self.counter, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, b"1\n")
-        finally:
-            os.close(fd)
-        time.sleep(0.2)  # a slow token endpoint widens the race window
-        return token.replace(access_token=NEW_ACCESS, expires_at=time.time() + 3600)
-
-
-def _contend(
-    url: str, env: dict[str, str], counter: str, start_at: float, threads: int, store: TokenStore | None = None
-) -> list[str]:
-    store = store or open_store(url, env=env)
-    refresh = _CountingRefresh(counter)
-    out: list[str] = []
-
-    def run() -> None:
-        out.append(ensure_fresh(store, Token(user_name="shared"), refresh, lock_timeout=60).access_token or "")
-
-    workers = [threading.Thread(target=run) for _ in range(threads)]
-    time.sleep(max(start_at - time.time(), 0))
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    return out
-
-
 def _refresh_calls(url: str, env: dict[str, str], tmp: Path, pool: multiprocessing.pool.Pool | None) -> tuple[int, int]:
     """(refresh calls, callers that got the new token) for 16 threads here + 4 processes x 4 threads."""
     counter = tmp / f"calls-{uuid.uuid4().hex}"
@@ -149,13 +114,14 @@ def _refresh_calls(url: str, env: dict[str, str], tmp: Path, pool: multiprocessi
         )
     )
     start_at = time.time() + 0.5
-    jobs = [pool.apply_async(_contend, (url, env, str(counter), start_at, 4)) for _ in range(4)] if pool else []
+    args = (url, env, "shared", str(counter), start_at)
+    jobs = [pool.apply_async(contend, (*args, 4)) for _ in range(4)] if pool else []
     if pool is None:  # memory: one process only, so 32 threads on this very store
-        answers = _contend(url, env, str(counter), start_at, 32, store)
+        _, answers = contend(*args, 32, store)
     else:
-        answers = _contend(url, env, str(counter), start_at, 16)
+        _, answers = contend(*args, 16)
     for job in jobs:
-        answers += job.get(timeout=120)
+        answers += job.get(timeout=120)[1]
     calls = len(counter.read_text().splitlines()) if counter.exists() else 0
     return calls, sum(a == NEW_ACCESS for a in answers)
 

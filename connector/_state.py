@@ -1,15 +1,14 @@
 """What a Connector keeps between calls: per-connection state, bounded, and the pooled HTTP clients.
 
 Per connection: its token source, pacing budget, concurrency cap and the organization ids it has learnt. States
-are keyed by the connection's identity (client, user, hosts, store, and a digest of a bare access token), never by
-secret values, and kept in a small LRU: a process that sees ten thousand short-lived connections holds a few
+are keyed by the connection's identity (`Connection.cache_key`: a digest of client, user, hosts, store and tokens),
+never by secret values, and kept in a small LRU: a process that sees ten thousand short-lived connections holds a few
 hundred states, not ten thousand. HTTP clients are not per connection: every call goes through one pooled client
 (one per event loop for async), so connections to the same host share connections and file descriptors stay flat.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import weakref
 from collections import OrderedDict
@@ -54,21 +53,6 @@ class ConnectionState:
         return semaphore
 
 
-def identity(connection: Connection) -> tuple[Any, ...]:
-    """What tells two connections' tokens apart, with the secrets reduced to digests."""
-    secret = connection.refresh_token or connection.access_token or ""
-    digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:32] if secret else None
-    return (
-        connection.accounts_url,
-        connection.api_domain,
-        connection.environment,
-        connection.client_id,
-        connection.user_name,
-        hashlib.sha256((connection.token_store or "").encode("utf-8", "surrogatepass")).hexdigest()[:16],
-        digest,
-    )
-
-
 class States:
     """A bounded, thread-safe LRU of connection states."""
 
@@ -79,7 +63,7 @@ class States:
         self._lock = threading.Lock()
 
     def get(self, connection: Connection) -> ConnectionState:
-        key = identity(connection)
+        key = connection.cache_key
         with self._lock:
             state = self._states.get(key)
             if state is None:

@@ -11,7 +11,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +21,7 @@ from connector._inputs import unsafe_values
 from connector.errors import ConnectionConfigError, InputValidationError, Violation
 from connector.manifest import ConnectionDef
 
-__all__ = ["Connection", "Policy", "resolve_connection", "resolve_region"]
+__all__ = ["Connection", "Policy", "check_base_url", "resolve_connection", "resolve_region", "zoho_hosts"]
 
 # Calls a CRM edition may run at once (Zoho's documented concurrency per app).
 EDITION_CONCURRENCY = {"free": 5, "standard": 10, "professional": 15, "enterprise": 20, "ultimate": 25}
@@ -223,14 +223,43 @@ def _override(name: str, value: str | None) -> str | None:
     """A base URL override: https anywhere, plain http only on a loopback host (tests, the sandbox)."""
     if not value:
         return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    return check_base_url(name, value)
+
+
+def check_base_url(name: str, value: str, *, trusted_hosts: Collection[str] | None = None) -> str:
+    """The rule for every base URL credentials are sent to (overrides, and what a stored token or a token answer
+    names): https, or plain http only on a loopback host; no query or fragment; and, when `trusted_hosts` is
+    given, one of those hosts. Returns the URL without its trailing slash; raises ConnectionConfigError naming
+    `name` and the host."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        raise ConnectionConfigError(f"{name} must be a full base URL such as https://proxy.example.com") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise ConnectionConfigError(f"{name} must be a full base URL such as https://proxy.example.com")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(host):
         raise ConnectionConfigError(f"{name} may use plain http only for a loopback host (127.0.0.1, localhost)")
     if parts.query or parts.fragment:
         raise ConnectionConfigError(f"{name} must not carry a query or fragment")
+    if trusted_hosts is not None and host not in trusted_hosts:
+        raise ConnectionConfigError(f"{name} names {host}, which is not one of Zoho's hosts nor the connection's")
     return value.rstrip("/")
+
+
+def zoho_hosts(definition: ConnectionDef) -> frozenset[str]:
+    """Zoho's own accounts and API hosts: every region's, and the API hosts of the CRM environments (sandbox.,
+    developer.)."""
+    hosts: set[str] = set()
+    for region in definition.regions.values():
+        for key in ("accounts", "api", "upload"):
+            if region.get(key):
+                hosts.add(urlsplit(region[key]).hostname or "")
+        api = region.get("api", "")
+        for label in definition.environments.values():
+            hosts.add(urlsplit(api.replace("https://www.", f"https://{label}.", 1)).hostname or "")
+    hosts.discard("")
+    return frozenset(hosts)
 
 
 def is_loopback(host: str) -> bool:

@@ -8,6 +8,7 @@ redirect_uri, and revoke. Tokens land in the connection's token store, keyed by 
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from connector.auth import oauth
 from connector.auth.session import DEFAULT_USER, TokenSource
 from connector.auth.stores.base import TokenStore
 from connector.auth.tokens import Token
-from connector.connection import Connection, is_loopback
+from connector.connection import Connection, is_loopback, zoho_hosts
 from connector.errors import AuthenticationError, ConnectionConfigError
 from connector.manifest import ConnectionDef
 
@@ -36,13 +37,20 @@ class Account:
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        allow_python_stores: bool | None = None,
     ) -> None:
         self.connection = connection
         self.definition = definition
         self.clock = clock
         self._transport = transport
         self.tokens = TokenSource(
-            connection, token_path=definition.oauth["token_path"], clock=clock, transport=transport
+            connection,
+            token_path=definition.oauth["token_path"],
+            clock=clock,
+            transport=transport,
+            allow_python_stores=allow_python_stores,
+            zoho_accounts={r["accounts"] for r in definition.regions.values()},
+            zoho_hosts=zoho_hosts(definition),
         )
 
     @property
@@ -97,6 +105,7 @@ class Account:
             accounts_url=accounts,
         )
         token = oauth.parse_token_response(self._send(request), grant="authorization_code", now=self.clock(), base=base)
+        token = self.tokens.vet(token)
         if not token.refresh_token:
             raise AuthenticationError(
                 "Zoho returned no refresh token: ask for access_type=offline (and prompt=consent to get a new one)",
@@ -117,7 +126,7 @@ class Account:
         stored = self._require_stored()
         if stored.refresh_token:
             request = oauth.revoke_request(
-                stored.accounts_url or self.connection.accounts_url,
+                self.tokens.accounts_url_for(stored),
                 self.definition.oauth["revoke_path"],
                 token=stored.refresh_token,
             )
@@ -161,9 +170,11 @@ class Redirect:
 
 
 def wait_for_redirect(redirect_uri: str, state: str, *, timeout: float = 300.0) -> Redirect:
-    """Serve one request on the loopback redirect URI and return what Zoho's redirect carried.
+    """Serve the loopback redirect URI until Zoho's redirect for this login arrives (or `timeout` seconds pass),
+    and return what it carried.
 
-    Checks `state` (a forged redirect is refused) and answers the browser with a short page.
+    A request without this login's `state` (a forged or stale redirect, another tab) is answered with an error page
+    and ignored: one stray request must not abort the login.
     """
     parts = urlsplit(redirect_uri)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -178,13 +189,22 @@ def wait_for_redirect(redirect_uri: str, state: str, *, timeout: float = 300.0) 
             if url.path != (parts.path or "/"):
                 self.send_error(404)
                 return
-            received.update({k: v[0] for k, v in parse_qs(url.query).items()})
-            ok = received.get("state") == state and "code" in received
-            self.send_response(200 if ok else 400)
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            if done.is_set() or not hmac.compare_digest(query.get("state", "").encode(), state.encode()):
+                self._answer(400, b"This request does not belong to the login in progress: ignored.")
+                return
+            received.update(query)
+            done.set()
+            ok = "code" in received and "error" not in received
+            self._answer(
+                200 if ok else 400, b"Connected to Zoho. You can close this window." if ok else b"Authorization failed."
+            )
+
+        def _answer(self, status: int, text: bytes) -> None:
+            self.send_response(status)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.end_headers()
-            self.wfile.write(b"Connected to Zoho. You can close this window." if ok else b"Authorization failed.")
-            done.set()
+            self.wfile.write(text)
 
         def log_message(self, *args: object) -> None:
             return
@@ -199,9 +219,9 @@ def wait_for_redirect(redirect_uri: str, state: str, *, timeout: float = 300.0) 
         server.shutdown()
         server.server_close()
     if "error" in received:
-        raise AuthenticationError(f"Zoho did not grant access ({received['error']})", reason="access_denied")
-    if received.get("state") != state:
-        raise AuthenticationError("the redirect's state does not match: refusing it", reason="state_mismatch")
+        raise AuthenticationError(f"Zoho did not grant access ({received['error'][:100]})", reason="access_denied")
+    if "code" not in received:
+        raise AuthenticationError("Zoho's redirect carried no authorization code", reason="no_code")
     return Redirect(
         code=received["code"], accounts_server=received.get("accounts-server"), location=received.get("location")
     )

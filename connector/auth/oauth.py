@@ -6,13 +6,15 @@ secret. Zoho's three token failures that other SDKs report alike are told apart 
     invalid_code     the refresh token was revoked, or evicted by Zoho's 20-refresh-tokens-per-user cap → reconnect
                      (for a code grant: the code expired or was used already → generate a new one)
     Access Denied    token creation is throttled (≤10 per refresh token per 10 minutes; Zoho may say so with
-                     HTTP 200) → wait, and reuse the tokens you have
+                     HTTP 200); `access_denied` is the same for more than 10 grant-code or token requests in 10
+                     minutes (HTTP 200 or 400) → wait, and reuse the tokens you have
     invalid_client   the client id or secret is wrong, or the client lives in another data centre
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -24,6 +26,7 @@ from connector.errors import AuthenticationError
 
 __all__ = [
     "TOKEN_TIMEOUT",
+    "asend",
     "authorize_url",
     "code_request",
     "new_state",
@@ -37,6 +40,8 @@ __all__ = [
 # Every token call has a timeout: a hung Accounts server must not hang a worker holding the refresh lock.
 TOKEN_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 THROTTLE_RETRY_AFTER = 60.0  # Zoho counts 10 tokens per rolling 10 minutes; one minute usually frees a slot
+DEFAULT_LIFETIME = 3600.0  # Zoho's access tokens live an hour
+MAX_LIFETIME = 86_400.0
 
 
 def new_state() -> str:
@@ -111,9 +116,24 @@ def send(request: httpx.Request, transport: httpx.BaseTransport | None = None) -
         try:
             return client.send(request)
         except httpx.TransportError as exc:
-            raise AuthenticationError(
-                f"could not reach Zoho Accounts ({type(exc).__name__})", reason="accounts_unreachable", retryable=True
-            ) from None
+            raise _unreachable(request, exc) from None
+
+
+async def asend(request: httpx.Request, transport: httpx.AsyncBaseTransport | None = None) -> httpx.Response:
+    """`send` for async code: the event loop keeps running while Zoho answers."""
+    async with httpx.AsyncClient(transport=transport, timeout=TOKEN_TIMEOUT) as client:
+        try:
+            return await client.send(request)
+        except httpx.TransportError as exc:
+            raise _unreachable(request, exc) from None
+
+
+def _unreachable(request: httpx.Request, exc: httpx.TransportError) -> AuthenticationError:
+    return AuthenticationError(
+        f"could not reach Zoho Accounts at {request.url.host} ({type(exc).__name__})",
+        reason="accounts_unreachable",
+        retryable=True,
+    )
 
 
 def parse_token_response(response: httpx.Response, *, grant: str, now: float, base: Token) -> Token:
@@ -123,24 +143,44 @@ def parse_token_response(response: httpx.Response, *, grant: str, now: float, ba
     """
     body = _body(response)
     if response.status_code < 400 and "access_token" in body:
-        # Legacy answers carry expires_in_sec, and then expires_in is in milliseconds.
-        lifetime = float(body.get("expires_in_sec") or body.get("expires_in") or 3600)
-        if "expires_in_sec" not in body and lifetime > 86_400:
-            lifetime /= 1000
         return base.replace(
             access_token=str(body["access_token"]),
             refresh_token=str(body.get("refresh_token") or base.refresh_token or "") or None,
             api_domain=str(body.get("api_domain") or base.api_domain or "") or None,
-            expires_at=now + lifetime,
+            expires_at=now + _lifetime(body),
             grant_token=None,
         )
-    raise token_error(response.status_code, body, grant=grant)
+    raise token_error(response.status_code, body, grant=grant, host=_host(response))
 
 
-def token_error(status: int, body: Mapping[str, Any], *, grant: str) -> AuthenticationError:
+def _host(response: httpx.Response) -> str | None:
+    try:
+        return response.request.url.host
+    except RuntimeError:  # a response built without its request (tests)
+        return None
+
+
+def _lifetime(body: Mapping[str, Any]) -> float:
+    """Seconds the new access token lives. Legacy answers carry expires_in_sec, and then expires_in is in
+    milliseconds. A value that is not a positive finite number ("abc", -5, NaN) means the default hour; an
+    implausibly long one is capped at a day, so a broken answer cannot make a token look valid for years."""
+    seconds = "expires_in_sec" in body
+    raw = body.get("expires_in_sec") if seconds else body.get("expires_in")
+    try:
+        lifetime = float(raw) if isinstance(raw, int | float | str) and not isinstance(raw, bool) else math.nan
+    except ValueError:
+        lifetime = math.nan
+    if not math.isfinite(lifetime) or lifetime <= 0:
+        return DEFAULT_LIFETIME
+    if not seconds and lifetime > MAX_LIFETIME:
+        lifetime /= 1000
+    return min(lifetime, MAX_LIFETIME)
+
+
+def token_error(status: int, body: Mapping[str, Any], *, grant: str, host: str | None = None) -> AuthenticationError:
     error = str(body.get("error") or body.get("code") or "").strip()
     description = str(body.get("error_description") or body.get("message") or "")
-    lowered = f"{error} {description}".lower()
+    lowered = f"{error} {description}".lower().replace("_", " ")
     if lowered.startswith("access denied") or "throttle" in lowered or "too many requests" in lowered:
         return AuthenticationError(
             "Zoho is throttling token requests for this refresh token (at most 10 new access tokens per 10 "
@@ -162,10 +202,11 @@ def token_error(status: int, body: Mapping[str, Any], *, grant: str) -> Authenti
             "codes 3 by default) or was already used. Generate a new code and exchange it at once",
             reason="grant_code_invalid",
         )
+    at = f" at {host}" if host else ""
     if error == "invalid_client":
         return AuthenticationError(
-            "Zoho does not know this client (invalid_client): check the client id and secret, and that the "
-            "connection's region is the data centre the client and account live in (multi-DC must be enabled "
+            f"Zoho Accounts{at} does not know this client (invalid_client): check the client id and secret, and that "
+            "the connection's region is the data centre the client and account live in (multi-DC must be enabled "
             "for the client in the API console to use other data centres)",
             reason="invalid_client",
         )
@@ -175,8 +216,16 @@ def token_error(status: int, body: Mapping[str, Any], *, grant: str) -> Authenti
             reason="invalid_redirect_uri",
         )
     detail = f" ({error})" if error else ""
+    if status >= 500 or status == 429:  # the server's trouble, not the configuration's
+        return AuthenticationError(
+            f"Zoho Accounts{at} failed the token request with HTTP {status}{detail}; try again shortly",
+            reason=error or "accounts_unavailable",
+            retryable=True,
+            retry_after=THROTTLE_RETRY_AFTER if status == 429 else None,
+        )
+    hint = "" if error else ": check the connection's region and accounts_url"
     return AuthenticationError(
-        f"Zoho Accounts refused the token request with HTTP {status}{detail}",
+        f"Zoho Accounts{at} refused the token request with HTTP {status}{detail}{hint}",
         reason=error or "token_request_failed",
     )
 

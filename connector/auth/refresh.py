@@ -9,18 +9,19 @@ Independent of HTTP: the caller passes the function that talks to the token endp
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
-from connector.auth.stores._common import KeyedLocks
 from connector.auth.stores.base import TokenStore
+from connector.auth.stores.locks import KeyedLocks
 from connector.auth.tokens import Token
-from connector.errors import ConnectionConfigError
+from connector.errors import ConnectionConfigError, TransientError
 
-__all__ = ["aensure_fresh", "ensure_fresh", "flight_key"]
+__all__ = ["RefreshLockTimeout", "aensure_fresh", "ensure_fresh", "flight_key", "token_lock"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,31 @@ def flight_key(token: Token) -> str:
     raise ConnectionConfigError(
         "no stored token matches this connection and it has no refresh token: authorize the connection first"
     )
+
+
+class RefreshLockTimeout(TransientError):
+    """Another worker held this token's refresh lock for longer than the lock timeout: try again shortly."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(
+            f"another worker has been refreshing this token for over {timeout:g} s (the refresh lock is held); "
+            "try again shortly",
+            retry_after=min(max(timeout / 4, 1.0), 30.0),
+        )
+
+
+@contextlib.contextmanager
+def token_lock(store: TokenStore, key: str, timeout: float) -> Iterator[None]:
+    """This token's lock: the in-process lock first (one thread per process queues on the store), then the
+    store's lock, shared by every process using the store. RefreshLockTimeout when not held within `timeout`."""
+    deadline = time.monotonic() + timeout
+    with contextlib.ExitStack() as held:
+        try:  # only a timeout while acquiring is ours to translate, not one raised by the caller's block
+            held.enter_context(_LOCAL.hold(key, timeout))
+            held.enter_context(store.lock(key, timeout=max(deadline - time.monotonic(), 0.0)))
+        except TimeoutError:
+            raise RefreshLockTimeout(timeout) from None
+        yield
 
 
 def _stale(token: Token, now: float, margin: float, failed: str | None) -> bool:
@@ -63,7 +89,7 @@ def ensure_fresh(
     `force_if_access_token`: the access token a call was just refused with (HTTP 401). The token is refreshed only
     if the store still holds that access token; if another worker has already replaced it, its token is used.
     `refresh(token)` returns the new token; when it raises, nothing is saved and the locks are released.
-    Raises TimeoutError when the lock is not acquired within `lock_timeout` seconds.
+    Raises RefreshLockTimeout (a retryable TransientError) when the lock is not acquired within `lock_timeout`.
     """
     stored = store.find_token(probe)
     if stored is not None and not _stale(stored, now(), margin, force_if_access_token):
@@ -82,8 +108,7 @@ def _refresh_locked(
     lock_timeout: float,
 ) -> Token:
     key = flight_key(stored or probe)
-    deadline = time.monotonic() + lock_timeout
-    with _LOCAL.hold(key, lock_timeout), store.lock(key, timeout=max(deadline - time.monotonic(), 0.0)):
+    with token_lock(store, key, lock_timeout):
         # Re-read: while we waited, another worker may have refreshed (or the 401'd token may be gone).
         current = store.find_token_by_id(stored.id) if stored is not None and stored.id else store.find_token(probe)
         if current is not None and not _stale(current, now(), margin, failed):

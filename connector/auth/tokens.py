@@ -1,14 +1,16 @@
 """The OAuth token record that every token store persists.
 
 Its fields are those of Zoho's SDK token table (id, user_name, client_id, client_secret, refresh_token,
-access_token, grant_token, expiry, redirect_url, api_domain) plus the accounts server the token belongs to, so a
-store written for Zoho's SDKs ports directly. Expiry is kept as epoch seconds (a number, never a string).
+access_token, grant_token, expiry, redirect_url, api_domain) plus the accounts server the token belongs to and the
+organization ids found for it (product key → id, so that Books or Inventory is asked for its organizations once,
+not on every run), so a store written for Zoho's SDKs ports directly. Expiry is kept as epoch seconds (a number,
+never a string).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["SECRET_FIELDS", "Token"]
@@ -32,6 +34,7 @@ class Token:
     redirect_url: str | None = None
     api_domain: str | None = None  # e.g. "https://www.zohoapis.eu", as Zoho's token response names it
     accounts_url: str | None = None  # e.g. "https://accounts.zoho.eu"
+    organization_ids: dict[str, str] = field(default_factory=dict, hash=False)  # e.g. {"books": "10234695"}
 
     def replace(self, **changes: Any) -> Token:
         return dataclasses.replace(self, **changes)
@@ -46,7 +49,10 @@ class Token:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Token:
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        if values.get("organization_ids") is None:
+            values.pop("organization_ids", None)
+        return cls(**values)
 
     def masked(self) -> dict[str, Any]:
         """The token as a dict with every secret masked, for status output."""

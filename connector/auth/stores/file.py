@@ -16,7 +16,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from connector.auth.stores._common import file_lock, find_match, open_private, plan_upsert, saved_id
+from connector.auth.stores._common import open_private, private_dir, private_file
+from connector.auth.stores.locks import file_lock
+from connector.auth.stores.schema import check_id, check_token, find_match, from_row, plan_upsert, saved_id, to_row
 from connector.auth.tokens import Token
 from connector.errors import ConnectionConfigError
 
@@ -38,9 +40,10 @@ class FileStore:
         self._lock_dir = self.path.with_name(self.path.name + ".locks")
 
     def find_token(self, token: Token) -> Token | None:
-        return find_match(token, self._read())
+        return find_match(check_token(token), self._read())
 
     def save_token(self, token: Token) -> Token:
+        check_token(token)
         with self._writing() as tokens:
             match = plan_upsert(token, tokens)
             stored = token.replace(id=saved_id(token, match))
@@ -51,6 +54,7 @@ class FileStore:
             return stored
 
     def delete_token(self, id: str) -> None:
+        check_id(id)
         with self._writing() as tokens:
             tokens[:] = [t for t in tokens if t.id != id]
 
@@ -62,16 +66,18 @@ class FileStore:
             tokens.clear()
 
     def find_token_by_id(self, id: str) -> Token | None:
+        check_id(id)
         return next((t for t in self._read() if t.id == id), None)
 
     def lock(self, key: str, timeout: float = 30.0) -> AbstractContextManager[None]:
-        self._lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self._lock_dir)
         name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
         return file_lock(self._lock_dir / f"{name}.lock", timeout)
 
     # -- internals ---------------------------------------------------------------------------------------------
 
     def _read(self) -> list[Token]:
+        private_file(self.path)
         try:
             with open(self.path, encoding="utf-8") as f:
                 data: Any = json.load(f)
@@ -81,12 +87,16 @@ class FileStore:
             raise ConnectionConfigError(f"the token file {self.path} is not valid JSON") from None
         if not isinstance(data, dict) or data.get("format") != _FORMAT or not isinstance(data.get("tokens"), list):
             raise ConnectionConfigError(f"{self.path} is not a zoho-connector token file")
-        return [Token.from_dict(t) for t in data["tokens"]]
+        try:
+            return [from_row(t) for t in data["tokens"]]
+        except (TypeError, ValueError, AttributeError):
+            raise ConnectionConfigError(f"{self.path} holds a token that is not a token record") from None
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[list[Token]]:
         """Read the tokens under the writer lock, let the caller change the list, then write it atomically."""
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_file(self._write_lock)
         with file_lock(self._write_lock, _WRITE_TIMEOUT):
             tokens = self._read()
             before = list(tokens)
@@ -95,9 +105,8 @@ class FileStore:
                 self._write(tokens)
 
     def _write(self, tokens: list[Token]) -> None:
-        body = json.dumps({"format": _FORMAT, "version": 1, "tokens": [t.to_dict() for t in tokens]}, indent=1).encode(
-            "ascii"
-        )  # \u escapes keep any string, even a lone surrogate, exactly
+        rows = [to_row(t) for t in tokens]
+        body = json.dumps({"format": _FORMAT, "version": 1, "tokens": rows}, indent=1).encode("ascii")
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
         fd = open_private(tmp, os.O_WRONLY | os.O_EXCL)
         try:

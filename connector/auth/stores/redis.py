@@ -18,8 +18,17 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from connector.auth.stores._common import find_match, keys_of, lock_name, plan_upsert, require, safe_url, saved_id
-from connector.auth.stores.sqlite import FIELDS
+from connector.auth.stores._common import lock_name, require, safe_url
+from connector.auth.stores.schema import (
+    check_id,
+    check_token,
+    find_match,
+    from_row,
+    keys_of,
+    plan_upsert,
+    saved_id,
+    to_row,
+)
 from connector.auth.tokens import Token
 from connector.errors import ConnectionConfigError, TransientError
 
@@ -56,17 +65,19 @@ class RedisStore:
         try:
             self._r: Any = redis.Redis.from_url(clean, socket_timeout=30, socket_connect_timeout=10)
         except ValueError:
-            raise ConnectionConfigError(f"invalid Redis URL {self._safe}") from None
+            raise ConnectionConfigError(f"token_store: invalid Redis URL {self._safe}") from None
         self._release = self._r.register_script(_RELEASE)
         self._renew = self._r.register_script(_RENEW)
 
     # -- the six methods ---------------------------------------------------------------------------------------
 
     def find_token(self, token: Token) -> Token | None:
+        check_token(token)
         with self._guard():
             return find_match(token, self._candidates(self._r, token))
 
     def save_token(self, token: Token) -> Token:
+        check_token(token)
         index = self._index_keys(token)
         with self._guard():
             for _ in range(_ATTEMPTS):
@@ -93,6 +104,7 @@ class RedisStore:
         raise TransientError("the Redis token store stayed too busy to save a token; try again")
 
     def delete_token(self, id: str) -> None:
+        check_id(id)
         with self._guard():
             for _ in range(_ATTEMPTS):
                 with self._r.pipeline() as pipe:
@@ -135,6 +147,7 @@ class RedisStore:
             self._r.delete(self._ids)
 
     def find_token_by_id(self, id: str) -> Token | None:
+        check_id(id)
         with self._guard():
             return self._read(self._r, id)
 
@@ -209,7 +222,7 @@ class RedisStore:
 
     def _write(self, pipe: Any, token: Token) -> None:
         id = token.id or ""
-        fields = {f: _encode(getattr(token, f)) for f in FIELDS if getattr(token, f) is not None}
+        fields = {f: _encode(v) for f, v in to_row(token).items() if v is not None}
         pipe.delete(self._tok(id))
         pipe.hset(self._tok(id), mapping=fields)
         for key in self._index_keys(token):
@@ -228,13 +241,13 @@ class RedisStore:
 def _encode(value: Any) -> bytes:
     if isinstance(value, float | int):
         return repr(float(value)).encode()
-    return str(value).encode("utf-8", "surrogatepass")
+    return str(value).encode("utf-8")
 
 
 def _decode(data: dict[bytes, bytes]) -> Token | None:
     if not data:
         return None
-    values: dict[str, Any] = {k.decode(): v.decode("utf-8", "surrogatepass") for k, v in data.items()}
-    if "expires_at" in values:
-        values["expires_at"] = float(values["expires_at"])
-    return Token.from_dict(values)
+    try:
+        return from_row({k.decode(): v.decode("utf-8") for k, v in data.items()})
+    except (UnicodeDecodeError, ValueError):
+        raise ConnectionConfigError("a token in the Redis token store is not a token record") from None

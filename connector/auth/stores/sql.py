@@ -5,7 +5,7 @@ digests. Every statement is parameterized; the only identifier, the table name, 
 READ COMMITTED transaction that locks the matching rows (FOR UPDATE); a concurrent insert of the same new token
 hits a unique key and the upsert is retried, as is a deadlock. `lock(key)` is a server-side lock (MySQL
 GET_LOCK, PostgreSQL pg_advisory_lock) held by a dedicated, unpooled connection, so that waiting for a lock
-never starves the pool the lock holder needs.
+never starves the pool the lock holder needs. Columns added since a table was created are added on first use.
 """
 
 from __future__ import annotations
@@ -17,17 +17,20 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from connector.auth.stores._common import (
+from connector.auth.stores._common import lock_name, require, safe_url, validate_table
+from connector.auth.stores.schema import (
+    FIELDS,
+    KEYS,
+    NUMBER_FIELDS,
+    check_id,
+    check_token,
     find_match,
+    from_row,
     keys_of,
-    lock_name,
     plan_upsert,
-    require,
-    safe_url,
     saved_id,
-    validate_table,
+    to_row,
 )
-from connector.auth.stores.sqlite import FIELDS, KEYS
 from connector.auth.tokens import Token
 from connector.errors import ConnectionConfigError, TransientError
 
@@ -68,8 +71,10 @@ class SqlStore:
         self.table_name = validate_table(params.pop("table", "oauthtoken"))
         try:
             sa_url = sa.engine.make_url(url).set(drivername=driver, query={})
+            if sa_url.port is not None and not 0 < sa_url.port < 65536:
+                raise ValueError(sa_url.port)
         except Exception:
-            raise ConnectionConfigError(f"invalid token store URL {self._safe}") from None
+            raise ConnectionConfigError(f"token_store: invalid token store URL {self._safe}") from None
         self.is_mysql = driver.startswith("mysql")
         query = dict(params)
         if self.is_mysql:
@@ -85,10 +90,12 @@ class SqlStore:
     # -- the six methods ---------------------------------------------------------------------------------------
 
     def find_token(self, token: Token) -> Token | None:
+        check_token(token)
         with self._begin() as conn:
             return find_match(token, self._candidates(conn, token, for_update=False))
 
     def save_token(self, token: Token) -> Token:
+        check_token(token)
         sa = self._sa
         for attempt in range(_ATTEMPTS):
             try:
@@ -110,6 +117,7 @@ class SqlStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def delete_token(self, id: str) -> None:
+        check_id(id)
         with self._begin() as conn:
             conn.execute(self.table.delete().where(self.table.c.id_key == keys_of(Token(id=id)).id_key))
 
@@ -122,6 +130,7 @@ class SqlStore:
             conn.execute(self.table.delete())
 
     def find_token_by_id(self, id: str) -> Token | None:
+        check_id(id)
         with self._begin() as conn:
             rows = conn.execute(self._select().where(self.table.c.id_key == keys_of(Token(id=id)).id_key))
             return next((self._token(r) for r in rows), None)
@@ -177,7 +186,7 @@ class SqlStore:
         short = hashlib.sha256(self.table_name.encode()).hexdigest()[:12]  # index names are 64 chars at most
         columns = [lib.Column("id_key", digest, primary_key=True), lib.Column("id", text, nullable=False)]
         for f in FIELDS[1:]:
-            columns.append(lib.Column(f, lib.Double() if f == "expires_at" else text))
+            columns.append(lib.Column(f, lib.Double() if f in NUMBER_FIELDS else text))
         columns += [lib.Column(k, digest) for k in KEYS[1:]]
         uniques = [lib.UniqueConstraint(k, name=f"uq_{short}_{k}") for k in KEYS[1:]]
         table = lib.Table(
@@ -217,7 +226,32 @@ class SqlStore:
                 exists = False
             if not exists:
                 raise self._error("create the token table", e) from None
+        self._add_missing_columns()
         self._created = True
+
+    def _add_missing_columns(self) -> None:
+        """A table made by an older version lacks the newer columns (organization_ids): add them."""
+        sa = self._sa
+        for _ in range(3):  # another process may be adding the same column: look again
+            try:
+                present = {c["name"] for c in sa.inspect(self._engine).get_columns(self.table_name)}
+                missing = [c for c in self.table.columns if c.name not in present]
+                if not missing:
+                    return
+                preparer = self._engine.dialect.identifier_preparer
+                with self._engine.begin() as conn:
+                    for column in missing:
+                        kind = column.type.compile(dialect=self._engine.dialect)
+                        conn.execute(
+                            sa.text(
+                                f"ALTER TABLE {preparer.quote(self.table_name)} "  # validated name, no values
+                                f"ADD COLUMN {preparer.quote(column.name)} {kind}"
+                            )
+                        )
+                return
+            except sa.exc.SQLAlchemyError as e:
+                error = e
+        raise self._error("add a column to the token table", error)
 
     def _pg_lock(self, conn: sa.Connection, number: int, timeout: float) -> None:
         sa = self._sa
@@ -250,13 +284,13 @@ class SqlStore:
 
     @staticmethod
     def _values(token: Token) -> dict[str, Any]:
-        values = {f: getattr(token, f) for f in FIELDS}
+        values = to_row(token)
         values.update(keys_of(token)._asdict())
         return values
 
     @staticmethod
     def _token(row: Any) -> Token:
-        return Token(**dict(zip(FIELDS, row, strict=True)))
+        return from_row(dict(zip(FIELDS, row, strict=True)))
 
     def _error(self, doing: str, e: Exception) -> ConnectionConfigError | TransientError:
         """Our error for a driver error: the kind of failure and the server's code, never the statement values."""

@@ -2,8 +2,8 @@
 
 WAL lets readers run while a writer commits; busy_timeout makes writers queue instead of failing; every upsert is
 one BEGIN IMMEDIATE transaction (the write lock is taken before the read, so two writers cannot both decide to
-insert); unique indexes on the match-key digests back the rule up. `lock(key)` is an fcntl lock file per key
-beside the database.
+insert); unique indexes on the match-key digests back the rule up. `lock(key)` is a lock file per key beside the
+database. Columns added since a table was created are added on opening (ALTER TABLE … ADD COLUMN).
 """
 
 from __future__ import annotations
@@ -16,36 +16,26 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from connector.auth.stores._common import (
-    file_lock,
+from connector.auth.stores._common import open_private, private_dir, private_file, validate_table
+from connector.auth.stores.locks import file_lock
+from connector.auth.stores.schema import (
+    COLUMNS,
+    FIELDS,
+    KEYS,
+    NUMBER_FIELDS,
+    check_id,
+    check_token,
     find_match,
+    from_row,
     keys_of,
-    open_private,
     plan_upsert,
     saved_id,
-    validate_table,
+    to_row,
 )
 from connector.auth.tokens import Token
 from connector.errors import ConnectionConfigError
 
-__all__ = ["COLUMNS", "SqliteStore"]
-
-# Token fields, then the digests the unique indexes and lookups use (see _common.Keys).
-FIELDS = (
-    "id",
-    "user_name",
-    "client_id",
-    "client_secret",
-    "refresh_token",
-    "access_token",
-    "grant_token",
-    "expires_at",
-    "redirect_url",
-    "api_domain",
-    "accounts_url",
-)
-KEYS = ("id_key", "user_key", "access_key", "refresh_key", "grant_key")
-COLUMNS = FIELDS + KEYS
+__all__ = ["SqliteStore"]
 
 
 class SqliteStore:
@@ -66,9 +56,10 @@ class SqliteStore:
         self._sql_update = f'UPDATE "{t}" SET {", ".join(c + " = ?" for c in COLUMNS)} WHERE id_key = ?'  # noqa: S608
 
     def find_token(self, token: Token) -> Token | None:
-        return find_match(token, self._candidates(self._conn(), token))
+        return find_match(check_token(token), self._candidates(self._conn(), token))
 
     def save_token(self, token: Token) -> Token:
+        check_token(token)
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -86,6 +77,7 @@ class SqliteStore:
         return stored
 
     def delete_token(self, id: str) -> None:
+        check_id(id)
         self._conn().execute(f'DELETE FROM "{self.table}" WHERE id_key = ?', (keys_of(Token(id=id)).id_key,))  # noqa: S608
 
     def get_tokens(self) -> list[Token]:
@@ -95,11 +87,12 @@ class SqliteStore:
         self._conn().execute(f'DELETE FROM "{self.table}"')  # noqa: S608
 
     def find_token_by_id(self, id: str) -> Token | None:
+        check_id(id)
         rows = self._conn().execute(self._sql_select + " WHERE id_key = ?", (keys_of(Token(id=id)).id_key,))
         return next((self._token(r) for r in rows), None)
 
     def lock(self, key: str, timeout: float = 30.0) -> AbstractContextManager[None]:
-        self._lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self._lock_dir)
         name = hashlib.sha256(f"{self.table}\0{key}".encode("utf-8", "surrogatepass")).hexdigest()[:40]
         return file_lock(self._lock_dir / f"{name}.lock", timeout)
 
@@ -118,7 +111,13 @@ class SqliteStore:
             return conn
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.close(open_private(self.path, os.O_RDWR))  # SQLite gives its -wal/-shm files the database's mode
-        self._lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for path in (
+            self.path,
+            self.path.with_name(self.path.name + "-wal"),
+            self.path.with_name(self.path.name + "-shm"),
+        ):
+            private_file(path)  # an older or hand-made database may be wider
+        private_dir(self._lock_dir)
         try:
             # Switching a new database to WAL and creating the table may answer SQLITE_BUSY at once, without the
             # busy handler, when several processes open the store together: serialise the opening itself.
@@ -137,11 +136,17 @@ class SqliteStore:
 
     def _create(self, conn: sqlite3.Connection) -> None:
         t = self.table
-        text = ", ".join(f"{c} TEXT" for c in FIELDS[1:] if c != "expires_at")
+        columns = ", ".join(f"{c} {_type(c)}" for c in FIELDS[1:])
         conn.execute(
-            f'CREATE TABLE IF NOT EXISTS "{t}" (id_key TEXT PRIMARY KEY, id TEXT NOT NULL, {text}, expires_at REAL, '
+            f'CREATE TABLE IF NOT EXISTS "{t}" (id_key TEXT PRIMARY KEY, id TEXT NOT NULL, {columns}, '
             "user_key TEXT UNIQUE, access_key TEXT UNIQUE, refresh_key TEXT UNIQUE, grant_key TEXT UNIQUE)"
         )
+        # A table made by an older version lacks the newer columns (organization_ids): add them. Runs under the
+        # opening lock, so two processes cannot both add one.
+        present = {row[1] for row in conn.execute(f'PRAGMA table_info("{t}")')}
+        for c in FIELDS:
+            if c not in present:
+                conn.execute(f'ALTER TABLE "{t}" ADD COLUMN {c} {_type(c)}')
 
     def _candidates(self, conn: sqlite3.Connection, token: Token) -> list[Token]:
         """The rows sharing any match key with `token`, found through the indexed digests."""
@@ -153,8 +158,13 @@ class SqliteStore:
 
     @staticmethod
     def _values(token: Token) -> tuple[Any, ...]:
-        return (*(getattr(token, f) for f in FIELDS), *keys_of(token))
+        row = to_row(token)
+        return (*(row[f] for f in FIELDS), *keys_of(token))
 
     @staticmethod
     def _token(row: tuple[Any, ...]) -> Token:
-        return Token(**dict(zip(FIELDS, row, strict=True)))
+        return from_row(dict(zip(FIELDS, row, strict=True)))
+
+
+def _type(column: str) -> str:
+    return "REAL" if column in NUMBER_FIELDS else "TEXT"

@@ -6,14 +6,16 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 
 import anyio
 import pytest
 
-from connector.auth.refresh import aensure_fresh, ensure_fresh, flight_key
+from connector.auth.refresh import RefreshLockTimeout, aensure_fresh, ensure_fresh, flight_key
 from connector.auth.stores.memory import MemoryStore
 from connector.auth.tokens import Token
-from connector.errors import AuthenticationError, ConnectionConfigError
+from connector.errors import AuthenticationError, ConnectionConfigError, TransientError
+from tests.connector.auth.stores.workers import hold_lock
 
 NOW = 1_000_000.0
 STALE = Token(
@@ -155,8 +157,33 @@ def test_a_lock_that_cannot_be_taken_times_out() -> None:
     held = threading.Lock()
     store = SlowLockStore(held)
     store.save_token(STALE)
-    with held, pytest.raises(TimeoutError):
+    # A typed, retryable error (it used to be a bare TimeoutError, which engines report as a crash).
+    with held, pytest.raises(RefreshLockTimeout) as err:
         ensure_fresh(store, Token(user_name="alice"), Refresher(), now=clock, lock_timeout=0.05)
+    assert isinstance(err.value, TransientError) and err.value.retryable and err.value.retry_after
+    assert err.value.to_dict()["error"]["type"] == "transient"
+
+
+def test_a_refresh_lock_held_by_another_process_is_a_typed_retryable_error(tmp_path: Path) -> None:
+    import multiprocessing
+
+    from connector.auth.stores.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "t.db")
+    store.save_token(STALE)
+    key = flight_key(store.find_token(Token(user_name="alice")) or STALE)
+    ready, release = multiprocessing.get_context("spawn").Event(), multiprocessing.get_context("spawn").Event()
+    holder = multiprocessing.get_context("spawn").Process(
+        target=hold_lock, args=(str(tmp_path / "t.db"), key, ready, release)
+    )
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(RefreshLockTimeout):
+            ensure_fresh(store, Token(user_name="alice"), Refresher(), now=clock, lock_timeout=0.1)
+    finally:
+        release.set()
+        holder.join(30)
 
 
 @pytest.mark.anyio

@@ -27,6 +27,7 @@ SERVERS["redis"] = ("Redis", "127.0.0.1", 6379)
 class Kind:
     url: str
     env: dict[str, str] = field(default_factory=dict)
+    name: str = ""
 
     def open(self) -> TokenStore:
         return open_store(self.url, env=self.env)
@@ -43,13 +44,21 @@ def kind_params(names: tuple[str, ...]) -> list[object]:
 @contextlib.contextmanager
 def prepared(name: str, tmp: Path) -> Iterator[Kind]:
     """A fresh, empty store of kind `name` (own file, table or key prefix), removed afterwards."""
+    with _prepared(name, tmp) as kind:
+        yield Kind(kind.url, kind.env, name)
+
+
+@contextlib.contextmanager
+def _prepared(name: str, tmp: Path) -> Iterator[Kind]:
     if name in SERVERS:
         require(*SERVERS[name])
     suffix = uuid.uuid4().hex[:10]
     if name == "memory":
         yield Kind("memory:")
     elif name == "python":
-        yield Kind("python:tests.connector.auth.stores.user_store:UserStore")
+        yield Kind(
+            "python:tests.connector.auth.stores.user_store:UserStore", {"ZOHO_CONNECTOR_ALLOW_PYTHON_STORES": "1"}
+        )
     elif name == "file":
         yield Kind(f"file://{tmp}/tokens.json")
     elif name == "sqlite":

@@ -6,6 +6,7 @@ Runs over every store kind (see kinds.py); server kinds skip when their server i
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,7 @@ import pytest
 from connector.auth.stores.base import TokenStore
 from connector.auth.tokens import Token
 from connector.errors import ConnectionConfigError
-from tests.connector.auth.stores.kinds import Kind, prepared
+from tests.connector.auth.stores.kinds import Kind, kind_params, prepared
 
 FULL = Token(
     user_name="alice@example.com",
@@ -223,14 +224,66 @@ def test_hostile_ids(store: TokenStore) -> None:
         assert store.find_token_by_id(id) is None
 
 
-def test_delete_tokens_removes_only_this_stores_tokens(store: TokenStore, kind: Kind) -> None:
-    for i in range(5):
-        store.save_token(Token(user_name=f"u{i}", access_token=f"a{i}"))
-    store.delete_tokens()
+def test_delete_tokens_removes_only_this_stores_tokens(store: TokenStore, kind: Kind, tmp_path: Path) -> None:
+    # A second store of the same kind (its own table, key prefix, file or instance) must keep its tokens.
+    with prepared(kind.name, tmp_path / "other") as other_kind:
+        other = other_kind.open()
+        other.save_token(Token(user_name="u1", access_token="other-store"))
+        for i in range(5):
+            store.save_token(Token(user_name=f"u{i}", access_token=f"a{i}"))
+        store.delete_tokens()
+        assert store.get_tokens() == []
+        assert store.find_token(Token(user_name="u1")) is None
+        store.save_token(Token(user_name="u1", access_token="again"))
+        assert len(store.get_tokens()) == 1
+        assert [t.access_token for t in other.get_tokens()] == ["other-store"]
+        close = getattr(getattr(other, "inner", other), "close", None)
+        if close is not None:
+            close()
+
+
+LONE = "\ud800"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        Token(user_name="bob" + LONE, access_token="a"),
+        Token(user_name="bob", access_token="a" + LONE),
+        Token(user_name="bob", api_domain="https://www.zohoapis.eu/" + LONE),
+        Token(user_name="bob", organization_ids={"books": LONE}),
+    ],
+    ids=["user_name", "access_token", "api_domain", "organization_ids"],
+)
+def test_text_no_store_can_keep_is_a_config_error(store: TokenStore, token: Token) -> None:
+    # Before: UnicodeEncodeError from SQLite, the SQL drivers and Redis; the file and memory stores kept it.
+    with pytest.raises(ConnectionConfigError, match="lone UTF-16 surrogate"):
+        store.save_token(token)
+    with pytest.raises(ConnectionConfigError, match="lone UTF-16 surrogate"):
+        store.find_token(token)
     assert store.get_tokens() == []
-    assert store.find_token(Token(user_name="u1")) is None
-    store.save_token(Token(user_name="u1", access_token="again"))
-    assert len(store.get_tokens()) == 1
+
+
+def test_ids_no_store_can_keep_are_a_config_error(store: TokenStore) -> None:
+    for call in (store.find_token_by_id, store.delete_token):
+        with pytest.raises(ConnectionConfigError, match="id is not valid text"):
+            call("x" + LONE)
+
+
+def test_organization_ids_are_kept_with_the_token(store: TokenStore) -> None:
+    saved = store.save_token(FULL.replace(organization_ids={"books": "123", "inventory": "4567"}))
+    assert saved.organization_ids == {"books": "123", "inventory": "4567"}
+    assert store.find_token(Token(user_name=FULL.user_name)) == saved
+    assert store.find_token_by_id(saved.id or "") == saved
+    updated = store.save_token(saved.replace(organization_ids={**saved.organization_ids, "crm": "9"}))
+    assert (store.find_token_by_id(saved.id or "") or Token()).organization_ids == {
+        "books": "123",
+        "inventory": "4567",
+        "crm": "9",
+    }
+    assert updated.id == saved.id
+    assert store.save_token(Token(user_name="no-orgs", access_token="x")).organization_ids == {}
+    assert (store.find_token(Token(user_name="no-orgs")) or FULL).organization_ids == {}
 
 
 def test_lock_is_exclusive_and_times_out(store: TokenStore) -> None:
@@ -270,3 +323,60 @@ def test_files_are_private(name: str, tmp_path: Path) -> None:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
     for path in (p for p in (tmp_path / "home").rglob("*") if p.is_dir()):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o700, path
+
+
+@pytest.mark.parametrize("name", ["file", "sqlite", "encrypted-sqlite"])
+def test_existing_files_with_wider_permissions_are_made_private(name: str, tmp_path: Path) -> None:
+    with prepared(name, tmp_path / "home") as kind:
+        store = kind.open()
+        store.save_token(FULL)
+        with store.lock("k"):
+            pass
+        close = getattr(getattr(store, "inner", store), "close", None)
+        if close is not None:
+            close()
+        # Someone (an older version, a copy, a umask of 0) left them world-readable.
+        for path in (tmp_path / "home").rglob("*"):
+            os.chmod(path, 0o777 if path.is_dir() else 0o644)
+        again = kind.open()
+        assert again.find_token(Token(user_name=FULL.user_name)) is not None
+        with again.lock("k"):
+            pass
+    # The files that hold tokens (lock files are empty, and tightened when next taken), and the directories.
+    files = [p for p in (tmp_path / "home").rglob("*") if p.is_file() and p.suffix != ".lock"]
+    assert {p.name for p in files} >= ({"tokens.json"} if name == "file" else {"tokens.db", "tokens.db-wal"})
+    for path in files:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+    for path in (p for p in (tmp_path / "home").rglob("*") if p.is_dir()):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o700, path
+
+
+@pytest.mark.parametrize("name", kind_params(("sqlite", "mariadb", "postgresql")))
+def test_tables_from_before_organization_ids_get_the_column(name: str, tmp_path: Path) -> None:
+    with prepared(name, tmp_path) as kind:
+        store = kind.open()
+        saved = store.save_token(FULL)
+        _drop_column(store, "organization_ids")  # the table as an older version made it
+        again = kind.open()
+        assert again.find_token(Token(user_name=FULL.user_name)) == saved
+        again.save_token(saved.replace(organization_ids={"books": "1"}))
+        assert (kind.open().find_token_by_id(saved.id or "") or FULL).organization_ids == {"books": "1"}
+
+
+def _drop_column(store: TokenStore, column: str) -> None:
+    from connector.auth.stores.sql import SqlStore
+    from connector.auth.stores.sqlite import SqliteStore
+
+    if isinstance(store, SqliteStore):
+        conn = sqlite3.connect(store.path)
+        conn.execute(f'ALTER TABLE "{store.table}" DROP COLUMN {column}')
+        conn.commit()
+        conn.close()
+        store.close()
+    else:
+        assert isinstance(store, SqlStore)
+        import sqlalchemy as sa
+
+        with store._engine.begin() as sa_conn:
+            sa_conn.execute(sa.text(f"ALTER TABLE {store.table_name} DROP COLUMN {column}"))
+        store.close()

@@ -64,15 +64,60 @@ def test_unknown_scheme_lists_the_valid_ones() -> None:
     assert "hunter2" not in err.value.message
 
 
+ALLOW = {"ZOHO_CONNECTOR_ALLOW_PYTHON_STORES": "1"}
+
+
 def test_python_scheme_checks_the_protocol() -> None:
-    store = open_store("python:tests.connector.auth.stores.user_store:UserStore", env={})
+    store = open_store("python:tests.connector.auth.stores.user_store:UserStore", env=ALLOW)
     assert isinstance(store, TokenStore)
     with pytest.raises(ConnectionConfigError, match="not a TokenStore: it lacks save_token"):
-        open_store("python:tests.connector.auth.stores.user_store:NotAStore", env={})
+        open_store("python:tests.connector.auth.stores.user_store:NotAStore", env=ALLOW)
     with pytest.raises(ConnectionConfigError, match="cannot import"):
-        open_store("python:no_such_module_xyz:Store", env={})
+        open_store("python:no_such_module_xyz:Store", env=ALLOW)
     with pytest.raises(ConnectionConfigError, match=r"package\.module:ClassName"):
-        open_store("python:JustAName", env={})
+        open_store("python:JustAName", env=ALLOW)
+
+
+def test_python_stores_are_off_unless_the_operator_enables_them() -> None:
+    url = "python:tests.connector.auth.stores.user_store:UserStore"
+    for env in ({}, {"ZOHO_CONNECTOR_ALLOW_PYTHON_STORES": "0"}):
+        with pytest.raises(ConnectionConfigError, match="ZOHO_CONNECTOR_ALLOW_PYTHON_STORES=1") as err:
+            open_store(url, env=env)
+        assert err.value.message.startswith("token_store")
+    assert isinstance(open_store(url, env={}, allow_python_stores=True), TokenStore)
+    with pytest.raises(ConnectionConfigError, match="off unless"):  # the argument wins over the environment
+        open_store(url, env=ALLOW, allow_python_stores=False)
+
+
+@pytest.mark.parametrize("target", ["os:abort", "sys:exit", "os:fork", "os:getcwd", "builtins:print"])
+def test_a_python_store_must_name_a_class_and_is_never_called_otherwise(target: str) -> None:
+    # Before the fix, `os:abort` was called (killing the process) and `os:fork` forked it.
+    with pytest.raises(ConnectionConfigError, match="is not a class"):
+        open_store(f"python:{target}", env=ALLOW)
+
+
+def test_a_python_store_class_that_fails_to_build_is_a_config_error() -> None:
+    with pytest.raises(ConnectionConfigError, match="cannot create the token store"):
+        open_store("python:tests.connector.auth.stores.user_store:BrokenStore", env=ALLOW)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://[::1/x.db",
+        "file://[bad/x.json",
+        "redis://127.0.0.1:notaport/0",
+        "redis://[::1/0",
+        "mysql://root@127.0.0.1:99999999/test",
+        "postgresql://u:hunter2@[::1/db",
+    ],
+)
+def test_an_unparsable_token_store_url_is_a_config_error_naming_the_field(url: str) -> None:
+    with pytest.raises(ConnectionConfigError) as err:
+        store = open_store(url, env={})
+        store.get_tokens()  # some drivers parse the host and port only when they connect
+    assert "token_store" in err.value.message or "token store" in err.value.message
+    assert "hunter2" not in err.value.message
 
 
 @pytest.mark.parametrize("table", ["x; DROP TABLE oauthtoken", "1abc", "a" * 64, "", "naïve"])
@@ -123,3 +168,15 @@ def test_importing_the_stores_loads_no_driver() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_an_existing_wider_home_directory_and_database_are_made_private(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    os.chmod(home, 0o755)
+    (home / "tokens.db").touch()
+    os.chmod(home / "tokens.db", 0o644)
+    store = open_store(None, env={"ZOHO_CONNECTOR_HOME": str(home)})
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
+    store.save_token(Token(access_token="a"))
+    assert stat.S_IMODE(os.stat(home / "tokens.db").st_mode) == 0o600

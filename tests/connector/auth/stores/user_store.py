@@ -12,3 +12,8 @@ class UserStore(MemoryStore):
 class NotAStore:
     def find_token(self) -> None:
         """Has one method of the protocol only."""
+
+
+class BrokenStore(MemoryStore):
+    def __init__(self) -> None:
+        raise RuntimeError("no database configured")

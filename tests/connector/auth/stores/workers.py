@@ -1,13 +1,16 @@
-"""Code the multi-process tests run in 'spawn' worker processes (it must be importable, hence its own module)."""
+"""Code the multi-process tests (and bench/token_stores.py) run in 'spawn' worker processes (it must be importable,
+hence its own module)."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
+from multiprocessing.synchronize import Event
+from pathlib import Path
 
 from connector.auth.refresh import ensure_fresh
-from connector.auth.stores import open_store
+from connector.auth.stores import TokenStore, open_store
 from connector.auth.tokens import Token
 
 NEW_ACCESS = "1000.new-access-token"
@@ -41,10 +44,17 @@ def warm(_: int) -> int:
 
 
 def contend(
-    url: str, env: dict[str, str], user: str, counter: str, start_at: float, threads: int
+    url: str,
+    env: dict[str, str],
+    user: str,
+    counter: str,
+    start_at: float,
+    threads: int,
+    store: TokenStore | None = None,
 ) -> tuple[int, list[str]]:
-    """`threads` threads of this process call ensure_fresh on the same expired token at `start_at`."""
-    store = open_store(url, env=env)
+    """`threads` threads of this process call ensure_fresh on the same expired token at `start_at` (on `store`, or
+    on the store `url` names)."""
+    store = store or open_store(url, env=env)
     refresh = CountingRefresh(counter)
     results: list[str] = []
     errors: list[BaseException] = []
@@ -81,3 +91,12 @@ def save_many(url: str, env: dict[str, str], worker: int, count: int) -> int:
             )
         )
     return count
+
+
+def hold_lock(db_path: str, key: str, ready: Event, release: Event) -> None:
+    """Hold `key`'s lock of the SQLite store at `db_path` until `release` is set (another process's refresh)."""
+    from connector.auth.stores.sqlite import SqliteStore
+
+    with SqliteStore(Path(db_path)).lock(key, timeout=10):
+        ready.set()
+        release.wait(30)
