@@ -145,12 +145,7 @@ class Call:
             raise ConnectionConfigError(
                 f"the account has no {self.product.label} organization; create one or set organization_id"
             )
-        self.state.organization_ids[self.product.key] = chosen
         return chosen
-
-    def recalled_organization(self) -> OrganizationPlacement | None:
-        known = self.state.organization_ids.get(self.product.key)
-        return self.placement(known) if known else None
 
 
 def plan(

@@ -1,6 +1,7 @@
 """What a Connector keeps between calls: per-connection state, bounded, and the pooled HTTP clients.
 
-Per connection: its token source, pacing budget, concurrency cap and the organization ids it has learnt. States
+Per connection: its token source (which also remembers the organization ids found for it), pacing budget and
+concurrency cap. States
 are keyed by the connection's identity (`Connection.cache_key`: a digest of client, user, hosts, store and tokens),
 never by secret values, and kept in a small LRU: a process that sees ten thousand short-lived connections holds a few
 hundred states, not ten thousand. HTTP clients are not per connection: every call goes through one pooled client
@@ -38,7 +39,6 @@ class ConnectionState:
     tokens: TokenSource
     budget: Budget
     semaphore: threading.BoundedSemaphore
-    organization_ids: dict[str, str] = field(default_factory=dict)  # product key → id learnt in this process
     async_semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = field(
         default_factory=weakref.WeakKeyDictionary
     )
@@ -56,18 +56,17 @@ class ConnectionState:
 class States:
     """A bounded, thread-safe LRU of connection states."""
 
-    def __init__(self, make: Callable[[Connection], ConnectionState], limit: int = MAX_STATES) -> None:
-        self._make = make
+    def __init__(self, limit: int = MAX_STATES) -> None:
         self._limit = limit
         self._states: OrderedDict[tuple[Any, ...], ConnectionState] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, connection: Connection) -> ConnectionState:
+    def get(self, connection: Connection, make: Callable[[Connection], ConnectionState]) -> ConnectionState:
         key = connection.cache_key
         with self._lock:
             state = self._states.get(key)
             if state is None:
-                state = self._states[key] = self._make(connection)
+                state = self._states[key] = make(connection)
                 while len(self._states) > self._limit:
                     self._states.popitem(last=False)
             else:

@@ -248,16 +248,18 @@ def check_base_url(name: str, value: str, *, trusted_hosts: Collection[str] | No
 
 
 def zoho_hosts(definition: ConnectionDef) -> frozenset[str]:
-    """Zoho's own accounts and API hosts: every region's, and the API hosts of the CRM environments (sandbox.,
-    developer.)."""
+    """Zoho's own accounts and API hosts: every region's, and the API hosts every host rule makes of them in every
+    environment (CRM's sandbox. and developer. hosts)."""
+    from connector.strategies import HOSTS, HostContext
+
     hosts: set[str] = set()
     for region in definition.regions.values():
         for key in ("accounts", "api", "upload"):
             if region.get(key):
                 hosts.add(urlsplit(region[key]).hostname or "")
-        api = region.get("api", "")
-        for label in definition.environments.values():
-            hosts.add(urlsplit(api.replace("https://www.", f"https://{label}.", 1)).hostname or "")
+        for environment in definition.environments:
+            context = HostContext(region["api"], False, None, environment, definition.environments)
+            hosts.update(urlsplit(rule(context)).hostname or "" for rule in HOSTS.values())
     hosts.discard("")
     return frozenset(hosts)
 

@@ -29,7 +29,7 @@ from connector.auth.session import TokenSource
 from connector.connection import Connection, resolve_connection
 from connector.errors import ConnectorError, InputValidationError, Violation
 from connector.hooks import HOOKS
-from connector.manifest import Action, Manifest, bundled_manifest, load_manifest
+from connector.manifest import Action, ConnectionDef, Manifest, bundled_manifest, load_manifest
 from connector.strategies import PageLimits, Pager
 
 __all__ = ["Connector", "Stream"]
@@ -54,13 +54,18 @@ class Connector:
         max_pages: int = PageLimits().max_pages,
         retry_budget_seconds: float = _flow.DEFAULT_RETRY_BUDGET_SECONDS,
         max_response_bytes: int = _flow.DEFAULT_MAX_RESPONSE_BYTES,
+        allow_python_stores: bool | None = None,
     ) -> None:
         """`engine_mode` turns local retries off: a failure is raised at once with its classification
         (`retryable`, `retry_after`, `may_have_acted`) so that the workflow engine does the retrying.
         `max_pages` bounds a Fetch All where the API documents no limit; `retry_budget_seconds` bounds the time
-        spent retrying network failures and 5xx answers; `max_response_bytes` refuses larger answers."""
+        spent retrying network failures and 5xx answers; `max_response_bytes` refuses larger answers.
+        `allow_python_stores` lets connections name a `python:module:Class` token store (off unless the operator
+        turns it on, here or with ZOHO_CONNECTOR_ALLOW_PYTHON_STORES=1: a connection alone never can)."""
         self.manifest = manifest
         self._transport = transport
+        self._async_transport = async_transport
+        self._allow_python_stores = allow_python_stores
         self._clock = clock
         self._sleep = sleep
         self._async_sleep = async_sleep or _asyncio_sleep
@@ -73,7 +78,7 @@ class Connector:
             max_response_bytes=max_response_bytes,
         )
         self._clients = Clients(transport, async_transport)
-        self._states = States(self._new_state)
+        self._states = States()
         self._lock = threading.Lock()
 
     @classmethod
@@ -184,15 +189,22 @@ class Connector:
             raise InputValidationError(action.key, [Violation("(action)", "", "this action does not paginate")])
         definition = self.manifest.connections[action.connection]
         resolved = resolve_connection(definition, connection)
-        state = self._states.get(resolved)
+        state = self._states.get(resolved, lambda c: self._new_state(c, definition))
         product = self.manifest.products[action.product]
         return plan(action, product, definition, resolved, values, state, self._options, paginate=paginate)
 
-    def _new_state(self, connection: Connection) -> ConnectionState:
-        token_path = self.manifest.connections[next(iter(self.manifest.connections))].oauth["token_path"]
+    def _new_state(self, connection: Connection, definition: ConnectionDef) -> ConnectionState:
+        token_path = definition.oauth["token_path"]
         return ConnectionState(
             connection=connection,
-            tokens=TokenSource(connection, token_path=token_path, clock=self._clock, transport=self._transport),
+            tokens=TokenSource(
+                connection,
+                token_path=token_path,
+                clock=self._clock,
+                transport=self._transport,
+                async_transport=self._async_transport,
+                allow_python_stores=self._allow_python_stores,
+            ),
             budget=Budget(connection.policy.intercall_delay, connection.policy.min_calls_remaining),
             semaphore=threading.BoundedSemaphore(connection.policy.max_concurrency),
         )
@@ -208,21 +220,26 @@ class Connector:
             return await _flow.adrive(flow, self._clients.async_(), call.state.tokens.aget, self._async_sleep)
 
     def _organization(self, call: Call) -> OrganizationPlacement | None:
-        """The organization id a call carries: planned, recalled, or discovered once per account and product."""
+        """The organization id a call carries: planned, or else discovered once per account and product and
+        remembered with the account's token, so other processes sharing the store need not look it up again."""
         if call.organization is not None or not call.discover_organization:
             return call.organization
-        recalled = call.recalled_organization()
-        if recalled is not None:
-            return recalled
-        return call.placement(call.discovered(self._drive(call, call.discovery_flow())))
+        tokens, product = call.state.tokens, call.product.key
+        known = tokens.organization_id(product)
+        if known is None:
+            known = call.discovered(self._drive(call, call.discovery_flow()))
+            tokens.remember_organization_id(product, known)
+        return call.placement(known)
 
     async def _aorganization(self, call: Call) -> OrganizationPlacement | None:
         if call.organization is not None or not call.discover_organization:
             return call.organization
-        recalled = call.recalled_organization()
-        if recalled is not None:
-            return recalled
-        return call.placement(call.discovered(await self._adrive(call, call.discovery_flow())))
+        tokens, product = call.state.tokens, call.product.key
+        known = await tokens.aorganization_id(product)
+        if known is None:
+            known = call.discovered(await self._adrive(call, call.discovery_flow()))
+            await tokens.aremember_organization_id(product, known)
+        return call.placement(known)
 
     def _pages(self, call: Call, pager: Pager) -> Iterator[Any]:
         organization = self._organization(call)

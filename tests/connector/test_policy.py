@@ -324,9 +324,11 @@ def test_engine_mode_marks_a_write_that_may_have_acted_as_not_retryable(
     connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock, failure: Exception, retryable: bool
 ) -> None:
     httpx_mock.add_exception(failure)
-    with Connector.load(engine_mode=True, clock=clock, sleep=clock.sleep) as connector:
-        with pytest.raises(TransientError) as caught:
-            connector.run(*CREATE, connection=connection)
+    with (
+        Connector.load(engine_mode=True, clock=clock, sleep=clock.sleep) as connector,
+        pytest.raises(TransientError) as caught,
+    ):
+        connector.run(*CREATE, connection=connection)
     error = caught.value.to_dict()["error"]
     assert (error["retryable"], error["may_have_acted"]) == (retryable, not retryable)
     assert len(httpx_mock.get_requests()) == 1
@@ -395,9 +397,12 @@ def test_an_unreachable_host_is_retried_within_a_budget_and_named(
     connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock, caplog: pytest.LogCaptureFixture
 ) -> None:
     httpx_mock.add_exception(httpx.ConnectError("refused"), is_reusable=True)
-    with Connector.load(clock=clock, sleep=clock.sleep, jitter=lambda d: d, retry_budget_seconds=20) as connector:
-        with caplog.at_level(logging.INFO, logger="connector"), pytest.raises(TransientError) as caught:
-            connector.run(*GET, connection=connection)
+    with (
+        Connector.load(clock=clock, sleep=clock.sleep, jitter=lambda d: d, retry_budget_seconds=20) as connector,
+        caplog.at_level(logging.INFO, logger="connector"),
+        pytest.raises(TransientError) as caught,
+    ):
+        connector.run(*GET, connection=connection)
     assert sum(clock.sleeps) <= 20 and len(httpx_mock.get_requests()) == 6  # 0.5+1+2+4+8 = 15.5 s of waiting
     assert "cannot connect to www.zohoapis.eu" in str(caught.value) and "after 6 attempts" in str(caught.value)
     retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retrying")]

@@ -1,0 +1,76 @@
+"""The runner's own duties: bounded per-connection state, one pooled client, and async runs that never block."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from pytest_httpx import HTTPXMock
+
+from connector import Connector
+from connector._state import MAX_STATES
+from tests.conftest import ACCESS_TOKEN, BOOKS, CRM
+
+
+def test_many_connections_keep_bounded_state_and_one_client(httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(json={"data": [{"id": "1"}]}, is_reusable=True)
+    with Connector.load() as connector:
+        for n in range(MAX_STATES + 344):
+            connection = {"region": "eu", "access_token": f"{ACCESS_TOKEN}{n}"}
+            connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection=connection)
+        assert len(connector._states) == MAX_STATES
+        clients = {id(connector._clients.sync())}
+    assert len(clients) == 1
+    assert len(httpx_mock.get_requests()) == MAX_STATES + 344
+
+
+class _NoBlockingIO(httpx.BaseTransport):
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"blocking I/O from async code: {request.method} {request.url}")
+
+
+@pytest.mark.anyio
+async def test_arun_discovers_the_organization_without_blocking_io() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/organizations"):
+            return httpx.Response(200, json={"code": 0, "organizations": [{"organization_id": "42"}]})
+        assert request.url.params["organization_id"] == "42"
+        return httpx.Response(200, json={"code": 0, "invoice": {"invoice_id": "1"}})
+
+    connector = Connector.load(transport=_NoBlockingIO(), async_transport=httpx.MockTransport(answer))
+    connection = {"region": "eu", "access_token": ACCESS_TOKEN}
+    result = await connector.arun("booksGetRecord", {"recordType": "invoices", "recordId": "1"}, connection=connection)
+    assert result == {"data": {"code": 0, "invoice": {"invoice_id": "1"}}}
+    await connector.aclose()
+
+
+@pytest.mark.anyio
+async def test_aiter_pages_walks_every_page(connector: Connector, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(
+        url=f"{CRM}/Leads?fields=Email&page=1&per_page=200",
+        json={"data": [{"id": "1"}], "info": {"more_records": True, "next_page_token": "t2"}},
+    )
+    httpx_mock.add_response(
+        url=f"{CRM}/Leads?fields=Email&per_page=200&page_token=t2",
+        json={"data": [{"id": "2"}], "info": {"more_records": False}},
+    )
+    connection = {"region": "eu", "access_token": ACCESS_TOKEN}
+    inputs = {"recordType": "Leads", "fields": ["Email"]}
+    pages: list[Any] = [page async for page in connector.aiter_pages("crmGetRecords", inputs, connection=connection)]
+    assert [p["data"][0]["id"] for p in pages] == ["1", "2"]
+
+
+def test_a_connection_changed_in_place_uses_its_new_settings(httpx_mock: HTTPXMock) -> None:
+    """Two connections with one identity share a token, yet each call uses its own connection's settings."""
+    httpx_mock.add_response(json={"code": 0, "invoice": {}}, is_reusable=True)
+    base = {"region": "eu", "access_token": ACCESS_TOKEN}
+    with Connector.load() as connector:
+        for org in ("1", "2"):
+            connector.run(
+                "booksGetRecord",
+                {"recordType": "invoices", "recordId": "9"},
+                connection={**base, "organization_id": org},
+            )
+    assert [r.url.params["organization_id"] for r in httpx_mock.get_requests()] == ["1", "2"]
+    assert str(httpx_mock.get_requests()[0].url).startswith(BOOKS)
