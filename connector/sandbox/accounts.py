@@ -174,11 +174,14 @@ def exchange(state: SandboxState, form: dict[str, str], now: float, api_domain: 
 
 
 def authenticate(state: SandboxState, header: str | None, now: float) -> AccessToken | None:
-    """The live access token behind an `Authorization: Zoho-oauthtoken …` header, or None."""
+    """The live access token behind an `Authorization: Zoho-oauthtoken …` header, or None.
+
+    Zoho accepts only its own scheme: `Bearer …` (what generic OAuth clients send) is an invalid token there.
+    """
     if not header:
         return None
     scheme, _, value = header.partition(" ")
-    if scheme not in {"Zoho-oauthtoken", "Bearer"}:
+    if scheme != "Zoho-oauthtoken":
         return None
     token = state.access_tokens.get(value.strip())
     if token is None or token.revoked or token.expires_at <= now:
