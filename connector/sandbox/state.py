@@ -48,6 +48,10 @@ class Options:
     edition: str = "enterprise"  # CRM edition: sets the cap on concurrent calls (EDITION_CONCURRENCY)
     max_concurrent: int | None = None  # overrides the edition's cap
 
+    def __post_init__(self) -> None:
+        if self.edition not in EDITION_CONCURRENCY:
+            raise ValueError(f"unknown CRM edition {self.edition!r}: use one of {sorted(EDITION_CONCURRENCY)}")
+
     def concurrency_limit(self) -> int:
         if self.max_concurrent is not None:
             return self.max_concurrent

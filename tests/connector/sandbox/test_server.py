@@ -48,6 +48,10 @@ def test_main_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--seed", "Nope=5"]) == 2
     with pytest.raises(SystemExit):
         main(["--fail-kind", "teapot"])
+    with pytest.raises(SystemExit):
+        main(["--edition", "platinum"])
+    assert main(["--fault-targets", "crm,mail"]) == 2
+    assert "fault" in capsys.readouterr().err
 
 
 def test_serve_refuses_non_loopback_hosts() -> None:

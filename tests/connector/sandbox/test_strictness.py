@@ -258,6 +258,8 @@ async def test_calls_over_the_edition_cap_get_429(edition: str | None, cap: int)
 
 async def test_the_cap_is_configurable_per_sandbox() -> None:
     assert (await _pile_up(None, 2, "/crm/v8/org", max_concurrent=2))[-1] == 429
+    with pytest.raises(ValueError, match="edition"):
+        Options(edition="platinum")
 
 
 async def test_more_than_ten_concurrent_coql_calls_get_429() -> None:
