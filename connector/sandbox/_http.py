@@ -42,10 +42,23 @@ async def read_json(request: Request) -> Any:
 
 
 def base_url(request: Request, state: SandboxState) -> str:
-    """This server's own URL, which Zoho would call api_domain and accounts-server."""
+    """This server's own URL, which Zoho would call api_domain and accounts-server.
+
+    Built from the configured base URL or the address the server is bound to (ASGI `server`), never from the
+    client's Host header: a spoofed Host must not steer where a client sends its next token.
+    """
     if state.options.base_url:
         return state.options.base_url.rstrip("/")
-    return str(request.base_url).rstrip("/")
+    scheme = request.scope.get("scheme", "http")
+    server = request.scope.get("server")
+    if not server:
+        return f"{scheme}://127.0.0.1"
+    host, port = str(server[0]), server[1]
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None or (scheme, port) in {("http", 80), ("https", 443)}:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
 
 
 def state_of(request: Request) -> SandboxState:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import secrets
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from connector.sandbox._http import base_url, json_response, now_of, state_of
@@ -174,11 +175,14 @@ def exchange(state: SandboxState, form: dict[str, str], now: float, api_domain: 
 
 
 def authenticate(state: SandboxState, header: str | None, now: float) -> AccessToken | None:
-    """The live access token behind an `Authorization: Zoho-oauthtoken …` header, or None."""
+    """The live access token behind an `Authorization: Zoho-oauthtoken …` header, or None.
+
+    Zoho accepts only its own scheme: `Bearer …` (what generic OAuth clients send) is an invalid token there.
+    """
     if not header:
         return None
     scheme, _, value = header.partition(" ")
-    if scheme not in {"Zoho-oauthtoken", "Bearer"}:
+    if scheme != "Zoho-oauthtoken":
         return None
     token = state.access_tokens.get(value.strip())
     if token is None or token.revoked or token.expires_at <= now:
@@ -214,8 +218,18 @@ def _error(request: Request, exc: TokenError) -> JSONResponse:
     return json_response(exc.body(), status=state_of(request).options.token_error_status)
 
 
+CONSENT_PAGE = (
+    "<!doctype html><title>Zoho sandbox consent</title>"
+    "<p>This is the Zoho sandbox's consent page. It auto-approves every request at once, with the scopes that "
+    "were asked for, and redirects back to <code>{redirect}</code>.</p>"
+)
+
+
 async def authorize(request: Request) -> Response:
-    """Consent screen stand-in: approve at once and redirect back like Zoho does."""
+    """Consent screen stand-in: it auto-approves at once and redirects back like Zoho does after "Accept".
+
+    The redirect carries a short page saying so, for whoever looks at it in a browser.
+    """
     state, q = state_of(request), request.query_params
     redirect_uri = q.get("redirect_uri")
     if q.get("response_type", "code") != "code":
@@ -238,7 +252,9 @@ async def authorize(request: Request) -> Response:
         params["state"] = q["state"]
     parts = urlsplit(redirect_uri)
     query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), *params.items()])
-    return RedirectResponse(urlunsplit(parts._replace(query=query)), status_code=302)
+    target = urlunsplit(parts._replace(query=query))
+    page = CONSENT_PAGE.format(redirect=html.escape(urlunsplit(parts._replace(query=""))))
+    return HTMLResponse(page, status_code=302, headers={"Location": target})
 
 
 async def token(request: Request) -> Response:

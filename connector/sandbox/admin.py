@@ -15,6 +15,7 @@ from connector.sandbox import accounts
 from connector.sandbox._http import BadBody, base_url, json_response, now_of, read_json, state_of
 from connector.sandbox.books import names
 from connector.sandbox.faults import FaultConfig
+from connector.sandbox.scopes import ALL_SCOPES
 from connector.sandbox.seed import seed_records
 from connector.sandbox.state import BOOKS_ORG_ID, DEFAULT_CLIENT_ID, FieldDef, SandboxState
 
@@ -82,7 +83,7 @@ async def grant_code(request: Request) -> Response:
         code = accounts.issue_code(
             state,
             str(body.get("client_id", DEFAULT_CLIENT_ID)),
-            str(body.get("scope", "ZohoCRM.modules.ALL,ZohoBooks.fullaccess.all")),
+            str(body.get("scope", ALL_SCOPES)),
             now,
             self_client=True,
             ttl=float(body["expires_in"]) if "expires_in" in body else None,
@@ -101,7 +102,7 @@ async def tokens(request: Request) -> Response:
     client_id = str(body.get("client_id", DEFAULT_CLIENT_ID))
     if client_id not in state.clients:
         return json_response({"error": "invalid_client"}, 400)
-    rt = accounts.new_refresh_token(state, client_id, str(body.get("scope", "ZohoCRM.modules.ALL")), now)
+    rt = accounts.new_refresh_token(state, client_id, str(body.get("scope", ALL_SCOPES)), now)
     access = accounts.mint_access(state, rt, now)
     return json_response(
         {

@@ -16,13 +16,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connector.sandbox import accounts, admin, books, crm, crm_meta, crm_related
+from connector.sandbox import accounts, admin, books, crm, crm_meta, crm_related, scopes
 from connector.sandbox._http import crm_error
 from connector.sandbox.faults import FaultConfig, Product, fault_response
 from connector.sandbox.state import SandboxState
 from connector.sandbox.stats import Stats
 
 Sleep = Callable[[float], Awaitable[None]]
+
+COQL_CONCURRENCY = 10  # Zoho's sub-concurrency for heavy APIs such as COQL (zoho-api.md §3 Limits)
 
 
 def _product(path: str) -> Product | None:
@@ -42,11 +44,35 @@ def _unauthorized(product: Product) -> JSONResponse:
     return crm_error("INVALID_TOKEN", "invalid oauth token", status=401)
 
 
+def _scope_mismatch(product: Product) -> JSONResponse:
+    if product == "books":
+        return JSONResponse({"code": 57, "message": "You are not authorized to perform this operation"}, 401)
+    return crm_error("OAUTH_SCOPE_MISMATCH", "invalid oauth scope to access this URL", status=401)
+
+
+def _too_many(limit: int, *, heavy: bool) -> JSONResponse:
+    """CRM's 429 for calls over the concurrency cap (zoho-api.md §3 Limits); no Retry-After, as Zoho sends none."""
+    details = {"limit": limit, "by": "sub_concurrency" if heavy else "concurrency"}
+    message = "You have made too many requests. Please try again after some time."
+    return crm_error("TOO_MANY_REQUESTS", message, details, status=429)
+
+
+def _needs(product: Product, method: str, path: str) -> list[list[str]] | None:
+    if product == "books":
+        return scopes.books_needs(method, path.removeprefix("/books/v3/"))
+    return scopes.crm_needs(method, path.removeprefix("/crm/v8/"))
+
+
 class SandboxMiddleware:
-    """Counts every call, then applies faults and delays, then checks the access token, in that order."""
+    """Counts every call, holds a concurrency slot, applies faults and delays, then checks token and scopes.
+
+    The concurrency slot is taken before any injected delay so slow calls stay "in flight" as on Zoho.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.in_flight = 0
+        self.coql_in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         product = _product(scope["path"]) if scope["type"] == "http" else None
@@ -55,6 +81,26 @@ class SandboxMiddleware:
             return
         app_state = scope["app"].state
         app_state.stats.requests[f"{scope['method']} {scope['path']}"] += 1
+        if product != "crm":
+            await self._serve(product, scope, receive, send)
+            return
+        state: SandboxState = app_state.sandbox
+        heavy = scope["path"].rstrip("/") == "/crm/v8/coql"
+        limit = state.options.concurrency_limit()
+        if self.in_flight >= limit or (heavy and self.coql_in_flight >= COQL_CONCURRENCY):
+            app_state.stats.throttled["concurrency"] += 1
+            await _too_many(COQL_CONCURRENCY if heavy else limit, heavy=heavy)(scope, receive, send)
+            return
+        self.in_flight += 1
+        self.coql_in_flight += heavy
+        try:
+            await self._serve(product, scope, receive, send)
+        finally:
+            self.in_flight -= 1
+            self.coql_in_flight -= heavy
+
+    async def _serve(self, product: Product, scope: Scope, receive: Receive, send: Send) -> None:
+        app_state = scope["app"].state
         faults: FaultConfig = app_state.faults
         now = float(app_state.clock())
         if faults.slow_ms > 0 and product in faults.targets:
@@ -70,7 +116,13 @@ class SandboxMiddleware:
             if token is None:
                 await _unauthorized(product)(scope, receive, send)
                 return
+            granted = scopes.parse(token.scope)
+            needs = _needs(product, scope["method"], scope["path"])
+            if needs is not None and not scopes.allowed(granted, needs):
+                await _scope_mismatch(product)(scope, receive, send)
+                return
             scope["sandbox.user_id"] = token.user_id
+            scope["sandbox.scopes"] = granted
         await self.app(scope, receive, send)
 
 

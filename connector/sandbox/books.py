@@ -6,6 +6,7 @@ Books has hundreds of endpoints of one shape, so the sandbox stores every kind a
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connector.sandbox import books_docs
 from connector.sandbox._http import json_response, now_of, state_of
 from connector.sandbox.clock import books_time
 from connector.sandbox.state import JSON, SandboxState
@@ -191,7 +193,11 @@ async def dispatch(request: Request) -> Response:
             body = await _body(request)
             if isinstance(body, JSONResponse):
                 return body
-            new: JSON = {**body, **links, id_field: state.new_books_id()}
+            new: JSON = {**body, **links}
+            problem = _check_document(state, org, target.kind, new, creating=True)
+            if problem is not None:
+                return problem
+            new[id_field] = state.new_books_id()
             prefix = NUMBERED.get(target.kind)
             if prefix and not new.get(f"{singular}_number"):
                 new[f"{singular}_number"] = f"{prefix}-{len(store) + 1:05d}"
@@ -220,7 +226,11 @@ async def dispatch(request: Request) -> Response:
         body = await _body(request)
         if isinstance(body, JSONResponse):
             return body
-        entity.update({k: v for k, v in body.items() if k != id_field})
+        changed = copy.deepcopy({**entity, **{k: v for k, v in body.items() if k != id_field}})
+        problem = _check_document(state, org, target.kind, changed, creating=False, given=body)
+        if problem is not None:
+            return problem
+        entity.update(changed)
         entity["last_modified_time"] = books_time(now)
         msg = f"{label(target.kind).capitalize()} information has been updated."
         return json_response({"code": 0, "message": msg, singular: entity})
@@ -228,6 +238,22 @@ async def dispatch(request: Request) -> Response:
         del store[target.id]
         return json_response({"code": 0, "message": f"The {label(target.kind)} has been deleted."})
     return _not_allowed(method)
+
+
+def _check_document(
+    state: SandboxState, org: str, kind: str, doc: JSON, *, creating: bool, given: JSON | None = None
+) -> JSONResponse | None:
+    """Zoho's required fields and customer reference, then the derived amounts (filled into `doc`)."""
+    last = kind.rsplit("/", 1)[-1]
+    try:
+        books_docs.check_required(last, doc if creating else (given or {}), creating=creating)
+        checks_customer = last in books_docs.CUSTOMER_KINDS and (creating or "customer_id" in (given or {}))
+        if checks_customer and str(doc.get("customer_id")) not in _collection(state, org, "contacts"):
+            raise books_docs.DocumentError("Invalid value passed for customer_id")
+        books_docs.compute_totals(last, doc)
+    except books_docs.DocumentError as exc:
+        return books_error(4, exc.message, 400)
+    return None
 
 
 def _not_allowed(method: str) -> JSONResponse:

@@ -1,14 +1,16 @@
 """COQL: a tokenizer, a recursive-descent parser and an evaluator over the sandbox's records.
 
 Grammar (keywords case-insensitive):
-    query   := SELECT field ("," field)* FROM ident [WHERE expr] [ORDER BY order ("," order)*] [LIMIT limit]
-    limit   := int ["," int | OFFSET int]
-    expr    := and (OR and)*
-    and     := atom (AND atom)*
+    query   := SELECT field ("," field)* FROM ident WHERE expr [ORDER BY order ("," order)*] [LIMIT limit]
+    limit   := int ["," int | OFFSET int]          -- LIMIT is 1..2,000
+    expr    := atom [(AND | OR) atom]              -- at most two conditions per bracket level
     atom    := "(" expr ")" | field cmp
     cmp     := op value | [NOT] IN "(" value ("," value)* ")" | IS [NOT] NULL
              | [NOT] BETWEEN value AND value | [NOT] LIKE string
     field   := ident ("." ident)?          -- a dotted name reads through a lookup
+
+Zoho requires the WHERE clause and rejects three or more conditions unless they are bracketed in pairs, as in
+`((A and B) and C)` (help.zoho.com "Kaizen #171: FAQs on COQL API"); both are syntax errors here too.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from typing import Any, Literal
 
 from connector.sandbox.records import RecordError
@@ -163,8 +166,9 @@ class Parser:
         if not self._accept("keyword", "from"):
             raise RecordError("SYNTAX_ERROR", "error occurred while parsing the query", {"clause": "from"})
         query = Query(fields=fields, module=self._expect("ident").text)
-        if self._accept("keyword", "where"):
-            query.where = self._or()
+        if not self._accept("keyword", "where"):
+            raise RecordError("SYNTAX_ERROR", "error occurred while parsing the query", {"clause": "where"})
+        query.where = self._expr()
         if self._accept("keyword", "order"):
             self._expect("keyword", "by")
             query.order.append(self._order())
@@ -210,21 +214,18 @@ class Parser:
         self._accept("keyword", "asc")
         return name, False
 
-    def _or(self) -> Expr:
-        parts = [self._and()]
-        while self._accept("keyword", "or"):
-            parts.append(self._and())
-        return parts[0] if len(parts) == 1 else BoolOp("or", parts)
-
-    def _and(self) -> Expr:
-        parts = [self._atom()]
-        while self._accept("keyword", "and"):
-            parts.append(self._atom())
-        return parts[0] if len(parts) == 1 else BoolOp("and", parts)
+    def _expr(self) -> Expr:
+        """One condition, or two joined by AND/OR; a third at the same level is left for parse() to reject."""
+        left = self._atom()
+        if self._accept("keyword", "and"):
+            return BoolOp("and", [left, self._atom()])
+        if self._accept("keyword", "or"):
+            return BoolOp("or", [left, self._atom()])
+        return left
 
     def _atom(self) -> Expr:
         if self._accept("punct", "("):
-            inner = self._or()
+            inner = self._expr()
             self._expect("punct", ")")
             return inner
         column = self.tok.column
@@ -384,6 +385,18 @@ def _sort_key(ev: Evaluator, name: str) -> Callable[[JSON], Any]:
     return lambda row: _norm(ev.value(row, name))
 
 
+def module_name(text: str) -> str | None:
+    """The module after FROM, for the scope check; None when the query does not get that far."""
+    try:
+        tokens = tokenize(text)
+    except RecordError:
+        return None
+    for t, after in pairwise(tokens):
+        if t.kind == "keyword" and t.text == "from" and after.kind == "ident":
+            return after.text
+    return None
+
+
 def run(state: SandboxState, text: str) -> tuple[list[JSON], bool]:
     """Rows for a select_query and whether more rows lie beyond its LIMIT; raises RecordError like Zoho."""
     query = Parser(text, state.options.coql_limit_comma).parse()
@@ -391,6 +404,11 @@ def run(state: SandboxState, text: str) -> tuple[list[JSON], bool]:
     if module is None:
         raise invalid_query(
             "invalid query formed", module=query.module, reason="the module name given seems to be invalid"
+        )
+    if query.limit < 1:
+        # Zoho documents no code for LIMIT 0; LIMIT_EXCEEDED (the code for an out-of-range LIMIT) is the closest.
+        raise RecordError(
+            "LIMIT_EXCEEDED", "limit exceeded", {"by": "limit", "limit": MAX_LIMIT, "reason": "LIMIT must be 1 to 2000"}
         )
     if query.limit > MAX_LIMIT:
         raise RecordError("LIMIT_EXCEEDED", "limit exceeded", {"by": "limit", "limit": MAX_LIMIT})

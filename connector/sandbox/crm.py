@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connector.sandbox import coql
+from connector.sandbox import coql, scopes
 from connector.sandbox._http import BadBody, crm_error, json_response, no_content, now_of, read_json, state_of
 from connector.sandbox.clock import crm_time
 from connector.sandbox.criteria import Predicate, comparable, parse_criteria
@@ -142,6 +142,13 @@ async def list_records(request: Request) -> Response:
     if sort_order not in ("asc", "desc"):
         raise _fail("INVALID_DATA", "invalid data", param_name="sort_order", supported_values=["asc", "desc"])
     raw_token = q.get("page_token")
+    if raw_token and q.get("page"):
+        # Shape of record_count.json's Ambiguity_API_Exception, the OAS's one example of this code.
+        raise _fail(
+            "AMBIGUITY_DURING_PROCESSING",
+            "Please use either page or page_token. Combination of both the params is not allowed",
+            ambiguity_due_to=[{"param_name": "page"}, {"param_name": "page_token"}],
+        )
     if raw_token:
         tok = state.page_tokens.get(raw_token)
         if tok is None:
@@ -200,7 +207,11 @@ async def list_records(request: Request) -> Response:
 
 @_handler
 async def get_record(request: Request) -> Response:
-    """GET /{module}/{id}: every field, or `fields`; 204 for an id that does not exist."""
+    """GET /{module}/{id}: every field, or `fields`; 204 for an id that does not exist.
+
+    Zoho answers an unknown record id with 204 No Content (zoho-api.md §3: empty answers are 204 with no body),
+    not with a 404 or an INVALID_DATA error; clients must treat that 204 as "not found".
+    """
     state, module = state_of(request), module_of(request)
     row = state.records[module.api_name].get(request.path_params["record_id"])
     if row is None:
@@ -250,7 +261,12 @@ async def update_record(request: Request) -> Response:
     _, rows = await data_rows(request)
     batch = _batch(request, module)
     rid = request.path_params["record_id"]
-    results = [batch.update(rid, row, f"$.data[{i}]") for i, row in enumerate(rows[:1])]
+    if rid not in batch.store:
+        # The id is in the URL, not the body, so the row names it (as DELETE does) rather than a json_path.
+        # crm-oas record.json allows a `data` row or a top-level error here; the row form is what Zoho's docs show.
+        results = [RecordError("INVALID_DATA", "the id given seems to be invalid", {"id": rid}).row()]
+    else:
+        results = [batch.update(rid, row, f"$.data[{i}]") for i, row in enumerate(rows[:1])]
     return json_response({"data": results}, batch_status(results, 200))
 
 
@@ -374,6 +390,19 @@ async def run_coql(request: Request) -> Response:
         raise _fail(
             "MANDATORY_NOT_FOUND", "required field not found", api_name="select_query", json_path="$.select_query"
         )
+    granted = request.scope.get("sandbox.scopes", frozenset())
+    module = coql.module_name(query)
+    if module is not None and not scopes.covers(
+        granted,
+        [
+            "ZohoCRM.modules.ALL",
+            "ZohoCRM.modules.READ",
+            f"ZohoCRM.modules.{module}.ALL",
+            f"ZohoCRM.modules.{module}.READ",
+        ],
+    ):
+        # COQL needs the module's read scope besides ZohoCRM.coql.READ (checked by the middleware).
+        raise _fail("OAUTH_SCOPE_MISMATCH", "invalid oauth scope to access this URL", status=401)
     rows, more = coql.run(state_of(request), query)
     if not rows:
         return no_content()

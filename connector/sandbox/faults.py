@@ -6,10 +6,11 @@ Clients' retry, backoff and token-refresh paths can only be tested against a ser
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal
 
-from starlette.responses import JSONResponse
+if TYPE_CHECKING:
+    from starlette.responses import JSONResponse
 
 FaultKind = Literal["429", "throttle", "5xx"]
 Product = Literal["crm", "books", "accounts"]
@@ -21,11 +22,28 @@ CRM_THROTTLE = {
 }
 
 
+# POST /__sandbox/faults keys are the CLI's fault flags without the dashes (`--fail-next` is `fail_next`), mapped
+# to FaultConfig fields. The field names themselves (`next_n`, `kind`, `for_seconds`, …) stay accepted as aliases.
+JSON_KEYS = {
+    "fail_kind": "kind",
+    "fail_next": "next_n",
+    "fail_for_seconds": "for_seconds",
+    "fail_rate_429": "rate_429",
+    "fail_rate_5xx": "rate_5xx",
+    "fail_rate_throttle": "rate_throttle",
+    "retry_after": "retry_after",
+    "status_5xx": "status_5xx",
+    "slow_ms": "slow_ms",
+    "fault_targets": "targets",
+    "fault_seed": "seed",
+}
+
+
 @dataclass
 class FaultConfig:
     """What to break. `next_n` and `until` use `kind`; the `rate_*` draws apply on every call.
 
-    Fields map one to one onto the JSON of POST /__sandbox/faults (plus `for_seconds`, turned into `until`).
+    Built from the CLI flags or the JSON of POST /__sandbox/faults, whose keys are in JSON_KEYS.
     """
 
     kind: FaultKind = "429"
@@ -47,24 +65,39 @@ class FaultConfig:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], now: float) -> FaultConfig:
-        known = {f.name for f in fields(cls) if not f.name.startswith("_")}
-        unknown = set(data) - known - {"for_seconds"}
-        if unknown:
-            raise ValueError(f"unknown fault settings: {sorted(unknown)}")
-        kwargs = {k: v for k, v in data.items() if k in known}
-        if "targets" in kwargs:
-            kwargs["targets"] = tuple(kwargs["targets"])
-        if data.get("for_seconds") is not None:
-            kwargs["until"] = now + float(data["for_seconds"])
-        config = cls(**kwargs)
+        known = {f.name for f in fields(cls) if not f.name.startswith("_")} | {"for_seconds"}
+        settings: dict[str, Any] = {}
+        for key, value in data.items():
+            name = JSON_KEYS.get(key, key)
+            if name not in known:
+                raise ValueError(f"unknown fault settings: {key!r}; use {sorted(JSON_KEYS)}")
+            settings[name] = value
+        if "targets" in settings:
+            targets = settings["targets"]
+            settings["targets"] = tuple(targets.split(",") if isinstance(targets, str) else targets)
+            if not set(settings["targets"]) <= {"crm", "books", "accounts"}:
+                raise ValueError(f"unknown fault targets {settings['targets']}: use crm, books, accounts")
+        for name, value in settings.items():
+            numeric = name not in {"kind", "targets"} and value is not None
+            if numeric and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise ValueError(f"fault setting {name!r} must be a number, not {value!r}")
+        for_seconds = settings.pop("for_seconds", None)
+        if for_seconds is not None:
+            settings["until"] = now + float(for_seconds)
+        config = cls(**settings)
         if config.kind not in ("429", "throttle", "5xx"):
             raise ValueError(f"unknown fault kind {config.kind!r}")
         return config
 
     def to_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
-        data["targets"] = list(self.targets)
-        return data
+        """The settings under their JSON_KEYS names, plus `until` (a window's end on the sandbox clock)."""
+        out: dict[str, Any] = {}
+        for key, name in JSON_KEYS.items():
+            if name != "for_seconds":
+                value = getattr(self, name)
+                out[key] = list(value) if name == "targets" else value
+        out["until"] = self.until
+        return out
 
     def pick(self, product: Product, now: float) -> FaultKind | None:
         """Which fault, if any, this call gets; consumes one of `next_n`."""
@@ -83,6 +116,8 @@ class FaultConfig:
 
 def fault_response(kind: FaultKind, product: Product, config: FaultConfig) -> JSONResponse:
     """The body each product sends for `kind`, per zoho-api.md (§1 throttle, §3 and §4 error shapes)."""
+    from starlette.responses import JSONResponse  # lazily: the CLI parses fault flags without starlette
+
     headers = {"Retry-After": str(config.retry_after)} if kind == "429" and config.retry_after is not None else None
     if kind == "throttle":
         if product == "accounts":

@@ -1,4 +1,8 @@
-"""Running the sandbox: blocking `serve`, `serve_in_thread` for tests, and `main` for `zoho-connector sandbox`."""
+"""Running the sandbox: blocking `serve`, `serve_in_thread` for tests, and `main` for `zoho-connector sandbox`.
+
+Starlette and uvicorn are imported only when a server is built, so `zoho-connector sandbox --help` and argument
+errors stay fast and never load them.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
-
-from starlette.applications import Starlette
+from typing import TYPE_CHECKING, Any
 
 from connector.connection import is_loopback
-from connector.sandbox.app import create_app
-from connector.sandbox.faults import FaultConfig
+from connector.sandbox.faults import JSON_KEYS, FaultConfig
 from connector.sandbox.seed import seed_records
-from connector.sandbox.state import SandboxState
+from connector.sandbox.state import EDITION_CONCURRENCY, SandboxState
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -58,6 +62,8 @@ def serve(
     """Serve until interrupted; prints the bound URL first. `data` is loaded at start and saved at shutdown."""
     if not allow_remote and not is_loopback(host):
         raise ValueError(f"refusing to listen on {host}: the sandbox has no real security; pass allow_remote=True")
+    from connector.sandbox.app import create_app
+
     sandbox = state if state is not None else SandboxState.load_or_new(data)
     app = create_app(sandbox, faults=faults, data_path=data)
     sock = _bind(host, port)
@@ -75,6 +81,10 @@ def serve_in_thread(
     timeout: float = 10.0,
 ) -> Iterator[str]:
     """Uvicorn on 127.0.0.1 with a free port in a background thread; yields the base URL, then shuts down."""
+    from starlette.applications import Starlette
+
+    from connector.sandbox.app import create_app
+
     app = app_or_state if isinstance(app_or_state, Starlette) else create_app(app_or_state, faults=faults, clock=clock)
     sock = _bind("127.0.0.1", 0)
     server = _server(app)
@@ -93,9 +103,37 @@ def serve_in_thread(
         sock.close()
 
 
+ADMIN_HELP = """\
+admin API (no token needed; for tests, benchmarks and demos):
+  GET|DELETE /__sandbox/stats   requests per "METHOD path", token grants and errors, injected faults,
+                                natural 429s ("throttled"), records per module, live tokens; DELETE clears
+  GET|POST|DELETE /__sandbox/faults
+                                show, replace or clear the faults. JSON keys are the fault flags above without
+                                the dashes: {"fail_next": 2, "fail_kind": "429", "retry_after": 7},
+                                {"fail_for_seconds": 30, "fault_targets": ["crm"]}, {"fail_rate_5xx": 0.1}, ...
+                                plus the actions {"expire_access_tokens": true} and
+                                {"revoke_refresh_token": "<token>"}
+  POST /__sandbox/tokens        {"scope": "...", "client_id": "..."} -> a refresh and access token pair at once,
+                                with every scope unless "scope" is given
+  POST /__sandbox/grant-code    {"scope": "...", "expires_in": 180} -> a self-client grant code
+  POST /__sandbox/seed          {"module": "Leads", "count": 1000} (CRM) or
+                                {"books_kind": "invoices", "count": 50, "organization_id": "..."} (Books)
+  POST /__sandbox/modules       {"api_name": "Projects", "fields": [{"api_name": "Name", "data_type": "text"}]}
+  POST /__sandbox/reset         back to the seeded world (keeps registered clients)
+  POST /__sandbox/save          write the state to --data now
+
+OAuth: GET /oauth/v2/auth is a consent page that auto-approves every request at once and redirects back with a
+code; tokens carry the scopes that were asked for, and calls outside them get Zoho's scope errors.
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="zoho-connector sandbox", description="A local emulator of Zoho Accounts, CRM v8 and Books v3."
+        prog="zoho-connector sandbox",
+        description="A local emulator of Zoho Accounts, CRM v8 and Books v3, as strict as Zoho about scopes, "
+        "limits and required fields.",
+        epilog=ADMIN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback only unless --allow-remote)")
     p.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")
@@ -103,48 +141,62 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     p.add_argument("--client-id", help="register this OAuth client id (besides the default 1000.SANDBOXCLIENT)")
     p.add_argument("--client-secret", default="sandbox-secret", help="secret for --client-id")
-    p.add_argument("--token-error-status", type=int, choices=(200, 400), help="HTTP status of Accounts errors")
+    p.add_argument(
+        "--token-error-status", type=int, choices=(200, 400), help="HTTP status of Accounts errors (default 200)"
+    )
+    p.add_argument(
+        "--edition",
+        choices=tuple(EDITION_CONCURRENCY),
+        help="CRM edition, which caps concurrent calls (free 5 ... ultimate 25; default enterprise, 20)",
+    )
+    p.add_argument("--max-concurrent", type=int, help="cap concurrent CRM calls at N instead of the edition's cap")
     p.add_argument("--seed", action="append", default=[], metavar="MODULE=N", help="seed N records, e.g. Leads=1000")
-    f = p.add_argument_group("faults")
+    f = p.add_argument_group("faults (also POST /__sandbox/faults, same names with underscores)")
     f.add_argument("--fail-rate-429", type=float, default=0.0, help="fraction of API calls answered 429")
     f.add_argument("--fail-rate-5xx", type=float, default=0.0, help="fraction of API calls answered 5xx")
     f.add_argument("--fail-rate-throttle", type=float, default=0.0, help="fraction answered with CRM's 400 throttle")
     f.add_argument("--fail-next", type=int, default=0, help="answer the next N API calls with --fail-kind")
+    f.add_argument("--fail-for-seconds", type=float, help="answer every API call with --fail-kind for S seconds")
     f.add_argument("--fail-kind", choices=("429", "throttle", "5xx"), default="429")
     f.add_argument("--retry-after", type=int, help="Retry-After seconds on injected 429s (none by default)")
     f.add_argument("--status-5xx", type=int, default=500, help="status of injected 5xx answers")
     f.add_argument("--slow-ms", type=float, default=0.0, help="delay every API call by this many milliseconds")
+    f.add_argument("--fault-targets", default="crm,books", help="products to break: crm,books,accounts")
     f.add_argument("--fault-seed", type=int, help="seed for the random fault draws")
     return p
 
 
+def fault_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The fault flags as the JSON body POST /__sandbox/faults takes (the same names)."""
+    return {key: getattr(args, key) for key in JSON_KEYS if getattr(args, key) is not None}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`zoho-connector sandbox …`: 0 after a clean shutdown, 2 for bad arguments or a missing extra."""
+    """`zoho-connector sandbox …`: 0 after a clean shutdown, 2 for bad arguments or a broken install."""
     args = _parser().parse_args(argv)
     try:
+        import starlette  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError:
-        print("the sandbox needs the optional extra: pip install 'zoho-connector[sandbox]'", file=sys.stderr)
+        print("the sandbox needs starlette and uvicorn: pip install --force-reinstall zoho-connector", file=sys.stderr)
         return 2
     if not args.allow_remote and not is_loopback(args.host):
         print(f"refusing to listen on {args.host} without --allow-remote", file=sys.stderr)
         return 2
-    faults = FaultConfig(
-        kind=args.fail_kind,
-        next_n=args.fail_next,
-        rate_429=args.fail_rate_429,
-        rate_5xx=args.fail_rate_5xx,
-        rate_throttle=args.fail_rate_throttle,
-        retry_after=args.retry_after,
-        status_5xx=args.status_5xx,
-        slow_ms=args.slow_ms,
-        seed=args.fault_seed,
-    )
+    try:
+        faults = FaultConfig.from_json(fault_flags(args), time.time())
+    except ValueError as exc:
+        print(f"bad fault flags: {exc}", file=sys.stderr)
+        return 2
     state = SandboxState.load_or_new(args.data)
     if args.client_id:
         state.add_client(args.client_id, args.client_secret)
     if args.token_error_status:
         state.options.token_error_status = args.token_error_status
+    if args.edition:
+        state.options.edition = args.edition
+    if args.max_concurrent is not None:
+        state.options.max_concurrent = args.max_concurrent
     for spec in args.seed:
         module, _, count = spec.partition("=")
         if state.module(module) is None or not count.isdigit():

@@ -23,11 +23,17 @@ DEFAULT_CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - a published sandbox cre
 BOOKS_ORG_ID = "10234695"
 
 
+# Concurrent API calls per app by CRM edition (zoho-api.md §3 Limits).
+EDITION_CONCURRENCY = {"free": 5, "standard": 10, "professional": 15, "enterprise": 20, "ultimate": 25}
+
+
 @dataclass
 class Options:
     """Behaviour knobs, mostly for what zoho-api.md marks UNCERTAIN; defaults follow the notes."""
 
-    token_error_status: int = 400  # HTTP status of Accounts' JSON errors (Zoho may also answer 200)
+    # HTTP status of Accounts' JSON errors: Zoho answers them with 200 (zoho-api.md §1 marks it UNCERTAIN; the
+    # SDK and the connector both read the `error` key whatever the status), so 200 is the stricter default.
+    token_error_status: int = 200
     access_token_ttl: float = 3600.0
     code_ttl: float = 120.0  # web-flow grant codes
     self_client_code_ttl: float = 180.0
@@ -38,7 +44,18 @@ class Options:
     page_token_ttl: float = 86_400.0
     max_page_token_rows: int = 100_000
     coql_limit_comma: Literal["offset_first", "limit_first"] = "offset_first"  # `LIMIT a, b` like MySQL by default
-    base_url: str | None = None  # fixed api_domain/accounts-server; by default taken from each request
+    base_url: str | None = None  # fixed api_domain/accounts-server; by default the server's own bound address
+    edition: str = "enterprise"  # CRM edition: sets the cap on concurrent calls (EDITION_CONCURRENCY)
+    max_concurrent: int | None = None  # overrides the edition's cap
+
+    def __post_init__(self) -> None:
+        if self.edition not in EDITION_CONCURRENCY:
+            raise ValueError(f"unknown CRM edition {self.edition!r}: use one of {sorted(EDITION_CONCURRENCY)}")
+
+    def concurrency_limit(self) -> int:
+        if self.max_concurrent is not None:
+            return self.max_concurrent
+        return EDITION_CONCURRENCY[self.edition]
 
 
 @dataclass

@@ -13,6 +13,7 @@ class Stats:
     token_grants: Counter[str] = field(default_factory=Counter)  # grant_type -> access tokens minted
     token_errors: Counter[str] = field(default_factory=Counter)  # Accounts error code -> times answered
     faults: Counter[str] = field(default_factory=Counter)  # injected fault kind -> times answered
+    throttled: Counter[str] = field(default_factory=Counter)  # natural limit ("concurrency") -> 429s answered
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -22,6 +23,7 @@ class Stats:
             "token_grants": dict(self.token_grants),
             "token_errors": dict(self.token_errors),
             "faults_injected": dict(self.faults),
+            "throttled": dict(self.throttled),
         }
 
     def clear(self) -> None:
@@ -29,3 +31,4 @@ class Stats:
         self.token_grants.clear()
         self.token_errors.clear()
         self.faults.clear()
+        self.throttled.clear()

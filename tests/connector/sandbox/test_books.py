@@ -31,20 +31,37 @@ async def test_organization_id_is_required(api: httpx.AsyncClient) -> None:
     assert wrong.json()["message"] == "This user is not associated with the CompanyID/CompanyName:1."
 
 
+async def _customer(api: httpx.AsyncClient, name: str = "Acme") -> str:
+    created = await api.post("/books/v3/contacts", params=ORG, json={"contact_name": name})
+    assert created.status_code == 201
+    cid: str = created.json()["contact"]["contact_id"]
+    return cid
+
+
 async def test_invoice_lifecycle(api: httpx.AsyncClient) -> None:
-    created = await api.post("/books/v3/invoices", params=ORG, json={"customer_id": "9", "total": 40.6})
+    cid = await _customer(api)
+    line = {"name": "Widget", "rate": 20.3, "quantity": 2}
+    created = await api.post(
+        "/books/v3/invoices", params=ORG, json={"customer_id": cid, "line_items": [line], "total": 1}
+    )
     assert created.status_code == 201
     body = created.json()
     assert (body["code"], body["message"]) == (0, "The invoice has been created.")
     invoice = body["invoice"]
     iid = invoice["invoice_id"]
+    # The total a client sends is ignored: Zoho derives it from the line items.
     assert (invoice["invoice_number"], invoice["status"], invoice["total"]) == ("INV-00001", "draft", 40.6)
     assert invoice["created_time"].endswith("+0000")
     got = (await api.get(f"/books/v3/invoices/{iid}", params=ORG)).json()
     assert got == {"code": 0, "message": "success", "invoice": invoice}
-    put = (await api.put(f"/books/v3/invoices/{iid}", params=ORG, json={"total": 50, "invoice_id": "x"})).json()
-    assert (put["message"], put["invoice"]["total"], put["invoice"]["invoice_id"]) == (
+    put = (
+        await api.put(
+            f"/books/v3/invoices/{iid}", params=ORG, json={"line_items": [{**line, "rate": 25}], "invoice_id": "x"}
+        )
+    ).json()
+    assert (put["message"], put["invoice"]["total"], put["invoice"]["balance"], put["invoice"]["invoice_id"]) == (
         "Invoice information has been updated.",
+        50,
         50,
         iid,
     )
@@ -135,3 +152,56 @@ def test_parse_path() -> None:
     status = parse_path("invoices/5/status/void")
     assert status is not None
     assert (status.kind, status.id, status.action) == ("invoices", "5", "status/void")
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "message"),
+    [
+        ("contacts", {"company_name": "No name"}, "Required field contact_name is missing."),
+        ("contacts", {"contact_name": "  "}, "Required field contact_name is missing."),
+        ("invoices", {"line_items": [{"rate": 1}]}, "Required field customer_id is missing."),
+        ("invoices", {"customer_id": "{cid}"}, "Required field line_items is missing."),
+        ("invoices", {"customer_id": "{cid}", "line_items": []}, "Required field line_items is missing."),
+        ("invoices", {"customer_id": "404", "line_items": [{"rate": 1}]}, "Invalid value passed for customer_id"),
+        (
+            "invoices",
+            {"customer_id": "{cid}", "line_items": [{"rate": "ten"}]},
+            "Invalid value passed for line_items[0].rate",
+        ),
+    ],
+)
+async def test_documents_missing_required_fields_are_refused(
+    api: httpx.AsyncClient, kind: str, body: dict[str, object], message: str
+) -> None:
+    cid = await _customer(api)
+    filled = {k: (cid if v == "{cid}" else v) for k, v in body.items()}
+    before = (await api.get(f"/books/v3/{kind}", params=ORG)).json()
+    response = await api.post(f"/books/v3/{kind}", params=ORG, json=filled)
+    assert (response.status_code, response.json()) == (400, {"code": 4, "message": message})
+    after = (await api.get(f"/books/v3/{kind}", params=ORG)).json()
+    assert after == before  # nothing was stored
+
+
+async def test_invoice_amounts_are_computed_like_zoho(api: httpx.AsyncClient) -> None:
+    cid = await _customer(api)
+    lines = [
+        {"name": "A", "rate": 100, "quantity": 3, "discount": "10%", "tax_percentage": 20},  # 270, tax 54
+        {"name": "B", "rate": "12.50", "quantity": 2, "discount": 5},  # 20
+        {"name": "C", "rate": 7},  # quantity defaults to 1
+    ]
+    doc = {"customer_id": cid, "line_items": lines, "discount": 17, "shipping_charge": 3, "sub_total": 1, "balance": 1}
+    invoice = (await api.post("/books/v3/invoices", params=ORG, json=doc)).json()["invoice"]
+    assert [i["item_total"] for i in invoice["line_items"]] == [270, 20, 7]
+    assert (invoice["sub_total"], invoice["discount_total"], invoice["tax_total"]) == (297, 17, 54)
+    assert (invoice["total"], invoice["balance"]) == (337, 337)
+    iid = invoice["invoice_id"]
+    blanked = await api.put(f"/books/v3/invoices/{iid}", params=ORG, json={"customer_id": ""})
+    assert (blanked.status_code, blanked.json()["code"]) == (400, 4)
+    renamed = await api.put(f"/books/v3/invoices/{iid}", params=ORG, json={"reference_number": "R-1"})
+    assert renamed.json()["invoice"]["total"] == 337  # recomputed from the stored line items, unchanged
+
+
+async def test_contact_update_need_not_repeat_the_name(api: httpx.AsyncClient) -> None:
+    cid = await _customer(api)
+    updated = await api.put(f"/books/v3/contacts/{cid}", params=ORG, json={"website": "acme.example"})
+    assert updated.json()["contact"]["contact_name"] == "Acme"

@@ -62,7 +62,8 @@ async def _names(api: httpx.AsyncClient, where: str, extra: str = "") -> list[st
         ("Last_Name = 'o''dell'", ["O'Dell"]),
         ("Email_Opt_Out = true", ["Cole"]),
         ("(No_of_Employees < 15 or No_of_Employees > 35) and First_Name is not null", ["Ames", "O'Dell"]),
-        ("No_of_Employees < 15 or No_of_Employees > 35 and First_Name = 'x'", ["Ames"]),
+        ("No_of_Employees < 15 or (No_of_Employees > 35 and First_Name = 'x')", ["Ames"]),
+        ("((No_of_Employees > 15 and No_of_Employees < 35) and First_Name is not null)", ["Baker"]),
         ("((Last_Name = 'Ames'))", ["Ames"]),
         ("Created_Time >= '2020-01-01T00:00:00+00:00'", ["Ames", "Baker", "Cole", "O'Dell"]),
     ],
@@ -88,11 +89,15 @@ async def test_order_limit_offset_and_info(api: httpx.AsyncClient, people: dict[
     assert tail["info"] == {"count": 4, "more_records": False}
 
 
-async def test_no_where_and_lookups(api: httpx.AsyncClient, people: dict[str, str]) -> None:
-    everyone = (await _q(api, "select Last_Name from Leads")).json()
+async def test_lookups(api: httpx.AsyncClient, people: dict[str, str]) -> None:
+    everyone = (await _q(api, "select Last_Name from Leads where id is not null")).json()
     assert everyone["info"]["count"] == 4
     contact = (
-        await _q(api, "select Last_Name, Account_Name, Account_Name.Account_Name, Owner.first_name from Contacts")
+        await _q(
+            api,
+            "select Last_Name, Account_Name, Account_Name.Account_Name, Owner.first_name from Contacts "
+            "where id is not null",
+        )
     ).json()
     row = contact["data"][0]
     assert row["Account_Name"] == {"id": people["account"]}
@@ -121,15 +126,34 @@ async def test_no_rows_is_204(api: httpx.AsyncClient, people: dict[str, str]) ->
         ("select Last_Name from Leads where Last_Name ~ 'x'", "SYNTAX_ERROR", None),
         ("select Last_Name from Leads where (Last_Name = 'x'", "SYNTAX_ERROR", None),
         ("select Last_Name from Leads where Last_Name = 'x' garbage", "SYNTAX_ERROR", None),
-        ("select Nope from Leads", "INVALID_QUERY", {"column_name": "Nope", "clause": "select"}),
+        ("select Nope from Leads where id is not null", "INVALID_QUERY", {"column_name": "Nope", "clause": "select"}),
         ("select Last_Name from Leads where Nope = 1", "INVALID_QUERY", {"column_name": "Nope", "clause": "where"}),
         ("select Last_Name from Leads where No_of_Employees = 'ten'", "INVALID_QUERY", None),
         ("select Last_Name from Leads where Last_Name = 5", "INVALID_QUERY", None),
-        ("select Last_Name from Nowhere", "INVALID_QUERY", None),
+        ("select Last_Name from Nowhere where id is not null", "INVALID_QUERY", None),
         ("select * from Leads", "INVALID_QUERY", None),
         ("select count(id) from Leads", "INVALID_QUERY", None),
-        ("select Last_Name from Leads limit 2001", "LIMIT_EXCEEDED", {"by": "limit", "limit": 2000}),
-        ("select Last_Name from Leads limit 2000 offset 98001", "LIMIT_EXCEEDED", {"by": "offset", "limit": 100000}),
+        ("select Last_Name from Leads where id > 0 limit 2001", "LIMIT_EXCEEDED", {"by": "limit", "limit": 2000}),
+        (
+            "select Last_Name from Leads where id > 0 limit 2000 offset 98001",
+            "LIMIT_EXCEEDED",
+            {"by": "offset", "limit": 100000},
+        ),
+        # Zoho's own rules (Kaizen #171): WHERE is mandatory, and three conditions need pairwise brackets.
+        ("select Last_Name from Leads", "SYNTAX_ERROR", {"clause": "where"}),
+        ("select Last_Name from Leads order by id", "SYNTAX_ERROR", {"clause": "where"}),
+        (
+            "select id from Leads where id > 0 and Last_Name is not null and Email is not null",
+            "SYNTAX_ERROR",
+            {"line": 1, "column": 61, "near": "and"},
+        ),
+        ("select id from Leads where id > 0 or Last_Name = 'x' and Email is null", "SYNTAX_ERROR", None),
+        ("select id from Leads where (id > 0 and id < 5 and id != 3)", "SYNTAX_ERROR", None),
+        (
+            "select id from Leads where id > 0 limit 0",
+            "LIMIT_EXCEEDED",
+            {"by": "limit", "limit": 2000, "reason": "LIMIT must be 1 to 2000"},
+        ),
     ],
 )
 async def test_errors(api: httpx.AsyncClient, query: str, code: str, details: dict[str, Any] | None) -> None:

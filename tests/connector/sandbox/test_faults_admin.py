@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from connector.sandbox import FaultConfig, SandboxState, create_app
+from connector.sandbox import FaultConfig, SandboxState, create_app, records, seed
+from connector.sandbox.faults import JSON_KEYS
+from connector.sandbox.server import _parser, fault_flags
 from tests.conftest import FakeClock
 from tests.connector.sandbox.conftest import BASE
 
 pytestmark = pytest.mark.anyio
+_UNSAMPLED = {"ownerlookup", "lookup", "datetime"}
 
 
 async def test_next_n_429_with_and_without_retry_after(api: httpx.AsyncClient) -> None:
-    set_ = await api.post("/__sandbox/faults", json={"kind": "429", "next_n": 2, "retry_after": 7})
-    assert set_.json()["faults"]["next_n"] == 2
+    set_ = await api.post("/__sandbox/faults", json={"fail_kind": "429", "fail_next": 2, "retry_after": 7})
+    assert set_.json()["faults"]["fail_next"] == 2
     first = await api.get("/crm/v8/org")
     assert (first.status_code, first.headers["retry-after"], first.json()["code"]) == (429, "7", "TOO_MANY_REQUESTS")
     books = await api.get("/books/v3/organizations")
     assert (books.status_code, books.json()["code"]) == (429, 45)
     assert (await api.get("/crm/v8/org")).status_code == 200
-    await api.post("/__sandbox/faults", json={"next_n": 1})
+    await api.post("/__sandbox/faults", json={"fail_next": 1})
     plain = await api.get("/crm/v8/org")
     assert plain.status_code == 429
     assert "retry-after" not in plain.headers
@@ -60,14 +65,14 @@ async def test_window_and_targets(api: httpx.AsyncClient, clock: FakeClock) -> N
 
 
 async def test_random_rates_are_seedable(api: httpx.AsyncClient) -> None:
-    await api.post("/__sandbox/faults", json={"rate_429": 0.5, "seed": 3})
+    await api.post("/__sandbox/faults", json={"fail_rate_429": 0.5, "fault_seed": 3})
     first = [(await api.get("/crm/v8/org")).status_code for _ in range(20)]
-    await api.post("/__sandbox/faults", json={"rate_429": 0.5, "seed": 3})
+    await api.post("/__sandbox/faults", json={"fail_rate_429": 0.5, "fault_seed": 3})
     second = [(await api.get("/crm/v8/org")).status_code for _ in range(20)]
     assert first == second
     assert {200, 429} == set(first)
     cleared = await api.delete("/__sandbox/faults")
-    assert cleared.json()["faults"]["rate_429"] == 0.0
+    assert cleared.json()["faults"]["fail_rate_429"] == 0.0
 
 
 async def test_slow_answers_use_the_injected_sleep(api: httpx.AsyncClient, clock: FakeClock) -> None:
@@ -103,7 +108,7 @@ def test_fault_config_from_json_and_pick() -> None:
     assert config.pick("crm", 105.0) is None
     assert config.pick("books", 105.0) == "5xx"
     assert config.pick("books", 111.0) is None
-    assert config.to_json()["targets"] == ["books"]
+    assert config.to_json()["fault_targets"] == ["books"]
 
 
 async def test_seed_reset_stats(api: httpx.AsyncClient, state: SandboxState) -> None:
@@ -122,9 +127,36 @@ async def test_seed_reset_stats(api: httpx.AsyncClient, state: SandboxState) -> 
     assert (await api.delete("/__sandbox/stats")).json() == {"status": "success"}
 
 
-async def test_seed_is_fast_enough_for_benchmarks(client: httpx.AsyncClient) -> None:
+async def test_seed_is_fast_enough_for_benchmarks(
+    client: httpx.AsyncClient, state: SandboxState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seeding does a fixed amount of work per record: no validation, no index or sort rebuilt per row.
+
+    Counted, not timed, so it cannot flake on a busy machine; bench/ measures the wall time.
+    """
+    calls: Counter[str] = Counter()
+
+    def counting(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(seed, "_sample", counting("sample", seed._sample))
+    monkeypatch.setattr(SandboxState, "touch", counting("touch", SandboxState.touch))
+    monkeypatch.setattr(SandboxState, "sorted_records", counting("sort", SandboxState.sorted_records))
+    monkeypatch.setattr(records.Batch, "prepare", counting("validate", records.Batch.prepare))
+    per_row = sum(1 for f in state.modules["Leads"].fields if not f.read_only and f.data_type not in _UNSAMPLED)
+    for count in (1_000, 2_000):
+        calls.clear()
+        response = await client.post("/__sandbox/seed", json={"module": "Leads", "count": count})
+        assert response.json()["created"] == count
+        # Linear: exactly one sample per writable field per row, one cache invalidation per request.
+        assert calls == Counter({"sample": per_row * count, "touch": 1})
     response = await client.post("/__sandbox/seed", json={"module": "Leads", "count": 100_000})
-    assert response.json()["total"] == 100_000
+    assert response.json()["total"] == 103_000
+    assert len(state.records["Leads"]) == 103_000
 
 
 async def test_persistence_round_trip(tmp_path: Path, clock: FakeClock) -> None:
@@ -145,3 +177,45 @@ async def test_persistence_round_trip(tmp_path: Path, clock: FakeClock) -> None:
     unsaved = create_app(SandboxState(), clock=clock)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=unsaved), base_url=BASE) as client:
         assert (await client.post("/__sandbox/save")).status_code == 409
+
+
+def test_fault_json_keys_are_the_cli_flags() -> None:
+    group = next(g for g in _parser()._action_groups if g.title and g.title.startswith("faults"))
+    flags = {a.dest for a in group._group_actions}
+    assert flags == set(JSON_KEYS)
+    for action in group._group_actions:
+        assert action.option_strings == ["--" + action.dest.replace("_", "-")]
+
+
+async def test_cli_flags_and_admin_json_configure_the_same_faults(client: httpx.AsyncClient, clock: FakeClock) -> None:
+    argv = [
+        "--fail-next=3",
+        "--fail-kind=5xx",
+        "--fail-for-seconds=30",
+        "--fail-rate-429=0.25",
+        "--fail-rate-5xx=0.5",
+        "--fail-rate-throttle=0.125",
+        "--retry-after=4",
+        "--status-5xx=503",
+        "--slow-ms=10",
+        "--fault-targets=crm,accounts",
+        "--fault-seed=9",
+    ]
+    from_cli = FaultConfig.from_json(fault_flags(_parser().parse_args(argv)), clock.now).to_json()
+    body = {
+        key: value if key in {"fail_kind", "fault_targets"} else float(value)
+        for key, value in (arg.removeprefix("--").replace("-", "_").split("=") for arg in argv)
+    }
+    posted = await client.post("/__sandbox/faults", json=body)
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["faults"] == from_cli
+    assert from_cli["fail_next"] == 3 and from_cli["fault_targets"] == ["crm", "accounts"]
+    assert from_cli["until"] == clock.now + 30
+
+
+async def test_older_fault_names_still_work(client: httpx.AsyncClient) -> None:
+    old = await client.post("/__sandbox/faults", json={"kind": "throttle", "next_n": 2, "for_seconds": 5})
+    assert (old.json()["faults"]["fail_kind"], old.json()["faults"]["fail_next"]) == ("throttle", 2)
+    bad = await client.post("/__sandbox/faults", json={"fault_targets": ["crm", "mail"]})
+    assert bad.status_code == 400
+    assert (await client.post("/__sandbox/faults", json={"fail_next": "2"})).status_code == 400

@@ -292,3 +292,58 @@ async def test_every_crm_endpoint_matches_zoho_openapi(api: httpx.AsyncClient) -
 
     missing = set(_served()) - w.hit
     assert not missing, f"CRM routes the walk never called: {sorted(missing)}"
+
+
+def _component(file: str, name: str) -> dict[str, Any]:
+    return {"$ref": f"{OAS_URL}{file}#/components/schemas/{name}"}
+
+
+def _check(body: Any, schema: dict[str, Any]) -> None:
+    errors = list(Draft7Validator(schema, registry=_registry()).iter_errors(body))
+    leaves = [leaf for e in errors for leaf in _leaves(e)]
+    assert not errors, "\n".join(f"  at {list(e.absolute_path)}: {e.message[:300]}" for e in leaves[:10])
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "select Last_Name from Leads",  # WHERE is mandatory
+        "select id from Leads where id > 0 and Last_Name is not null and Email is not null",  # brackets in pairs
+        "select id from Leads where id > 0 limit 0",
+        "select id from Leads where id > 0 limit 2001",
+    ],
+)
+async def test_coql_refusals_match_zoho_openapi(api: httpx.AsyncClient, query: str) -> None:
+    response = await api.post("/crm/v8/coql", json={"select_query": query})
+    assert response.status_code == 400
+    # coql.json documents its 400 answers as one of these exception shapes.
+    shapes = ["Syntax_Exception", "Limit_Exceeded_Exception", "Invalid_Query_Exception"]
+    _check(response.json(), {"anyOf": [_component("coql.json", s) for s in shapes]})
+
+
+async def test_record_refusals_match_zoho_openapi(api: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
+    """Refusals on the record routes: the top-level and per-row error shapes of record.json's API_Exception."""
+    exception = _component("record.json", "API_Exception")
+    rows = {"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": exception}}}
+    put = await api.put("/crm/v8/Leads/404", json={"data": [{"Company": "X"}]})
+    delete = await api.delete("/crm/v8/Leads/404")
+    for answer in (put, delete):
+        assert answer.status_code == 400
+        _check(answer.json(), rows)
+    token = (await client.post("/__sandbox/tokens", json={"scope": "ZohoCRM.settings.ALL"})).json()["access_token"]
+    scoped = await client.get(
+        "/crm/v8/Leads", params={"fields": "Last_Name"}, headers={"Authorization": f"Zoho-oauthtoken {token}"}
+    )
+    assert scoped.status_code == 401
+    # record.json's message enum lacks the scope wording; share_records.json's exception schema has both.
+    _check(scoped.json(), _component("share_records.json", "Share_Record_API_Exception"))
+    await api.post("/__sandbox/seed", json={"module": "Leads", "count": 3})
+    token_page = (await api.get("/crm/v8/Leads", params={"fields": "Last_Name", "per_page": 1})).json()["info"]
+    both = await api.get(
+        "/crm/v8/Leads", params={"fields": "Last_Name", "page": 1, "page_token": token_page["next_page_token"]}
+    )
+    assert both.status_code == 400
+    ambiguity = dict(_documents()["record_count.json"]["components"]["schemas"]["Ambiguity_API_Exception"])
+    # The OAS words only the cvid-vs-search ambiguity; the code, status and details shape are what must match.
+    ambiguity["properties"] = {k: v for k, v in ambiguity["properties"].items() if k != "message"}
+    _check(both.json(), ambiguity)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
 import httpx
 import pytest
 
 from connector.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxState, main, serve, serve_in_thread
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_serve_in_thread_full_oauth_round_trip_over_a_socket() -> None:
@@ -39,8 +48,62 @@ def test_main_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--seed", "Nope=5"]) == 2
     with pytest.raises(SystemExit):
         main(["--fail-kind", "teapot"])
+    with pytest.raises(SystemExit):
+        main(["--edition", "platinum"])
+    assert main(["--fault-targets", "crm,mail"]) == 2
+    assert "fault" in capsys.readouterr().err
 
 
 def test_serve_refuses_non_loopback_hosts() -> None:
     with pytest.raises(ValueError, match="allow_remote"):
         serve("192.0.2.1")
+
+
+def _fresh_python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a new interpreter, where nothing has imported starlette yet."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+
+def test_sandbox_help_documents_the_admin_api_without_importing_starlette() -> None:
+    done = _fresh_python(
+        "import sys\n"
+        "from connector.cli import main\n"
+        "try:\n"
+        "    main(['sandbox', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in ('starlette', 'uvicorn', 'multipart') if m in sys.modules), file=sys.stderr)\n"
+    )
+    assert done.stderr.strip() == "[]"
+    for text in ("/__sandbox/seed", "/__sandbox/tokens", "/__sandbox/stats", "/__sandbox/faults", "auto-approves"):
+        assert text in done.stdout
+    assert '"fail_next"' in done.stdout and "--fail-next" in done.stdout
+
+
+def test_importing_the_connector_or_the_sandbox_package_loads_no_web_framework() -> None:
+    done = _fresh_python(
+        "import sys, connector, connector.sandbox\n"
+        "from connector.sandbox import FaultConfig, SandboxState\n"
+        "print(sorted(m for m in ('starlette', 'uvicorn') if m in sys.modules))\n"
+    )
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_the_sandbox_packages_are_plain_dependencies() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[<>=\[ ]", d, maxsplit=1)[0] for d in project["dependencies"]}
+    assert {"starlette", "uvicorn", "python-multipart"} <= names
+    assert project["optional-dependencies"]["sandbox"] == []  # the old extra still installs
+
+
+def test_consent_page_says_it_auto_approves() -> None:
+    with serve_in_thread(SandboxState()) as base:
+        params = {"client_id": DEFAULT_CLIENT_ID, "redirect_uri": "https://app.example/cb", "scope": "ZohoCRM.org.READ"}
+        answer = httpx.get(f"{base}/oauth/v2/auth", params=params)
+    assert answer.status_code == 302
+    assert answer.headers["location"].startswith("https://app.example/cb?code=")
+    assert "auto-approves every request" in answer.text
+    assert answer.headers["content-type"].startswith("text/html")
