@@ -63,3 +63,24 @@ def test_installed_wheel_runs_from_any_directory(wheel: Path, tmp_path: Path) ->
         check=True,
     )
     assert "site-packages" in located.stdout
+    sandbox_help = subprocess.run(
+        [str(env_dir / "bin" / "zoho-connector"), "sandbox", "--help"],
+        cwd=elsewhere,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert sandbox_help.returncode == 0, sandbox_help.stderr
+    assert "/__sandbox/faults" in sandbox_help.stdout
+    demo = subprocess.run(
+        [str(python), "-m", "connector.sandbox.demo"],
+        cwd=elsewhere,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "done in" in demo.stdout
