@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import connections, core, storm, token_stores
+from bench import connections, core, files, storm, token_stores
 
 
 def main() -> None:
@@ -12,6 +12,8 @@ def main() -> None:
     storm.main()
     print("\n== many connections: fds and memory ==")
     connections.main()
+    print("\n== attachments: memory per MB uploaded ==")
+    files.main()
     print("\n== token stores ==")
     token_stores.main()
 

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import httpx
 
@@ -39,6 +39,7 @@ class Send(NamedTuple):
     request: httpx.Request
     timeout_seconds: float  # the whole answer, headers and body, within this
     max_bytes: int
+    sink: IO[bytes] | None = None  # a successful answer's body goes here instead of memory (downloads)
 
 
 class Sleep(NamedTuple):
@@ -70,6 +71,7 @@ class CallPolicy:
     timeout_seconds: float = 30.0
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     expects_json: bool = True
+    sink: IO[bytes] | None = None
     debug: bool = False
     budget: Budget = field(default_factory=Budget)
     clock: Callable[[], float] = time.time
@@ -103,7 +105,9 @@ def exchange(policy: CallPolicy, build: Callable[[str], httpx.Request]) -> Flow[
 
             log.info("request %s", redact_request(request))
         try:
-            response: httpx.Response = yield Send(request, policy.timeout_seconds, policy.max_response_bytes)
+            response: httpx.Response = yield Send(
+                request, policy.timeout_seconds, policy.max_response_bytes, policy.sink
+            )
         except httpx.TransportError as exc:
             outcome = _retry.classify_exception(exc)
             reason = _network_reason(exc, host)
@@ -261,11 +265,10 @@ def _receive(client: httpx.Client, send: Send) -> httpx.Response:
     deadline = time.monotonic() + send.timeout_seconds
     response = client.send(send.request, stream=True)
     try:
-        _check_declared_size(response, send.max_bytes)
-        body = _Body(send, deadline)
+        body = _Body(send, response, deadline)
         for chunk in response.iter_bytes():
             body.add(chunk)
-        response._content = body.bytes()  # what Response.read() itself stores
+        body.finish()
     finally:
         response.close()
     return response
@@ -275,43 +278,54 @@ async def _areceive(client: httpx.AsyncClient, send: Send) -> httpx.Response:
     deadline = time.monotonic() + send.timeout_seconds
     response = await client.send(send.request, stream=True)
     try:
-        _check_declared_size(response, send.max_bytes)
-        body = _Body(send, deadline)
+        body = _Body(send, response, deadline)
         async for chunk in response.aiter_bytes():
             body.add(chunk)
-        response._content = body.bytes()
+        body.finish()
     finally:
         await response.aclose()
     return response
 
 
-class _Body:
-    """Collects an answer's chunks within the call's deadline and the size ceiling."""
+SINK_BYTES = "connector.sink_bytes"  # response extension: how many bytes went to the sink
 
-    def __init__(self, send: Send, deadline: float) -> None:
+
+class _Body:
+    """Collects an answer's chunks within the call's deadline: in memory up to the size ceiling, or, for a
+    successful download, into the sink (rewound first, so a retried download starts over)."""
+
+    def __init__(self, send: Send, response: httpx.Response, deadline: float) -> None:
         self.send = send
+        self.response = response
         self.deadline = deadline
         self.chunks: list[bytes] = []
         self.size = 0
+        self.sink = send.sink if send.sink is not None and response.is_success else None
+        if self.sink is not None:
+            self.sink.seek(0)
+            self.sink.truncate()
+        else:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > send.max_bytes:
+                raise _too_large(send.max_bytes)
 
     def add(self, chunk: bytes) -> None:
         self.size += len(chunk)
-        if self.size > self.send.max_bytes:
-            raise _too_large(self.send.max_bytes)
         if time.monotonic() > self.deadline:
             raise httpx.ReadTimeout(
                 f"the answer took longer than {self.send.timeout_seconds:g}s", request=self.send.request
             )
+        if self.sink is not None:
+            self.sink.write(chunk)
+            return
+        if self.size > self.send.max_bytes:
+            raise _too_large(self.send.max_bytes)
         self.chunks.append(chunk)
 
-    def bytes(self) -> bytes:
-        return b"".join(self.chunks)
-
-
-def _check_declared_size(response: httpx.Response, max_bytes: int) -> None:
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
+    def finish(self) -> None:
+        self.response._content = b"".join(self.chunks)  # what Response.read() itself stores
+        if self.sink is not None:
+            self.response.extensions = {**self.response.extensions, SINK_BYTES: self.size}
 
 
 def _too_large(max_bytes: int) -> BadResponseError:

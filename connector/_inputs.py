@@ -1,8 +1,9 @@
 """Check an action's inputs against its schema, after the coercions engines need, and fill in defaults.
 
 Engines often store every configured value as a string ("10", "true"); a top-level input whose schema wants an
-integer, number or boolean accepts the string form. Python callers may pass bytes for a file. Everything else must
-match the schema as written, and every violation is reported at once.
+integer, number or boolean accepts the string form. Python callers may pass a path, an open binary file or bytes
+for a file (`connector.files.Upload`: streamed, never copied). Everything else must match the schema as written,
+and every violation is reported at once.
 
 Values JSON cannot carry are refused up front, wherever they sit: a lone surrogate in a string (it would fail as a
 UnicodeEncodeError while the request is built), NaN or an infinity (Zoho's JSON has neither), and nesting so deep
@@ -11,7 +12,6 @@ that checking it would exhaust the stack.
 
 from __future__ import annotations
 
-import base64
 import math
 import re
 from collections.abc import Mapping
@@ -19,6 +19,7 @@ from typing import Any
 
 from connector import _schema
 from connector.errors import InputValidationError, Violation
+from connector.files import Upload, is_file_like, placeholder
 
 __all__ = ["checked_inputs", "unsafe_values"]
 
@@ -35,7 +36,7 @@ def checked_inputs(subject: str, schema: Mapping[str, Any], inputs: Mapping[str,
     required = set(schema.get("required", []))
     # null, and "" for an optional input, mean "not given": engines send both for inputs left empty
     values = {n: v for n, v in values.items() if v is not None and (v != "" or n in required)}
-    found = unsafe_values(values) or _schema.violations(schema, values)
+    found = unsafe_values(values) or _schema.violations(schema, placeholder(values))
     if found:
         raise InputValidationError(subject, found)
     for name, prop in properties.items():
@@ -84,8 +85,8 @@ def _unsafe(path: list[str], message: str) -> Violation:
 
 
 def _coerce(prop: Any, value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return {"base64": base64.b64encode(bytes(value)).decode("ascii")}
+    if is_file_like(value):
+        return Upload(bytes(value) if isinstance(value, bytearray) else value)
     if not isinstance(value, str) or not isinstance(prop, Mapping):
         return value
     kind = prop.get("type")

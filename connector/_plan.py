@@ -7,6 +7,7 @@ Driving the flows — blocking or async — is the runner's job.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -75,9 +76,13 @@ class Call:
     def flow(
         self, organization: OrganizationPlacement | None, overrides: Mapping[str, Any] | None = None
     ) -> _flow.Flow[_flow.Reply]:
-        return _flow.exchange(
-            self.policy, lambda token: self.prepared.build(token, self.api_domain(), organization, overrides)
-        )
+        return _flow.exchange(self.policy, self.builder(organization, overrides))
+
+    def builder(
+        self, organization: OrganizationPlacement | None, overrides: Mapping[str, Any] | None = None
+    ) -> Callable[[str], httpx.Request]:
+        """Builds the request for an access token (which may change between attempts)."""
+        return lambda token: self.prepared.build(token, self.api_domain(), organization, overrides)
 
     def data(self, reply: _flow.Reply) -> Any:
         result = self.action.result
@@ -230,7 +235,6 @@ def _policy(
         schedule = Schedule(base_seconds=conn.retry_backoff_seconds, exponential=True)
     else:
         schedule = Schedule(base_seconds=(delay_ms or 0) / 1000, exponential=False)
-    extra = {"clock": options.clock} if options.clock else {}
     return _flow.CallPolicy(
         safety=safety,
         envelope=strategies.ENVELOPES[product.envelope],
@@ -246,5 +250,5 @@ def _policy(
         debug=bool(role("debug")),
         budget=state.budget,
         jitter=options.jitter,
-        **extra,
+        clock=options.clock or time.time,
     )

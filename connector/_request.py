@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -39,7 +39,7 @@ class Prepared:
     json: Any
     content: bytes | None
     data: dict[str, str] | None
-    files: list[tuple[str, tuple[str, bytes, str]]] | None
+    files: list[tuple[str, tuple[str, bytes | IO[bytes], str]]] | None  # file objects are streamed
     timeout: httpx.Timeout
     auth_header: str  # "Zoho-oauthtoken"
 

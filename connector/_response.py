@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from email.message import Message
 from typing import TYPE_CHECKING, Any
 
-from connector._flow import Reply, auth_failed
+from connector._flow import SINK_BYTES, Reply, auth_failed
 from connector.errors import (
     BadResponseError,
     ConnectorError,
@@ -42,6 +42,8 @@ def interpret(
     response, outcome = reply.response, reply.outcome
     if outcome.kind != "ok":
         raise error_for(reply, policy)
+    if SINK_BYTES in response.extensions:  # a download: the body went to the caller's file
+        return _file_metadata(response, response.extensions[SINK_BYTES])
     if response.status_code in (204, 304) or not response.content:
         if empty_is_not_found:
             raise NotFoundError(
@@ -52,12 +54,8 @@ def interpret(
             )
         return when_empty if when_empty is not None else {}
     if response_type == "binary":
-        return {
-            "base64": base64.b64encode(response.content).decode("ascii"),
-            "contentType": response.headers.get("content-type", "application/octet-stream"),
-            "fileName": _filename(response.headers.get("content-disposition")),
-            "size": len(response.content),
-        }
+        encoded = base64.b64encode(response.content).decode("ascii")
+        return {"base64": encoded, **_file_metadata(response, len(response.content))}
     if response_type == "text" or reply.body is None:
         return response.text
     return reply.body
@@ -106,6 +104,14 @@ def error_for(reply: Reply, policy: CallPolicy) -> ConnectorError:
         response=body,
         may_have_acted=outcome.may_have_acted,
     )
+
+
+def _file_metadata(response: Any, size: int) -> dict[str, Any]:
+    return {
+        "contentType": response.headers.get("content-type", "application/octet-stream"),
+        "fileName": _filename(response.headers.get("content-disposition")),
+        "size": size,
+    }
 
 
 def _request_id(response: Any) -> str | None:

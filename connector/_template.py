@@ -29,7 +29,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import IO, Any, Final, NamedTuple
 from urllib.parse import quote, unquote
 
 __all__ = [
@@ -365,8 +365,13 @@ def _form_text(value: Any) -> str:
     return json_text(value) if isinstance(value, list | Mapping) else text(value)
 
 
-def file_bytes(content: Any) -> tuple[bytes, str]:
-    """Contents of a file input: text, bytes, or {"base64": …, "contentType": …}. Raises TemplateError."""
+def file_bytes(content: Any) -> tuple[bytes | IO[bytes], str]:
+    """Contents of a file input: text, bytes, {"base64": …, "contentType": …}, or from Python an Upload (a file
+    streamed as it is sent). Raises TemplateError."""
+    from connector.files import Upload
+
+    if isinstance(content, Upload):
+        return content.open(), content.content_type
     if isinstance(content, bytes):
         return content, "application/octet-stream"
     if isinstance(content, Mapping):
@@ -388,7 +393,7 @@ def file_bytes(content: Any) -> tuple[bytes, str]:
 class FilePart(NamedTuple):
     field: str
     filename: str
-    content: bytes
+    content: bytes | IO[bytes]
     content_type: str
 
 
@@ -454,5 +459,7 @@ def _files(expr: Any, inputs: Mapping[str, Any]) -> list[FilePart] | None:
             data, content_type = file_bytes(content)
         except TemplateError as exc:
             raise TemplateError(exc.reason, source) from None
-        parts.append(FilePart(field, text(filename) if filename not in (None, "") else field, data, content_type))
+        if filename in (None, ""):
+            filename = getattr(content, "filename", None) or field
+        parts.append(FilePart(field, text(filename), data, content_type))
     return parts or None

@@ -90,6 +90,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs", default="{}", help="inputs as JSON, or @file")
     p.add_argument("--connection", help="connection as JSON or @file (default: $ZOHO_CONNECTION)")
     p.add_argument("--engine", action="store_true", help="no local retries: report retryable failures at once")
+    p.add_argument(
+        "--file",
+        action="append",
+        default=[],
+        metavar="INPUT=PATH",
+        help="a file input streamed from PATH (e.g. --file file=report.pdf); repeatable",
+    )
+    p.add_argument("--output", metavar="FILE", help="stream a file answer (a download) into FILE; prints its metadata")
     p.set_defaults(handler=_run)
 
     p = sub.add_parser("invoke", help="read {action, inputs, connection} on stdin, write one JSON response")
@@ -145,11 +153,16 @@ def _run(args: argparse.Namespace) -> int:
     from connector.runner import Connector
 
     inputs = _json_argument("--inputs", args.inputs)
+    if args.file:
+        inputs = {**inputs, **_file_arguments(args.file)} if isinstance(inputs, dict) else inputs
     connection = _connection_argument(args.connection)
     _log_debug_requests()
     with Connector.load(engine_mode=args.engine) as connector:
         action = connector.actions.get(args.key)  # an unknown key is reported by run()
-        if action is not None and action.pagination and _truthy(inputs, action.inputs_with_role("fetch_all")):
+        if args.output:
+            result = connector.download(args.key, inputs, connection=connection, to=args.output)
+            json.dump(result, sys.stdout, ensure_ascii=False)
+        elif action is not None and action.pagination and _truthy(inputs, action.inputs_with_role("fetch_all")):
             _stream_fetch_all(connector, args.key, inputs, connection, sys.stdout)
         else:
             json.dump(connector.run(args.key, inputs, connection=connection), sys.stdout, ensure_ascii=False)
@@ -243,6 +256,20 @@ def _finite_float(text: str) -> float:
     if value in (float("inf"), float("-inf")):
         raise ValueError(f"{text} is too large for a number")
     return value
+
+
+def _file_arguments(values: list[str]) -> dict[str, Path]:
+    from connector.errors import InputValidationError, Violation
+
+    files = {}
+    for value in values:
+        name, _, path = value.partition("=")
+        if not name or not path:
+            raise InputValidationError("--file", [Violation("--file", "", f"expected INPUT=PATH, got {value!r}")])
+        if not Path(path).is_file():
+            raise InputValidationError("--file", [Violation(name, "", f"no such file: {path}")])
+        files[name] = Path(path)
+    return files
 
 
 def _connection_argument(value: str | None) -> Any:

@@ -11,11 +11,13 @@ kept in `_state`, pages are walked in `_walk`, and one call's retries live in `_
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -28,6 +30,7 @@ from connector._state import Clients, ConnectionState, States
 from connector.auth.session import TokenSource
 from connector.connection import Connection, resolve_connection
 from connector.errors import ConnectorError, InputValidationError, Violation
+from connector.files import close_uploads
 from connector.hooks import HOOKS
 from connector.manifest import Action, ConnectionDef, Manifest, bundled_manifest, load_manifest
 from connector.strategies import PageLimits, Pager
@@ -99,8 +102,11 @@ class Connector:
         """Run one action and return `{"data": …}`. With Fetch All, every page's records in one answer."""
         call = self._call(action, inputs, connection)
         if not call.fetch_all:
-            organization = self._organization(call)
-            return {"data": call.data(self._drive(call, call.flow(organization, call.first_page())))}
+            try:
+                organization = self._organization(call)
+                return {"data": call.data(self._drive(call, call.flow(organization, call.first_page())))}
+            finally:
+                close_uploads(call.inputs)
         pager = call.pager()
         pages = _collected(lambda: list(self._pages(call, pager)), pager)
         return {"data": pager.combine(pages[0], [r for page in pages for r in pager.records(page)])}
@@ -111,8 +117,11 @@ class Connector:
         """The async twin of `run`: nothing in it blocks the event loop's thread on the network."""
         call = self._call(action, inputs, connection)
         if not call.fetch_all:
-            organization = await self._aorganization(call)
-            return {"data": call.data(await self._adrive(call, call.flow(organization, call.first_page())))}
+            try:
+                organization = await self._aorganization(call)
+                return {"data": call.data(await self._adrive(call, call.flow(organization, call.first_page())))}
+            finally:
+                close_uploads(call.inputs)
         pager = call.pager()
         try:
             pages = [page async for page in self._apages(call, pager)]
@@ -120,6 +129,36 @@ class Connector:
             _nothing_delivered(exc, pager)
             raise
         return {"data": pager.combine(pages[0], [r for page in pages for r in pager.records(page)])}
+
+    def download(
+        self,
+        action: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        connection: ConnectionLike,
+        to: str | os.PathLike[str] | IO[bytes],
+    ) -> dict[str, Any]:
+        """Run an action whose answer is a file and stream the file into `to` (a path, written atomically, or an
+        open binary file) instead of memory. Returns `{"data": {"fileName", "contentType", "size"}}`, plus
+        `path` for a path. A failed download leaves no partial file behind."""
+        call = self._call(action, inputs, connection)
+        if not isinstance(to, str | os.PathLike):
+            return {"data": self._download(call, to)}
+        target = Path(to)
+        partial = target.with_name(f".{target.name}.part")
+        try:
+            with partial.open("wb") as sink:
+                metadata = self._download(call, sink)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return {"data": {**metadata, "path": str(target)}}
+
+    def _download(self, call: Call, sink: IO[bytes]) -> Any:
+        policy = dataclasses.replace(call.policy, sink=sink, expects_json=False)
+        organization = self._organization(call)
+        reply = self._drive(call, _flow.exchange(policy, call.builder(organization, call.first_page())))
+        return call.data(reply)
 
     def iter_records(
         self, action: str, inputs: Mapping[str, Any] | None = None, *, connection: ConnectionLike

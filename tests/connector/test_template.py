@@ -11,7 +11,16 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from connector import Connector, InputValidationError
-from connector._template import MISSING, Rendered, TemplateError, evaluate, expression_inputs, path_inputs, render
+from connector._template import (
+    MISSING,
+    FilePart,
+    Rendered,
+    TemplateError,
+    evaluate,
+    expression_inputs,
+    path_inputs,
+    render,
+)
 from tests.conftest import BOOKS, CRM, ORG
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "templates"
@@ -41,12 +50,14 @@ def _as_fixture(rendered: Rendered) -> dict[str, Any]:
     if rendered.form is not None:
         out["form"] = rendered.form
     if rendered.files is not None:
-        out["files"] = [
-            {"field": f.field, "filename": f.filename, "contentType": f.content_type}
-            | ({"text": f.content.decode()} if f.content_type == "text/plain" else {"base64": _b64(f.content)})
-            for f in rendered.files
-        ]
+        out["files"] = [_file_part(f) for f in rendered.files]
     return out
+
+
+def _file_part(part: FilePart) -> dict[str, Any]:
+    assert isinstance(part.content, bytes)  # JSON inputs never stream from disk
+    contents = {"text": part.content.decode()} if part.content_type == "text/plain" else {"base64": _b64(part.content)}
+    return {"field": part.field, "filename": part.filename, "contentType": part.content_type} | contents
 
 
 def _b64(data: bytes) -> str:
