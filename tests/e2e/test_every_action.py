@@ -29,7 +29,8 @@ from connector.errors import (
     Violation,
     ZohoAPIError,
 )
-from connector.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxState, serve_in_thread
+from connector.sandbox import SandboxState, serve_in_thread
+from tests.e2e.connections import with_refresh_token
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +41,7 @@ def sandbox() -> Iterator[str]:
 
 @pytest.fixture
 def connection(sandbox: str, tmp_path: Path) -> dict[str, Any]:
-    """A connection holding a refresh token minted by the sandbox: every run refreshes through the token store."""
-    tokens = httpx.post(f"{sandbox}/__sandbox/tokens", json={}).json()
-    return {
-        "client_id": DEFAULT_CLIENT_ID,
-        "client_secret": DEFAULT_CLIENT_SECRET,
-        "refresh_token": tokens["refresh_token"],
-        "accounts_url": sandbox,
-        "api_domain": sandbox,
-        "token_store": f"sqlite:///{tmp_path / 'tokens.db'}",
-    }
+    return with_refresh_token(sandbox, tmp_path)
 
 
 class Python:

@@ -6,19 +6,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from connector.cli import main
 from connector.sandbox import SandboxState, serve_in_thread
+from tests.e2e.connections import with_access_token
 
 
 def test_attach_from_disk_and_download_to_disk(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = tmp_path / "report.txt"
     report.write_bytes(b"quarterly numbers\n" * 1000)
     with serve_in_thread(SandboxState()) as sandbox:
-        token = httpx.post(f"{sandbox}/__sandbox/tokens", json={}).json()["access_token"]
-        connection = json.dumps({"access_token": token, "accounts_url": sandbox, "api_domain": sandbox})
+        connection = json.dumps(with_access_token(sandbox))
 
         def run(*args: str) -> Any:
             assert main(["run", *args, "--connection", connection]) == 0, capsys.readouterr().err

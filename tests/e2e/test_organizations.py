@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from connector.cli import main
-from connector.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxState, serve_in_thread
+from connector.sandbox import SandboxState, serve_in_thread
+from tests.e2e.connections import with_refresh_token
 
 
 def test_sixteen_cli_runs_discover_the_organization_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with serve_in_thread(SandboxState()) as sandbox:
-        tokens = httpx.post(f"{sandbox}/__sandbox/tokens", json={}).json()
-        connection: dict[str, Any] = {
-            "client_id": DEFAULT_CLIENT_ID,
-            "client_secret": DEFAULT_CLIENT_SECRET,
-            "refresh_token": tokens["refresh_token"],
-            "accounts_url": sandbox,
-            "api_domain": sandbox,
-            "token_store": f"sqlite:///{tmp_path / 'tokens.db'}",
-        }
+        connection = with_refresh_token(sandbox, tmp_path)
         inputs = json.dumps({"recordType": "contacts", "per_page": 1})
         for _ in range(16):  # each `main` builds its own Connector, as a new process would
             assert main(["run", "booksGetRecords", "--inputs", inputs, "--connection", json.dumps(connection)]) == 0

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import httpx
-
 from connector import Connector
 from connector.sandbox import SandboxState, serve_in_thread
+from tests.e2e.connections import with_access_token
 
 
 def test_a_callers_page_token_continues_the_walk() -> None:
     with serve_in_thread(SandboxState()) as sandbox, Connector.load() as connector:
-        token = httpx.post(f"{sandbox}/__sandbox/tokens", json={}).json()["access_token"]
-        connection = {"access_token": token, "accounts_url": sandbox, "api_domain": sandbox}
+        connection = with_access_token(sandbox)
         for name in ("Ann", "Bob", "Cy"):
             connector.run(
                 "crmCreateRecord", {"recordType": "Leads", "fieldValues": {"Last_Name": name}}, connection=connection

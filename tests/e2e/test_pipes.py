@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from connector.cli import EXIT_CODES
-from connector.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxState, serve_in_thread
+from connector.sandbox import SandboxState, serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 QUIET = (EXIT_CODES["ok"], EXIT_CODES["broken_pipe"])
@@ -33,15 +33,7 @@ def sandbox() -> Iterator[str]:
 
 
 def _command(sandbox: str, tmp_path: Path) -> list[str]:
-    tokens = httpx.post(f"{sandbox}/__sandbox/tokens", json={}).json()
-    connection = {
-        "client_id": DEFAULT_CLIENT_ID,
-        "client_secret": DEFAULT_CLIENT_SECRET,
-        "refresh_token": tokens["refresh_token"],
-        "accounts_url": sandbox,
-        "api_domain": sandbox,
-        "token_store": f"sqlite:///{tmp_path / 'tokens.db'}",
-    }
+    connection = with_refresh_token(sandbox, tmp_path)
     (tmp_path / "connection.json").write_text(json.dumps(connection))
     inputs = {"recordType": "Pipe_Items", "fields": ["Name"], "fetchAll": True}
     return [
