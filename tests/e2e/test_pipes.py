@@ -15,6 +15,7 @@ import pytest
 
 from connector.cli import EXIT_CODES
 from connector.sandbox import SandboxState, serve_in_thread
+from tests.e2e.connections import with_refresh_token
 
 ROOT = Path(__file__).resolve().parents[2]
 QUIET = (EXIT_CODES["ok"], EXIT_CODES["broken_pipe"])
