@@ -110,7 +110,17 @@ def test_update_record_puts_to_the_record(
         {"recordType": "Deals", "recordId": "42", "fieldValues": {"Stage": "Closed Won"}},
         connection=connection,
     )
-    assert json.loads(only_request(httpx_mock).content) == {"data": [{"Stage": "Closed Won"}]}
+    # Zoho's spec (crm-oas record.json updateRecord) requires the id inside data[0] too
+    assert json.loads(only_request(httpx_mock).content) == {"data": [{"Stage": "Closed Won", "id": "42"}]}
+
+
+def test_a_field_value_cannot_redirect_an_update(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(method="PUT", url=f"{CRM}/Deals/42", json={"data": [{"code": "SUCCESS"}]})
+    inputs = {"recordType": "Deals", "recordId": "42", "fieldValues": {"id": "7", "Stage": "Lost"}}
+    connector.run("crmUpdateRecord", inputs, connection=connection)
+    assert json.loads(only_request(httpx_mock).content)["data"][0]["id"] == "42"
 
 
 def test_remove_record_deletes_it(connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock) -> None:

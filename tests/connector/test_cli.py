@@ -455,3 +455,20 @@ def test_docs_through_head(tmp_path: Path) -> None:
         check=False,
     )
     assert result.stdout.startswith("#") and result.stderr == ""
+
+
+def test_run_prints_each_retry_and_names_the_unreachable_host(capsys: pytest.CaptureFixture[str]) -> None:
+    inputs = {
+        "recordType": "Leads",
+        "recordId": "1",
+        "maxRetries": 2,
+        "useExponentialBackoff": False,
+        "retryDelayMS": 1,
+    }
+    connection = {"access_token": "t", "api_domain": "http://127.0.0.1:9", "accounts_url": "http://127.0.0.1:9"}
+    code = main(["run", "crmGetRecord", "--inputs", json.dumps(inputs), "--connection", json.dumps(connection)])
+    err = capsys.readouterr().err
+    assert code == EXIT_CODES["transient_or_rate_limited"]
+    assert "retrying in 0.0 s (1/2): cannot connect to 127.0.0.1" in err
+    assert "retrying in 0.0 s (2/2)" in err
+    assert "cannot connect to 127.0.0.1 (ConnectError)" in json.loads(err.strip().splitlines()[-1])["error"]["message"]
