@@ -61,7 +61,10 @@ class BooksListing:
         if page in self.broken:
             return self.broken.pop(page)
         start = (page - 1) * per_page
-        contacts = [{"contact_id": f"c{n}", "contact_name": f"Zylker {n}"} for n in range(start, min(start + per_page, self.total))]
+        contacts = [
+            {"contact_id": f"c{n}", "contact_name": f"Zylker {n}"}
+            for n in range(start, min(start + per_page, self.total))
+        ]
         context = {"page": page, "per_page": per_page, "has_more_page": start + per_page < self.total}
         return Reply({"code": 0, "message": "success", "contacts": contacts, "page_context": context})
 

@@ -91,16 +91,15 @@ def _huge(framing: str) -> Any:
     prefix, suffix = b'{"data": [{"id": "5001", "Description": "', b'"}]}'
     chunk = b"x" * 65536
 
+    def frame(data: bytes) -> bytes:
+        return data if framing == "content-length" else b"%x\r\n%s\r\n" % (len(data), data)
+
     def handler(request: Request, wire: Wire) -> None:
         headers = {"Content-Type": "application/json"}
         if framing == "content-length":
             headers["Content-Length"] = str(len(prefix) + TOTAL + len(suffix))
-            frame = bytes
         else:
             headers["Transfer-Encoding"] = "chunked"
-
-            def frame(data: bytes) -> bytes:
-                return b"%x\r\n%s\r\n" % (len(data), data)
 
         if not (wire.head(200, headers) and wire.send(frame(prefix))):
             return

@@ -69,7 +69,8 @@ def test_books_organization_discovery_of_the_wrong_shape_is_a_typed_error(
     server.on("GET", "/books/v3/contacts/c1", Reply({"code": 0, "contact": CONTACTS[0]}))
     without_org = {k: v for k, v in connection.items() if k != "organization_id"}
     outcome = within(
-        10, lambda: connector.run("booksGetRecord", {"recordType": "contacts", "recordId": "c1"}, connection=without_org)
+        10,
+        lambda: connector.run("booksGetRecord", {"recordType": "contacts", "recordId": "c1"}, connection=without_org),
     )
     raised(outcome, ConnectorError)
     assert server.count("GET", "/books/v3/contacts/c1") == 0  # never sent with a made-up organization id

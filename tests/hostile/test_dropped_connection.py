@@ -45,7 +45,9 @@ def test_engine_mode_a_cut_off_create_with_retry_all_errors_is_retryable(
     server: HostileServer, engine: Connector, connection: dict[str, Any]
 ) -> None:
     server.on("POST", "/crm/v8/Leads", _hang_up)
-    outcome = within(10, lambda: engine.run("crmCreateRecord", {**CREATE, "retryAllErrors": True}, connection=connection))
+    outcome = within(
+        10, lambda: engine.run("crmCreateRecord", {**CREATE, "retryAllErrors": True}, connection=connection)
+    )
     error = raised(outcome, TransientError)
     assert error.retryable is True
     assert error.may_have_acted is True  # still true: the engine should know a duplicate is possible
