@@ -1,0 +1,133 @@
+"""2xx answers whose body is not what Zoho documents: not JSON, trickling in, or far too large."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from connector import Connector
+from connector.errors import (
+    BadResponseError,
+    ConnectionConfigError,
+    ConnectorError,
+    InputValidationError,
+    TransientError,
+)
+from tests.hostile.conftest import raised, within
+from tests.hostile.listings import BROKEN
+from tests.hostile.server import HostileServer, Reply, Request, Wire
+
+RECORD = "/crm/v8/Leads/5001"
+GET_LEAD = {"recordType": "Leads", "recordId": "5001"}
+CREATE_LEAD = {"recordType": "Leads", "fieldValues": {"Last_Name": "Doe"}}
+
+
+@pytest.mark.parametrize("kind", ["html", "html-as-json", "truncated-json"])
+def test_a_read_answered_2xx_without_json_is_a_retryable_bad_response(
+    kind: str, server: HostileServer, connector: Connector, connection: dict[str, Any]
+) -> None:
+    server.on("GET", RECORD, BROKEN[kind])
+    outcome = within(10, lambda: connector.run("crmGetRecord", {**GET_LEAD, "maxRetries": 0}, connection=connection))
+    error = raised(outcome, BadResponseError)
+    assert error.to_dict()["error"]["type"] == "bad_response"
+    assert error.retryable is True
+    assert server.count() == 1
+
+
+def test_a_read_retries_a_bad_response_and_then_gets_the_record(
+    server: HostileServer, connector: Connector, connection: dict[str, Any]
+) -> None:
+    answers = iter([BROKEN["truncated-json"], Reply({"data": [{"id": "5001", "Last_Name": "Doe"}]})])
+    server.on("GET", RECORD, lambda _request, _wire: next(answers))
+    outcome = within(10, lambda: connector.run("crmGetRecord", {**GET_LEAD, "maxRetries": 2}, connection=connection))
+    assert outcome.error is None, repr(outcome.error)
+    assert outcome.result == {"data": {"data": [{"id": "5001", "Last_Name": "Doe"}]}}
+    assert server.count() == 2
+
+
+@pytest.mark.parametrize("kind", ["html", "html-as-json", "truncated-json"])
+def test_a_create_answered_2xx_without_json_is_not_resent(
+    kind: str, server: HostileServer, connector: Connector, connection: dict[str, Any]
+) -> None:
+    """Zoho may well have created the record: re-sending could make a duplicate, so the write is never retried."""
+    server.on("POST", "/crm/v8/Leads", BROKEN[kind])
+    outcome = within(10, lambda: connector.run("crmCreateRecord", CREATE_LEAD, connection=connection))
+    error = raised(outcome, BadResponseError)
+    assert error.retryable is False
+    assert error.may_have_acted is True
+    assert server.count() == 1
+
+
+def _trickle(request: Request, wire: Wire) -> None:
+    """A JSON body of ~250 bytes at one byte every 100 ms: each read is quick, the whole answer takes 25 s."""
+    body = json.dumps({"data": [{"id": "5001", "Description": "x" * 200}]}).encode()
+    if not wire.head(200, {"Content-Type": "application/json", "Content-Length": str(len(body))}):
+        return
+    for byte in body:
+        if not wire.send(bytes([byte])) or wire.stopping.wait(0.1):
+            return
+
+
+def test_a_trickling_body_fails_within_the_call_timeout(server: HostileServer, connection: dict[str, Any]) -> None:
+    """`timeout` bounds the whole call, not each read: 1 byte per 100 ms must not keep a 500 ms call alive."""
+    server.on("GET", RECORD, _trickle)
+    with Connector.load() as connector:  # the real clock: the deadline is wall time
+        outcome = within(
+            3.0,
+            lambda: connector.run("crmGetRecord", {**GET_LEAD, "timeout": 500, "maxRetries": 0}, connection=connection),
+        )
+    error = raised(outcome, TransientError)
+    assert outcome.seconds < 1.0, f"took {outcome.seconds:.2f}s for a 500 ms timeout"
+    assert "time" in error.message.lower(), error.message  # says it timed out, not just "network failure"
+    assert error.retryable is True
+
+
+TOTAL = 50 * 1024 * 1024  # 50 MB of body against a 1,000-byte ceiling
+
+
+def _huge(framing: str) -> Any:
+    prefix, suffix = b'{"data": [{"id": "5001", "Description": "', b'"}]}'
+    chunk = b"x" * 65536
+
+    def frame(data: bytes) -> bytes:
+        return data if framing == "content-length" else b"%x\r\n%s\r\n" % (len(data), data)
+
+    def handler(request: Request, wire: Wire) -> None:
+        headers = {"Content-Type": "application/json"}
+        if framing == "content-length":
+            headers["Content-Length"] = str(len(prefix) + TOTAL + len(suffix))
+        else:
+            headers["Transfer-Encoding"] = "chunked"
+
+        if not (wire.head(200, headers) and wire.send(frame(prefix))):
+            return
+        for _ in range(TOTAL // len(chunk)):
+            if not wire.send(frame(chunk)):
+                return
+        wire.send(frame(suffix) + (b"0\r\n\r\n" if framing == "chunked" else b""))
+
+    return handler
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_body_over_max_response_bytes_is_refused_before_it_is_read(
+    framing: str, server: HostileServer, connector: Connector, connection: dict[str, Any]
+) -> None:
+    server.on("GET", RECORD, _huge(framing))
+    limited = {**connection, "max_response_bytes": 1000}
+    outcome = within(20, lambda: connector.run("crmGetRecord", GET_LEAD, connection=limited))
+    error = raised(outcome, ConnectorError)
+    assert not isinstance(error, InputValidationError | ConnectionConfigError), f"the setting was refused: {error}"
+    assert "max_response_bytes" in str(error), str(error)  # the user learns which setting to raise
+    assert server.count("GET", RECORD) == 1  # refused, not retried: the next answer would be as large
+    assert server.bytes_sent and server.bytes_sent[0] < 16 * 1024 * 1024, f"read {server.bytes_sent} bytes"
+
+
+def test_an_answer_under_max_response_bytes_is_returned(
+    server: HostileServer, connector: Connector, connection: dict[str, Any]
+) -> None:
+    server.on("GET", RECORD, Reply({"data": [{"id": "5001", "Description": "x" * 400}]}))
+    result = connector.run("crmGetRecord", GET_LEAD, connection={**connection, "max_response_bytes": 1000})
+    assert result["data"]["data"][0]["id"] == "5001"
