@@ -37,9 +37,6 @@ class Options:
     engine_mode: bool = False
     clock: Callable[[], float] | None = None
     jitter: Callable[[float], float] | None = None
-    page_limits: PageLimits = PageLimits()  # noqa: RUF009 - an immutable NamedTuple
-    retry_budget_seconds: float = _flow.DEFAULT_RETRY_BUDGET_SECONDS
-    max_response_bytes: int = _flow.DEFAULT_MAX_RESPONSE_BYTES
 
 
 @dataclass(frozen=True)
@@ -190,7 +187,7 @@ def plan(
         response_type=response_type,
         organization=organization,
         discover_organization=discover,
-        page_limits=options.page_limits,
+        page_limits=PageLimits(max_pages=connection.policy.max_pages),
     )
 
 
@@ -243,9 +240,9 @@ def _policy(
         throttle_schedule=Schedule(base_seconds=conn.retry_backoff_seconds, exponential=True),
         retry_all=bool(role("retry_all_errors")),
         max_retry_after=conn.max_retry_after,
-        retry_budget_seconds=options.retry_budget_seconds,
+        retry_budget_seconds=conn.retry_budget_seconds,
         timeout_seconds=timeout_seconds,
-        max_response_bytes=options.max_response_bytes,
+        max_response_bytes=conn.max_response_bytes,
         expects_json=response_type == "json",
         debug=bool(role("debug")),
         budget=state.budget,

@@ -17,9 +17,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connector import _schema
+from connector._flow import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_RETRY_BUDGET_SECONDS
 from connector._inputs import unsafe_values
 from connector.errors import ConnectionConfigError, InputValidationError, Violation
 from connector.manifest import ConnectionDef
+from connector.strategies.pagers import PageLimits
 
 __all__ = ["Connection", "Policy", "check_base_url", "resolve_connection", "resolve_region", "zoho_hosts"]
 
@@ -37,6 +39,9 @@ class Policy:
     min_calls_remaining: int = 1
     retry_backoff_seconds: float = 0.5
     max_concurrency: int = 20
+    retry_budget_seconds: float = DEFAULT_RETRY_BUDGET_SECONDS
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_pages: int = PageLimits().max_pages
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,9 @@ def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:
         min_calls_remaining=int(values["min_calls_remaining"]),
         retry_backoff_seconds=float(values["retry_backoff_seconds"]),
         max_concurrency=int(values["max_concurrency"] or EDITION_CONCURRENCY[edition]),
+        retry_budget_seconds=float(values["retry_budget_seconds"]),
+        max_response_bytes=int(values["max_response_bytes"]),
+        max_pages=int(values["max_pages"]),
     )
     return Connection(
         region=region,

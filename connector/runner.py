@@ -33,7 +33,7 @@ from connector.errors import ConnectorError, InputValidationError, Violation
 from connector.files import close_uploads
 from connector.hooks import HOOKS
 from connector.manifest import Action, ConnectionDef, Manifest, bundled_manifest, load_manifest
-from connector.strategies import PageLimits, Pager
+from connector.strategies import Pager
 
 __all__ = ["Connector", "Stream"]
 
@@ -54,15 +54,10 @@ class Connector:
         async_sleep: Callable[[float], Awaitable[None]] | None = None,
         jitter: Callable[[float], float] | None = None,
         engine_mode: bool = False,
-        max_pages: int = PageLimits().max_pages,
-        retry_budget_seconds: float = _flow.DEFAULT_RETRY_BUDGET_SECONDS,
-        max_response_bytes: int = _flow.DEFAULT_MAX_RESPONSE_BYTES,
         allow_python_stores: bool | None = None,
     ) -> None:
         """`engine_mode` turns local retries off: a failure is raised at once with its classification
         (`retryable`, `retry_after`, `may_have_acted`) so that the workflow engine does the retrying.
-        `max_pages` bounds a Fetch All where the API documents no limit; `retry_budget_seconds` bounds the time
-        spent retrying network failures and 5xx answers; `max_response_bytes` refuses larger answers.
         `allow_python_stores` lets connections name a `python:module:Class` token store (off unless the operator
         turns it on, here or with ZOHO_CONNECTOR_ALLOW_PYTHON_STORES=1: a connection alone never can)."""
         self.manifest = manifest
@@ -72,14 +67,7 @@ class Connector:
         self._clock = clock
         self._sleep = sleep
         self._async_sleep = async_sleep or _asyncio_sleep
-        self._options = Options(
-            engine_mode=engine_mode,
-            clock=clock,
-            jitter=jitter,
-            page_limits=PageLimits(max_pages=max_pages),
-            retry_budget_seconds=retry_budget_seconds,
-            max_response_bytes=max_response_bytes,
-        )
+        self._options = Options(engine_mode=engine_mode, clock=clock, jitter=jitter)
         self._clients = Clients(transport, async_transport)
         self._states = States()
         self._lock = threading.Lock()

@@ -143,6 +143,18 @@ def parse_token_response(response: httpx.Response, *, grant: str, now: float, ba
     """
     body = _body(response)
     if response.status_code < 400 and "access_token" in body:
+        malformed = [
+            name
+            for name in ("access_token", "refresh_token", "api_domain")
+            if (name == "access_token" or body.get(name) is not None)
+            and not (isinstance(body.get(name), str) and body[name])
+        ]
+        if malformed:
+            raise AuthenticationError(
+                f"Zoho Accounts at {_host(response)} answered with a token of the wrong shape "
+                f"({', '.join(malformed)} is not a string); nothing was stored",
+                reason="bad_token_response",
+            )
         return base.replace(
             access_token=str(body["access_token"]),
             refresh_token=str(body.get("refresh_token") or base.refresh_token or "") or None,

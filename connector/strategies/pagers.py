@@ -41,6 +41,7 @@ class Pager:
     """The shared mechanics: records, repeated-page detection and the resume point. Subclasses read the answer."""
 
     name: ClassVar[str] = ""
+    accepts_bare_lists: ClassVar[bool] = False  # an answer that is the list of records itself
 
     def __init__(self, start: PageStart, records_key: str | None = None, limits: PageLimits | None = None) -> None:
         self.start = start
@@ -75,6 +76,19 @@ class Pager:
         found = body.get(self.records_member(body))
         return found if isinstance(found, list) else []
 
+    def _checked_records(self, body: Any) -> list[Any]:
+        """The page's records, refusing a page whose shape would silently lose them."""
+        if isinstance(body, list):
+            if self.accepts_bare_lists:
+                return body
+            raise self._bad("the answer is a bare list, not the expected object")
+        if not isinstance(body, Mapping):
+            raise self._bad(f"the answer is {type(body).__name__}, not an object")
+        found = body.get(self.records_member(body))
+        if found is not None and not isinstance(found, list):
+            raise self._bad(f"`{self.records_member(body)}` is not a list of records")
+        return found or []
+
     def records_member(self, body: Any) -> str:
         """The member holding the records: the declared one, else the page's only list ("invoices", …)."""
         if self.records_key:
@@ -87,8 +101,8 @@ class Pager:
 
     def advance(self, body: Any, headers: Mapping[str, str]) -> Overrides | None:
         """Overrides for the next page, or None when this page was the last. Raises PaginationError for a walk
-        that would not end."""
-        records = self.records(body)
+        that would not end, BadResponseError for a page of the wrong shape."""
+        records = self._checked_records(body)
         self.pages += 1
         self.rows += len(records)
         following = self._next(body, headers, records)
@@ -120,7 +134,7 @@ class Pager:
 
     def combine(self, first: Any, records: list[Any], *, count: int | None = None) -> Any:
         """One answer shaped like a single last page holding every record (Fetch All's result)."""
-        if isinstance(first, list) or (first is None and self.records_key is None and self.name == "header"):
+        if isinstance(first, list):
             return records
         out = dict(first) if isinstance(first, Mapping) else {}
         out[self.records_member(first)] = records
@@ -221,6 +235,7 @@ class HeaderPager(Pager):
     send none, so every common spelling is read and a short or empty page ends the walk whatever they say."""
 
     name = "header"
+    accepts_bare_lists = True
     MORE = ("x-has-more", "x-more-records", "x-has-more-page")
     TOTAL_PAGES = ("x-total-pages", "x-page-count", "x-pages")
 

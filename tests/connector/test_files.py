@@ -87,9 +87,12 @@ def test_a_download_past_the_memory_ceiling_still_streams(
     connection: dict[str, Any], httpx_mock: HTTPXMock, tmp_path: Path
 ) -> None:
     httpx_mock.add_response(content=b"x" * 5000, headers={"content-type": "application/octet-stream"})
-    with Connector.load(max_response_bytes=1000) as connector:
+    with Connector.load() as connector:
         result = connector.download(
-            "crmRawRequest", {"url": "/Leads/1/Attachments/2"}, connection=connection, to=tmp_path / "big"
+            "crmRawRequest",
+            {"url": "/Leads/1/Attachments/2"},
+            connection={**connection, "max_response_bytes": 1024},
+            to=tmp_path / "big",
         )
     assert result["data"]["size"] == 5000 and (tmp_path / "big").stat().st_size == 5000
 

@@ -383,11 +383,8 @@ def test_an_answer_over_the_size_ceiling_is_refused(connection: dict[str, Any], 
     from connector.errors import BadResponseError
 
     httpx_mock.add_response(content=b'{"data": ["' + b"x" * 5000 + b'"]}', headers={"content-type": "application/json"})
-    with (
-        Connector.load(max_response_bytes=1000) as connector,
-        pytest.raises(BadResponseError, match="max_response_bytes"),
-    ):
-        connector.run(*GET, connection=connection)
+    with Connector.load() as connector, pytest.raises(BadResponseError, match="max_response_bytes"):
+        connector.run(*GET, connection={**connection, "max_response_bytes": 1024})
 
 
 # --- a newcomer's unreachable host --------------------------------------------------------------------------------
@@ -398,11 +395,11 @@ def test_an_unreachable_host_is_retried_within_a_budget_and_named(
 ) -> None:
     httpx_mock.add_exception(httpx.ConnectError("refused"), is_reusable=True)
     with (
-        Connector.load(clock=clock, sleep=clock.sleep, jitter=lambda d: d, retry_budget_seconds=20) as connector,
+        Connector.load(clock=clock, sleep=clock.sleep, jitter=lambda d: d) as connector,
         caplog.at_level(logging.INFO, logger="connector"),
         pytest.raises(TransientError) as caught,
     ):
-        connector.run(*GET, connection=connection)
+        connector.run(*GET, connection={**connection, "retry_budget_seconds": 20})
     assert sum(clock.sleeps) <= 20 and len(httpx_mock.get_requests()) == 6  # 0.5+1+2+4+8 = 15.5 s of waiting
     assert "cannot connect to www.zohoapis.eu" in str(caught.value) and "after 6 attempts" in str(caught.value)
     retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retrying")]

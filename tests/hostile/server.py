@@ -95,7 +95,8 @@ class HostileServer:
         self.routes: dict[tuple[str, str], Handler] = {}
         self.requests: list[Request] = []
         self.stopping = threading.Event()
-        self.bytes_sent: list[int] = []  # per raw (Wire) exchange
+        self.bytes_sent: list[int] = []  # per raw (Wire) exchange, once the exchange has ended
+        self.exchange_ended = threading.Event()  # set as each raw exchange is counted
         self._lock = threading.Lock()
         outer = self
 
@@ -119,6 +120,12 @@ class HostileServer:
             self.routes[method, path] = lambda _request, _wire: fixed
         else:
             self.routes[method, path] = handler
+
+    def sent_once_ended(self, timeout: float = 5.0) -> list[int]:
+        """bytes_sent once the server thread has finished its exchange: it may still be writing into a socket the
+        client has just closed when the call returns."""
+        self.exchange_ended.wait(timeout)
+        return list(self.bytes_sent)
 
     def count(self, method: str | None = None, path: str | None = None) -> int:
         with self._lock:
@@ -158,6 +165,7 @@ class HostileServer:
         else:
             with self._lock:
                 self.bytes_sent.append(wire.sent)
+            self.exchange_ended.set()
         with contextlib.suppress(OSError):  # the client may have gone already
             sock.shutdown(socket.SHUT_RDWR)
 

@@ -122,7 +122,8 @@ def test_a_body_over_max_response_bytes_is_refused_before_it_is_read(
     assert not isinstance(error, InputValidationError | ConnectionConfigError), f"the setting was refused: {error}"
     assert "max_response_bytes" in str(error), str(error)  # the user learns which setting to raise
     assert server.count("GET", RECORD) == 1  # refused, not retried: the next answer would be as large
-    assert server.bytes_sent and server.bytes_sent[0] < 16 * 1024 * 1024, f"read {server.bytes_sent} bytes"
+    sent = server.sent_once_ended()
+    assert sent and sent[0] < 16 * 1024 * 1024, f"read {sent} bytes"
 
 
 def test_an_answer_under_max_response_bytes_is_returned(

@@ -77,12 +77,37 @@ def test_books_organization_discovery_of_the_wrong_shape_is_a_typed_error(
 
 
 TOKEN_ANSWERS: dict[str, Any] = {
-    "expires-in-abc": {"access_token": "1000.fresh", "expires_in": "abc"},
-    "expires-in-a-list": {"access_token": "1000.fresh", "expires_in": [3600]},
-    "expires-in-an-object": {"access_token": "1000.fresh", "expires_in": {"s": 3600}},
     "access-token-null": {"access_token": None, "expires_in": 3600},
     "access-token-an-object": {"access_token": {"t": "1000.fresh"}, "expires_in": 3600},
 }
+
+
+def _refreshing(server: HostileServer, shape: str) -> dict[str, Any]:
+    return {
+        "client_id": "1000.CLIENT",
+        "client_secret": "client-secret-value",
+        "refresh_token": f"1000.refresh.{shape}",
+        "accounts_url": server.url,
+        "api_domain": server.url,
+        "token_store": "memory:",
+    }
+
+
+LIFETIMES: dict[str, Any] = {"abc": "abc", "a-list": [3600], "an-object": {"s": 3600}, "negative": -5}
+
+
+@pytest.mark.parametrize("shape", list(LIFETIMES))
+def test_a_token_with_a_garbled_lifetime_is_used_for_the_default_hour(
+    shape: str, server: HostileServer, connector: Connector
+) -> None:
+    """Zoho's access tokens live an hour; an unreadable expires_in falls back to that (a 401 would refresh)."""
+    answer = {"access_token": "1000.fresh", "expires_in": LIFETIMES[shape], "token_type": "Bearer"}
+    server.on("POST", "/oauth/v2/token", Reply(answer))
+    server.on("GET", "/crm/v8/Leads/5001", Reply({"data": [{"id": "5001"}]}))
+    get = {"recordType": "Leads", "recordId": "5001"}
+    outcome = within(10, lambda: connector.run("crmGetRecord", get, connection=_refreshing(server, shape)))
+    assert outcome.error is None, repr(outcome.error)
+    assert server.count("GET", "/crm/v8/Leads/5001") == 1
 
 
 @pytest.mark.parametrize("shape", list(TOKEN_ANSWERS))

@@ -49,13 +49,25 @@ def _serve(server: HostileServer, style: str, broken_page: int, kind: str) -> tu
 def test_fetch_all_with_a_broken_page_raises_with_its_progress(
     style: str, broken_page: int, kind: str, server: HostileServer, connector: Connector, connection: dict[str, Any]
 ) -> None:
+    """Streamed (iter_records, the CLI's Fetch All): the records handed out, and the page that failed."""
     action, inputs, _ = _serve(server, style, broken_page, kind)
-    outcome = within(10, lambda: connector.run(action, inputs, connection=connection))
+    outcome = within(10, lambda: list(connector.iter_records(action, inputs, connection=connection)))
     error = raised(outcome, _expected_type(kind))
     progress = {"delivered": 2 * (broken_page - 1), "resume": _resume(style, broken_page)}
     assert error.progress == progress
     assert error.to_dict()["error"]["progress"] == progress
     json.dumps(error.to_dict(), allow_nan=False)  # the CLI prints it
+
+
+@pytest.mark.parametrize("style", ["crm-page", "crm-token", "books"])
+def test_run_with_fetch_all_delivers_all_or_nothing(
+    style: str, server: HostileServer, connector: Connector, connection: dict[str, Any]
+) -> None:
+    """`run` returns every record or raises: nothing was delivered, and the walk resumes from its start."""
+    action, inputs, _ = _serve(server, style, 3, "truncated-json")
+    outcome = within(10, lambda: connector.run(action, inputs, connection=connection))
+    error = raised(outcome, BadResponseError)
+    assert error.progress == {"delivered": 0, "resume": {}}
 
 
 @pytest.mark.parametrize("style", ["crm-page", "crm-token", "books"])
