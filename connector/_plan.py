@@ -53,7 +53,6 @@ class Call:
     response_type: str
     organization: OrganizationPlacement | None  # known at planning time
     discover_organization: bool  # the organization id must be looked up (or recalled) first
-    page_limits: PageLimits
 
     def role(self, name: str) -> Any:
         input_name = self.action.inputs_with_role(name)
@@ -94,7 +93,8 @@ class Call:
     def pager(self) -> Pager:
         pagination = self.action.pagination or {"pager": ""}
         start = PageStart(self.role("page"), self.role("page_size"), self.role("page_cursor"))
-        return strategies.PAGERS[pagination["pager"]](start, pagination.get("records"), self.page_limits)
+        limits = PageLimits(max_pages=self.connection.policy.max_pages)
+        return strategies.PAGERS[pagination["pager"]](start, pagination.get("records"), limits)
 
     def first_page(self) -> dict[str, Any] | None:
         """Query overrides a single call of a paginated action needs (a page_token replaces page)."""
@@ -187,7 +187,6 @@ def plan(
         response_type=response_type,
         organization=organization,
         discover_organization=discover,
-        page_limits=PageLimits(max_pages=connection.policy.max_pages),
     )
 
 
