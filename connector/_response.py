@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from email.message import Message
 from typing import TYPE_CHECKING, Any
 
 from connector._flow import SINK_BYTES, Reply, auth_failed
@@ -121,6 +120,8 @@ def _request_id(response: Any) -> str | None:
 def _filename(disposition: str | None) -> str | None:
     if not disposition:
         return None
+    from email.message import Message  # rare: only file answers carry a Content-Disposition
+
     message = Message()
     message["content-disposition"] = disposition
     name = message.get_filename()

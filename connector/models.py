@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 _STRICT: dict[str, Any] = {"extra": "forbid", "use_attribute_docstrings": True}
+# Definitions are read-only by convention, not frozen: frozen (and eq) dataclasses cost milliseconds of cold start
+# to create, which every `zoho-connector run` would pay.
 
 Safety = Literal["read", "write", "idempotent", "by_method"]
 # What an input means to the runtime (its `x-role` in the input schema), with the JSON type it must have.
@@ -102,7 +104,7 @@ class Organization(TypedDict):
     """How to find the default organization when neither the action nor the connection names one."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class ProductFile:
     """One Zoho product in manifest.yaml: where its API lives and which strategies read it."""
 
@@ -119,7 +121,7 @@ class ProductFile:
     """How calls name the organization, for products with several per account (Books, Inventory, …)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class Product(ProductFile):
     key: str
 
@@ -135,7 +137,7 @@ class OAuth(TypedDict):
     """The scheme word before the access token in the Authorization header."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class ConnectionFile:
     """A connection kind: its inputs' schema, its region table and its OAuth endpoints."""
 
@@ -158,7 +160,7 @@ class Region(TypedDict):
     aliases: NotRequired[list[str]]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class RegionsFile:
     """Zoho's data centres, and the first host label of each CRM environment."""
 
@@ -167,7 +169,7 @@ class RegionsFile:
     regions: Annotated[dict[str, Region], Field(min_length=1)]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class ConnectionDef:
     key: str
     label: str
@@ -207,7 +209,7 @@ class Result(TypedDict):
     """An empty answer means the record does not exist: raise NotFoundError (fetching one record by id)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class ActionFile:
     """One action: what it is, its inputs' schema, the HTTP request built from them, pagination and result."""
 
@@ -233,7 +235,7 @@ class ActionFile:
     result: Result = field(default_factory=lambda: Result())
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class Action(ActionFile):
     input_schema: dict[str, Any]  # standalone: every $ref inlined
     file: str
@@ -251,7 +253,7 @@ for _typed in (Discovery, Organization, OAuth, Region, Request, Pagination, Resu
 # --- the manifest --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class ManifestFile:
     """manifest.yaml: the component, its connections, its products and the index of its actions."""
 
@@ -265,7 +267,7 @@ class ManifestFile:
     actions: list[Path]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Manifest:
     key: str
     label: str
