@@ -11,9 +11,9 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from connector import _schema
@@ -24,6 +24,8 @@ from connector.manifest import ConnectionDef
 from connector.strategies.pagers import PageLimits
 
 __all__ = ["Connection", "Policy", "check_base_url", "resolve_connection", "resolve_region", "zoho_hosts"]
+
+T = TypeVar("T")
 
 # Calls a CRM edition may run at once (Zoho's documented concurrency per app).
 EDITION_CONCURRENCY = {"free": 5, "standard": 10, "professional": 15, "enterprise": 20, "ultimate": 25}
@@ -158,12 +160,13 @@ def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:
     if found:
         raise InputValidationError(f"connection {definition.key}", sorted(found, key=lambda v: v.pointer))
     values = {name: raw.get(name, prop.get("default")) for name, prop in schema["properties"].items()}
-    region = resolve_region(definition, values["region"])
+    region = _field(definition, "region", lambda: resolve_region(definition, values["region"]))
     hosts = definition.regions[region]
     environment = values["environment"]
     api = hosts["api"]  # production; a product's host rule may move it to another environment
-    accounts_url = _override("accounts_url", values["accounts_url"]) or hosts["accounts"]
-    api_override = _override("api_domain", values["api_domain"])
+    accounts_url = _field(definition, "accounts_url", lambda: _override("accounts_url", values["accounts_url"]))
+    api_override = _field(definition, "api_domain", lambda: _override("api_domain", values["api_domain"]))
+    accounts_url = accounts_url or hosts["accounts"]
     edition = values["edition"]
     policy = Policy(
         intercall_delay=float(values["intercall_delay"]),
@@ -195,6 +198,14 @@ def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:
         token_store=values["token_store"],
         policy=policy,
     )
+
+
+def _field(definition: ConnectionDef, name: str, check: Callable[[], T]) -> T:
+    """A malformed connection field is bad input (exit 2), named, like any other: exit 3 is for authentication."""
+    try:
+        return check()
+    except ConnectionConfigError as exc:
+        raise InputValidationError(f"connection {definition.key}", [Violation(name, f"/{name}", exc.message)]) from None
 
 
 # Which credentials go together. The schema says it too (anyOf, dependentRequired) for engines that check a

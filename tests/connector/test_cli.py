@@ -164,8 +164,9 @@ def test_run_unknown_region_lists_the_valid_ones(capsys: pytest.CaptureFixture[s
         "--connection",
         '{"region":"mars","access_token":"x"}',
     )
-    assert code == EXIT_CODES["connection_or_auth"]
+    assert code == EXIT_CODES["invalid_input"]  # a malformed connection is bad input; 3 is for failed auth
     assert "mars" in err["error"]["message"] and "ca (Canada)" in err["error"]["message"]
+    assert err["error"]["violations"][0]["input"] == "region"
 
 
 def test_fetch_all_streams_the_same_answer_as_run(

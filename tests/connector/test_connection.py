@@ -83,9 +83,10 @@ def test_overrides_for_proxies_and_test_servers() -> None:
 @pytest.mark.parametrize(
     "url", ["http://proxy.example.com", "ftp://127.0.0.1", "127.0.0.1:8000", "https://x.example?a=1"]
 )
-def test_bad_overrides_are_refused(url: str) -> None:
-    with pytest.raises(ConnectionConfigError, match="api_domain"):
+def test_bad_overrides_are_refused_as_bad_input_naming_the_field(url: str) -> None:
+    with pytest.raises(InputValidationError, match="api_domain") as caught:
         resolve_connection(ZOHO, {"access_token": "t", "api_domain": url})
+    assert [v.input for v in caught.value.violations] == ["api_domain"] and caught.value.exit_code == 2
 
 
 def test_policy_knobs_have_pyzohoapi_defaults() -> None:
