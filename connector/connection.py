@@ -2,7 +2,9 @@
 
 The dict is checked against the connection's JSON Schema (`schemas/connections/zoho-oauth.json`), its region is
 looked up in the region table (`connections/regions.yaml`) by key or alias, and the accounts and API hosts follow
-from it unless the `accounts_url`/`api_domain` overrides say otherwise. Secrets never show in a repr.
+from it unless the `accounts_url`/`api_domain` overrides say otherwise. A connection input marked `x-host: <key>` in
+the schema overrides the region table's `<key>` host (a product served from its own host); host rules read it.
+Secrets never show in a repr.
 """
 
 from __future__ import annotations
@@ -23,7 +25,16 @@ from connector.errors import ConnectionConfigError, InputValidationError, Violat
 from connector.manifest import ConnectionDef
 from connector.strategies.pagers import PageLimits
 
-__all__ = ["Connection", "Policy", "check_base_url", "resolve_connection", "resolve_region", "zoho_hosts"]
+__all__ = [
+    "Connection",
+    "Policy",
+    "check_base_url",
+    "host_inputs",
+    "region_host_table",
+    "resolve_connection",
+    "resolve_region",
+    "zoho_hosts",
+]
 
 # Calls a CRM edition may run at once (Zoho's documented concurrency per app).
 EDITION_CONCURRENCY = {"free": 5, "standard": 10, "professional": 15, "enterprise": 20, "ultimate": 25}
@@ -63,6 +74,7 @@ class Connection:
     token_store: str | None = field(default=None, repr=False)  # a URL may carry a database password
     policy: Policy = field(default_factory=Policy)
     api_domain_overridden: bool = False
+    host_overrides: Mapping[str, str] = field(default_factory=dict)  # region host key → the connection's base URL
 
     @property
     def cache_key(self) -> tuple[Any, ...]:
@@ -164,6 +176,9 @@ def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:
     api = hosts["api"]  # production; a product's host rule may move it to another environment
     accounts_url = _override("accounts_url", values["accounts_url"]) or hosts["accounts"]
     api_override = _override("api_domain", values["api_domain"])
+    host_overrides = {
+        key: url for key, name in host_inputs(schema).items() if (url := _override(name, values.get(name)))
+    }
     edition = values["edition"]
     policy = Policy(
         intercall_delay=float(values["intercall_delay"]),
@@ -194,7 +209,14 @@ def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:
         organization_ids=dict(values.get("organization_ids") or {}),
         token_store=values["token_store"],
         policy=policy,
+        host_overrides=host_overrides,
     )
+
+
+def host_inputs(schema: Mapping[str, Any]) -> dict[str, str]:
+    """Region host key → the connection input that overrides it (the inputs marked `x-host`)."""
+    properties = schema.get("properties") or {}
+    return {str(p["x-host"]): name for name, p in properties.items() if isinstance(p, Mapping) and p.get("x-host")}
 
 
 # Which credentials go together. The schema says it too (anyOf, dependentRequired) for engines that check a
@@ -256,20 +278,33 @@ def check_base_url(name: str, value: str, *, trusted_hosts: Collection[str] | No
 
 
 def zoho_hosts(definition: ConnectionDef) -> frozenset[str]:
-    """Zoho's own accounts and API hosts: every region's, and the API hosts every host rule makes of them in every
-    environment (CRM's sandbox. and developer. hosts)."""
+    """Zoho's own hosts: every region's (accounts, API, upload and any product's own host), and the API hosts every
+    host rule makes of them in every environment (CRM's sandbox. and developer. hosts)."""
     from connector.strategies import HOSTS, HostContext
 
     hosts: set[str] = set()
-    for region in definition.regions.values():
-        for key in ("accounts", "api", "upload"):
-            if region.get(key):
-                hosts.add(urlsplit(region[key]).hostname or "")
+    for key, region in definition.regions.items():
+        table = _host_table(region)
+        hosts.update(urlsplit(url).hostname or "" for url in table.values())
         for environment in definition.environments:
-            context = HostContext(region["api"], False, None, environment, definition.environments)
-            hosts.update(urlsplit(rule(context)).hostname or "" for rule in HOSTS.values())
+            context = HostContext(region["api"], False, None, environment, definition.environments, key, table)
+            for rule in HOSTS.values():
+                try:
+                    hosts.add(urlsplit(rule(context)).hostname or "")
+                except ConnectionConfigError:  # a product this region does not serve
+                    continue
     hosts.discard("")
     return frozenset(hosts)
+
+
+def _host_table(region: Mapping[str, Any]) -> dict[str, str]:
+    """A region's hosts by key: its URL-valued entries (not its label and aliases)."""
+    return {k: v for k, v in region.items() if isinstance(v, str) and v.startswith("https://")}
+
+
+def region_host_table(definition: ConnectionDef, region: str) -> dict[str, str]:
+    """The hosts of a region by key ({} for a key the table lacks)."""
+    return _host_table(definition.regions.get(region, {}))
 
 
 def is_loopback(host: str) -> bool:
