@@ -294,6 +294,17 @@ def test_store_bad_inputs_name_the_input(store_run: Any) -> None:
     assert [v.input for v in caught.value.violations] == ["per_page"]
 
 
+def test_a_token_without_the_store_scope_is_refused(sandbox: str, tmp_path: Path) -> None:
+    tokens = httpx.post(f"{sandbox}/__sandbox/tokens", json={"scope": "ZohoCRM.modules.ALL"}).json()
+    connection = {
+        **with_refresh_token(sandbox, tmp_path),
+        "refresh_token": tokens["refresh_token"],
+        "store_url": f"{sandbox}/api/v1/partner",
+    }
+    with Connector.load() as connector, pytest.raises(AuthenticationError, match="OAUTH_SCOPE_MISMATCH"):
+        connector.run("storeListSubscriptions", {}, connection=connection)
+
+
 def _sandbox_auth(sandbox: str) -> dict[str, str]:
     token = httpx.post(f"{sandbox}/__sandbox/tokens", json={}).json()["access_token"]
     return {"Authorization": f"Zoho-oauthtoken {token}"}
@@ -377,6 +388,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         summary = run_demo(base, f"sqlite:///{tmp_path / 'tokens.db'}", lambda step, _: steps.append(step))
     assert summary["fetched"] >= EXTRA_LEADS + 3
     assert any("OAuth" in s for s in steps) and any("invoice" in s for s in steps)
+    assert "Partner Store transactions" in steps and summary["store_transactions"] >= 1
 
 
 async def test_async_runs_refresh_and_recover_from_expired_tokens(sandbox: str, connection: dict[str, Any]) -> None:
