@@ -18,7 +18,7 @@ from connector import _flow, _response, strategies
 from connector._request import OrganizationPlacement, Prepared, prepare
 from connector._retry import Schedule
 from connector._state import DEFAULT_TIMEOUT, ConnectionState
-from connector.connection import Connection
+from connector.connection import Connection, host_inputs, region_host_table
 from connector.errors import ConnectionConfigError
 from connector.manifest import Action, ConnectionDef, Product
 from connector.models import Discovery
@@ -66,6 +66,10 @@ class Call:
             from_token=self.state.tokens.api_domain,
             environment=connection.environment,
             environment_labels=self.definition.environments,
+            region=connection.region,
+            region_hosts=region_host_table(self.definition, connection.region),
+            overrides=connection.host_overrides,
+            override_inputs=host_inputs(self.definition.input_schema),
         )
         return strategies.HOSTS[self.product.host](context)
 

@@ -2,7 +2,9 @@
 
 The dict is checked against the connection's JSON Schema (`schemas/connections/zoho-oauth.json`), its region is
 looked up in the region table (`connections/regions.yaml`) by key or alias, and the accounts and API hosts follow
-from it unless the `accounts_url`/`api_domain` overrides say otherwise. Secrets never show in a repr.
+from it unless the `accounts_url`/`api_domain` overrides say otherwise. A connection input marked `x-host: <key>` in
+the schema overrides the region table's `<key>` host (a product served from its own host); host rules read it.
+Secrets never show in a repr.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -23,7 +26,16 @@ from connector.errors import ConnectionConfigError, InputValidationError, Violat
 from connector.manifest import ConnectionDef
 from connector.strategies.pagers import PageLimits
 
-__all__ = ["Connection", "Policy", "check_base_url", "resolve_connection", "resolve_region", "zoho_hosts"]
+__all__ = [
+    "Connection",
+    "Policy",
+    "check_base_url",
+    "host_inputs",
+    "region_host_table",
+    "resolve_connection",
+    "resolve_region",
+    "zoho_hosts",
+]
 
 T = TypeVar("T")
 
@@ -65,6 +77,7 @@ class Connection:
     token_store: str | None = field(default=None, repr=False)  # a URL may carry a database password
     policy: Policy = field(default_factory=Policy)
     api_domain_overridden: bool = False
+    host_overrides: Mapping[str, str] = field(default_factory=dict)  # region host key → the connection's base URL
 
     @property
     def cache_key(self) -> tuple[Any, ...]:
@@ -167,6 +180,11 @@ def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:
     accounts_url = _field(definition, "accounts_url", lambda: _override("accounts_url", values["accounts_url"]))
     api_override = _field(definition, "api_domain", lambda: _override("api_domain", values["api_domain"]))
     accounts_url = accounts_url or hosts["accounts"]
+    host_overrides = {}
+    for key, name in host_inputs(schema).items():
+        url = _field(definition, name, partial(_override, name, values.get(name)))
+        if url:
+            host_overrides[key] = url
     edition = values["edition"]
     policy = Policy(
         intercall_delay=float(values["intercall_delay"]),
@@ -197,6 +215,7 @@ def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:
         organization_ids=dict(values.get("organization_ids") or {}),
         token_store=values["token_store"],
         policy=policy,
+        host_overrides=host_overrides,
     )
 
 
@@ -206,6 +225,12 @@ def _field(definition: ConnectionDef, name: str, check: Callable[[], T]) -> T:
         return check()
     except ConnectionConfigError as exc:
         raise InputValidationError(f"connection {definition.key}", [Violation(name, f"/{name}", exc.message)]) from None
+
+
+def host_inputs(schema: Mapping[str, Any]) -> dict[str, str]:
+    """Region host key → the connection input that overrides it (the inputs marked `x-host`)."""
+    properties = schema.get("properties") or {}
+    return {str(p["x-host"]): name for name, p in properties.items() if isinstance(p, Mapping) and p.get("x-host")}
 
 
 # Which credentials go together. The schema says it too (anyOf, dependentRequired) for engines that check a
@@ -267,20 +292,33 @@ def check_base_url(name: str, value: str, *, trusted_hosts: Collection[str] | No
 
 
 def zoho_hosts(definition: ConnectionDef) -> frozenset[str]:
-    """Zoho's own accounts and API hosts: every region's, and the API hosts every host rule makes of them in every
-    environment (CRM's sandbox. and developer. hosts)."""
+    """Zoho's own hosts: every region's (accounts, API, upload and any product's own host), and the API hosts every
+    host rule makes of them in every environment (CRM's sandbox. and developer. hosts)."""
     from connector.strategies import HOSTS, HostContext
 
     hosts: set[str] = set()
-    for region in definition.regions.values():
-        for key in ("accounts", "api", "upload"):
-            if region.get(key):
-                hosts.add(urlsplit(region[key]).hostname or "")
+    for key, region in definition.regions.items():
+        table = _host_table(region)
+        hosts.update(urlsplit(url).hostname or "" for url in table.values())
         for environment in definition.environments:
-            context = HostContext(region["api"], False, None, environment, definition.environments)
-            hosts.update(urlsplit(rule(context)).hostname or "" for rule in HOSTS.values())
+            context = HostContext(region["api"], False, None, environment, definition.environments, key, table)
+            for rule in HOSTS.values():
+                try:
+                    hosts.add(urlsplit(rule(context)).hostname or "")
+                except ConnectionConfigError:  # a product this region does not serve
+                    continue
     hosts.discard("")
     return frozenset(hosts)
+
+
+def _host_table(region: Mapping[str, Any]) -> dict[str, str]:
+    """A region's hosts by key: its URL-valued entries (not its label and aliases)."""
+    return {k: v for k, v in region.items() if isinstance(v, str) and v.startswith("https://")}
+
+
+def region_host_table(definition: ConnectionDef, region: str) -> dict[str, str]:
+    """The hosts of a region by key ({} for a key the table lacks)."""
+    return _host_table(definition.regions.get(region, {}))
 
 
 def is_loopback(host: str) -> bool:

@@ -111,8 +111,9 @@ class ProductFile:
     __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
     label: Annotated[str, Field(min_length=1)]
     """Shown to users, e.g. "Zoho Books"."""
-    base_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9_/.-]*[A-Za-z0-9]$")]
-    """API base under the API domain, e.g. /books/v3."""
+    base_path: Annotated[str, Field(pattern=r"^(/[A-Za-z0-9_/.-]*[A-Za-z0-9])?$")]
+    """API base under the host its rule picks, e.g. /books/v3; empty when that host is the API's whole root (the
+    Partner Store's store.zoho.eu/api/v1/partner)."""
     envelope: str
     """How answers are wrapped: a name registered in connector.strategies.ENVELOPES."""
     host: str = "api"
@@ -157,6 +158,8 @@ class Region(TypedDict):
     accounts: Annotated[str, Field(pattern=r"^https://")]
     api: Annotated[str, Field(pattern=r"^https://")]
     upload: NotRequired[Annotated[str, Field(pattern=r"^https://")]]
+    store: NotRequired[Annotated[str, Field(pattern=r"^https://[^?#]+[^/?#]$")]]
+    """The Partner Store API's root, path included (https://store.zoho.eu/api/v1/partner)."""
     aliases: NotRequired[list[str]]
 
 

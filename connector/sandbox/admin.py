@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from connector.sandbox import accounts
+from connector.sandbox import store as partner_store
 from connector.sandbox._http import BadBody, base_url, json_response, now_of, read_json, state_of
 from connector.sandbox.books import names
 from connector.sandbox.faults import FaultConfig
@@ -116,12 +117,19 @@ async def tokens(request: Request) -> Response:
 
 
 async def seed(request: Request) -> Response:
-    """{"module": "Leads", "count": N} for CRM, or {"books_kind": "invoices", "count": N} for Books."""
+    """{"module": "Leads", "count": N} for CRM, {"books_kind": "invoices", "count": N} for Books, or
+    {"store_kind": "subscriptions", "count": N} for the Partner Store."""
     state, now = state_of(request), now_of(request)
     body = await _json(request)
     count = body.get("count", 1)
     if not isinstance(count, int) or count < 0 or count > 1_000_000:
         return _bad("count must be an integer between 0 and 1,000,000")
+    if "store_kind" in body:
+        try:
+            total = partner_store.seed(state, str(body["store_kind"]), count)
+        except ValueError as exc:
+            return _bad(str(exc))
+        return json_response({"store_kind": body["store_kind"], "created": count, "total": total})
     if "books_kind" in body:
         org = str(body.get("organization_id", BOOKS_ORG_ID))
         if org not in state.books:

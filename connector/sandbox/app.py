@@ -1,4 +1,5 @@
-"""create_app: one Starlette app serving Zoho Accounts, CRM v8, Books v3 and the /__sandbox admin endpoints."""
+"""create_app: one Starlette app serving Zoho Accounts, CRM v8, Books v3, the Partner Store and the /__sandbox admin
+endpoints."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connector.sandbox import accounts, admin, books, crm, crm_meta, crm_related, scopes
+from connector.sandbox import accounts, admin, books, crm, crm_meta, crm_related, scopes, store
 from connector.sandbox._http import crm_error
 from connector.sandbox.faults import FaultConfig, Product, fault_response
 from connector.sandbox.state import SandboxState
@@ -34,10 +35,14 @@ def _product(path: str) -> Product | None:
         return "books"
     if path.startswith("/oauth/"):
         return "accounts"
+    if path.startswith(store.PREFIX + "/"):
+        return "store"
     return None
 
 
 def _unauthorized(product: Product) -> JSONResponse:
+    if product == "store":  # the Store's error body is not documented (zoho-api.md §6): Zoho's usual code
+        return JSONResponse({"code": "INVALID_OAUTHTOKEN", "message": "invalid oauth token"}, 401)
     if product == "books":
         # Code 57 is what Books answers for a bad token per third-party reports (zoho-api.md §4, UNCERTAIN).
         return JSONResponse({"code": 57, "message": "You are not authorized to perform this operation"}, 401)
@@ -45,6 +50,8 @@ def _unauthorized(product: Product) -> JSONResponse:
 
 
 def _scope_mismatch(product: Product) -> JSONResponse:
+    if product == "store":
+        return JSONResponse({"code": "OAUTH_SCOPE_MISMATCH", "message": "invalid oauth scope to access this URL"}, 401)
     if product == "books":
         return JSONResponse({"code": 57, "message": "You are not authorized to perform this operation"}, 401)
     return crm_error("OAUTH_SCOPE_MISMATCH", "invalid oauth scope to access this URL", status=401)
@@ -60,6 +67,8 @@ def _too_many(limit: int, *, heavy: bool) -> JSONResponse:
 def _needs(product: Product, method: str, path: str) -> list[list[str]] | None:
     if product == "books":
         return scopes.books_needs(method, path.removeprefix("/books/v3/"))
+    if product == "store":
+        return store.needs(method, path.removeprefix(store.PREFIX))
     return scopes.crm_needs(method, path.removeprefix("/crm/v8/"))
 
 
@@ -140,6 +149,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                 {"code": 37, "message": "The HTTP method is not allowed for the requested resource"}, 405
             )
         return JSONResponse({"code": 5, "message": "Invalid URL Passed"}, 404)
+    if product == "store":
+        return store.error_for(status)
     return JSONResponse({"error": "not_found" if status == 404 else "method_not_allowed"}, status)
 
 
@@ -168,6 +179,7 @@ def create_app(
             *crm_related.routes,
             *crm.routes,
             *books.routes,
+            *store.routes,
         ],
         middleware=[Middleware(SandboxMiddleware)],
         exception_handlers={404: _http_error, 405: _http_error},

@@ -3,8 +3,8 @@
     python -m connector.sandbox.demo          (or: make demo)
 
 Connects with OAuth (consent → redirect → code exchange → stored tokens), creates leads, attaches a file, runs a
-COQL query, updates a lead, fetches every lead past 2,000 with a progress bar, runs a Books invoice flow, and
-cleans up — printing each step's result. Nothing leaves this machine.
+COQL query, updates a lead, fetches every lead past 2,000 with a progress bar, runs a Books invoice flow, lists the
+Partner Store's transactions, and cleans up — printing each step's result. Nothing leaves this machine.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ __all__ = ["main", "run_demo"]
 EXTRA_LEADS = 2_400  # enough to pass CRM's 2,000-row page-number limit
 
 
+STORE_SCOPES = tuple(f"ZohoPayments.{kind}.READ" for kind in ("subscriptions", "transactions", "commissions", "leads"))
+
+
 def _free_port() -> int:
     import socket
 
@@ -48,9 +51,12 @@ def connect(base: str, token_store: str) -> dict[str, Any]:
         "api_domain": base,
         "token_store": token_store,
         "redirect_uri": f"http://127.0.0.1:{_free_port()}/callback",
+        "store_url": f"{base}/api/v1/partner",  # the sandbox stands in for store.zoho.*
     }
     connector = Connector.load()
     definition = connector.manifest.connections["zohoOAuth"]
+    # The default scopes plus the Partner Store's, which a partner account adds (README "Partner Store").
+    connection["scopes"] = " ".join((definition.input_schema["properties"]["scopes"]["default"], *STORE_SCOPES))
     account = Account(resolve_connection(definition, connection), definition)
     state = new_state()
     url = account.authorize_url(redirect_uri=connection["redirect_uri"], state=state)
@@ -129,6 +135,10 @@ def run_demo(base: str, token_store: str, say: Callable[[str, Any], None]) -> di
         summary["fetched"] = _fetch_all(connector, connection, say)
 
         summary["invoice"] = _books(run, say)
+
+        transactions = run("storeListTransactions", {"fetchAll": True})
+        say("Partner Store transactions", [t["transaction_type"] for t in transactions])
+        summary["store_transactions"] = len(transactions)
 
         for lead_id in ids:
             run("crmRemoveRecord", {"recordType": "Leads", "recordId": lead_id})

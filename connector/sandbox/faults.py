@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from starlette.responses import JSONResponse
 
 FaultKind = Literal["429", "throttle", "5xx"]
-Product = Literal["crm", "books", "accounts"]
+Product = Literal["crm", "books", "accounts", "store"]
 
 CRM_THROTTLE = {
     "error_description": "You have made too many requests continuously. Please try again after some time.",
@@ -75,8 +75,8 @@ class FaultConfig:
         if "targets" in settings:
             targets = settings["targets"]
             settings["targets"] = tuple(targets.split(",") if isinstance(targets, str) else targets)
-            if not set(settings["targets"]) <= {"crm", "books", "accounts"}:
-                raise ValueError(f"unknown fault targets {settings['targets']}: use crm, books, accounts")
+            if not set(settings["targets"]) <= {"crm", "books", "accounts", "store"}:
+                raise ValueError(f"unknown fault targets {settings['targets']}: use crm, books, accounts, store")
         for name, value in settings.items():
             numeric = name not in {"kind", "targets"} and value is not None
             if numeric and (isinstance(value, bool) or not isinstance(value, int | float)):

@@ -18,6 +18,10 @@ ALL_SCOPES = ",".join(
         "ZohoCRM.org.ALL",
         "ZohoCRM.coql.READ",
         "ZohoBooks.fullaccess.all",
+        "ZohoPayments.subscriptions.READ",
+        "ZohoPayments.transactions.READ",
+        "ZohoPayments.commissions.READ",
+        "ZohoPayments.leads.READ",
     )
 )
 

@@ -184,6 +184,8 @@ class SandboxState:
         self.crm_org: JSON = {}
         self.books_orgs: dict[str, JSON] = {}
         self.books: dict[str, dict[str, dict[str, JSON]]] = {}  # org id -> collection -> entity id -> entity
+        self.store: dict[str, list[JSON]] = {}  # Partner Store kind -> records in list order
+        self.store_page_headers: Literal["more", "none"] = "more"  # see connector/sandbox/store.py
         self.counter = 0
         self._versions: dict[str, int] = {}
         self._sorted: dict[tuple[str, str, str], tuple[int, list[JSON]]] = {}
@@ -191,6 +193,9 @@ class SandboxState:
             from connector.sandbox.seed import seed_defaults
 
             seed_defaults(self)
+            from connector.sandbox import store
+
+            store.seed_defaults(self)
 
     # ids ---------------------------------------------------------------------------------------------------------
 
@@ -287,6 +292,8 @@ class SandboxState:
             "crm_org": self.crm_org,
             "books_orgs": self.books_orgs,
             "books": self.books,
+            "store": self.store,
+            "store_page_headers": self.store_page_headers,
             "counter": self.counter,
         }
 
@@ -308,6 +315,8 @@ class SandboxState:
         state.crm_org = data["crm_org"]
         state.books_orgs = data["books_orgs"]
         state.books = data["books"]
+        state.store = data.get("store", {})  # files saved before the Partner Store have none
+        state.store_page_headers = data.get("store_page_headers", "more")
         state.counter = data["counter"]
         return state
 

@@ -5,7 +5,7 @@
              A caller's `page_token` is never sent with `page` (Zoho answers AMBIGUITY_DURING_PROCESSING).
     finance  `page_context.has_more_page`, then `page` + 1 (Books and the other Finance apps), up to `max_pages`.
     header   `page` + 1 while response headers say more pages exist, or, without such headers, until a short or
-             empty page (APIs that answer bare JSON arrays).
+             empty page (APIs that answer bare JSON arrays: the Partner Store).
 
 Every pager ends: a page token or a page seen twice, a "more" page with no records, or a page count past the
 limits is a PaginationError, never an endless walk. A pager also knows where a failed walk resumes (`resume()`).
@@ -232,30 +232,67 @@ class FinancePager(Pager):
 
 class HeaderPager(Pager):
     """Page numbers, with the answer's headers saying whether more pages exist. Header names vary and some APIs
-    send none, so every common spelling is read and a short or empty page ends the walk whatever they say."""
+    send none (the Partner Store says only that "pagination information" is in a header, zoho-api.md §6,
+    UNCERTAIN), so every common spelling is read and a short or empty page ends the walk whatever they say:
+
+        more         X-Has-More-Page / X-Has-More / X-More-Records: true|false
+        total pages  X-Total-Pages / X-Page-Count / X-Pages
+        total rows   X-Total-Count / X-Total-Records / X-Total / X-Count
+        next page    X-Next-Page (empty: none), or a Link header with rel="next"
+
+    A page is short against the larger of the requested page size and the largest page seen, so an API that
+    ignores `per_page` and serves its own size still ends on its own short page, not after its first one."""
 
     name = "header"
     accepts_bare_lists = True
-    MORE = ("x-has-more", "x-more-records", "x-has-more-page")
+    MORE = ("x-has-more-page", "x-has-more", "x-more-records")
     TOTAL_PAGES = ("x-total-pages", "x-page-count", "x-pages")
+    TOTAL_ROWS = ("x-total-count", "x-total-records", "x-total", "x-count")
+    NEXT_PAGE = ("x-next-page",)
+    NO = ("false", "0", "no")
+
+    def __init__(self, start: PageStart, records_key: str | None = None, limits: PageLimits | None = None) -> None:
+        self._largest_page = 0
+        super().__init__(start, records_key, limits)
 
     def first(self) -> Overrides:
         return {"page": self.page, "per_page": self.per_page} if self.per_page else {"page": self.page}
 
     def _next(self, body: Any, headers: Mapping[str, str], records: list[Any]) -> Overrides | None:
-        if not records or (self.per_page and len(records) < self.per_page):
+        size = max(self.per_page or 0, self._largest(len(records)))
+        if not records or (size and len(records) < size):
             return None
         more = _header(headers, self.MORE)
-        if more is not None and more.strip().lower() in ("false", "0", "no"):
+        if more is not None and more.strip().lower() in self.NO:
             return None
-        total = _header(headers, self.TOTAL_PAGES)
-        if total is not None and total.strip().isdigit() and self.page >= int(total):
+        total = _number(_header(headers, self.TOTAL_PAGES))
+        if total is not None and self.page >= total:
+            return None
+        rows = _number(_header(headers, self.TOTAL_ROWS))
+        if rows is not None and self.rows + self._skipped() >= rows:
+            return None
+        following = _header(headers, self.NEXT_PAGE)
+        if following is not None and following.strip().lower() in ("", *self.NO, "null", "none"):
             return None
         link = headers.get("link", "")
-        if more is None and total is None and 'rel="next"' not in link and not self.per_page:
+        told = more is not None or total is not None or rows is not None or following is not None
+        if not told and 'rel="next"' not in link and not self.per_page:
             return None  # nothing says more exist and no page size to tell a full page: one page
         self.page += 1
         return {"page": self.page}
+
+    def _largest(self, count: int) -> int:
+        self._largest_page = max(self._largest_page, count)
+        return self._largest_page
+
+    def _skipped(self) -> int:
+        """Rows before the walk's first page (a walk started at page 3 has not seen pages 1 and 2)."""
+        return ((self.start.page or 1) - 1) * (self.per_page or 0)
+
+
+def _number(value: str | None) -> int | None:
+    text = (value or "").strip()
+    return int(text) if text.isdigit() else None
 
 
 def _header(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:

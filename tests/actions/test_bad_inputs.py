@@ -11,6 +11,8 @@ from connector import Connector, InputValidationError
 from connector.manifest import bundled_manifest
 
 ACTIONS = sorted(bundled_manifest().actions)
+# Actions with required inputs (a Partner Store list has none: `{}` is a valid call).
+REQUIRING = [key for key in ACTIONS if bundled_manifest().actions[key].input_schema.get("required")]
 
 
 def violations_of(connector: Connector, key: str, inputs: dict[str, Any], connection: dict[str, Any]) -> dict[str, str]:
@@ -19,7 +21,7 @@ def violations_of(connector: Connector, key: str, inputs: dict[str, Any], connec
     return {v.input: v.message for v in caught.value.violations}
 
 
-@pytest.mark.parametrize("key", ACTIONS)
+@pytest.mark.parametrize("key", REQUIRING)
 def test_missing_required_inputs_are_all_named(
     key: str, connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
 ) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+import math
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -71,6 +73,29 @@ class Cli:
         return json.loads(out)["data"]
 
 
+class Invoke:
+    """Runs actions through `zoho-connector invoke` (the engine protocol): one request on stdin, one response on
+    stdout, an error rebuilt from it as for the CLI."""
+
+    def __init__(self, connection: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: Any) -> None:
+        self.connection = connection
+        self.capsys = capsys
+        self.monkeypatch = monkeypatch
+
+    def __call__(self, action: str, inputs: dict[str, Any]) -> Any:
+        request = {"action": action, "inputs": inputs, "connection": self.connection}
+        self.monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(request)))
+        code = main(["invoke"])
+        out, _ = self.capsys.readouterr()
+        response = json.loads(out)
+        if not response["ok"]:
+            error = error_from_json(response["error"])
+            assert code == error.exit_code, f"exit code {code} for a {error.kind} error"
+            raise error
+        assert code == 0
+        return response["data"]
+
+
 def error_from_json(e: dict[str, Any]) -> ConnectorError:
     """The error the CLI printed, as the class the Python API raises for it."""
     kind = e["type"]
@@ -116,9 +141,23 @@ def test_every_error_kind_comes_back_as_its_own_class() -> None:
         assert rebuilt.to_dict() == original.to_dict()
 
 
-@pytest.fixture(params=["python", "cli"])
-def run(request: pytest.FixtureRequest, connection: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> Any:
-    return Python(connection) if request.param == "python" else Cli(connection, capsys)
+WAYS = ["python", "cli", "invoke"]
+
+
+def runner(way: str, connection: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: Any) -> Any:
+    if way == "python":
+        return Python(connection)
+    return Cli(connection, capsys) if way == "cli" else Invoke(connection, capsys, monkeypatch)
+
+
+@pytest.fixture(params=WAYS)
+def run(
+    request: pytest.FixtureRequest,
+    connection: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Any:
+    return runner(request.param, connection, capsys, monkeypatch)
 
 
 def test_every_crm_action(run: Any, sandbox: str) -> None:
@@ -219,6 +258,74 @@ def test_every_books_action(run: Any) -> None:
     assert (caught.value.status, caught.value.code) == (404, "1002")
 
 
+# --- the Partner Store: the sandbox stands in for store.zoho.* through the connection's store_url -------------------
+
+STORE_ACTIONS = {
+    "storeListSubscriptions": "subscriptions",
+    "storeListTransactions": "transactions",
+    "storeListCommissions": "commissions",
+    "storeListLeads": "leads",
+}
+
+
+@pytest.fixture(params=WAYS)
+def store_run(
+    request: pytest.FixtureRequest,
+    sandbox: str,
+    connection: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Any:
+    """`run`, on a connection whose store_url points at the sandbox's Partner Store."""
+    return runner(request.param, {**connection, "store_url": f"{sandbox}/api/v1/partner"}, capsys, monkeypatch)
+
+
+@pytest.mark.parametrize(("action", "kind"), STORE_ACTIONS.items())
+def test_every_store_action(store_run: Any, sandbox: str, action: str, kind: str) -> None:
+    served = httpx.get(f"{sandbox}/api/v1/partner/{kind}", headers=_sandbox_auth(sandbox)).json()
+    assert store_run(action, {}) == served
+    assert store_run(action, {"per_page": 1, "page": 2}) == served[1:2]
+    assert store_run(action, {"per_page": 1, "fetchAll": True}) == served
+
+
+def test_store_bad_inputs_name_the_input(store_run: Any) -> None:
+    with pytest.raises(InputValidationError) as caught:
+        store_run("storeListLeads", {"per_page": 201})
+    assert [v.input for v in caught.value.violations] == ["per_page"]
+
+
+def test_a_token_without_the_store_scope_is_refused(sandbox: str, tmp_path: Path) -> None:
+    tokens = httpx.post(f"{sandbox}/__sandbox/tokens", json={"scope": "ZohoCRM.modules.ALL"}).json()
+    connection = {
+        **with_refresh_token(sandbox, tmp_path),
+        "refresh_token": tokens["refresh_token"],
+        "store_url": f"{sandbox}/api/v1/partner",
+    }
+    with Connector.load() as connector, pytest.raises(AuthenticationError, match="OAUTH_SCOPE_MISMATCH"):
+        connector.run("storeListSubscriptions", {}, connection=connection)
+
+
+def _sandbox_auth(sandbox: str) -> dict[str, str]:
+    token = httpx.post(f"{sandbox}/__sandbox/tokens", json={}).json()["access_token"]
+    return {"Authorization": f"Zoho-oauthtoken {token}"}
+
+
+@pytest.mark.parametrize("page_headers", ["more", "none"])
+def test_store_fetch_all_of_5000_against_the_sandbox(tmp_path: Path, page_headers: str) -> None:
+    total, per_page = 5_000, 200
+    with serve_in_thread(SandboxState()) as base:
+        httpx.post(f"{base}/__sandbox/seed", json={"store_kind": "transactions", "count": total - 3})
+        httpx.post(f"{base}/__sandbox/store", json={"page_headers": page_headers}).raise_for_status()
+        connection = {**with_refresh_token(base, tmp_path), "store_url": f"{base}/api/v1/partner"}
+        with Connector.load() as connector:
+            records = list(connector.iter_records("storeListTransactions", {}, connection=connection))
+        requests = httpx.get(f"{base}/__sandbox/stats").json()["requests"]["GET /api/v1/partner/transactions"]
+    assert len(records) == total and len({r["id"] for r in records}) == total
+    # With the header the walk stops on the last page; without it, 5,000 fills its pages exactly and only the
+    # empty page after them says the walk is over.
+    assert requests == math.ceil(total / per_page) + (page_headers == "none")
+
+
 def test_bad_inputs_are_an_input_error_either_way(run: Any) -> None:
     with pytest.raises(InputValidationError) as caught:
         run("crmGetRecord", {"recordType": "Leads"})
@@ -281,6 +388,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         summary = run_demo(base, f"sqlite:///{tmp_path / 'tokens.db'}", lambda step, _: steps.append(step))
     assert summary["fetched"] >= EXTRA_LEADS + 3
     assert any("OAuth" in s for s in steps) and any("invoice" in s for s in steps)
+    assert "Partner Store transactions" in steps and summary["store_transactions"] >= 1
 
 
 async def test_async_runs_refresh_and_recover_from_expired_tokens(sandbox: str, connection: dict[str, Any]) -> None:
