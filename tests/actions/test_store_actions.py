@@ -86,8 +86,9 @@ def test_a_bad_store_url_is_refused_by_name(
     connector: Connector, httpx_mock: HTTPXMock, store_url: str, why: str
 ) -> None:
     connection = {"region": "eu", "access_token": ACCESS_TOKEN, "store_url": store_url}
-    with pytest.raises(ConnectionConfigError, match=f"store_url {why}"):
+    with pytest.raises(InputValidationError, match=f"store_url {why}") as caught:
         connector.run("storeListLeads", {}, connection=connection)
+    assert [v.input for v in caught.value.violations] == ["store_url"]
     assert httpx_mock.get_requests() == []
 
 
