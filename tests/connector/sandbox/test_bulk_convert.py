@@ -157,3 +157,18 @@ def test_every_convert_route_is_exercised_here() -> None:
     assert [(r.path, sorted(r.methods or ())) for r in crm_convert.routes] == [
         ("/crm/v8/Leads/{record_id}/actions/convert", ["POST"])
     ]
+
+
+async def test_unique_values_stay_right_across_requests(api: httpx.AsyncClient) -> None:
+    """Unique-value indexes are kept between requests: every write in between must show in the next check."""
+    first = await _lead(api, Email="same@example.com")
+    assert (await api.post("/crm/v8/Leads", json={"data": [{"Last_Name": "B", "Email": "same@example.com"}]})).json()[
+        "data"
+    ][0]["code"] == "DUPLICATE_DATA"
+    await api.put(f"/crm/v8/Leads/{first}", json={"data": [{"Email": "moved@example.com"}]})
+    again = await api.post("/crm/v8/Leads", json={"data": [{"Last_Name": "C", "Email": "same@example.com"}]})
+    assert again.status_code == 201
+    await api.delete("/crm/v8/Leads", params={"ids": again.json()["data"][0]["details"]["id"]})
+    await api.post("/__sandbox/seed", json={"module": "Leads", "count": 2})
+    third = await api.post("/crm/v8/Leads", json={"data": [{"Last_Name": "D", "Email": "same@example.com"}]})
+    assert third.status_code == 201
