@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import connections, core, files, storm, token_stores
+from bench import bulk, connections, core, files, storm, token_stores
 
 
 def main() -> None:
@@ -10,6 +10,8 @@ def main() -> None:
     core.main()
     print("\n== policy: 429 storm ==")
     storm.main()
+    print("\n== bulk writes: chunks under the concurrency cap ==")
+    bulk.main()
     print("\n== many connections: fds and memory ==")
     connections.main()
     print("\n== attachments: memory per MB uploaded ==")

@@ -157,6 +157,9 @@ def _check_request(path: str, action: Mapping[str, Any], schema: Mapping[str, An
     if loose:
         raise ManifestError(path, f"path inputs {sorted(loose)} must be required (or sit inside [ … ])")
     _check_hook(path, action.get("hook"))
+    batch = action.get("batch")
+    if batch and (batch["input"] not in required or schema["properties"][batch["input"]].get("type") != "array"):
+        raise ManifestError(path, f"batch input {batch['input']!r} must be a required input of type array")
     if action.get("pagination"):
         _known(path, {"pager": action["pagination"]["pager"]})
 

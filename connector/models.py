@@ -33,6 +33,7 @@ __all__ = [
     "ROLE_TYPES",
     "Action",
     "ActionFile",
+    "Batch",
     "ConnectionDef",
     "ConnectionFile",
     "Manifest",
@@ -205,6 +206,19 @@ class Pagination(TypedDict):
     """Member of the answer holding the records; default: the only list-valued member."""
 
 
+class Batch(TypedDict):
+    input: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    """The required list input that is sent in chunks: each call renders the request with this input holding one
+    chunk, so the request template stays as it is for a single call."""
+    size: Annotated[int, Field(ge=1)]
+    """Items per call: the API's maximum."""
+    results: NotRequired[str]
+    """Member of an answer holding one result per item, in the items' order; the product's envelope reads it."""
+    item_id: NotRequired[str]
+    """Member of an input item holding its id, reported for items the answer says nothing about (an item that is
+    text or a number is its own id)."""
+
+
 class Result(TypedDict):
     when_empty: NotRequired[Any]
     """The data returned when Zoho answers 204 No Content."""
@@ -235,6 +249,9 @@ class ActionFile:
     hook: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")] | None = None
     """Name of a Python hook in connector.hooks, for what data cannot express."""
     pagination: Pagination | None = None
+    batch: Batch | None = None
+    """Many items in one action: the list input is sent in chunks, concurrently up to the connection's
+    concurrency cap, and the action returns one result per item, in order (connector/_batch.py)."""
     result: Result = field(default_factory=lambda: Result())
 
 
@@ -249,7 +266,7 @@ class Action(ActionFile):
 
 
 # TypedDicts take pydantic's settings as a class attribute that must not be one of their keys.
-for _typed in (Discovery, Organization, OAuth, Region, Request, Pagination, Result):
+for _typed in (Discovery, Organization, OAuth, Region, Request, Pagination, Batch, Result):
     _typed.__pydantic_config__ = _STRICT  # type: ignore[union-attr]
 
 

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import httpx
 
-from connector import _flow, _walk
+from connector import _batch, _flow, _walk
 from connector._inputs import checked_inputs
 from connector._plan import Call, Options, plan
 from connector._ratelimit import Budget
@@ -87,8 +87,12 @@ class Connector:
     def run(
         self, action: str, inputs: Mapping[str, Any] | None = None, *, connection: ConnectionLike
     ) -> dict[str, Any]:
-        """Run one action and return `{"data": …}`. With Fetch All, every page's records in one answer."""
-        call = self._call(action, inputs, connection)
+        """Run one action and return `{"data": …}`. With Fetch All, every page's records in one answer; for an
+        action of many items (`batch`), one result per item, in order."""
+        definition, values, planner = self._planner(action, inputs, connection)
+        if definition.batch:
+            return {"data": _batch.run(_batch.Chunks(definition.batch, values, planner), self._send)}
+        call = planner(values)
         if not call.fetch_all:
             try:
                 organization = self._organization(call)
@@ -103,7 +107,10 @@ class Connector:
         self, action: str, inputs: Mapping[str, Any] | None = None, *, connection: ConnectionLike
     ) -> dict[str, Any]:
         """The async twin of `run`: nothing in it blocks the event loop's thread on the network."""
-        call = self._call(action, inputs, connection)
+        definition, values, planner = self._planner(action, inputs, connection)
+        if definition.batch:
+            return {"data": await _batch.arun(_batch.Chunks(definition.batch, values, planner), self._asend)}
+        call = planner(values)
         if not call.fetch_all:
             try:
                 organization = await self._aorganization(call)
@@ -205,6 +212,13 @@ class Connector:
     def _call(
         self, key: str, inputs: Mapping[str, Any] | None, connection: ConnectionLike, *, paginate: bool = False
     ) -> Call:
+        _, values, planner = self._planner(key, inputs, connection, paginate=paginate)
+        return planner(values)
+
+    def _planner(
+        self, key: str, inputs: Mapping[str, Any] | None, connection: ConnectionLike, *, paginate: bool = False
+    ) -> tuple[Action, dict[str, Any], Callable[[dict[str, Any]], Call]]:
+        """The action, its checked inputs, and how to plan a call with given inputs (one chunk's, for `batch`)."""
         try:
             action = self.manifest.action(key)
         except KeyError as exc:
@@ -218,7 +232,11 @@ class Connector:
         resolved = resolve_connection(definition, connection)
         state = self._states.get(resolved, lambda c: self._new_state(c, definition))
         product = self.manifest.products[action.product]
-        return plan(action, product, definition, resolved, values, state, self._options, paginate=paginate)
+
+        def planner(chosen: dict[str, Any]) -> Call:
+            return plan(action, product, definition, resolved, chosen, state, self._options, paginate=paginate)
+
+        return action, values, planner
 
     def _new_state(self, connection: Connection, definition: ConnectionDef) -> ConnectionState:
         token_path = definition.oauth["token_path"]
@@ -245,6 +263,13 @@ class Connector:
     async def _adrive(self, call: Call, flow: _flow.Flow[_flow.Reply]) -> _flow.Reply:
         async with call.state.async_semaphore():
             return await _flow.adrive(flow, self._clients.async_(), call.state.tokens.aget, self._async_sleep)
+
+    def _send(self, call: Call) -> Any:
+        """One call's data (one chunk of a many-items action)."""
+        return call.data(self._drive(call, call.flow(self._organization(call))))
+
+    async def _asend(self, call: Call) -> Any:
+        return call.data(await self._adrive(call, call.flow(await self._aorganization(call))))
 
     def _organization(self, call: Call) -> OrganizationPlacement | None:
         """The organization id a call carries: planned, or else discovered once per account and product and

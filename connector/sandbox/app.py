@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connector.sandbox import accounts, admin, books, crm, crm_meta, crm_related, scopes, store
+from connector.sandbox import accounts, admin, books, crm, crm_convert, crm_meta, crm_related, scopes, store
 from connector.sandbox._http import crm_error
 from connector.sandbox.faults import FaultConfig, Product, fault_response
 from connector.sandbox.state import SandboxState
@@ -102,6 +102,7 @@ class SandboxMiddleware:
             return
         self.in_flight += 1
         self.coql_in_flight += heavy
+        app_state.stats.peak_in_flight = max(app_state.stats.peak_in_flight, self.in_flight)
         try:
             await self._serve(product, scope, receive, send)
         finally:
@@ -176,6 +177,7 @@ def create_app(
             *accounts.routes,
             *admin.routes,
             *crm_meta.routes,
+            *crm_convert.routes,
             *crm_related.routes,
             *crm.routes,
             *books.routes,

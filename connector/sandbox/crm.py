@@ -22,6 +22,7 @@ DISCRETE_LIMIT = 2000
 MAX_WRITE = 100
 MAX_FIELDS = 50
 SORT_FIELDS = ("id", "Created_Time", "Modified_Time")
+TRIGGERS = ("workflow", "approval", "blueprint")  # what a write's `trigger` may name (zoho-api.md §3)
 
 
 class Reject(Exception):
@@ -88,6 +89,22 @@ async def data_rows(request: Request) -> tuple[JSON, list[Any]]:
     if len(rows) > MAX_WRITE:
         raise _fail("LIMIT_EXCEEDED", "Record count exceeded", api_name="data", json_path="$.data", limit=MAX_WRITE)
     return body, rows
+
+
+def check_trigger(body: JSON) -> None:
+    """A write's `trigger`: absent (every automation runs), or a list of TRIGGERS ([] runs none)."""
+    if "trigger" not in body:
+        return
+    given = body["trigger"]
+    if not isinstance(given, list) or any(t not in TRIGGERS for t in given):
+        raise _fail(
+            "INVALID_DATA",
+            "invalid data",
+            api_name="trigger",
+            json_path="$.trigger",
+            expected_data_type="jsonarray",
+            supported_values=list(TRIGGERS),
+        )
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -229,7 +246,8 @@ def _batch(request: Request, module: ModuleDef) -> Batch:
 @_handler
 async def create_records(request: Request) -> Response:
     module = module_of(request)
-    _, rows = await data_rows(request)
+    body, rows = await data_rows(request)
+    check_trigger(body)
     batch = _batch(request, module)
     results = [batch.insert(row, f"$.data[{i}]") for i, row in enumerate(rows)]
     return json_response({"data": results}, batch_status(results, 201))
@@ -238,7 +256,8 @@ async def create_records(request: Request) -> Response:
 @_handler
 async def update_records(request: Request) -> Response:
     module = module_of(request)
-    _, rows = await data_rows(request)
+    body, rows = await data_rows(request)
+    check_trigger(body)
     batch = _batch(request, module)
     results = []
     for i, row in enumerate(rows):
@@ -258,7 +277,8 @@ async def update_records(request: Request) -> Response:
 @_handler
 async def update_record(request: Request) -> Response:
     module = module_of(request)
-    _, rows = await data_rows(request)
+    body, rows = await data_rows(request)
+    check_trigger(body)
     batch = _batch(request, module)
     rid = request.path_params["record_id"]
     if rid not in batch.store:
@@ -275,6 +295,7 @@ async def upsert_records(request: Request) -> Response:
     """POST /{module}/upsert: match on duplicate_check_fields (default: system fields, then unique ones)."""
     module = module_of(request)
     body, rows = await data_rows(request)
+    check_trigger(body)
     checks = body.get("duplicate_check_fields")
     if checks is None:
         checks = list(dict.fromkeys([*module.duplicate_check_fields, *(f.api_name for f in module.fields if f.unique)]))
@@ -302,6 +323,13 @@ async def upsert_records(request: Request) -> Response:
     return json_response({"data": results}, batch_status(results, 200))
 
 
+def check_wf_trigger(request: Request) -> None:
+    """`wf_trigger` on a delete is a boolean (record.json types it so); anything else is refused."""
+    raw = request.query_params.get("wf_trigger")
+    if raw is not None and raw not in ("true", "false"):
+        raise _fail("INVALID_DATA", "invalid data", param_name="wf_trigger", expected_data_type="boolean")
+
+
 @_handler
 async def delete_records(request: Request) -> Response:
     module = module_of(request)
@@ -311,6 +339,7 @@ async def delete_records(request: Request) -> Response:
         raise _fail("REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", param_name="ids")
     if len(ids) > MAX_WRITE:
         raise _fail("LIMIT_EXCEEDED", "Record count exceeded", param_name="ids", limit=MAX_WRITE)
+    check_wf_trigger(request)
     batch = _batch(request, module)
     results = [batch.delete(rid) for rid in ids]
     return json_response({"data": results}, batch_status(results, 200))
@@ -319,6 +348,7 @@ async def delete_records(request: Request) -> Response:
 @_handler
 async def delete_record(request: Request) -> Response:
     module = module_of(request)
+    check_wf_trigger(request)
     results = [_batch(request, module).delete(request.path_params["record_id"])]
     return json_response({"data": results}, batch_status(results, 200))
 

@@ -116,7 +116,8 @@ def _key(value: Any) -> str:
 
 
 class Batch:
-    """One request's writes to one module; unique-value indexes are built once per request, not per row."""
+    """One request's writes to one module. Unique-value indexes are built once and kept on the state between
+    requests (as long as no other write touched the module), so a run of bulk writes stays linear."""
 
     def __init__(self, state: SandboxState, module: ModuleDef, now: float, user_id: str) -> None:
         self.state, self.module, self.now, self.user_id = state, module, now, user_id
@@ -127,13 +128,26 @@ class Batch:
         """Value (case-folded) -> id of the first record holding it."""
         idx = self._indexes.get(field_name)
         if idx is None:
-            idx = {}
-            for rid, row in self.store.items():
-                value = row.get(field_name)
-                if not _blank(value):
-                    idx.setdefault(_key(value), rid)
+            key = (self.module.api_name, field_name)
+            cached = self.state.value_indexes.get(key)
+            if cached is not None and cached[0] == self.state.version(self.module.api_name):
+                idx = cached[1]
+            else:
+                idx = {}
+                for rid, row in self.store.items():
+                    value = row.get(field_name)
+                    if not _blank(value):
+                        idx.setdefault(_key(value), rid)
+                self.state.value_indexes[key] = (self.state.version(self.module.api_name), idx)
             self._indexes[field_name] = idx
         return idx
+
+    def _touch(self) -> None:
+        """After one of this batch's writes: the indexes it kept in step stay valid for the next request."""
+        self.state.touch(self.module.api_name)
+        version = self.state.version(self.module.api_name)
+        for name, idx in self._indexes.items():
+            self.state.value_indexes[(self.module.api_name, name)] = (version, idx)
 
     def _reindex(self, rid: str, before: JSON | None, after: JSON | None) -> None:
         for name, idx in self._indexes.items():
@@ -210,7 +224,7 @@ class Batch:
         _derive(row)
         self.store[rid] = row
         self._reindex(rid, None, row)
-        self.state.touch(self.module.api_name)
+        self._touch()
         return self._success(row, "record added", **extra)
 
     def update(self, rid: Any, data: Any, path: str, **extra: Any) -> JSON:
@@ -226,7 +240,7 @@ class Batch:
         existing.update(Modified_By=self.state.user_ref(self.user_id), Modified_Time=crm_time(self.now))
         _derive(existing)
         self._reindex(rid, before, existing)
-        self.state.touch(self.module.api_name)
+        self._touch()
         return self._success(existing, "record updated", **extra)
 
     def delete(self, rid: str) -> JSON:
@@ -234,7 +248,7 @@ class Batch:
         if row is None:
             return RecordError("INVALID_DATA", "the id given seems to be invalid", {"id": rid}).row()
         self._reindex(rid, row, None)
-        self.state.touch(self.module.api_name)
+        self._touch()
         for aid in [a.id for a in self.state.attachments.values() if a.record_id == rid]:
             del self.state.attachments[aid]
         for nid in [n for n, note in self.state.notes.items() if note["Parent_Id"]["id"] == rid]:

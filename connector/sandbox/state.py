@@ -189,6 +189,8 @@ class SandboxState:
         self.counter = 0
         self._versions: dict[str, int] = {}
         self._sorted: dict[tuple[str, str, str], tuple[int, list[JSON]]] = {}
+        # (module, field) -> (version, value -> id): unique-value indexes kept between writes (records.Batch)
+        self.value_indexes: dict[tuple[str, str], tuple[int, dict[str, str]]] = {}
         if seed:
             from connector.sandbox.seed import seed_defaults
 
@@ -252,6 +254,10 @@ class SandboxState:
     def touch(self, module: str) -> None:
         """Invalidate cached sort orders after a write."""
         self._versions[module] = self._versions.get(module, 0) + 1
+
+    def version(self, module: str) -> int:
+        """Changes with every write to the module (`touch`): what caches of its records are checked against."""
+        return self._versions.get(module, 0)
 
     def sorted_records(self, module: str, sort_by: str, sort_order: str) -> list[JSON]:
         """Records in list order, cached per write so deep page_token walks stay linear."""

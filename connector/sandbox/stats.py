@@ -14,6 +14,7 @@ class Stats:
     token_errors: Counter[str] = field(default_factory=Counter)  # Accounts error code -> times answered
     faults: Counter[str] = field(default_factory=Counter)  # injected fault kind -> times answered
     throttled: Counter[str] = field(default_factory=Counter)  # natural limit ("concurrency") -> 429s answered
+    peak_in_flight: int = 0  # the most CRM calls the server held at once (its own count, for concurrency checks)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -24,6 +25,7 @@ class Stats:
             "token_errors": dict(self.token_errors),
             "faults_injected": dict(self.faults),
             "throttled": dict(self.throttled),
+            "peak_in_flight": self.peak_in_flight,
         }
 
     def clear(self) -> None:
@@ -32,3 +34,4 @@ class Stats:
         self.token_errors.clear()
         self.faults.clear()
         self.throttled.clear()
+        self.peak_in_flight = 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from connector.strategies import crm_hooks as crm_hooks  # registers the CRM hooks in connector.hooks.HOOKS
 from connector.strategies.envelopes import ENVELOPES, Envelope
 from connector.strategies.hosts import HOSTS, HostContext, HostRule
 from connector.strategies.organizations import ORGANIZATIONS, OrganizationConvention, pick_organization

@@ -7,7 +7,9 @@
     bare     the data itself (a JSON array or object) with errors told by the HTTP status alone.
 
 `classify` says what an answer means when the product's wording decides it; None leaves it to the generic HTTP
-rules in `_retry`. Sources: ../shared/notes/zoho-api.md §3-4.
+rules in `_retry`. An envelope may also offer `results(body, member)`: a write answer split into one result per
+item for actions that send many items at once (`batch:`); without it, the items at `member` are taken as they are.
+Sources: ../shared/notes/zoho-api.md §3-4.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, NamedTuple, Protocol
 
-__all__ = ["ENVELOPES", "Envelope", "ErrorFields", "Verdict"]
+__all__ = ["ENVELOPES", "Envelope", "ErrorFields", "ItemResults", "Verdict"]
 
 Verdict = Literal["ok", "auth", "throttled", "transient", "error"]
 
@@ -32,6 +34,12 @@ class Envelope(Protocol):
 
     def error(self, body: Any) -> ErrorFields:
         """Zoho's code, message and details from an answer (an error, or a successful answer's first item)."""
+
+
+class ItemResults(Protocol):
+    def results(self, body: Any, member: str | None) -> list[dict[str, Any]] | None:
+        """One result per item of a many-items write, in order, each with the product's `code`, `status`,
+        `message`, `details` and the item's `id` when known; None when the answer holds no such list."""
 
 
 def _str(value: Any) -> str | None:
@@ -72,6 +80,31 @@ class CrmEnvelope:
                 first = data[0]
                 return ErrorFields(_str(first["code"]), _str(first.get("message")), first.get("details"))
         return fields
+
+    # Members of a per-record row that are not the result's own (code, status, message, details): upserts add
+    # `action` (insert | update) and `duplicate_field`, and they are kept as Zoho sends them.
+    _ROW_KEYS = ("code", "status", "message", "details")
+
+    def results(self, body: Any, member: str | None) -> list[dict[str, Any]] | None:
+        rows = body.get(member or "data") if isinstance(body, Mapping) else None
+        if not isinstance(rows, list) or not all(isinstance(row, Mapping) for row in rows):
+            return None
+        out = []
+        for row in rows:
+            details = row.get("details")
+            # A success names the record in details.id; a failed delete names the id it could not find there too.
+            found = details.get("id") if isinstance(details, Mapping) else None
+            out.append(
+                {
+                    "code": _str(row.get("code")),
+                    "status": _str(row.get("status")),
+                    "message": _str(row.get("message")),
+                    "details": details,
+                    "id": found if isinstance(found, str) else None,
+                    **{k: v for k, v in row.items() if k not in self._ROW_KEYS},
+                }
+            )
+        return out
 
 
 class FinanceEnvelope:

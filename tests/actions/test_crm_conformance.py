@@ -43,6 +43,32 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "crmRunQuery": {"query": "select Last_Name from Contacts where Last_Name is not null"},
     "crmGetRecordsWithToken": {"recordType": "Leads", "fields": ["Email"], "page_token": "187d2af1e9c50119e"},
+    "crmCreateRecords": {"recordType": "Leads", "records": [{"Last_Name": "Doe"}], "trigger": ["workflow"]},
+    "crmUpdateRecords": {
+        "recordType": "Leads",
+        "records": [{"id": "5394166000000379001", "Company": "X"}],
+        "trigger": [],
+    },
+    "crmUpsertRecords": {
+        "recordType": "Leads",
+        "records": [{"Last_Name": "Doe", "Email": "d@example.com"}],
+        "duplicateCheckFields": ["Email"],
+        "trigger": ["approval", "blueprint"],
+    },
+    "crmDeleteRecords": {"recordType": "Leads", "recordIds": ["5394166000000379001"], "wfTrigger": True},
+    "crmConvertLead": {
+        "recordId": "5394166000000379001",
+        "overwrite": True,
+        "notifyLeadOwner": True,
+        "notifyNewEntityOwner": False,
+        "accountId": "5394166000000379002",
+        "contactId": "5394166000000379003",
+        "assignTo": "5394166000000379004",
+        "deal": {"Deal_Name": "D", "Stage": "Qualification"},
+        "moveAttachmentsTo": "Deals",
+        "carryOverTags": ["Contacts", "Deals"],
+        "tagNames": ["VIP"],
+    },
 }
 
 
@@ -143,3 +169,32 @@ def test_request_matches_zoho_openapi(
 def test_the_cases_cover_every_crm_action(connector: Connector) -> None:
     crm = {k for k, a in connector.actions.items() if a.product == "crm" and a.safety != "by_method"}
     assert crm <= {c.removesuffix("WithToken") for c in CASES}
+
+
+def test_the_convert_body_matches_zohos_lead_converter(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    """convert_lead.json leaves the request body untyped; its Lead_Converter schema types each member. Its
+    `required` lists are not applied: they demand Accounts, Contacts, assign_to and add_to_existing_record on every
+    conversion, and an `id` in move_attachments_to, where Zoho's documentation makes all of them optional."""
+    from jsonschema import Draft4Validator
+
+    httpx_mock.add_response(json={"data": [{"code": "SUCCESS", "details": {}, "status": "success"}]})
+    connector.run("crmConvertLead", CASES["crmConvertLead"], connection=connection)
+    row = json.loads(httpx_mock.get_requests()[0].content)["data"][0]
+    doc = load("convert_lead.json")
+    schema = _without_required(resolve(doc["components"]["schemas"]["Lead_Converter"], doc))
+    schema["additionalProperties"] = False
+    errors = sorted(Draft4Validator(schema).iter_errors(row), key=str)
+    assert not errors, errors[0].message
+    assert row["Accounts"] == {"id": "5394166000000379002"} and row["assign_to"] == {"id": "5394166000000379004"}
+    assert row["carry_over_tags"] == {"Contacts": ["VIP"], "Deals": ["VIP"]}
+    assert row["move_attachments_to"] == {"api_name": "Deals"}
+
+
+def _without_required(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_without_required(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    return {k: _without_required(v) for k, v in node.items() if k != "required"}

@@ -160,6 +160,82 @@ def run(
     return runner(request.param, connection, capsys, monkeypatch)
 
 
+def test_bulk_writes_and_lead_conversion(run: Any, sandbox: str) -> None:
+    """Many records at once (more than one chunk of 100), upsert, partial failures, deletion and conversion."""
+    tag = f"{id(run)}"
+    records = [{"Last_Name": f"Bulk{i}", "Email": f"bulk{i}-{tag}@example.com"} for i in range(130)]
+    records[101] = {"Email": f"nameless-{tag}@example.com"}  # Last_Name is mandatory: refused, the rest written
+    created = run("crmCreateRecords", {"recordType": "Leads", "records": records, "trigger": []})
+    assert [e["index"] for e in created] == list(range(130))
+    assert created[101]["status"] == "error" and created[101]["code"] == "MANDATORY_NOT_FOUND"
+    ids = [e["id"] for e in created if e["status"] == "success"]
+    assert len(ids) == 129
+
+    updated = run(
+        "crmUpdateRecords",
+        {"recordType": "Leads", "records": [{"id": i, "Company": "Zylker"} for i in ids[:3]] + [{"id": "404"}]},
+    )
+    assert [e["status"] for e in updated] == ["success"] * 3 + ["error"]
+    assert [e["id"] for e in updated] == [*ids[:3], "404"]
+
+    upserted = run(
+        "crmUpsertRecords",
+        {
+            "recordType": "Leads",
+            "records": [
+                {"Last_Name": "Again", "Email": f"bulk0-{tag}@example.com"},
+                {"Last_Name": "Fresh", "Email": f"fresh-{tag}@example.com"},
+            ],
+            "duplicateCheckFields": ["Email"],
+        },
+    )
+    assert [(e["action"], e["id"] == ids[0]) for e in upserted] == [("update", True), ("insert", False)]
+
+    lead = ids[1]
+    converted = run(
+        "crmConvertLead",
+        {
+            "recordId": lead,
+            "deal": {"Deal_Name": f"Deal {tag}", "Stage": "Qualification"},
+            "notifyLeadOwner": False,
+            "carryOverTags": ["Contacts"],
+            "tagNames": ["VIP"],
+        },
+    )
+    made = converted["data"][0]["details"]
+    assert made["Accounts"]["name"] == "Zylker" and made["Deals"]["name"] == f"Deal {tag}"
+    contact = run("crmGetRecord", {"recordType": "Contacts", "recordId": made["Contacts"]["id"]})["data"][0]
+    assert contact["Email"] == f"bulk1-{tag}@example.com" and contact["Account_Name"]["id"] == made["Accounts"]["id"]
+    with pytest.raises(ZohoAPIError) as caught:
+        run("crmConvertLead", {"recordId": lead})
+    assert caught.value.code == "ID_ALREADY_CONVERTED"
+
+    deleted = run(
+        "crmDeleteRecords", {"recordType": "Leads", "recordIds": [*ids, upserted[1]["id"], "404"], "wfTrigger": False}
+    )
+    assert [e["status"] for e in deleted] == ["success"] * 130 + ["error"]
+    assert [e["id"] for e in deleted][-1] == "404"
+
+
+def test_bulk_chunks_never_exceed_the_cap_in_flight(tmp_path: Path) -> None:
+    """The sandbox's own in-flight count (answering each call in 20 ms) never passes the connection's cap of 4,
+    reaches it, and the sandbox refuses nothing with 429 (its cap is 4 too)."""
+    from connector.sandbox import FaultConfig, Options
+
+    state = SandboxState(options=Options(max_concurrent=4))
+    with serve_in_thread(state, faults=FaultConfig(slow_ms=20)) as base:
+        connection = {**with_refresh_token(base, tmp_path), "max_concurrency": 4}
+        records = [{"Last_Name": f"C{i}"} for i in range(1200)]
+        with Connector.load() as connector:
+            result = connector.run(
+                "crmCreateRecords", {"recordType": "Leads", "records": records}, connection=connection
+            )
+        stats = httpx.get(f"{base}/__sandbox/stats").json()
+    assert stats["requests"]["POST /crm/v8/Leads"] == 12 and stats["throttled"] == {}
+    assert stats["peak_in_flight"] == 4
+    assert [e["status"] for e in result["data"]] == ["success"] * 1200
+
+
 def test_every_crm_action(run: Any, sandbox: str) -> None:
     created = run(
         "crmCreateRecord",
