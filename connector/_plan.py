@@ -199,8 +199,7 @@ def _organization(
     if organization is None:
         return None, False
     name = organization["name"]
-    in_request = any(k == name for k, _ in prepared.params) or name.lower() in {h.lower() for h in prepared.headers}
-    if in_request:
+    if strategies.ORGANIZATIONS[organization["convention"]].given(name, prepared.params, prepared.headers):
         return None, False
     chosen = from_input or connection.organization_ids.get(product.key) or connection.organization_id
     if chosen:
