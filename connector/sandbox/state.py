@@ -182,7 +182,9 @@ class SandboxState:
         self.notes: dict[str, JSON] = {}
         self.page_tokens: dict[str, PageToken] = {}
         self.crm_org: JSON = {}
-        self.books_orgs: dict[str, JSON] = {}
+        # Finance organizations by app ("books", "inventory", …), each as that app lists it; records live in
+        # `books` by organization id, so an organization two apps share shares its records.
+        self.finance_orgs: dict[str, dict[str, JSON]] = {}
         self.books: dict[str, dict[str, dict[str, JSON]]] = {}  # org id -> collection -> entity id -> entity
         self.counter = 0
         self._versions: dict[str, int] = {}
@@ -197,6 +199,10 @@ class SandboxState:
     def new_crm_id(self) -> str:
         self.counter += 1
         return str(CRM_ID_BASE + self.counter)
+
+    @property
+    def books_orgs(self) -> dict[str, JSON]:
+        return self.finance_orgs.setdefault("books", {})
 
     def new_books_id(self) -> str:
         self.counter += 1
@@ -285,7 +291,7 @@ class SandboxState:
             ],
             "notes": self.notes,
             "crm_org": self.crm_org,
-            "books_orgs": self.books_orgs,
+            "finance_orgs": self.finance_orgs,
             "books": self.books,
             "counter": self.counter,
         }
@@ -306,7 +312,7 @@ class SandboxState:
         }
         state.notes = data["notes"]
         state.crm_org = data["crm_org"]
-        state.books_orgs = data["books_orgs"]
+        state.finance_orgs = data["finance_orgs"] if "finance_orgs" in data else {"books": data["books_orgs"]}
         state.books = data["books"]
         state.counter = data["counter"]
         return state

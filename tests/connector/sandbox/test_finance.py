@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from connector.sandbox import BOOKS_ORG_ID
-from connector.sandbox.books import names, parse_path
+from connector.sandbox.finance import names, parse_path
 
 pytestmark = pytest.mark.anyio
 ORG = {"organization_id": BOOKS_ORG_ID}
