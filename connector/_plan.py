@@ -199,8 +199,9 @@ def _organization(
     if organization is None:
         return None, False
     name = organization["name"]
-    if strategies.ORGANIZATIONS[organization["convention"]].given(name, prepared.params, prepared.headers):
-        return None, False
+    given = strategies.ORGANIZATIONS[organization["convention"]].given(name, prepared.params, prepared.headers)
+    if given:  # the caller's own id wins; placing it lets a convention with two places fill the other one
+        return OrganizationPlacement(organization["convention"], name, given), False
     chosen = from_input or connection.organization_ids.get(product.key) or connection.organization_id
     if chosen:
         return OrganizationPlacement(organization["convention"], name, str(chosen)), False
