@@ -203,9 +203,9 @@ def _organization(
     if organization is None:
         return None, False
     name = organization["name"]
-    in_request = any(k == name for k, _ in prepared.params) or name.lower() in {h.lower() for h in prepared.headers}
-    if in_request:
-        return None, False
+    given = strategies.ORGANIZATIONS[organization["convention"]].given(name, prepared.params, prepared.headers)
+    if given:  # the caller's own id wins; placing it lets a convention with two places fill the other one
+        return OrganizationPlacement(organization["convention"], name, given), False
     chosen = from_input or connection.organization_ids.get(product.key) or connection.organization_id
     if chosen:
         return OrganizationPlacement(organization["convention"], name, str(chosen)), False

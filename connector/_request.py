@@ -88,7 +88,7 @@ def prepare(
     files = [(f.field, (f.filename, f.content, f.content_type)) for f in rendered.files or ()] or None
     return Prepared(
         method=rendered.method,
-        path=product.base_path + rendered.path,
+        path=_under_base(product, rendered.path),
         params=list(rendered.query),
         headers=dict(rendered.headers),
         json=rendered.json,
@@ -98,3 +98,10 @@ def prepare(
         timeout=timeout,
         auth_header=auth_header,
     )
+
+
+def _under_base(product: Product, path: str) -> str:
+    """The path under the product's base, or as written when it is already on one of its older bases."""
+    if any(path == base or path.startswith(base + "/") for base in product.alternate_bases):
+        return path
+    return product.base_path + path

@@ -121,6 +121,11 @@ class ProductFile:
     """Which API domain serves it: a name registered in connector.strategies.HOSTS."""
     organization: Organization | None = None
     """How calls name the organization, for products with several per account (Books, Inventory, …)."""
+    alternate_bases: list[Annotated[str, Field(pattern=r"^/[A-Za-z0-9_/.-]*[A-Za-z0-9]$")]] = field(
+        default_factory=list
+    )
+    """Older bases the product still answers on (Billing's /subscriptions/v1): a rendered path that starts with one
+    of them is sent from the API domain's root as written, not under base_path."""
 
 
 @dataclass(kw_only=True, eq=False)

@@ -1,5 +1,5 @@
-"""create_app: one Starlette app serving Zoho Accounts, CRM v8, Books v3, the Partner Store and the /__sandbox admin
-endpoints."""
+"""create_app: one Starlette app serving Zoho Accounts, CRM v8, the Finance apps, the Partner Store and the
+/__sandbox admin endpoints."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connector.sandbox import accounts, admin, books, crm, crm_convert, crm_meta, crm_related, scopes, store
+from connector.sandbox import accounts, admin, crm, crm_convert, crm_meta, crm_related, finance, scopes, store
 from connector.sandbox._http import crm_error
 from connector.sandbox.faults import FaultConfig, Product, fault_response
 from connector.sandbox.state import SandboxState
@@ -31,8 +31,8 @@ COQL_CONCURRENCY = 10  # Zoho's sub-concurrency for heavy APIs such as COQL (zoh
 def _product(path: str) -> Product | None:
     if path.startswith("/crm/"):
         return "crm"
-    if path.startswith("/books/"):
-        return "books"
+    if finance.product_of(path) is not None:
+        return "books"  # every Finance app: Books' errors, faults and token checks
     if path.startswith("/oauth/"):
         return "accounts"
     if path.startswith(store.PREFIX + "/"):
@@ -66,7 +66,9 @@ def _too_many(limit: int, *, heavy: bool) -> JSONResponse:
 
 def _needs(product: Product, method: str, path: str) -> list[list[str]] | None:
     if product == "books":
-        return scopes.books_needs(method, path.removeprefix("/books/v3/"))
+        app = finance.product_of(path)
+        base = next(b for b in app.bases if path.startswith(b + "/")) if app else "/books/v3"
+        return scopes.finance_needs(app.service if app else "ZohoBooks", method, path.removeprefix(base + "/"))
     if product == "store":
         return store.needs(method, path.removeprefix(store.PREFIX))
     return scopes.crm_needs(method, path.removeprefix("/crm/v8/"))
@@ -180,7 +182,7 @@ def create_app(
             *crm_convert.routes,
             *crm_related.routes,
             *crm.routes,
-            *books.routes,
+            *finance.routes,
             *store.routes,
         ],
         middleware=[Middleware(SandboxMiddleware)],
@@ -193,4 +195,6 @@ def create_app(
     app.state.sleep = sleep if sleep is not None else anyio.sleep
     app.state.stats = Stats()
     app.state.data_path = data_path
+    app.state.finance_usage = {}  # (organization id, day) -> calls, for the X-Rate-Limit-* headers
+    app.state.finance_outbox = []  # documents emailed through …/email, newest last
     return app

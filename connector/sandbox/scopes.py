@@ -22,6 +22,10 @@ ALL_SCOPES = ",".join(
         "ZohoPayments.transactions.READ",
         "ZohoPayments.commissions.READ",
         "ZohoPayments.leads.READ",
+        "ZohoInventory.FullAccess.all",
+        "ZohoInvoice.fullaccess.all",
+        "ZohoExpense.fullaccess.all",
+        "ZohoSubscriptions.fullaccess.all",
     )
 )
 
@@ -103,9 +107,16 @@ def _module_scopes(module: str, ops: Iterable[str]) -> list[str]:
 
 def books_needs(method: str, path: str) -> list[list[str]]:
     """Scope alternatives for a Books call: full access, or the entity's scope. `path` starts after `/books/v3/`."""
+    return finance_needs("ZohoBooks", method, path)
+
+
+def finance_needs(service: str, method: str, path: str) -> list[list[str]]:
+    """Scope alternatives for a call to a Finance app whose scopes start with `service` (ZohoBooks, ZohoInventory,
+    …): its full access, or the entity's scope. `path` starts after the app's base. The other apps' entity scopes
+    are taken to follow Books' naming."""
     first = next((p for p in path.split("/") if p and not p.isdigit()), "settings")
     entity = _BOOKS_SCOPE_OF.get(first, first)
-    return [["ZohoBooks.fullaccess.all", *(f"ZohoBooks.{entity}.{op}" for op in _ops(method))]]
+    return [[f"{service}.fullaccess.all", *(f"{service}.{entity}.{op}" for op in _ops(method))]]
 
 
 def allowed(granted: frozenset[str], needs: list[list[str]]) -> bool:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.sandbox.clock import books_time, crm_time
+from connector.sandbox.clock import crm_time
 from connector.sandbox.state import (
-    BOOKS_ORG_ID,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     FieldDef,
@@ -145,24 +144,9 @@ def seed_defaults(state: SandboxState, now: float = 1_767_225_600.0) -> None:
         "country_code": "US",
         "time_zone": "UTC",
     }
-    state.books_orgs[BOOKS_ORG_ID] = {
-        "organization_id": BOOKS_ORG_ID,
-        "name": "Sandbox Books",
-        "contact_name": admin["full_name"],
-        "email": admin["email"],
-        "is_default_org": True,
-        "plan_type": 0,
-        "version": "global",
-        "currency_id": "460000000000097",
-        "currency_code": "USD",
-        "currency_symbol": "$",
-        "time_zone": "Etc/UTC",
-        "language_code": "en",
-        "date_format": "yyyy-MM-dd",
-        "account_created_date": books_time(now)[:10],
-        "is_org_active": True,
-    }
-    state.books[BOOKS_ORG_ID] = {}
+    from connector.sandbox import finance  # the web emulator: imported only when a state is seeded
+
+    finance.seed_organizations(state, now, admin["full_name"], admin["email"])
 
 
 def seed_records(state: SandboxState, module: str, count: int, now: float) -> int:

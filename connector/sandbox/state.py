@@ -182,7 +182,9 @@ class SandboxState:
         self.notes: dict[str, JSON] = {}
         self.page_tokens: dict[str, PageToken] = {}
         self.crm_org: JSON = {}
-        self.books_orgs: dict[str, JSON] = {}
+        # Finance organizations by app ("books", "inventory", …), each as that app lists it; records live in
+        # `books` by organization id, so an organization two apps share shares its records.
+        self.finance_orgs: dict[str, dict[str, JSON]] = {}
         self.books: dict[str, dict[str, dict[str, JSON]]] = {}  # org id -> collection -> entity id -> entity
         self.store: dict[str, list[JSON]] = {}  # Partner Store kind -> records in list order
         self.store_page_headers: Literal["more", "none"] = "more"  # see connector/sandbox/store.py
@@ -204,6 +206,10 @@ class SandboxState:
     def new_crm_id(self) -> str:
         self.counter += 1
         return str(CRM_ID_BASE + self.counter)
+
+    @property
+    def books_orgs(self) -> dict[str, JSON]:
+        return self.finance_orgs.setdefault("books", {})
 
     def new_books_id(self) -> str:
         self.counter += 1
@@ -296,7 +302,7 @@ class SandboxState:
             ],
             "notes": self.notes,
             "crm_org": self.crm_org,
-            "books_orgs": self.books_orgs,
+            "finance_orgs": self.finance_orgs,
             "books": self.books,
             "store": self.store,
             "store_page_headers": self.store_page_headers,
@@ -319,7 +325,7 @@ class SandboxState:
         }
         state.notes = data["notes"]
         state.crm_org = data["crm_org"]
-        state.books_orgs = data["books_orgs"]
+        state.finance_orgs = data["finance_orgs"] if "finance_orgs" in data else {"books": data["books_orgs"]}
         state.books = data["books"]
         state.store = data.get("store", {})  # files saved before the Partner Store have none
         state.store_page_headers = data.get("store_page_headers", "more")

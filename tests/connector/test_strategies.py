@@ -215,3 +215,54 @@ def test_an_unregistered_strategy_fails_at_load(tree: Path) -> None:
 def test_a_strategy_name_is_registered_once() -> None:
     with pytest.raises(ValueError, match="already registered"):
         register(ENVELOPES, "crm", ENVELOPES["crm"])
+
+
+# --- the Finance apps' organization conventions and older bases ---------------------------------------------------
+
+API = "https://www.zohoapis.eu"
+
+
+def test_expense_sends_the_organization_in_both_places(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(json={"code": 0, "trip": {}})
+    connector.run("expenseGetRecord", {"recordType": "trips", "recordId": "1"}, connection=connection)
+    request = httpx_mock.get_requests()[0]
+    assert str(request.url) == f"{API}/expense/v1/trips/1?organization_id={ORG}"
+    assert request.headers["X-com-zoho-expense-organizationid"] == ORG
+
+
+def test_a_callers_own_expense_header_fills_the_query_too_and_nothing_is_looked_up(
+    connector: Connector, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(json={"code": 0, "trips": []})
+    connection = {"region": "eu", "access_token": ACCESS_TOKEN}  # no organization: a lookup would be needed
+    headers = {"x-com-zoho-expense-organizationid": "77"}
+    connector.run("expenseRawRequest", {"url": "/trips", "headers": headers}, connection=connection)
+    [request] = httpx_mock.get_requests()
+    assert request.url.params.get_list("organization_id") == ["77"]
+    assert request.headers.get_list("X-com-zoho-expense-organizationid") == ["77"]
+
+
+@pytest.mark.parametrize(
+    ("product", "header"),
+    [("invoice", "X-com-zoho-invoice-organizationid"), ("billing", "X-com-zoho-subscriptions-organizationid")],
+)
+def test_header_apps_send_the_organization_as_a_header_only(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock, product: str, header: str
+) -> None:
+    httpx_mock.add_response(json={"code": 0, "contact": {}})
+    connector.run(f"{product}GetRecord", {"recordType": "contacts", "recordId": "1"}, connection=connection)
+    request = httpx_mock.get_requests()[0]
+    assert "organization_id" not in request.url.params and request.headers[header] == ORG
+
+
+def test_billing_raw_requests_on_the_old_base_are_sent_as_written(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(json={"code": 0, "customers": []}, is_reusable=True)
+    connector.run("billingRawRequest", {"url": "/subscriptions/v1/customers"}, connection=connection)
+    connector.run("billingRawRequest", {"url": "/customers"}, connection=connection)
+    connector.run("billingRawRequest", {"url": "/subscriptions/1"}, connection=connection)  # a resource, not a base
+    sent = [r.url.path for r in httpx_mock.get_requests()]
+    assert sent == ["/subscriptions/v1/customers", "/billing/v1/customers", "/billing/v1/subscriptions/1"]

@@ -486,3 +486,247 @@ async def test_async_runs_refresh_and_recover_from_expired_tokens(sandbox: str, 
         assert any(r["id"] == lead for r in records)
     finally:
         await connector.aclose()
+
+
+# --- Finance (issue 13): Books in depth and the other Finance apps ----------------------------------------------
+
+
+def _requests(sandbox: str, suffix: str) -> int:
+    counts: dict[str, int] = httpx.get(f"{sandbox}/__sandbox/stats").json()["requests"]
+    return sum(n for key, n in counts.items() if key.endswith(suffix))
+
+
+def test_every_books_document_action(run: Any, sandbox: str) -> None:
+    contact = run("booksCreateRecord", {"recordType": "contacts", "fieldValues": {"contact_name": f"Doc {id(run)}"}})
+    customer = contact["contact"]["contact_id"]
+    line = {"name": "Widget", "rate": 20.3, "quantity": 2, "tax_percentage": 10}
+    invoice = run(
+        "booksCreateRecord", {"recordType": "invoices", "fieldValues": {"customer_id": customer, "line_items": [line]}}
+    )["invoice"]
+    invoice_id = invoice["invoice_id"]
+    assert (invoice["sub_total"], invoice["tax_total"], invoice["total"], invoice["balance"]) == (
+        40.6,
+        4.06,
+        44.66,
+        44.66,
+    )
+
+    sent = run(
+        "booksEmailDocument",
+        {
+            "recordType": "invoices",
+            "recordId": invoice_id,
+            "toMailIds": ["ann@zylker.com"],
+            "ccMailIds": ["books@zylker.com"],
+            "subject": "Your invoice",
+            "body": "Thanks!",
+        },
+    )
+    assert sent["message"] == "Your invoice has been sent."
+    got = run("booksGetRecord", {"recordType": "invoices", "recordId": invoice_id})["invoice"]
+    assert (got["status"], got["is_emailed"]) == ("sent", True)
+
+    marked = run("booksMarkStatus", {"recordType": "invoices", "recordId": invoice_id, "status": "void"})
+    assert marked["message"] == "Invoice status has been changed to void."
+    assert run("booksGetRecord", {"recordType": "invoices", "recordId": invoice_id})["invoice"]["status"] == "void"
+
+    pdf = run("booksDownloadPdf", {"recordType": "invoices", "recordId": invoice_id})
+    assert pdf["fileName"] == f"{invoice['invoice_number']}.pdf" and pdf["contentType"] == "application/pdf"
+    content = base64.b64decode(pdf["base64"])
+    assert content.startswith(b"%PDF-") and pdf["size"] == len(content)
+
+    comment = run(
+        "booksCreateRecord",
+        {
+            "recordType": "comments",
+            "parentRecordType": "invoices",
+            "parentRecordId": invoice_id,
+            "fieldValues": {"description": "Paid by wire"},
+        },
+    )["comment"]
+    comments = run(
+        "booksGetRecords", {"recordType": "comments", "parentRecordType": "invoices", "parentRecordId": invoice_id}
+    )["comments"]
+    assert [c["comment_id"] for c in comments] == [comment["comment_id"]]
+
+    for name in ("Zeta", "Alpha"):
+        run("booksCreateRecord", {"recordType": "items", "fieldValues": {"name": f"{name} {id(run)}", "rate": 1}})
+    listed = run(
+        "booksGetRecords",
+        {
+            "recordType": "items",
+            "searchText": str(id(run)),
+            "sortColumn": "name",
+            "sortOrder": "D",
+            "filterBy": "Status.All",
+        },
+    )
+    assert [i["name"].split()[0] for i in listed["items"]] == ["Zeta", "Alpha"]
+    assert listed["page_context"]["sort_order"] == "D" and listed["page_context"]["applied_filter"] == "Status.All"
+
+
+@pytest.mark.parametrize(
+    ("product", "kind", "fields", "singular"),
+    [
+        ("inventory", "items", {"name": "Bolt", "rate": 2}, "item"),
+        ("invoice", "contacts", {"contact_name": "Bolt Co"}, "contact"),
+        ("expense", "trips", {"trip_number": "Bolt trip"}, "trip"),
+        ("billing", "customers", {"display_name": "Bolt Co", "email": "bolt@example.com"}, "customer"),
+    ],
+)
+def test_every_finance_product_action(
+    run: Any, sandbox: str, product: str, kind: str, fields: dict[str, Any], singular: str
+) -> None:
+    tag = f"{id(run)}-{product}"
+    created = run(f"{product}CreateRecord", {"recordType": kind, "fieldValues": {**fields, "note": tag}})
+    record_id = created[singular][f"{singular}_id"]
+    got = run(f"{product}GetRecord", {"recordType": kind, "recordId": record_id})
+    assert got[singular]["note"] == tag
+    run(f"{product}UpdateRecord", {"recordType": kind, "recordId": record_id, "fieldValues": {"note": f"{tag}!"}})
+    listed = run(f"{product}GetRecords", {"recordType": kind, "searchText": f"{tag}!"})
+    assert [r[f"{singular}_id"] for r in listed[kind]] == [record_id]
+    orgs = run(f"{product}RawRequest", {"url": "/organizations"})["organizations"]
+    assert orgs[0]["is_default_org"] is True
+    run(f"{product}RemoveRecord", {"recordType": kind, "recordId": record_id})
+    with pytest.raises(NotFoundError):
+        run(f"{product}GetRecord", {"recordType": kind, "recordId": record_id})
+
+
+def test_billing_raw_request_takes_the_old_subscriptions_base_as_written(run: Any, sandbox: str) -> None:
+    created = run("billingCreateRecord", {"recordType": "customers", "fieldValues": {"display_name": f"Old {id(run)}"}})
+    before = _requests(sandbox, "/subscriptions/v1/customers")
+    old = run("billingRawRequest", {"url": "/subscriptions/v1/customers", "queryParams": {"per_page": 200}})
+    assert any(c["customer_id"] == created["customer"]["customer_id"] for c in old["customers"])
+    assert _requests(sandbox, "/subscriptions/v1/customers") == before + 1
+
+
+def test_finance_bad_inputs_name_the_input_and_send_nothing(run: Any, sandbox: str) -> None:
+    before = httpx.get(f"{sandbox}/__sandbox/stats").json()["requests_total"]
+    with pytest.raises(InputValidationError) as caught:
+        run("booksMarkStatus", {"recordType": "invoices", "recordId": "1", "status": "accepted"})
+    assert [v.input for v in caught.value.violations] == ["status"]
+    with pytest.raises(InputValidationError) as caught:
+        run("booksEmailDocument", {"recordType": "contacts", "recordId": "1"})
+    assert [v.input for v in caught.value.violations] == ["recordType"]
+    with pytest.raises(InputValidationError) as caught:
+        run("booksDownloadPdf", {"recordType": "invoices"})
+    assert [v.input for v in caught.value.violations] == ["recordId"]
+    with pytest.raises(InputValidationError) as caught:
+        run("booksGetRecords", {"recordType": "invoices", "sortOrder": "descending"})
+    assert [v.input for v in caught.value.violations] == ["sortOrder"]
+    with pytest.raises(InputValidationError) as caught:
+        run("inventoryGetRecord", {"recordType": "items", "recordId": "1", "organizationId": "a b"})
+    assert [v.input for v in caught.value.violations] == ["organizationId"]
+    assert httpx.get(f"{sandbox}/__sandbox/stats").json()["requests_total"] == before
+
+
+def test_download_pdf_streams_to_a_file_with_output(
+    sandbox: str, connection: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Connector.load() as connector:
+        customer = connector.run(
+            "booksCreateRecord",
+            {"recordType": "contacts", "fieldValues": {"contact_name": "Pdf"}},
+            connection=connection,
+        )["data"]["contact"]["contact_id"]
+        estimate = connector.run(
+            "booksCreateRecord",
+            {"recordType": "estimates", "fieldValues": {"customer_id": customer, "line_items": [{"rate": 5}]}},
+            connection=connection,
+        )["data"]["estimate"]
+    target = tmp_path / "estimate.pdf"
+    inputs = json.dumps({"recordType": "estimates", "recordId": estimate["estimate_id"]})
+    code = main(
+        ["run", "booksDownloadPdf", "--inputs", inputs, "--output", str(target), "--connection", json.dumps(connection)]
+    )
+    printed = json.loads(capsys.readouterr().out)["data"]
+    assert code == 0 and target.read_bytes().startswith(b"%PDF-")
+    assert printed["fileName"] == f"{estimate['estimate_number']}.pdf" and printed["size"] == target.stat().st_size
+    assert "base64" not in printed and printed["path"] == str(target)
+
+
+def test_books_and_inventory_keep_their_organizations_apart(sandbox: str, tmp_path: Path) -> None:
+    from connector.sandbox.finance import DEFAULT_ORG_IDS
+
+    books_org, inventory_org = DEFAULT_ORG_IDS["books"], DEFAULT_ORG_IDS["inventory"]
+    looked = {p: _requests(sandbox, f"/{p}/organizations") for p in ("books/v3", "inventory/v1")}
+    discovered = with_refresh_token(sandbox, tmp_path)
+    (tmp_path / "x").mkdir()
+    explicit = {**with_refresh_token(sandbox, tmp_path / "x"), "organization_id": "99999"}
+    explicit["organization_ids"] = {"books": books_org, "inventory": inventory_org}
+    for connection in (discovered, explicit):
+        with Connector.load() as connector:
+            item = connector.run(
+                "inventoryCreateRecord",
+                {"recordType": "items", "fieldValues": {"name": "Apart"}},
+                connection=connection,
+            )["data"]["item"]
+            contact = connector.run(
+                "booksCreateRecord",
+                {"recordType": "contacts", "fieldValues": {"contact_name": "Apart"}},
+                connection=connection,
+            )["data"]["contact"]
+            # Each record is in its own app's organization and only there.
+            in_inventory = {"recordType": "items", "recordId": item["item_id"], "organizationId": inventory_org}
+            assert (
+                connector.run("inventoryGetRecord", in_inventory, connection=connection)["data"]["item"]["name"]
+                == "Apart"
+            )
+            in_books = {"recordType": "contacts", "recordId": contact["contact_id"], "organizationId": books_org}
+            assert connector.run("booksGetRecord", in_books, connection=connection)["data"]["contact"]
+            with pytest.raises(NotFoundError):
+                connector.run(
+                    "booksGetRecord",
+                    {**in_books, "organizationId": books_org, "recordType": "items", "recordId": item["item_id"]},
+                    connection=connection,
+                )
+            with pytest.raises(ZohoAPIError) as caught:  # the Books organization is no Inventory organization
+                connector.run(
+                    "inventoryGetRecord", {**in_inventory, "organizationId": books_org}, connection=connection
+                )
+            assert caught.value.code == "6041"
+    # Discovered once per product, kept with the token; the explicit connection never looked.
+    assert {p: _requests(sandbox, f"/{p}/organizations") - n for p, n in looked.items()} == {
+        "books/v3": 1,
+        "inventory/v1": 1,
+    }
+
+
+FINANCE_LISTS = {
+    "books": "journals",
+    "inventory": "transferorders",
+    "invoice": "recurringinvoices",
+    "expense": "advances",
+    "billing": "plans",
+}
+
+
+@pytest.mark.parametrize("product", sorted(FINANCE_LISTS))
+def test_fetch_all_of_5000_finance_records_pages_by_200_in_flat_memory(
+    product: str, sandbox: str, connection: dict[str, Any]
+) -> None:
+    import tracemalloc
+
+    from connector.sandbox.finance import DEFAULT_ORG_IDS, PRODUCTS
+
+    org, kind = DEFAULT_ORG_IDS[product], FINANCE_LISTS[product]
+    path = f"{PRODUCTS[product].bases[0]}/{kind}"
+    peaks: dict[int, int] = {}
+    for count, each in ((1000, f"{kind}/small"), (5000, kind)):
+        seeded = {"books_kind": each, "count": count, "organization_id": org}
+        httpx.post(f"{sandbox}/__sandbox/seed", json=seeded).raise_for_status()
+        seen = 0
+        before = _requests(sandbox, path if each == kind else f"{path}/small")
+        with Connector.load() as connector:
+            tracemalloc.start()
+            for record in connector.iter_records(f"{product}GetRecords", {"recordType": each}, connection=connection):
+                seen += 1
+                assert record["status"] == "active", record
+            peaks[count] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        assert seen == count
+        assert _requests(sandbox, path if each == kind else f"{path}/small") - before == -(-count // 200)
+    # Five times the records, not five times the memory: one page is held at a time. (Holding the 4,000 extra
+    # records, at some 350 bytes each as Python objects, would more than triple the peak; the server thread's
+    # own allocations are traced too, hence the margin.)
+    assert peaks[5000] < peaks[1000] * 2, peaks

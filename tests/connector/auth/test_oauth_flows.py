@@ -56,7 +56,8 @@ def test_authorize_url_asks_for_offline_access_with_consent_and_state() -> None:
         "response_type": "code",
         "redirect_uri": "http://127.0.0.1:8765/callback",
         "scope": "ZohoCRM.coql.READ,ZohoCRM.notifications.ALL,ZohoCRM.users.ALL,ZohoCRM.org.ALL,ZohoCRM.settings.ALL,"
-        "ZohoCRM.modules.ALL,ZohoCRM.bulk.ALL,ZohoBooks.fullaccess.all",
+        "ZohoCRM.modules.ALL,ZohoCRM.bulk.ALL,ZohoBooks.fullaccess.all,ZohoInventory.FullAccess.all,"
+        "ZohoInvoice.fullaccess.all,ZohoExpense.fullaccess.all,ZohoSubscriptions.fullaccess.all",
         "access_type": "offline",
         "prompt": "consent",
         "state": "st4te",

@@ -1,4 +1,4 @@
-"""Books documents: the fields Zoho requires on create, and the amounts Zoho computes from line items.
+"""Finance documents: the fields Zoho requires on create, and the amounts Zoho computes from line items.
 
 Zoho ignores amounts a client sends (`sub_total`, `total`, `balance`) and derives them from the line items, so the
 sandbox does too: a client that trusts its own arithmetic would pass here and disagree with Zoho otherwise.
@@ -19,6 +19,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "estimates": ("customer_id", "line_items"),
     "salesorders": ("customer_id", "line_items"),
     "creditnotes": ("customer_id", "line_items"),
+    "items": ("name",),  # Books and Inventory "Create an item"
+    "customers": ("display_name",),  # Billing "Create a customer"
 }
 # Kinds whose customer_id must name an existing contact.
 CUSTOMER_KINDS = {"invoices", "estimates", "salesorders", "creditnotes"}

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from connector.sandbox import BOOKS_ORG_ID
-from connector.sandbox.books import names, parse_path
+from connector.sandbox.finance import DEFAULT_ORG_IDS, names, parse_path
 
 pytestmark = pytest.mark.anyio
 ORG = {"organization_id": BOOKS_ORG_ID}
@@ -205,3 +205,82 @@ async def test_contact_update_need_not_repeat_the_name(api: httpx.AsyncClient) -
     cid = await _customer(api)
     updated = await api.put(f"/books/v3/contacts/{cid}", params=ORG, json={"website": "acme.example"})
     assert updated.json()["contact"]["contact_name"] == "Acme"
+
+
+# --- the other Finance apps ------------------------------------------------------------------------------------
+
+WHERE = {
+    "/inventory/v1": ({"organization_id": DEFAULT_ORG_IDS["inventory"]}, {}),
+    "/invoice/v3": ({}, {"X-com-zoho-invoice-organizationid": DEFAULT_ORG_IDS["invoice"]}),
+    "/billing/v1": ({}, {"X-com-zoho-subscriptions-organizationid": DEFAULT_ORG_IDS["billing"]}),
+    "/subscriptions/v1": ({}, {"X-com-zoho-subscriptions-organizationid": DEFAULT_ORG_IDS["billing"]}),
+}
+
+
+@pytest.mark.parametrize("base", sorted(WHERE))
+async def test_each_app_reads_the_organization_where_zoho_does(api: httpx.AsyncClient, base: str) -> None:
+    params, headers = WHERE[base]
+    right = await api.get(f"{base}/contacts", params=params, headers=headers)
+    assert right.status_code == 200 and right.json()["page_context"]["per_page"] == 200
+    org = next(iter({**params, **headers}.values()))
+    # The same id in the other place is a request without an organization.
+    moved_params = {} if params else {"organization_id": org}
+    moved_headers = {} if headers else {"X-com-zoho-invoice-organizationid": org}
+    wrong = await api.get(f"{base}/contacts", params=moved_params, headers=moved_headers)
+    assert (wrong.status_code, wrong.json()["code"]) == (400, 6041)
+
+
+async def test_expense_takes_either_place_but_not_two_ids(api: httpx.AsyncClient) -> None:
+    org = DEFAULT_ORG_IDS["expense"]
+    header = "X-com-zoho-expense-organizationid"
+    assert (await api.get("/expense/v1/trips", params={"organization_id": org})).status_code == 200
+    assert (await api.get("/expense/v1/trips", headers={header: org})).status_code == 200
+    both = await api.get("/expense/v1/trips", params={"organization_id": org}, headers={header: org})
+    assert both.status_code == 200
+    clash = await api.get("/expense/v1/trips", params={"organization_id": org}, headers={header: BOOKS_ORG_ID})
+    assert clash.json()["code"] == 6041
+
+
+async def test_an_app_knows_only_its_own_organizations(api: httpx.AsyncClient) -> None:
+    listed = (await api.get("/inventory/v1/organizations")).json()["organizations"]
+    assert [o["organization_id"] for o in listed] == [DEFAULT_ORG_IDS["inventory"]]
+    books_id_in_inventory = await api.get("/inventory/v1/items", params=ORG)
+    assert books_id_in_inventory.json()["code"] == 6041
+
+
+async def test_every_answer_carries_the_rate_limit_headers(api: httpx.AsyncClient) -> None:
+    first = await api.get("/books/v3/contacts", params=ORG)
+    second = await api.get("/books/v3/contacts/1", params=ORG)  # an error answer carries them too
+    assert second.status_code == 404
+    assert first.headers["X-Rate-Limit-Limit"] == "10000"
+    assert int(first.headers["X-Rate-Limit-Remaining"]) - 1 == int(second.headers["X-Rate-Limit-Remaining"])
+    assert 0 < int(second.headers["X-Rate-Limit-Reset"]) <= 86_400
+
+
+async def test_json_string_form_field_and_raw_json_in_another_app(api: httpx.AsyncClient) -> None:
+    org = {"organization_id": DEFAULT_ORG_IDS["inventory"]}
+    form = await api.post("/inventory/v1/items", params=org, data={"JSONString": json.dumps({"name": "Bolt"})})
+    raw = await api.post("/inventory/v1/items", params=org, json={"name": "Nut"})
+    assert (form.status_code, raw.status_code) == (201, 201)
+    missing = await api.post("/inventory/v1/items", params=org, json={"rate": 1})
+    assert (missing.status_code, missing.json()["message"]) == (400, "Required field name is missing.")
+
+
+async def test_statuses_emails_and_pdfs(api: httpx.AsyncClient) -> None:
+    cid = await _customer(api, "Docs")
+    created = await api.post(
+        "/books/v3/estimates", params=ORG, json={"customer_id": cid, "line_items": [{"rate": 10, "quantity": 3}]}
+    )
+    eid = created.json()["estimate"]["estimate_id"]
+    accepted = await api.post(f"/books/v3/estimates/{eid}/status/accepted", params=ORG)
+    assert accepted.json()["message"] == "Estimate status has been changed to accepted."
+    billed = await api.post(f"/books/v3/estimates/{eid}/status/billed", params=ORG)  # a purchase order status
+    assert (billed.status_code, billed.json()["code"]) == (404, 5)
+    no_to = await api.post(f"/books/v3/estimates/{eid}/email", params=ORG, json={"subject": "Hi"})
+    assert no_to.json()["message"] == "Required field to_mail_ids is missing."
+    mailed = await api.post(f"/books/v3/estimates/{eid}/email", params=ORG, json={"to_mail_ids": ["a@b.co"]})
+    assert mailed.json() == {"code": 0, "message": "Your estimate has been sent."}
+    pdf = await api.get(f"/books/v3/estimates/{eid}", params={**ORG, "accept": "pdf"})
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF-1.4")
+    assert pdf.headers["content-disposition"] == 'attachment; filename="EST-00001.pdf"'
+    assert b"total 30.0" in pdf.content
