@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connector.sandbox import accounts, admin, books, crm, crm_meta, crm_related, scopes
+from connector.sandbox import accounts, admin, books, crm, crm_links, crm_meta, crm_related, scopes
 from connector.sandbox._http import crm_error
 from connector.sandbox.faults import FaultConfig, Product, fault_response
 from connector.sandbox.state import SandboxState
@@ -167,6 +167,7 @@ def create_app(
             *crm_meta.routes,
             *crm_related.routes,
             *crm.routes,
+            *crm_links.routes,  # after crm.routes: /{module}/actions/count has as many segments
             *books.routes,
         ],
         middleware=[Middleware(SandboxMiddleware)],
