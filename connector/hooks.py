@@ -15,7 +15,6 @@ __all__ = ["HOOKS", "Hook"]
 Hook = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-
 def _include_meta(values: dict[str, Any]) -> dict[str, Any]:
     """A yes/no `includeMeta` input becomes the list of metadata kinds the API wants (`["fields"]`), or nothing."""
     wanted = values.pop("includeMeta", False)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request

@@ -13,9 +13,9 @@ from starlette.routing import Route
 
 from connector.sandbox._http import json_response, now_of, state_of
 from connector.sandbox.clock import crm_time
-from connector.sandbox.crm import _fail, _handler, data_rows, fields_param, user_of
+from connector.sandbox.crm import _fail, _handler, data_rows, fields_param, module_of, user_of
 from connector.sandbox.crm_related import _page, _parent
-from connector.sandbox.records import RecordError, batch_status
+from connector.sandbox.records import RecordError, batch_status, project
 from connector.sandbox.state import JSON, FieldDef, ModuleDef, SandboxState
 
 
@@ -29,19 +29,20 @@ def related_lists(state: SandboxState, module: ModuleDef) -> list[tuple[ModuleDe
     ]
 
 
-def _related(request: Request, module: ModuleDef) -> tuple[ModuleDef, FieldDef]:
+def _related(request: Request) -> tuple[ModuleDef, FieldDef]:
+    """The related list the path names; a name that is no related list of the module is a URL that does not exist."""
     name = request.path_params["related_list"]
-    for related, lookup in related_lists(state_of(request), module):
+    for related, lookup in related_lists(state_of(request), module_of(request)):
         if related.api_name.lower() == name.lower():
             return related, lookup
-    raise _fail("INVALID_DATA", "the related list given seems to be invalid", resource_path_index=2, api_name=name)
+    raise _fail("INVALID_URL_PATTERN", "Please check if the URL trying to access is a correct one", status=404)
 
 
 @_handler
 async def list_related(request: Request) -> Response:
     state = state_of(request)
-    module, row = _parent(request)
-    related, lookup = _related(request, module)
+    related, lookup = _related(request)
+    _module, row = _parent(request)
     wanted = fields_param(request, required=False)
     items = [
         r
@@ -53,8 +54,8 @@ async def list_related(request: Request) -> Response:
 
 def _set_link(request: Request, value_of: bool) -> JSON:
     state, now = state_of(request), now_of(request)
+    related, lookup = _related(request)
     module, row = _parent(request)
-    related, lookup = _related(request, module)
     rid = request.path_params["related_id"]
     target = state.records[related.api_name].get(rid)
     if target is None:
@@ -66,8 +67,21 @@ def _set_link(request: Request, value_of: bool) -> JSON:
     target["Modified_Time"] = crm_time(now)
     target["Modified_By"] = {k: v for k, v in state.user_ref(user_of(request)).items() if k in ("id", "name")}
     state.touch(related.api_name)
-    message = "relation updated successfully" if value_of else "relation removed"
+    message = "relation added" if value_of else "relation removed"  # related_records.json's words
     return {"code": "SUCCESS", "details": {"id": rid}, "message": message, "status": "success"}
+
+
+@_handler
+async def get_related(request: Request) -> Response:
+    """GET one related record; 204 when it is not related to the record."""
+    state = state_of(request)
+    related, lookup = _related(request)
+    _module, row = _parent(request)
+    target = state.records[related.api_name].get(request.path_params["related_id"])
+    link = target.get(lookup.api_name) if target else None
+    if target is None or not isinstance(link, dict) or link.get("id") != row["id"]:
+        return Response(status_code=204)
+    return json_response({"data": [project(target, fields_param(request, required=False))]})
 
 
 @_handler
@@ -86,6 +100,7 @@ async def delink_related(request: Request) -> Response:
 
 routes = [
     Route("/crm/v8/{module}/{record_id}/{related_list}", list_related, methods=["GET"]),
+    Route("/crm/v8/{module}/{record_id}/{related_list}/{related_id}", get_related, methods=["GET"]),
     Route("/crm/v8/{module}/{record_id}/{related_list}/{related_id}", link_related, methods=["PUT"]),
     Route("/crm/v8/{module}/{record_id}/{related_list}/{related_id}", delink_related, methods=["DELETE"]),
 ]

@@ -103,7 +103,33 @@ async def list_layouts(request: Request) -> Response:
         "modified_by": owner,
         "created_time": None,
         "modified_time": None,
-        "profiles": [{"default": True, "name": "Administrator", "id": state.users[state.current_user_id]["profile"]["id"]}],
+        "has_more_profiles": False,
+        "mode": "standard",
+        "subform_properties": None,
+        "show_business_card": False,
+        "generated_type": "default",
+        "created_for": owner,
+        "convert_mapping": {
+            **{m: None for m in ("Contacts", "Accounts", "Invoices", "SalesOrders")},
+            "Deals": None,
+        },
+        "actions_allowed": {
+            "edit": True,
+            "rename": True,
+            "clone": True,
+            "downgrade": False,
+            "delete": False,
+            "deactivate": False,
+            "set_layout_permissions": True,
+        },
+        "profiles": [
+            {
+                "default": True,
+                "name": "Administrator",
+                "id": state.users[state.current_user_id]["profile"]["id"],
+                "_default_view": {"name": "Standard", "id": str(int(module.id) + 2), "type": "layout"},
+            }
+        ],
         "sections": [
             {
                 "display_label": f"{module.singular_label} Information",
@@ -111,6 +137,13 @@ async def list_layouts(request: Request) -> Response:
                 "name": f"{module.singular_label} Information",
                 "sequence_number": 1,
                 "column_count": 2,
+                "isSubformSection": False,
+                "tab_traversal": "left_to_right",
+                "generated_type": "default",
+                "id": str(int(module.id) + 3),
+                "type": "used",
+                "properties": {"reorder_rows": None, "maximum_rows": None, "tooltip": None},
+                "_delete": None,
                 "fields": [field_meta(module, f, i + 1) for i, f in enumerate(module.fields)],
             }
         ],

@@ -369,7 +369,7 @@ class CoqlPager(Pager):
             return None
         following = self._at(self.rows)
         if following is None:
-            _, offset, limit = self._query()
+            _, _, limit = self._query()
             if limit is not None and self.rows >= limit:
                 return None  # the query's own LIMIT is reached: that is the whole answer asked for
             raise PaginationError(
