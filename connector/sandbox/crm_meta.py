@@ -159,7 +159,20 @@ async def list_custom_views(request: Request) -> Response:
     views = [custom_view(module, state.user_ref(state.current_user_id))][(page - 1) * per_page : page * per_page]
     if not views:
         return no_content()
-    info = {"per_page": per_page, "count": len(views), "page": page, "more_records": False, "default": views[0]["id"]}
+    translation = {
+        "public_views": "Public Views",
+        "other_users_views": "Other Users' Views",
+        "shared_with_me": "Views shared with me",
+        "created_by_me": "Created by me",
+    }
+    info = {
+        "per_page": per_page,
+        "count": len(views),
+        "page": page,
+        "more_records": False,
+        "default": views[0]["id"],
+        "translation": translation,
+    }
     return json_response({"custom_views": views, "info": info})
 
 
@@ -190,9 +203,14 @@ async def list_related_lists(request: Request) -> Response:
             "href": f"{module.api_name}/{{ID}}/{entry['api_name']}",
             "type": "default",
             "visible": True,
-            "connectedmodule": None,
-            "linkingmodule": None,
             "action": None,
+            "customize_sort": False,
+            "customize_fields": False,
+            "customize_display_label": False,
+            "sort_by": {"api_name": None, "id": None},
+            "sort_order": None,
+            "fields": [],
+            "status": "visible",
         }
         for i, entry in enumerate(lists)
     ]
