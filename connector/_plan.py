@@ -97,12 +97,12 @@ class Call:
     def pager(self) -> Pager:
         pagination = self.action.pagination or {"pager": ""}
         start = PageStart(self.role("page"), self.role("page_size"), self.role("page_cursor"))
-        limits = PageLimits(max_pages=self.connection.policy.max_pages)
-        return strategies.PAGERS[pagination["pager"]](start, pagination.get("records"), limits)
+        limits = PageLimits(max_pages=self.connection.policy.max_pages, max_records=pagination.get("max_records"))
+        return strategies.PAGERS[pagination["pager"]](start, pagination.get("records"), limits, body=self.prepared.json)
 
     def first_page(self) -> dict[str, Any] | None:
-        """Query overrides a single call of a paginated action needs (a page_token replaces page)."""
-        return (self.pager().first() or None) if self.action.pagination else None
+        """Overrides a single call of a paginated action needs (a page_token replaces page)."""
+        return (self.pager().single() or None) if self.action.pagination else None
 
     # --- the organization id, when the product has one ----------------------------------------------------------
 

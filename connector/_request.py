@@ -17,6 +17,7 @@ from connector import _template
 from connector._template import MISSING
 from connector.errors import InputValidationError, Violation
 from connector.manifest import Action, Product
+from connector.strategies.pagers import BODY
 
 __all__ = ["OrganizationPlacement", "Prepared", "prepare"]
 
@@ -51,9 +52,14 @@ class Prepared:
         overrides: Mapping[str, Any] | None = None,
     ) -> httpx.Request:
         params = list(self.params)
-        if overrides:  # pagination replaces (or, with None, removes) query parameters
-            kept = [(k, v) for k, v in params if k not in overrides]
-            params = kept + [(k, str(v)) for k, v in overrides.items() if v is not None]
+        body = self.json
+        if overrides:  # pagination replaces (or, with None, removes) query parameters, and members of a JSON body
+            members = overrides.get(BODY)
+            if isinstance(members, Mapping) and isinstance(body, Mapping):
+                body = {**body, **members}
+            query = {k: v for k, v in overrides.items() if k != BODY}
+            kept = [(k, v) for k, v in params if k not in query]
+            params = kept + [(k, str(v)) for k, v in query.items() if v is not None]
         headers = dict(self.headers)
         if organization is not None:
             from connector.strategies import ORGANIZATIONS
@@ -65,7 +71,7 @@ class Prepared:
             api_domain + self.path,
             params=params,
             headers=headers,
-            json=self.json if self.json is not MISSING else None,
+            json=body if body is not MISSING else None,
             content=self.content,
             data=self.data,
             files=self.files,

@@ -2,7 +2,7 @@
 
 An action file names a hook with `hook: name`; the loader refuses a name that is not registered here. A hook
 receives the validated inputs and returns them changed (for instance, to derive an input from others) before the
-request is built. The 14 reference actions need none: everything they do is data.
+request is built. The reference actions need none but the COQL query's yes/no `includeMeta`: everything else is data.
 """
 
 from __future__ import annotations
@@ -14,4 +14,11 @@ __all__ = ["HOOKS", "Hook"]
 
 Hook = Callable[[dict[str, Any]], dict[str, Any]]
 
-HOOKS: dict[str, Hook] = {}
+
+def _include_meta(values: dict[str, Any]) -> dict[str, Any]:
+    """A yes/no `includeMeta` input becomes the list of metadata kinds the API wants (`["fields"]`), or nothing."""
+    wanted = values.pop("includeMeta", False)
+    return {**values, "includeMeta": ["fields"]} if wanted is True else values
+
+
+HOOKS: dict[str, Hook] = {"include_meta": _include_meta}

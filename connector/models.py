@@ -209,6 +209,9 @@ class Pagination(TypedDict):
     """A name registered in connector.strategies.PAGERS."""
     records: NotRequired[str]
     """Member of the answer holding the records; default: the only list-valued member."""
+    max_records: NotRequired[Annotated[int, Field(ge=1)]]
+    """The most records the endpoint serves to one walk (a search capped at 2,000, say): a Fetch All that reaches
+    it while more remain raises PaginationError (MAX_RECORDS) instead of returning a silently truncated answer."""
 
 
 class Batch(TypedDict):

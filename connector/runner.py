@@ -354,7 +354,8 @@ def _collected(walk: Callable[[], list[Any]], pager: Pager) -> list[Any]:
 def _nothing_delivered(exc: ConnectorError, pager: Pager) -> None:
     """`run` hands out all records or none: a failed walk delivered nothing and resumes from its start."""
     if exc.progress is not None:
-        exc.progress = {"delivered": 0, "resume": {k: v for k, v in pager.first().items() if v is not None}}
+        pager.position = pager.first()
+        exc.progress = {"delivered": 0, "resume": pager.resume()}
 
 
 async def _asyncio_sleep(seconds: float) -> None:

@@ -17,7 +17,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connector.sandbox import accounts, admin, crm, crm_convert, crm_meta, crm_related, finance, scopes, store
+from connector.sandbox import (
+    accounts,
+    admin,
+    crm,
+    crm_convert,
+    crm_links,
+    crm_meta,
+    crm_related,
+    finance,
+    scopes,
+    store,
+)
 from connector.sandbox._http import crm_error
 from connector.sandbox.faults import FaultConfig, Product, fault_response
 from connector.sandbox.state import SandboxState
@@ -182,6 +193,7 @@ def create_app(
             *crm_convert.routes,
             *crm_related.routes,
             *crm.routes,
+            *crm_links.routes,  # after crm.routes: /{module}/actions/count has as many segments
             *finance.routes,
             *store.routes,
         ],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -14,6 +16,7 @@ from connector.sandbox import coql, scopes
 from connector.sandbox._http import BadBody, crm_error, json_response, no_content, now_of, read_json, state_of
 from connector.sandbox.clock import crm_time
 from connector.sandbox.criteria import Predicate, comparable, parse_criteria
+from connector.sandbox.metadata import custom_view_id, field_meta
 from connector.sandbox.records import Batch, RecordError, _key, batch_status, project
 from connector.sandbox.state import JSON, ModuleDef, PageToken, SandboxState
 
@@ -23,6 +26,7 @@ MAX_WRITE = 100
 MAX_FIELDS = 50
 SORT_FIELDS = ("id", "Created_Time", "Modified_Time")
 TRIGGERS = ("workflow", "approval", "blueprint")  # what a write's `trigger` may name (zoho-api.md §3)
+DELETED_TYPES = ("all", "recycle", "permanent")
 
 
 class Reject(Exception):
@@ -88,6 +92,13 @@ async def data_rows(request: Request) -> tuple[JSON, list[Any]]:
         raise _fail("INVALID_DATA", "invalid data", api_name="data", json_path="$.data", expected_data_type="jsonarray")
     if len(rows) > MAX_WRITE:
         raise _fail("LIMIT_EXCEEDED", "Record count exceeded", api_name="data", json_path="$.data", limit=MAX_WRITE)
+    trigger = body.get("trigger")
+    if trigger is not None and (
+        not isinstance(trigger, list) or any(t not in TRIGGERS for t in trigger) or len(set(trigger)) != len(trigger)
+    ):
+        raise _fail(
+            "INVALID_DATA", "invalid data", api_name="trigger", json_path="$.trigger", supported_values=list(TRIGGERS)
+        )
     return body, rows
 
 
@@ -105,6 +116,42 @@ def check_trigger(body: JSON) -> None:
             expected_data_type="jsonarray",
             supported_values=list(TRIGGERS),
         )
+
+
+def bool_param(request: Request, name: str) -> None:
+    """Zoho's boolean query parameters take `true` or `false` only."""
+    raw = request.query_params.get(name)
+    if raw is not None and raw not in ("true", "false"):
+        raise _fail("INVALID_DATA", "invalid data", param_name=name, expected_data_type="boolean")
+
+
+def since_header(request: Request) -> float | None:
+    """If-Modified-Since as an epoch: ISO 8601 (Zoho's form) or an HTTP date; anything else is INVALID_DATA."""
+    raw = request.headers.get("if-modified-since")
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            raise _fail("INVALID_DATA", "invalid data", header_name="If-Modified-Since") from None
+    if moment.tzinfo is None:
+        raise _fail("INVALID_DATA", "invalid data", header_name="If-Modified-Since", reason="no time zone")
+    return moment.timestamp()
+
+
+def _modified_after(row: JSON, since: float) -> bool:
+    stamp = row.get("Modified_Time")
+    return isinstance(stamp, str) and datetime.fromisoformat(stamp).timestamp() > since
+
+
+def custom_view_param(request: Request, module: ModuleDef) -> None:
+    """The sandbox's modules each have one custom view, "All …" (metadata.custom_view_id): any other id is invalid."""
+    cvid = request.query_params.get("cvid")
+    if cvid is not None and cvid != custom_view_id(module):
+        raise _fail("INVALID_DATA", "the given cvid is invalid", param_name="cvid")
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -191,10 +238,20 @@ async def list_records(request: Request) -> Response:
         offset = (page - 1) * per_page
     if offset >= state.options.max_page_token_rows:
         raise _fail("PAGINATION_LIMIT_EXCEEDED", "pagination limit exceeded", limit=state.options.max_page_token_rows)
+    custom_view_param(request, module)
+    if q.get("converted") is not None and q["converted"] not in ("true", "false", "both"):
+        raise _fail("INVALID_DATA", "invalid data", param_name="converted", supported_values=["true", "false", "both"])
+    since = since_header(request)
     rows = state.sorted_records(module.api_name, sort_by, sort_order)
     if q.get("ids"):
         ids = set(q["ids"].split(","))
+        if len(ids) > MAX_WRITE:
+            raise _fail("LIMIT_EXCEEDED", "the number of ids exceeds the limit", param_name="ids", limit=MAX_WRITE)
         rows = [r for r in rows if r["id"] in ids]
+    if since is not None:
+        rows = [r for r in rows if _modified_after(r, since)]
+        if not rows:
+            return Response(status_code=304)  # nothing modified since: Zoho answers 304 Not Modified, no body
     chunk = rows[offset : offset + per_page]
     if not chunk:
         return no_content()
@@ -323,13 +380,6 @@ async def upsert_records(request: Request) -> Response:
     return json_response({"data": results}, batch_status(results, 200))
 
 
-def check_wf_trigger(request: Request) -> None:
-    """`wf_trigger` on a delete is a boolean (record.json types it so); anything else is refused."""
-    raw = request.query_params.get("wf_trigger")
-    if raw is not None and raw not in ("true", "false"):
-        raise _fail("INVALID_DATA", "invalid data", param_name="wf_trigger", expected_data_type="boolean")
-
-
 @_handler
 async def delete_records(request: Request) -> Response:
     module = module_of(request)
@@ -339,7 +389,7 @@ async def delete_records(request: Request) -> Response:
         raise _fail("REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", param_name="ids")
     if len(ids) > MAX_WRITE:
         raise _fail("LIMIT_EXCEEDED", "Record count exceeded", param_name="ids", limit=MAX_WRITE)
-    check_wf_trigger(request)
+    bool_param(request, "wf_trigger")
     batch = _batch(request, module)
     results = [batch.delete(rid) for rid in ids]
     return json_response({"data": results}, batch_status(results, 200))
@@ -348,7 +398,7 @@ async def delete_records(request: Request) -> Response:
 @_handler
 async def delete_record(request: Request) -> Response:
     module = module_of(request)
-    check_wf_trigger(request)
+    bool_param(request, "wf_trigger")
     results = [_batch(request, module).delete(request.path_params["record_id"])]
     return json_response({"data": results}, batch_status(results, 200))
 
@@ -401,8 +451,28 @@ async def search_records(request: Request) -> Response:
 
 
 @_handler
+async def deleted_records(request: Request) -> Response:
+    """GET /{module}/deleted?type=all|recycle|permanent, paged like records; 204 when there are none."""
+    state, module = state_of(request), module_of(request)
+    kind = request.query_params.get("type") or "all"
+    if kind not in DELETED_TYPES:
+        raise _fail("INVALID_DATA", "invalid data", param_name="type", supported_values=list(DELETED_TYPES))
+    per_page = int_param(request, "per_page", MAX_PER_PAGE, 1, MAX_PER_PAGE)
+    page = int_param(request, "page", 1, 1)
+    if page * per_page > DISCRETE_LIMIT:
+        raise _fail("LIMIT_REACHED", "maximum response iteration limit reached", limit=str(DISCRETE_LIMIT))
+    rows = [d for d in reversed(state.deleted.get(module.api_name, [])) if kind in ("all", d["type"])]
+    chunk = rows[(page - 1) * per_page : page * per_page]
+    if not chunk:
+        return no_content()
+    info = {"per_page": per_page, "count": len(chunk), "page": page, "more_records": len(rows) > page * per_page}
+    return json_response({"data": chunk, "info": info})
+
+
+@_handler
 async def count_records(request: Request) -> Response:
     state, module = state_of(request), module_of(request)
+    custom_view_param(request, module)  # the sandbox's one view holds every record
     match = _matcher(request, module)
     rows = state.records[module.api_name].values()
     return json_response({"count": sum(1 for r in rows if match is None or match(r))})
@@ -433,10 +503,22 @@ async def run_coql(request: Request) -> Response:
     ):
         # COQL needs the module's read scope besides ZohoCRM.coql.READ (checked by the middleware).
         raise _fail("OAUTH_SCOPE_MISMATCH", "invalid oauth scope to access this URL", status=401)
+    meta = body.get("include_meta")
+    if meta is not None and meta != ["fields"]:
+        raise _fail("INVALID_DATA", "invalid data", api_name="include_meta", supported_values=["fields"])
     rows, more = coql.run(state_of(request), query)
     if not rows:
         return no_content()
-    return json_response({"data": rows, "info": {"count": len(rows), "more_records": more}})
+    answer: JSON = {"data": rows, "info": {"count": len(rows), "more_records": more}}
+    described = state_of(request).module(module or "")
+    if meta and described is not None:
+        selected = {k for r in rows for k in r}
+        answer["fields"] = {
+            f.api_name: field_meta(described, f, i + 1)
+            for i, f in enumerate(described.fields)
+            if f.api_name in selected
+        }
+    return json_response(answer)
 
 
 routes = [
@@ -444,6 +526,7 @@ routes = [
     Route("/crm/v8/{module}/upsert", upsert_records, methods=["POST"]),
     Route("/crm/v8/{module}/search", search_records, methods=["GET"]),
     Route("/crm/v8/{module}/actions/count", count_records, methods=["GET"]),
+    Route("/crm/v8/{module}/deleted", deleted_records, methods=["GET"]),
     Route("/crm/v8/{module}", list_records, methods=["GET"]),
     Route("/crm/v8/{module}", create_records, methods=["POST"]),
     Route("/crm/v8/{module}", update_records, methods=["PUT"]),

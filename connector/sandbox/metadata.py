@@ -211,7 +211,7 @@ def module_meta(state: SandboxState, module: ModuleDef, *, detailed: bool = Fals
         "display_field": {"api_name": module.display_field, "id": None},
         "layouts": [],
         "fields": [field_meta(module, f, i + 1) for i, f in enumerate(module.fields)] if detailed else [],
-        "custom_view": _custom_view(module, owner),
+        "custom_view": custom_view(module, owner),
         "zia_view": False,
         "default_mapping_fields": [],
         "layout_associations": [],
@@ -219,7 +219,12 @@ def module_meta(state: SandboxState, module: ModuleDef, *, detailed: bool = Fals
     return doc
 
 
-def _custom_view(module: ModuleDef, owner: JSON) -> JSON:
+def custom_view_id(module: ModuleDef) -> str:
+    """The id of the module's one custom view, "All <plural>"."""
+    return str(int(module.id) + 1)
+
+
+def custom_view(module: ModuleDef, owner: JSON) -> JSON:
     return {
         "display_value": f"All {module.plural_label}",
         "system_name": "ALLVIEWS",
@@ -242,7 +247,7 @@ def _custom_view(module: ModuleDef, owner: JSON) -> JSON:
         "fields": [],
         "sort_by": {"id": module.id, "api_name": "Created_Time"},
         "sort_order": None,
-        "id": str(int(module.id) + 1),
+        "id": custom_view_id(module),
     }
 
 

@@ -249,6 +249,17 @@ class Batch:
             return RecordError("INVALID_DATA", "the id given seems to be invalid", {"id": rid}).row()
         self._reindex(rid, row, None)
         self._touch()
+        who = _minified(self.state.user_ref(self.user_id))
+        self.state.deleted.setdefault(self.module.api_name, []).append(
+            {
+                "deleted_by": who,
+                "id": rid,
+                "display_name": str(row.get(self.module.display_field) or ""),
+                "type": "recycle",
+                "created_by": row.get("Created_By") or who,
+                "deleted_time": crm_time(self.now),
+            }
+        )
         for aid in [a.id for a in self.state.attachments.values() if a.record_id == rid]:
             del self.state.attachments[aid]
         for nid in [n for n, note in self.state.notes.items() if note["Parent_Id"]["id"] == rid]:

@@ -180,6 +180,7 @@ class SandboxState:
         self.records: dict[str, dict[str, JSON]] = {}
         self.attachments: dict[str, Attachment] = {}
         self.notes: dict[str, JSON] = {}
+        self.deleted: dict[str, list[JSON]] = {}  # module -> deleted-record entries, newest last (GET /{m}/deleted)
         self.page_tokens: dict[str, PageToken] = {}
         self.crm_org: JSON = {}
         # Finance organizations by app ("books", "inventory", …), each as that app lists it; records live in

@@ -6,6 +6,12 @@
     finance  `page_context.has_more_page`, then `page` + 1 (Books and the other Finance apps), up to `max_pages`.
     header   `page` + 1 while response headers say more pages exist, or, without such headers, until a short or
              empty page (APIs that answer bare JSON arrays: the Partner Store).
+    coql     LIMIT/OFFSET rewritten in the POSTed `select_query` (CRM's COQL): 2,000 rows a call, from the query's
+             own OFFSET, at most its own LIMIT rows in all, up to the 100,000-row OFFSET limit.
+
+Overrides are query parameters, except the member BODY, whose members replace the JSON body's (a pager whose
+paging lives in the body). `max_records` (the action's pagination) caps a walk: reaching it while more records
+remain is a PaginationError, not a silently short answer.
 
 Every pager ends: a page token or a page seen twice, a "more" page with no records, or a page count past the
 limits is a PaginationError, never an endless walk. A pager also knows where a failed walk resumes (`resume()`).
@@ -15,14 +21,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, NamedTuple
 
 from connector.errors import BadResponseError, PaginationError
 
-__all__ = ["PAGERS", "CrmPager", "FinancePager", "HeaderPager", "PageLimits", "PageStart", "Pager"]
+__all__ = ["BODY", "PAGERS", "CoqlPager", "CrmPager", "FinancePager", "HeaderPager", "PageLimits", "PageStart", "Pager"]
 
 Overrides = dict[str, Any]  # query parameters for the next request; None removes one
+BODY = "$body"  # the override holding members of the JSON body to replace (no query parameter starts with `$`)
 
 
 class PageStart(NamedTuple):
@@ -35,6 +43,7 @@ class PageStart(NamedTuple):
 
 class PageLimits(NamedTuple):
     max_pages: int = 10_000  # for APIs that document no limit of their own
+    max_records: int | None = None  # the most records the endpoint serves to one walk
 
 
 class Pager:
@@ -43,22 +52,40 @@ class Pager:
     name: ClassVar[str] = ""
     accepts_bare_lists: ClassVar[bool] = False  # an answer that is the list of records itself
 
-    def __init__(self, start: PageStart, records_key: str | None = None, limits: PageLimits | None = None) -> None:
+    def __init__(
+        self, start: PageStart, records_key: str | None = None, limits: PageLimits | None = None, *, body: Any = None
+    ) -> None:
         self.start = start
         self.records_key = records_key
         self.limits = limits or PageLimits()
+        self.body = body  # the request's JSON body as rendered, for pagers that page inside it
         self.page = start.page or 1
         self.per_page = start.per_page
         self.pages = 0
         self.rows = 0
-        self.position: Overrides = self.first()  # the request not yet answered: where a failed walk resumes
+        self._position: Overrides | None = None
         self._seen_pages: set[bytes] = set()
+
+    @property
+    def position(self) -> Overrides:
+        """The request not yet answered: where a failed walk resumes (the first request until one is answered)."""
+        if self._position is None:
+            self._position = self.first()
+        return self._position
+
+    @position.setter
+    def position(self, value: Overrides) -> None:
+        self._position = value
 
     # --- what subclasses provide --------------------------------------------------------------------------------
 
     def first(self) -> Overrides:
-        """Query overrides for the first request."""
+        """Overrides for the first request of a walk."""
         return {}
+
+    def single(self) -> Overrides:
+        """Overrides for a call that fetches one page only (not a walk)."""
+        return self.first()
 
     def _next(self, body: Any, headers: Mapping[str, str], records: list[Any]) -> Overrides | None:
         raise NotImplementedError
@@ -105,9 +132,16 @@ class Pager:
         records = self._checked_records(body)
         self.pages += 1
         self.rows += len(records)
-        following = self._next(body, headers, records)
+        try:
+            following = self._next(body, headers, records)
+        except PaginationError:
+            if self._capped():  # the cap explains the failure better than the pager's own limit
+                raise self._cap_error() from None
+            raise
         if following is None:
             return None
+        if self._capped():
+            raise self._cap_error()
         if not records:
             raise PaginationError(
                 f"page {self.pages} says more records follow but holds none; stopping instead of looping",
@@ -127,6 +161,16 @@ class Pager:
             )
         self.position = following
         return following
+
+    def _capped(self) -> bool:
+        return self.limits.max_records is not None and self.rows >= self.limits.max_records
+
+    def _cap_error(self) -> PaginationError:
+        return PaginationError(
+            f"this endpoint serves at most {self.limits.max_records:,} records and more remain; "
+            "narrow the query (criteria, a custom view) or use a bulk read",
+            code="MAX_RECORDS",
+        )
 
     def resume(self) -> Overrides:
         """The query parameters of the next page not yet delivered (what continues a failed walk)."""
@@ -150,8 +194,10 @@ class CrmPager(Pager):
     DISCRETE_LIMIT = 2_000  # rows reachable with page/per_page
     TOKEN_LIMIT = 100_000  # rows reachable at all through page tokens
 
-    def __init__(self, start: PageStart, records_key: str | None = None, limits: PageLimits | None = None) -> None:
-        super().__init__(start, records_key or "data", limits)
+    def __init__(
+        self, start: PageStart, records_key: str | None = None, limits: PageLimits | None = None, *, body: Any = None
+    ) -> None:
+        super().__init__(start, records_key or "data", limits, body=body)
         self._seen_tokens: set[str] = set()
 
     def first(self) -> Overrides:
@@ -299,4 +345,85 @@ def _header(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:
     return next((headers[n] for n in names if n in headers), None)
 
 
-PAGERS: dict[str, type[Pager]] = {"crm": CrmPager, "finance": FinancePager, "header": HeaderPager}
+# A query's trailing LIMIT clause: `limit N`, `limit N offset M` or `limit A, B` (whose order COQL leaves unclear).
+_LIMIT = re.compile(
+    r"\s+limit\s+(?P<limit>\d+)(?:\s+offset\s+(?P<offset>\d+)|\s*,\s*(?P<comma>\d+))?\s*;?\s*$", re.IGNORECASE
+)
+
+
+class CoqlPager(Pager):
+    """CRM's COQL: one POST per page, the page chosen by LIMIT/OFFSET inside `select_query`. A single call sends the
+    query untouched; a walk starts at the query's OFFSET and returns at most its LIMIT rows (all rows without one),
+    2,000 a call, up to the 100,000-row OFFSET limit."""
+
+    name = "coql"
+    PAGE = 2_000  # rows per call (COQL's LIMIT maximum)
+    OFFSET_LIMIT = 100_000  # OFFSET + LIMIT may not pass this
+
+    def __init__(
+        self, start: PageStart, records_key: str | None = None, limits: PageLimits | None = None, *, body: Any = None
+    ) -> None:
+        super().__init__(start, records_key or "data", limits, body=body)
+
+    def _query(self) -> tuple[str, int, int | None]:
+        """The query without its LIMIT clause, its OFFSET and its LIMIT (None: every row)."""
+        query = self.body.get("select_query") if isinstance(self.body, Mapping) else None
+        if not isinstance(query, str):
+            raise PaginationError("a COQL walk needs a select_query in the request body", code="NO_QUERY")
+        found = _LIMIT.search(query)
+        if found is None:
+            return query.rstrip().rstrip(";").rstrip(), 0, None
+        if found["comma"] is not None:
+            raise PaginationError(
+                "write the query's limit as `LIMIT n OFFSET m` for Fetch All (`LIMIT a, b` is ambiguous)",
+                code="AMBIGUOUS_LIMIT",
+            )
+        return query[: found.start()], int(found["offset"] or 0), int(found["limit"])
+
+    def _at(self, delivered: int) -> Overrides | None:
+        base, offset, limit = self._query()
+        offset += delivered
+        size = min(self.PAGE, self.OFFSET_LIMIT - offset)
+        if limit is not None:
+            size = min(size, limit - delivered)
+        if size <= 0:
+            return None
+        return {BODY: {"select_query": f"{base} limit {size} offset {offset}"}}
+
+    def first(self) -> Overrides:
+        return self._at(0) or {}
+
+    def single(self) -> Overrides:
+        return {}
+
+    def _next(self, body: Any, headers: Mapping[str, str], records: list[Any]) -> Overrides | None:
+        info = body.get("info") if isinstance(body, Mapping) else None
+        if info is None:
+            return None
+        if not isinstance(info, Mapping):
+            raise self._bad("`info` is not an object")
+        if info.get("more_records") is not True:
+            return None
+        following = self._at(self.rows)
+        if following is None:
+            _, _, limit = self._query()
+            if limit is not None and self.rows >= limit:
+                return None  # the query's own LIMIT is reached: that is the whole answer asked for
+            raise PaginationError(
+                f"COQL reaches at most {self.OFFSET_LIMIT:,} rows through OFFSET and more remain; narrow the WHERE "
+                "clause or use a bulk read",
+                code="PAGINATION_LIMIT_EXCEEDED",
+            )
+        return following
+
+    def resume(self) -> Overrides:
+        """The rewritten query that continues the walk (a caller can run it as it is)."""
+        members = self.position.get(BODY)
+        return dict(members) if isinstance(members, Mapping) else {}
+
+    def _mark_last(self, page: dict[str, Any], count: int) -> None:
+        info = page.get("info")
+        page["info"] = {**(info if isinstance(info, Mapping) else {}), "count": count, "more_records": False}
+
+
+PAGERS: dict[str, type[Pager]] = {"crm": CrmPager, "finance": FinancePager, "header": HeaderPager, "coql": CoqlPager}

@@ -66,7 +66,7 @@ def test_the_bundled_manifest_loads_every_listed_action(tree: Path) -> None:
         (
             lambda t: edit(t / "actions/crm/get-records.yaml", lambda s: s.replace("pager: crm", "pager: cursor")),
             "actions/crm/get-records.yaml",
-            "unknown pager 'cursor'; registered: crm, finance, header",
+            "unknown pager 'cursor'; registered: coql, crm, finance, header",
         ),
         (
             lambda t: edit(

@@ -18,7 +18,7 @@ from jsonschema import Draft7Validator, ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from connector.sandbox import crm, crm_meta, crm_related
+from connector.sandbox import crm, crm_links, crm_meta, crm_related
 
 OAS_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "zoho-crm-oas"
 OAS_URL = "https://raw.githubusercontent.com/Zohocorp-Pvt-Ltd/crm-oas/refs/heads/main/v8.0/"
@@ -170,7 +170,7 @@ class Walker:
 
 
 def _served() -> Iterator[tuple[str, str]]:
-    for route in [*crm.routes, *crm_related.routes, *crm_meta.routes]:
+    for route in [*crm.routes, *crm_related.routes, *crm_meta.routes, *crm_links.routes]:
         for method in route.methods or ():
             if method != "HEAD":
                 yield route.path, method
@@ -287,8 +287,43 @@ async def test_every_crm_endpoint_matches_zoho_openapi(api: httpx.AsyncClient) -
         params={"module": "Deals"},
     )
 
+    acc = (await api.post("/crm/v8/Accounts", json={"data": [{"Account_Name": "Rel"}]})).json()["data"][0]["details"][
+        "id"
+    ]
+    con = (await api.post("/crm/v8/Contacts", json={"data": [{"Last_Name": "Rel"}]})).json()["data"][0]["details"]["id"]
+    rel = ("related_records.json", "/crm/v8/{module_api_name}/{record_id}/{related_list_api_name}")
+    rel_id = (
+        "related_records.json",
+        "/crm/v8/{module_api_name}/{record_id}/{related_list_api_name}/{related_record_id}",
+    )
+    lp = "/crm/v8/{module}/{record_id}/{related_list}"
+    await w.call(f"{lp}/{{related_id}}", "PUT", f"/Accounts/{acc}/Contacts/{con}", [rel_id], json={"data": [{}]})
+    await w.call(lp, "GET", f"/Accounts/{acc}/Contacts", [rel], params={"fields": "Last_Name"})
+    await w.call(f"{lp}/{{related_id}}", "GET", f"/Accounts/{acc}/Contacts/{con}", [rel_id])
+    await w.call(f"{lp}/{{related_id}}", "DELETE", f"/Accounts/{acc}/Contacts/{con}", [rel_id])
+
+    route = "/crm/v8/settings/custom_views"
+    await w.call(route, "GET", "/settings/custom_views", [("custom_views.json", route)], params={"module": "Deals"})
+    # Not validated yet: layouts.json requires some 90 members on every field of a section (more than
+    # /settings/fields gives); the sandbox's layout is the module's fields in one section (see the report/issue 11).
+    await w.call("/crm/v8/settings/layouts", "GET", "/settings/layouts", [], params={"module": "Deals"})
+    await w.call(
+        "/crm/v8/settings/related_lists",
+        "GET",
+        "/settings/related_lists",
+        [("related_lists.json", "/crm/v8/settings/related_lists")],
+        params={"module": "Accounts"},
+    )
+
     await w.call(pid, "DELETE", f"/Leads/{b}", [rec_id])
     await w.call(p, "DELETE", "/Leads", [rec], params={"ids": a})
+    await w.call(
+        "/crm/v8/{module}/deleted",
+        "GET",
+        "/Leads/deleted",
+        [("record.json", "/crm/v8/{module_api_name}/deleted")],
+        params={"type": "all"},
+    )
 
     missing = set(_served()) - w.hit
     assert not missing, f"CRM routes the walk never called: {sorted(missing)}"

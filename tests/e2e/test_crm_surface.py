@@ -1,0 +1,285 @@
+"""End to end: the CRM working surface (search, count, deleted, related records, notes, attachments, users,
+organization, metadata) through the Python API, the CLI and `invoke`, against the sandbox over loopback."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from connector import Connector
+from connector.cli import main
+from connector.errors import InputValidationError, NotFoundError, PaginationError
+from connector.sandbox import SandboxState, serve_in_thread
+from tests.e2e.connections import with_refresh_token
+from tests.e2e.test_every_action import Cli, Python, error_from_json
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[str]:
+    with serve_in_thread(SandboxState()) as base:
+        yield base
+
+
+@pytest.fixture
+def connection(sandbox: str, tmp_path: Path) -> dict[str, Any]:
+    return with_refresh_token(sandbox, tmp_path)
+
+
+class Invoke:
+    """Runs actions through `zoho-connector invoke`: one JSON request on stdin, one JSON response on stdout."""
+
+    def __init__(self, connection: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+        self.connection = connection
+        self.capsys = capsys
+
+    def __call__(self, action: str, inputs: dict[str, Any]) -> Any:
+        request = {"action": action, "inputs": inputs, "connection": self.connection}
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("sys.stdin", io.StringIO(json.dumps(request)))
+            code = main(["invoke"])
+        out, _ = self.capsys.readouterr()
+        answer = json.loads(out)
+        if not answer["ok"]:
+            error = error_from_json(answer["error"])
+            assert code == error.exit_code
+            raise error
+        assert code == 0
+        return answer["data"]
+
+
+@pytest.fixture(params=["python", "cli", "invoke"])
+def run(request: pytest.FixtureRequest, connection: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> Any:
+    if request.param == "python":
+        return Python(connection)
+    return Cli(connection, capsys) if request.param == "cli" else Invoke(connection, capsys)
+
+
+def test_the_crm_working_surface(run: Any, sandbox: str) -> None:
+    tag = f"s{id(run)}"
+    account = run(
+        "crmCreateRecord", {"recordType": "Accounts", "fieldValues": {"Account_Name": f"Zylker {tag}"}, "trigger": []}
+    )
+    account_id = account["data"][0]["details"]["id"]
+    contact = run(
+        "crmCreateRecord",
+        {
+            "recordType": "Contacts",
+            "fieldValues": {"Last_Name": f"Doe{tag}", "Email": f"{tag}@example.com"},
+            "trigger": ["workflow"],
+        },
+    )
+    contact_id = contact["data"][0]["details"]["id"]
+
+    # search and count
+    found = run("crmSearchRecords", {"recordType": "Contacts", "email": f"{tag}@example.com", "fields": ["Last_Name"]})
+    assert [r["id"] for r in found["data"]] == [contact_id]
+    by_criteria = run(
+        "crmSearchRecords", {"recordType": "Contacts", "criteria": f"(Last_Name:equals:Doe{tag})", "fetchAll": True}
+    )
+    assert [r["id"] for r in by_criteria["data"]] == [contact_id] and by_criteria["info"]["more_records"] is False
+    none = run("crmSearchRecords", {"recordType": "Contacts", "word": "nothing-matches-this"})
+    assert none["data"] == []
+    assert run("crmGetRecordsCount", {"recordType": "Contacts", "email": f"{tag}@example.com"}) == {"count": 1}
+
+    # related records: link, list, delink
+    linked = run(
+        "crmLinkRelatedRecord",
+        {"recordType": "Accounts", "recordId": account_id, "relatedList": "Contacts", "relatedRecordId": contact_id},
+    )
+    assert linked["data"][0]["code"] == "SUCCESS"
+    related = run(
+        "crmGetRelatedRecords",
+        {
+            "recordType": "Accounts",
+            "recordId": account_id,
+            "relatedList": "Contacts",
+            "fields": ["Last_Name"],
+            "fetchAll": True,
+        },
+    )
+    assert [r["id"] for r in related["data"]] == [contact_id]
+    run(
+        "crmDelinkRelatedRecord",
+        {"recordType": "Accounts", "recordId": account_id, "relatedList": "Contacts", "relatedRecordId": contact_id},
+    )
+    assert (
+        run("crmGetRelatedRecords", {"recordType": "Accounts", "recordId": account_id, "relatedList": "Contacts"})[
+            "data"
+        ]
+        == []
+    )
+
+    # notes
+    note = run(
+        "crmCreateNote",
+        {"recordType": "Contacts", "recordId": contact_id, "noteContent": "Called", "noteTitle": "Follow-up"},
+    )
+    note_id = note["data"][0]["details"]["id"]
+    run("crmUpdateNote", {"noteId": note_id, "noteContent": "Called twice"})
+    notes = run("crmListNotes", {"recordType": "Contacts", "recordId": contact_id})
+    assert [(n["id"], n["Note_Content"], n["Note_Title"]) for n in notes["data"]] == [
+        (note_id, "Called twice", "Follow-up")
+    ]
+    assert any(n["id"] == note_id for n in run("crmListNotes", {"fetchAll": True})["data"])
+    assert run("crmDeleteNote", {"noteId": note_id})["data"][0]["code"] == "SUCCESS"
+
+    # attachments
+    pdf = base64.b64encode(b"%PDF-1.7 proposal").decode()
+    added = run(
+        "crmAddAttachment",
+        {
+            "recordType": "Contacts",
+            "recordId": contact_id,
+            "fileName": "p.pdf",
+            "file": {"base64": pdf, "contentType": "application/pdf"},
+        },
+    )
+    attachment = added["data"][0]["details"]["id"]
+    link = run(
+        "crmAddAttachmentFromUrl",
+        {"recordType": "Contacts", "recordId": contact_id, "attachmentUrl": "https://example.com/x", "title": "X"},
+    )
+    link_id = link["data"][0]["details"]["id"]
+    listed = run("crmListAttachments", {"recordType": "Contacts", "recordId": contact_id, "fetchAll": True})
+    assert {a["id"] for a in listed["data"]} == {attachment, link_id}
+    assert {a["File_Name"] for a in listed["data"]} == {"p.pdf", "X"}
+    got = run("crmDownloadAttachment", {"recordType": "Contacts", "recordId": contact_id, "attachmentId": attachment})
+    assert base64.b64decode(got["base64"]) == b"%PDF-1.7 proposal"
+    assert (got["fileName"], got["contentType"], got["size"]) == ("p.pdf", "application/pdf", 17)
+    run("crmDeleteAttachment", {"recordType": "Contacts", "recordId": contact_id, "attachmentId": link_id})
+    with pytest.raises(NotFoundError):
+        run("crmDownloadAttachment", {"recordType": "Contacts", "recordId": contact_id, "attachmentId": link_id})
+
+    # deleted records
+    run("crmRemoveRecord", {"recordType": "Contacts", "recordId": contact_id, "wfTrigger": False})
+    deleted = run("crmGetDeletedRecords", {"recordType": "Contacts", "type": "recycle", "fetchAll": True})
+    assert any(d["id"] == contact_id and d["type"] == "recycle" for d in deleted["data"])
+    assert run("crmGetDeletedRecords", {"recordType": "Contacts", "type": "permanent"})["data"] == []
+
+    # users, organization, metadata
+    users = run("crmListUsers", {"type": "ActiveUsers", "fetchAll": True})["users"]
+    me = run("crmListUsers", {"type": "CurrentUser"})["users"][0]
+    assert me["id"] in {u["id"] for u in users}
+    assert run("crmGetUser", {"userId": me["id"]})["users"][0]["email"] == me["email"]
+    with pytest.raises(NotFoundError):
+        run("crmGetUser", {"userId": "1"})
+    assert run("crmGetOrganization", {})["org"][0]["id"]
+    assert "Contacts" in {m["api_name"] for m in run("crmListModules", {})["modules"]}
+    assert "Last_Name" in {f["api_name"] for f in run("crmListFields", {"recordType": "Contacts"})["fields"]}
+    layout = run("crmListLayouts", {"recordType": "Contacts"})["layouts"][0]
+    assert "Last_Name" in {f["api_name"] for s in layout["sections"] for f in s["fields"]}
+    view = run("crmListCustomViews", {"recordType": "Contacts"})["custom_views"][0]
+    assert run("crmGetRecordsCount", {"recordType": "Contacts", "cvid": view["id"]})["count"] >= 0
+    lists = {r["api_name"] for r in run("crmListRelatedLists", {"recordType": "Accounts"})["related_lists"]}
+    assert {"Notes", "Attachments", "Contacts"} <= lists
+
+
+def test_get_records_filters(run: Any) -> None:
+    made = run("crmCreateRecord", {"recordType": "Leads", "fieldValues": {"Last_Name": "Filter"}})
+    lead = made["data"][0]["details"]["id"]
+    got = run("crmGetRecords", {"recordType": "Leads", "fields": ["Last_Name"], "ids": [lead], "converted": "both"})
+    assert [r["id"] for r in got["data"]] == [lead]
+    # Nothing is modified after the far future: Zoho answers 304, which is an empty list.
+    later = run(
+        "crmGetRecords", {"recordType": "Leads", "fields": ["Last_Name"], "modifiedSince": "2100-01-01T00:00:00+00:00"}
+    )
+    assert later == {"data": [], "info": {"count": 0, "more_records": False}}
+    since = run(
+        "crmGetRecords",
+        {
+            "recordType": "Leads",
+            "fields": ["Last_Name"],
+            "modifiedSince": "2000-01-01T00:00:00+00:00",
+            "fetchAll": True,
+        },
+    )
+    assert lead in {r["id"] for r in since["data"]}
+
+
+def test_coql_fetch_all_and_meta(run: Any, sandbox: str) -> None:
+    httpx.post(
+        f"{sandbox}/__sandbox/modules",
+        json={"api_name": "Coql_Items", "fields": [{"api_name": "Name", "data_type": "text"}]},
+    )
+    if run.__class__.__name__ == "Python":
+        httpx.post(f"{sandbox}/__sandbox/seed", json={"module": "Coql_Items", "count": 4500}).raise_for_status()
+    query = "select Name from Coql_Items where Name is not null"
+    first = run("crmRunQuery", {"query": query})
+    assert len(first["data"]) == 200 and first["info"]["more_records"] is True  # one call: the query as written
+    every = run("crmRunQuery", {"query": query, "fetchAll": True})
+    ids = [r["id"] for r in every["data"]]
+    assert len(ids) >= 4500 and len(set(ids)) == len(ids)
+    assert every["info"]["more_records"] is False
+    capped = run("crmRunQuery", {"query": query + " limit 2500 offset 10", "fetchAll": True})
+    assert [r["id"] for r in capped["data"]] == ids[10:2510]
+    meta = run("crmRunQuery", {"query": query + " limit 1", "includeMeta": True})
+    assert "Name" in meta["fields"]
+
+
+def test_search_fetch_all_stops_at_zoho_cap(sandbox: str, connection: dict[str, Any]) -> None:
+    httpx.post(
+        f"{sandbox}/__sandbox/modules",
+        json={"api_name": "Many_Items", "fields": [{"api_name": "Name", "data_type": "text"}]},
+    )
+    httpx.post(f"{sandbox}/__sandbox/seed", json={"module": "Many_Items", "count": 2100}).raise_for_status()
+    with Connector.load() as connector, pytest.raises(PaginationError) as caught:
+        connector.run(
+            "crmSearchRecords",
+            {"recordType": "Many_Items", "criteria": "(Name:starts_with:N)", "fetchAll": True},
+            connection=connection,
+        )
+    assert caught.value.code == "MAX_RECORDS" and "2,000" in caught.value.message
+
+
+def test_download_attachment_streams_to_a_file(
+    sandbox: str, connection: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Connector.load() as connector:
+        lead = connector.run(
+            "crmCreateRecord", {"recordType": "Leads", "fieldValues": {"Last_Name": "Dl"}}, connection=connection
+        )
+        lead_id = lead["data"]["data"][0]["details"]["id"]
+        content = bytes(range(256)) * 1000
+        added = connector.run(
+            "crmAddAttachment",
+            {
+                "recordType": "Leads",
+                "recordId": lead_id,
+                "fileName": "blob.bin",
+                "file": {"base64": base64.b64encode(content).decode()},
+            },
+            connection=connection,
+        )
+        aid = added["data"]["data"][0]["details"]["id"]
+        inputs = {"recordType": "Leads", "recordId": lead_id, "attachmentId": aid}
+        result = connector.download("crmDownloadAttachment", inputs, connection=connection, to=tmp_path / "a.bin")
+    assert (tmp_path / "a.bin").read_bytes() == content
+    assert result["data"]["fileName"] == "blob.bin" and result["data"]["size"] == len(content)
+    code = main(
+        [
+            "run",
+            "crmDownloadAttachment",
+            "--inputs",
+            json.dumps(inputs),
+            "--connection",
+            json.dumps(connection),
+            "--output",
+            str(tmp_path / "b.bin"),
+        ]
+    )
+    out, _ = capsys.readouterr()
+    assert code == 0 and (tmp_path / "b.bin").read_bytes() == content
+    assert json.loads(out)["data"]["path"] == str(tmp_path / "b.bin")
+
+
+def test_search_without_a_term_is_an_input_error(run: Any) -> None:
+    with pytest.raises(InputValidationError) as caught:
+        run("crmSearchRecords", {"recordType": "Leads"})
+    assert "criteria, email, phone or word" in caught.value.violations[0].message
