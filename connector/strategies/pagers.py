@@ -297,9 +297,11 @@ class HeaderPager(Pager):
     NEXT_PAGE = ("x-next-page",)
     NO = ("false", "0", "no")
 
-    def __init__(self, start: PageStart, records_key: str | None = None, limits: PageLimits | None = None) -> None:
+    def __init__(
+        self, start: PageStart, records_key: str | None = None, limits: PageLimits | None = None, *, body: Any = None
+    ) -> None:
         self._largest_page = 0
-        super().__init__(start, records_key, limits)
+        super().__init__(start, records_key, limits, body=body)
 
     def first(self) -> Overrides:
         return {"page": self.page, "per_page": self.per_page} if self.per_page else {"page": self.page}
