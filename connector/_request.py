@@ -73,6 +73,16 @@ class Prepared:
         )
 
 
+def _full_path(action: Action, product: Product, path: str) -> str:
+    """The path under the API domain. A raw path (a template that is one `{+name}`) starting with the product's
+    root segment (`/crm/` for `/crm/v8`) is taken from the domain's root, so a raw request reaches the product's
+    other APIs (`/crm/bulk/v8/…`); any other path goes under the product's base."""
+    root = "/" + product.base_path.strip("/").split("/")[0] + "/"
+    template = action.request["path"]
+    raw = template.startswith("{+") and template.endswith("}") and template.count("{") == 1
+    return path if raw and path.startswith(root) else product.base_path + path
+
+
 def prepare(
     action: Action,
     product: Product,
@@ -88,7 +98,7 @@ def prepare(
     files = [(f.field, (f.filename, f.content, f.content_type)) for f in rendered.files or ()] or None
     return Prepared(
         method=rendered.method,
-        path=product.base_path + rendered.path,
+        path=_full_path(action, product, rendered.path),
         params=list(rendered.query),
         headers=dict(rendered.headers),
         json=rendered.json,

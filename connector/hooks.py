@@ -2,7 +2,7 @@
 
 An action file names a hook with `hook: name`; the loader refuses a name that is not registered here. A hook
 receives the validated inputs and returns them changed (for instance, to derive an input from others) before the
-request is built. The 14 reference actions need none: everything they do is data.
+request is built. The reference actions need none: everything they do is data.
 """
 
 from __future__ import annotations
@@ -14,4 +14,14 @@ __all__ = ["HOOKS", "Hook"]
 
 Hook = Callable[[dict[str, Any]], dict[str, Any]]
 
-HOOKS: dict[str, Hook] = {}
+
+def _bulk_read_callback(inputs: dict[str, Any]) -> dict[str, Any]:
+    """A callback URL becomes the callback object the API needs ({url, method}); the template language cannot
+    drop an object when only one of its members is absent."""
+    url = inputs.get("callbackUrl")
+    if url is None or "callback" in inputs:
+        return inputs
+    return {**inputs, "callback": {"url": url, "method": "post"}}
+
+
+HOOKS: dict[str, Hook] = {"bulk_read_callback": _bulk_read_callback}

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connector.sandbox import accounts, admin, books, crm, crm_meta, crm_related, scopes
+from connector.sandbox import accounts, admin, books, crm, crm_bulk, crm_meta, crm_related, crm_views, scopes
 from connector.sandbox._http import crm_error
 from connector.sandbox.faults import FaultConfig, Product, fault_response
 from connector.sandbox.state import SandboxState
@@ -60,6 +60,8 @@ def _too_many(limit: int, *, heavy: bool) -> JSONResponse:
 def _needs(product: Product, method: str, path: str) -> list[list[str]] | None:
     if product == "books":
         return scopes.books_needs(method, path.removeprefix("/books/v3/"))
+    if path.startswith("/crm/bulk/v8/"):
+        return scopes.crm_bulk_needs(method, path.removeprefix("/crm/bulk/v8/"))
     return scopes.crm_needs(method, path.removeprefix("/crm/v8/"))
 
 
@@ -165,6 +167,8 @@ def create_app(
             *accounts.routes,
             *admin.routes,
             *crm_meta.routes,
+            *crm_views.routes,
+            *crm_bulk.routes,
             *crm_related.routes,
             *crm.routes,
             *books.routes,
