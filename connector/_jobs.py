@@ -181,4 +181,4 @@ class JobStream:
             yield row
 
     def summary(self) -> dict[str, Any]:
-        return {"info": {"count": self.count, "more_records": False, "jobs": list(self._jobs)}}
+        return {"info": {"count": self.count, "jobs": list(self._jobs)}}

@@ -193,7 +193,7 @@ def _check_options(action: Mapping[str, Any], actions: Mapping[str, Any]) -> Non
     schema strategy are checked here, at load time."""
     from pydantic import ValidationError
 
-    path = action["file"]
+    path = action["inputs"]  # the schema file that declares x-options
     properties = action["input_schema"]["properties"]
     for name, prop in properties.items():
         if "x-options" not in prop:

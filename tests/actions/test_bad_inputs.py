@@ -11,6 +11,8 @@ from connector import Connector, InputValidationError
 from connector.manifest import bundled_manifest
 
 ACTIONS = sorted(bundled_manifest().actions)
+# An action without required inputs (crmListModules) runs on {}: there is nothing to miss.
+WITH_REQUIRED = sorted(k for k, a in bundled_manifest().actions.items() if a.input_schema.get("required"))
 
 
 def violations_of(connector: Connector, key: str, inputs: dict[str, Any], connection: dict[str, Any]) -> dict[str, str]:
@@ -19,7 +21,7 @@ def violations_of(connector: Connector, key: str, inputs: dict[str, Any], connec
     return {v.input: v.message for v in caught.value.violations}
 
 
-@pytest.mark.parametrize("key", ACTIONS)
+@pytest.mark.parametrize("key", WITH_REQUIRED)
 def test_missing_required_inputs_are_all_named(
     key: str, connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
 ) -> None:

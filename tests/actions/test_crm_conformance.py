@@ -43,6 +43,10 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "crmRunQuery": {"query": "select Last_Name from Contacts where Last_Name is not null"},
     "crmGetRecordsWithToken": {"recordType": "Leads", "fields": ["Email"], "page_token": "187d2af1e9c50119e"},
+    "crmListModules": {},
+    "crmListFields": {"recordType": "Deals"},
+    "crmListUsers": {"type": "ActiveUsers", "page": 1, "per_page": 50},
+    "crmListCustomViews": {"recordType": "Leads"},
 }
 
 
@@ -95,11 +99,14 @@ def load(name: str) -> dict[str, Any]:
 def matching_operation(request: httpx.Request) -> tuple[dict[str, Any], dict[str, Any]]:
     path = request.url.path
     candidates = [
-        (op, doc) for pattern, method, op, doc in operations() if method == request.method and pattern.match(path)
+        (pattern.pattern.count("[^/]+"), i, op, doc)
+        for i, (pattern, method, op, doc) in enumerate(operations())
+        if method == request.method and pattern.match(path)
     ]
     assert candidates, f"no operation in Zoho's OpenAPI files for {request.method} {path}"
-    # the most specific path wins: fewest placeholders
-    return candidates[0]
+    # the most specific path wins: fewest placeholders (/users before record.json's /{module_api_name})
+    _, _, op, doc = min(candidates, key=lambda c: (c[0], c[1]))
+    return op, doc
 
 
 pytestmark = pytest.mark.skipif(not OAS_DIR.is_dir(), reason=f"Zoho's OpenAPI files are not at {OAS_DIR}")

@@ -13,12 +13,12 @@ from connector import Connector
 from tests.conftest import CRM
 
 USERS_ACTION = """\
-key: crmListUsers
+key: crmListUsersByType
 label: CRM - List Users
 description: List the users of the CRM organization
 product: crm
 connection: zohoOAuth
-inputs: schemas/actions/crm/list-users.json
+inputs: schemas/actions/crm/list-users-by-type.json
 safety: read
 {hook}request:
   method: GET
@@ -49,18 +49,18 @@ USERS_SCHEMA = {
 
 
 def add_users_action(root: Path, hook: str = "") -> None:
-    (root / "actions/crm/list-users.yaml").write_text(USERS_ACTION.format(hook=hook))
-    (root / "schemas/actions/crm/list-users.json").write_text(json.dumps(USERS_SCHEMA))
+    (root / "actions/crm/list-users-by-type.yaml").write_text(USERS_ACTION.format(hook=hook))
+    (root / "schemas/actions/crm/list-users-by-type.json").write_text(json.dumps(USERS_SCHEMA))
     manifest = root / "manifest.yaml"
-    manifest.write_text(manifest.read_text() + "  - actions/crm/list-users.yaml\n")
+    manifest.write_text(manifest.read_text() + "  - actions/crm/list-users-by-type.yaml\n")
 
 
 def test_a_new_action_needs_only_data(tree: Path, connection: dict[str, Any], httpx_mock: HTTPXMock) -> None:
     add_users_action(tree)
     httpx_mock.add_response(url=f"{CRM}/users?type=AllUsers", json={"users": [{"id": "1"}]})
     with Connector.load(tree) as connector:
-        assert connector.run("crmListUsers", {}, connection=connection) == {"data": {"users": [{"id": "1"}]}}
-        assert connector.actions["crmListUsers"].safety == "read"
+        assert connector.run("crmListUsersByType", {}, connection=connection) == {"data": {"users": [{"id": "1"}]}}
+        assert connector.actions["crmListUsersByType"].safety == "read"
 
 
 def test_a_named_hook_runs_before_the_request(
@@ -75,4 +75,4 @@ def test_a_named_hook_runs_before_the_request(
     add_users_action(tree, hook="hook: only_active\n")
     httpx_mock.add_response(url=f"{CRM}/users?type=ActiveUsers", json={"users": []})
     with Connector.load(tree) as connector:
-        connector.run("crmListUsers", {"type": "AllUsers"}, connection=connection)
+        connector.run("crmListUsersByType", {"type": "AllUsers"}, connection=connection)
