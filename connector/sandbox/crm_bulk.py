@@ -247,7 +247,7 @@ async def create_job(request: Request) -> Response:
         created_by={"id": user["id"], "name": user["full_name"]},
         created_time=crm_time(now),
         callback=callback,
-        query=query,
+        query=_echo(module, query),
     )
     reads.jobs[job.id] = job
     details = {
@@ -259,6 +259,29 @@ async def create_job(request: Request) -> Response:
     }
     row = {"status": "success", "code": "ADDED_SUCCESSFULLY", "message": "Added successfully.", "details": details}
     return json_response({"data": [row], "info": {}}, status=201)
+
+
+def _echo(module: ModuleDef, query: JSON) -> JSON:
+    """The query as Zoho echoes it in the job: module and criteria fields with their ids."""
+    from connector.sandbox.metadata import field_meta
+
+    ids = {f.api_name: field_meta(module, f, i + 1)["id"] for i, f in enumerate(module.fields)}
+
+    def fields_of(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        out = dict(node)
+        if isinstance(node.get("field"), dict):
+            name = node["field"].get("api_name")
+            out["field"] = {"api_name": name, "id": ids.get(name, module.id)}
+        if isinstance(node.get("group"), list):
+            out["group"] = [fields_of(item) for item in node["group"]]
+        return out
+
+    echoed = {**query, "module": {"api_name": module.api_name, "id": module.id}}
+    if "criteria" in echoed:
+        echoed["criteria"] = fields_of(echoed["criteria"])
+    return echoed
 
 
 def _start(query: JSON, reads: BulkReads, module: ModuleDef) -> tuple[int, int]:

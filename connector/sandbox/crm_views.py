@@ -34,7 +34,7 @@ def custom_views(state: SandboxState, module: ModuleDef) -> list[JSON]:
         "criteria": {
             "comparator": "equal",
             "field": {"api_name": "Owner", "id": None},
-            "value": "${CURRENTUSER}",
+            "value": {"id": admin["id"], "name": admin["full_name"]},
             "group_operator": None,
             "group": [],
         },

@@ -75,7 +75,9 @@ def test_modules_fields_views_and_picklists(connection: dict[str, Any]) -> None:
     same = connector.options("crmUpdateRecord", "fieldValues.Stage", {"recordType": "Deals"}, connection=connection)
     assert same == stages
     # a field that is not a picklist has no values to pick
-    assert connector.options("crmCreateRecord", "fieldValues/Amount", {"recordType": "Deals"}, connection=connection) == []
+    assert (
+        connector.options("crmCreateRecord", "fieldValues/Amount", {"recordType": "Deals"}, connection=connection) == []
+    )
 
 
 def test_user_inputs_list_active_users(tmp_path: Path, connection: dict[str, Any]) -> None:
@@ -133,9 +135,10 @@ def test_describe_expands_field_values_into_the_module_fields(connection: dict[s
 def test_describe_without_the_module_leaves_the_inputs_as_declared(connection: dict[str, Any]) -> None:
     connector = Connector.load()
     schema = connector.describe("crmCreateRecord", {}, connection=connection)
-    assert schema["properties"]["fieldValues"] == connector.actions["crmCreateRecord"].input_schema["properties"][
-        "fieldValues"
-    ]
+    assert (
+        schema["properties"]["fieldValues"]
+        == connector.actions["crmCreateRecord"].input_schema["properties"]["fieldValues"]
+    )
 
 
 def test_metadata_is_cached_per_account_for_ten_minutes(sandbox: str, connection: dict[str, Any]) -> None:
