@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import bulk, connections, core, files, storm, token_stores
+from bench import bulk, bulk_read, connections, core, files, storm, token_stores
 
 
 def main() -> None:
@@ -16,6 +16,8 @@ def main() -> None:
     connections.main()
     print("\n== attachments: memory per MB uploaded ==")
     files.main()
+    print("\n== bulk read: memory at 50k vs 200k rows ==")
+    bulk_read.main()
     print("\n== token stores ==")
     token_stores.main()
 

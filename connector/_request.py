@@ -79,6 +79,19 @@ class Prepared:
         )
 
 
+def _full_path(action: Action, product: Product, path: str) -> str:
+    """The path under the API domain: under the product's base, except a raw path (a template that is one
+    `{+name}`) on another base of the product, taken from the domain's root as written: one under the product's
+    root segment (`/crm/bulk/v8/…` for `/crm/v8`) or on an older base it lists (`/subscriptions/v1`)."""
+    template = action.request["path"]
+    if template.startswith("{+") and template.endswith("}") and template.count("{") == 1:
+        root = "/" + product.base_path.strip("/").split("/")[0] + "/"
+        elsewhere = [root, *(base + "/" for base in product.alternate_bases)]
+        if any(path.startswith(base) or path + "/" == base for base in elsewhere):
+            return path
+    return product.base_path + path
+
+
 def prepare(
     action: Action,
     product: Product,
@@ -94,7 +107,7 @@ def prepare(
     files = [(f.field, (f.filename, f.content, f.content_type)) for f in rendered.files or ()] or None
     return Prepared(
         method=rendered.method,
-        path=_under_base(product, rendered.path),
+        path=_full_path(action, product, rendered.path),
         params=list(rendered.query),
         headers=dict(rendered.headers),
         json=rendered.json,
@@ -104,10 +117,3 @@ def prepare(
         timeout=timeout,
         auth_header=auth_header,
     )
-
-
-def _under_base(product: Product, path: str) -> str:
-    """The path under the product's base, or as written when it is already on one of its older bases."""
-    if any(path == base or path.startswith(base + "/") for base in product.alternate_bases):
-        return path
-    return product.base_path + path

@@ -53,7 +53,8 @@ def _deref(node: Any, file: Path, doc: Any, load: Callable[[Path], Any], where: 
     if not isinstance(inlined, dict):
         raise DanglingRef(ref, where + " (target is not a schema object)")
     inlined = {k: v for k, v in inlined.items() if k not in ("$schema", "$defs", "$id")}
-    if set(out) & (set(inlined) - _ANNOTATIONS):
+    # `x-` keywords (x-options, x-role, …) only annotate too: a sibling replaces the target's
+    if {k for k in set(out) & set(inlined) if not k.startswith("x-")} - _ANNOTATIONS:
         return {"allOf": [inlined], **out}  # both constrain the same keyword: keep both in force
     return {**inlined, **out}
 

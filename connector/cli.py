@@ -2,6 +2,8 @@
 
     zoho-connector actions                       the actions, as a table
     zoho-connector describe KEY                  an action's inputs: types, defaults, examples
+    zoho-connector describe KEY --connection …   its input schema expanded from the account's metadata (JSON)
+    zoho-connector options KEY INPUT             an input's choices from the account's metadata (JSON)
     zoho-connector run KEY --inputs JSON|@file --connection JSON|@file
     zoho-connector invoke                        one JSON request on stdin, one JSON response on stdout
     zoho-connector docs                          a Markdown reference of every action
@@ -81,9 +83,20 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("actions", help="list the actions")
     p.set_defaults(handler=_actions)
 
-    p = sub.add_parser("describe", help="show an action's inputs")
+    p = sub.add_parser("describe", help="show an action's inputs (with --connection: as JSON Schema, expanded)")
     p.add_argument("key")
+    p.add_argument("--inputs", default="{}", help="inputs the expansion depends on (e.g. recordType), JSON or @file")
+    p.add_argument("--connection", help="expand from this account's metadata: connection as JSON or @file")
+    p.add_argument("--refresh", action="store_true", help="fetch the metadata again instead of using the cache")
     p.set_defaults(handler=_describe)
+
+    p = sub.add_parser("options", help="list the choices of an input ([{value, label}] as JSON)")
+    p.add_argument("key")
+    p.add_argument("input", help="the input, or INPUT/KEY for the values under one key (e.g. fieldValues/Stage)")
+    p.add_argument("--inputs", default="{}", help="inputs the choices depend on, JSON or @file")
+    p.add_argument("--connection", help="connection as JSON or @file (default: $ZOHO_CONNECTION)")
+    p.add_argument("--refresh", action="store_true", help="fetch the metadata again instead of using the cache")
+    p.set_defaults(handler=_options)
 
     p = sub.add_parser("run", help="run an action and print its result as JSON")
     p.add_argument("key")
@@ -134,11 +147,33 @@ def _describe(args: argparse.Namespace) -> int:
     from connector._docs import describe_action
     from connector.errors import InputValidationError, Violation
 
+    if args.connection:
+        from connector.runner import Connector
+
+        inputs = _json_argument("--inputs", args.inputs)
+        connection = _connection_argument(args.connection)
+        with Connector.load() as connector:
+            schema = connector.describe(args.key, inputs, connection=connection, refresh=args.refresh)
+        json.dump(schema, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
     try:
         action = _manifest().action(args.key)
     except KeyError as exc:
         raise InputValidationError(args.key, [Violation("(action)", "", str(exc.args[0]))]) from None
     print(describe_action(action))
+    return 0
+
+
+def _options(args: argparse.Namespace) -> int:
+    from connector.runner import Connector
+
+    inputs = _json_argument("--inputs", args.inputs)
+    connection = _connection_argument(args.connection)
+    with Connector.load() as connector:
+        choices = connector.options(args.key, args.input, inputs, connection=connection, refresh=args.refresh)
+    json.dump(choices, sys.stdout, ensure_ascii=False)
+    sys.stdout.write("\n")
     return 0
 
 
@@ -162,7 +197,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.output:
             result = connector.download(args.key, inputs, connection=connection, to=args.output)
             json.dump(result, sys.stdout, ensure_ascii=False)
-        elif action is not None and action.pagination and _truthy(inputs, action.inputs_with_role("fetch_all")):
+        elif action is not None and (
+            action.job is not None or (action.pagination and _truthy(inputs, action.inputs_with_role("fetch_all")))
+        ):
             _stream_fetch_all(connector, args.key, inputs, connection, sys.stdout)
         else:
             json.dump(connector.run(args.key, inputs, connection=connection), sys.stdout, ensure_ascii=False)

@@ -25,7 +25,7 @@ from connector import _schema, _template, models, strategies
 from connector.errors import ManifestError
 from connector.models import Action, ConnectionDef, Manifest, Product
 
-__all__ = ["Action", "ConnectionDef", "Manifest", "Product", "data_root", "load_manifest"]
+__all__ = ["Action", "ConnectionDef", "Manifest", "Product", "data_root", "load_manifest", "options_of"]
 
 BUNDLE_FORMAT = 2
 
@@ -92,6 +92,8 @@ def build_bundle(root: Path) -> dict[str, Any]:
         schema = reader.input_schema(action["inputs"], path)
         _check_request(path, action, schema)
         actions[key] = {**action, "input_schema": schema, "file": path, "roles": _checked_roles(path, action, schema)}
+    for action in actions.values():
+        _check_options(action, actions)
     return {
         "format": BUNDLE_FORMAT,
         "manifest": {k: manifest[k] for k in ("key", "label", "description", "version", "products")},
@@ -162,6 +164,76 @@ def _check_request(path: str, action: Mapping[str, Any], schema: Mapping[str, An
         raise ManifestError(path, f"batch input {batch['input']!r} must be a required input of type array")
     if action.get("pagination"):
         _known(path, {"pager": action["pagination"]["pager"]})
+    job = action.get("job")
+    if job:
+        if action.get("pagination"):
+            raise ManifestError(path, "an action is either paginated or a job, not both")
+        cursor = job.get("cursor_input")
+        if cursor is not None and cursor not in declared:
+            raise ManifestError(path, f"job cursor_input {cursor!r} is not an input of the schema")
+
+
+def options_of(prop: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """An input's `x-options` and what its choices are (value, items, keys or item_keys), or None."""
+    declared = prop.get("x-options")
+    if not isinstance(declared, dict):
+        return None
+    applies = declared.get("applies")
+    if applies is None:
+        kind = prop.get("type")
+        if kind == "array":
+            applies = "item_keys" if prop.get("items", {}).get("type") == "object" else "items"
+        elif kind == "object" or prop.get("x-collection") == "keyvaluelist":
+            applies = "keys"
+        else:
+            applies = "value"
+    return applies, declared
+
+
+def _check_options(action: Mapping[str, Any], actions: Mapping[str, Any]) -> None:
+    """`x-options` is part of the data: its shape (models.InputOptions), the metadata action it names (a read
+    action), the inputs it feeds that action (declared on both sides, covering what that action requires) and its
+    schema strategy are checked here, at load time."""
+    from pydantic import ValidationError
+
+    path = action["inputs"]  # the schema file that declares x-options
+    properties = action["input_schema"]["properties"]
+    for name, prop in properties.items():
+        if "x-options" not in prop:
+            continue
+        where = f"input {name!r} x-options"
+        try:
+            models.validator("options").validate_python(prop["x-options"])
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"/{'/'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)[:5]
+            )
+            raise ManifestError(path, f"{where} does not match schemas/meta/options.schema.json: {problems}") from None
+        found = options_of(prop)
+        assert found is not None
+        applies, declared = found
+        source = actions.get(declared["action"])
+        if source is None:
+            raise ManifestError(path, f"{where} names unknown action {declared['action']!r}")
+        if source["safety"] != "read":
+            raise ManifestError(path, f"{where} names {declared['action']!r}, which is not a read action")
+        theirs = source["input_schema"]["properties"]
+        fed = {**declared.get("inputs", {}), **declared.get("constants", {})}
+        unknown_theirs = sorted(set(fed) - set(theirs))
+        if unknown_theirs:
+            raise ManifestError(path, f"{where}: {declared['action']} has no inputs {unknown_theirs}")
+        unknown_ours = sorted(set(declared.get("inputs", {}).values()) - set(properties))
+        if unknown_ours:
+            raise ManifestError(path, f"{where} depends on inputs this action does not declare: {unknown_ours}")
+        missing = sorted(set(source["input_schema"].get("required", [])) - set(fed))
+        if missing:
+            raise ManifestError(path, f"{where} does not feed {declared['action']}'s required inputs {missing}")
+        if "schema" in declared:
+            _known(path, {"field_schema": declared["schema"]})
+        if ("entry" in declared or "schema" in declared) and applies not in ("keys", "item_keys"):
+            raise ManifestError(path, f"{where}: entry and schema apply to keys or item_keys, not {applies}")
+        if applies in ("items", "item_keys") and prop.get("type") != "array":
+            raise ManifestError(path, f"{where} applies to {applies} but the input is not an array")
 
 
 def _check_hook(path: str, hook: str | None) -> None:

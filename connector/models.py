@@ -36,6 +36,8 @@ __all__ = [
     "Batch",
     "ConnectionDef",
     "ConnectionFile",
+    "InputOptions",
+    "Job",
     "Manifest",
     "ManifestFile",
     "Product",
@@ -227,6 +229,38 @@ class Batch(TypedDict):
     text or a number is its own id)."""
 
 
+class Job(TypedDict):
+    """An asynchronous export: the action's request creates a job; the runtime polls it, downloads its result file
+    and streams the records in it (connector._jobs). Paths are dotted (`data.0.details.id`)."""
+
+    id: str
+    """Where the created job's id is in the create answer."""
+    status: Annotated[str, Field(pattern=r"^/.*\{id\}")]
+    """Path under the product base that reports the job, with {id}."""
+    state: str
+    """Where the job's state is in the status answer."""
+    done: Annotated[list[str], Field(min_length=1)]
+    """States meaning the result is ready."""
+    failed: list[str]
+    """States meaning the job failed."""
+    result: Annotated[str, Field(pattern=r"^/.*\{id\}")]
+    """Path under the product base that downloads the result file, with {id}."""
+    format: Literal["zip_csv"]
+    """What the result file is: a ZIP holding one CSV with a header row."""
+    more: NotRequired[str]
+    """Where the status answer says more records need another job."""
+    next_cursor: NotRequired[str]
+    """Where the status answer holds the cursor that starts the next job."""
+    cursor_input: NotRequired[str]
+    """The input that carries that cursor into the next job's request."""
+    poll_seconds: NotRequired[Annotated[float, Field(gt=0)]]
+    """The first wait between status reads; doubled after each read (default 1)."""
+    poll_max_seconds: NotRequired[Annotated[float, Field(gt=0)]]
+    """The longest wait between status reads (default 30)."""
+    timeout_seconds: NotRequired[Annotated[float, Field(gt=0)]]
+    """How long a job may take before the walk fails (default 3600)."""
+
+
 class Result(TypedDict):
     when_empty: NotRequired[Any]
     """The data returned when Zoho answers 204 No Content."""
@@ -260,6 +294,8 @@ class ActionFile:
     batch: Batch | None = None
     """Many items in one action: the list input is sent in chunks, concurrently up to the connection's
     concurrency cap, and the action returns one result per item, in order (connector/_batch.py)."""
+    job: Job | None = None
+    """An asynchronous export job: see Job."""
     result: Result = field(default_factory=lambda: Result())
 
 
@@ -274,7 +310,63 @@ class Action(ActionFile):
 
 
 # TypedDicts take pydantic's settings as a class attribute that must not be one of their keys.
-for _typed in (Discovery, Organization, OAuth, Region, Request, Pagination, Batch, Result):
+# --- dynamic inputs: `x-options` in an input schema ---------------------------------------------------------
+
+
+class EntryOptions(TypedDict):
+    """Choices for the value under one key of an object input: a picklist field's values."""
+
+    list: str
+    """Member of the chosen entry holding the choices (dotted)."""
+    value: str
+    label: str
+
+
+class InputOptions(TypedDict):
+    """`x-options` on an input: where its choices come from, so that a form offers lists, not typing.
+
+    The choices are the entries of a metadata action's answer (`list`), each giving a `value` and a `label`;
+    `inputs` says which of this action's inputs the metadata action takes (the choices depend on them)."""
+
+    action: Annotated[str, Field(pattern=r"^[a-z]+[A-Z][A-Za-z0-9]*$")]
+    """The key of a read action that lists the choices."""
+    list: str
+    """Where the entries are in that action's answer (dotted, e.g. `fields`)."""
+    value: str
+    """Member of an entry that is the value to use."""
+    label: str
+    """Member of an entry shown to users."""
+    inputs: NotRequired[dict[str, str]]
+    """The metadata action's input → the name of this action's input that feeds it."""
+    constants: NotRequired[dict[str, Any]]
+    """Fixed inputs of the metadata action."""
+    where: NotRequired[dict[str, Any]]
+    """Keep only entries whose members have these values."""
+    applies: NotRequired[Literal["value", "items", "keys", "item_keys"]]
+    """What the choices are: the input's value, its items (a list), its keys (an object or key/value list), or the
+    keys of its items (a list of objects). Default: from the input's type."""
+    entry: NotRequired[EntryOptions]
+    """Choices for the value under one key (`options(…, "fieldValues/Lead_Status")`)."""
+    schema: NotRequired[str]
+    """A name in connector.strategies.FIELD_SCHEMAS: an entry as a JSON Schema, for `describe` to expand the
+    input into the real fields."""
+    required: NotRequired[bool]
+    """`describe` marks the entries the schema strategy calls mandatory as required keys (creating, not updating)."""
+
+
+for _typed in (
+    Discovery,
+    Organization,
+    OAuth,
+    Region,
+    Request,
+    Pagination,
+    Batch,
+    Job,
+    Result,
+    EntryOptions,
+    InputOptions,
+):
     _typed.__pydantic_config__ = _STRICT  # type: ignore[union-attr]
 
 
@@ -324,6 +416,7 @@ FILE_KINDS: dict[str, type] = {
     "connection": ConnectionFile,
     "regions": RegionsFile,
     "action": ActionFile,
+    "options": InputOptions,
 }
 
 

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import httpx
 
-from connector import _batch, _flow, _walk
+from connector import _batch, _flow, _jobs, _options, _walk
 from connector._inputs import checked_inputs
 from connector._plan import Call, Options, plan
 from connector._ratelimit import Budget
@@ -55,6 +55,7 @@ class Connector:
         jitter: Callable[[float], float] | None = None,
         engine_mode: bool = False,
         allow_python_stores: bool | None = None,
+        metadata_ttl: float = _options.DEFAULT_TTL,
     ) -> None:
         """`engine_mode` turns local retries off: a failure is raised at once with its classification
         (`retryable`, `retry_after`, `may_have_acted`) so that the workflow engine does the retrying.
@@ -71,6 +72,7 @@ class Connector:
         self._clients = Clients(transport, async_transport)
         self._states = States()
         self._lock = threading.Lock()
+        self._metadata = _options.MetadataCache(clock, metadata_ttl)
 
     @classmethod
     def load(cls, root: str | Path | None = None, **options: Any) -> Connector:
@@ -88,7 +90,9 @@ class Connector:
         self, action: str, inputs: Mapping[str, Any] | None = None, *, connection: ConnectionLike
     ) -> dict[str, Any]:
         """Run one action and return `{"data": …}`. With Fetch All, every page's records in one answer; for an
-        action of many items (`batch`), one result per item, in order."""
+        action of many items (`batch`), one result per item, in order; for a job (`job`), every record it made."""
+        if self._is_job(action):
+            return self._run_job(action, inputs, connection)
         definition, values, planner = self._planner(action, inputs, connection)
         if definition.batch:
             return {"data": _batch.run(_batch.Chunks(definition.batch, values, planner), self._send)}
@@ -107,6 +111,10 @@ class Connector:
         self, action: str, inputs: Mapping[str, Any] | None = None, *, connection: ConnectionLike
     ) -> dict[str, Any]:
         """The async twin of `run`: nothing in it blocks the event loop's thread on the network."""
+        if self._is_job(action):  # polling and a file download: run in a worker thread
+            import asyncio
+
+            return await asyncio.to_thread(self._run_job, action, inputs, connection)
         definition, values, planner = self._planner(action, inputs, connection)
         if definition.batch:
             return {"data": await _batch.arun(_batch.Chunks(definition.batch, values, planner), self._asend)}
@@ -159,6 +167,9 @@ class Connector:
         self, action: str, inputs: Mapping[str, Any] | None = None, *, connection: ConnectionLike
     ) -> Iterator[Any]:
         """Every record of a paginated action, page after page, holding one page in memory at a time."""
+        if self._is_job(action):
+            yield from self.stream(action, inputs, connection=connection).records()
+            return
         call = self._call(action, inputs, connection, paginate=True)
         pager = call.pager()
         for page in self._pages(call, pager):
@@ -187,11 +198,48 @@ class Connector:
         async for page in self._apages(call, call.pager()):
             yield page
 
-    def stream(self, action: str, inputs: Mapping[str, Any] | None = None, *, connection: ConnectionLike) -> Stream:
+    def stream(
+        self, action: str, inputs: Mapping[str, Any] | None = None, *, connection: ConnectionLike
+    ) -> Stream | _jobs.JobStream:
         """Fetch All as a stream: `records()` one at a time, then `summary()`, the answer's shape without them."""
+        if self._is_job(action):
+            jobs: list[str] = []
+
+            def make_call(values: Mapping[str, Any]) -> Call:
+                return self._call(action, values, connection)
+
+            first = make_call(inputs or {})  # inputs are checked before anything is sent
+            rows = _jobs.records(make_call, first.inputs, self._drive, self._sleep, self._clock, jobs)
+            return _jobs.JobStream(rows, jobs)
         call = self._call(action, inputs, connection, paginate=True)
         pager = call.pager()
         return Stream(pager, self._pages(call, pager))
+
+    def options(
+        self,
+        action: str,
+        input_name: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        connection: ConnectionLike,
+        refresh: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The choices of an input, `[{"value", "label"}]`, from the account's metadata (its `x-options`); an
+        input path `name/key` gives the choices for the value under one key (a picklist). Cached per account for
+        `metadata_ttl` seconds; `refresh=True` fetches again."""
+        return _options.options(self, self._metadata, action, input_name, inputs, connection, refresh=refresh)
+
+    def describe(
+        self,
+        action: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        connection: ConnectionLike,
+        refresh: bool = False,
+    ) -> dict[str, Any]:
+        """The action's input schema expanded from the account's metadata: inputs such as record fields become
+        the module's real fields (types, lengths, required, picklists), others carry their `x-choices`."""
+        return _options.describe(self, self._metadata, action, inputs, connection, refresh=refresh)
 
     def close(self) -> None:
         self._clients.close()
@@ -208,6 +256,21 @@ class Connector:
         self.close()
 
     # --- planning ----------------------------------------------------------------------------------------------
+
+    def _is_job(self, key: str) -> bool:
+        action = self.manifest.actions.get(key)
+        return action is not None and action.job is not None
+
+    def _run_job(self, key: str, inputs: Mapping[str, Any] | None, connection: ConnectionLike) -> dict[str, Any]:
+        """A job action's records, all in one answer: all or none, like every Fetch All through `run`."""
+        stream = self.stream(key, inputs, connection=connection)
+        try:
+            rows = list(stream.records())
+        except ConnectorError as exc:
+            if exc.progress is not None:
+                exc.progress = {"delivered": 0, "resume": {}}
+            raise
+        return {"data": {"data": rows, **stream.summary()}}
 
     def _call(
         self, key: str, inputs: Mapping[str, Any] | None, connection: ConnectionLike, *, paginate: bool = False

@@ -21,10 +21,12 @@ from connector.sandbox import (
     accounts,
     admin,
     crm,
+    crm_bulk,
     crm_convert,
     crm_links,
     crm_meta,
     crm_related,
+    crm_views,
     finance,
     scopes,
     store,
@@ -82,6 +84,8 @@ def _needs(product: Product, method: str, path: str) -> list[list[str]] | None:
         return scopes.finance_needs(app.service if app else "ZohoBooks", method, path.removeprefix(base + "/"))
     if product == "store":
         return store.needs(method, path.removeprefix(store.PREFIX))
+    if path.startswith("/crm/bulk/v8/"):
+        return scopes.crm_bulk_needs(method, path.removeprefix("/crm/bulk/v8/"))
     return scopes.crm_needs(method, path.removeprefix("/crm/v8/"))
 
 
@@ -191,6 +195,8 @@ def create_app(
             *admin.routes,
             *crm_meta.routes,
             *crm_convert.routes,
+            *crm_views.routes,
+            *crm_bulk.routes,
             *crm_related.routes,
             *crm.routes,
             *crm_links.routes,  # after crm.routes: /{module}/actions/count has as many segments

@@ -16,7 +16,7 @@ from connector.sandbox import coql, scopes
 from connector.sandbox._http import BadBody, crm_error, json_response, no_content, now_of, read_json, state_of
 from connector.sandbox.clock import crm_time
 from connector.sandbox.criteria import Predicate, comparable, parse_criteria
-from connector.sandbox.metadata import custom_view_id, field_meta
+from connector.sandbox.metadata import field_meta
 from connector.sandbox.records import Batch, RecordError, _key, batch_status, project
 from connector.sandbox.state import JSON, ModuleDef, PageToken, SandboxState
 
@@ -148,9 +148,11 @@ def _modified_after(row: JSON, since: float) -> bool:
 
 
 def custom_view_param(request: Request, module: ModuleDef) -> None:
-    """The sandbox's modules each have one custom view, "All …" (metadata.custom_view_id): any other id is invalid."""
+    """The module's custom views ("All …" and "My …", crm_views): any other id is invalid."""
+    from connector.sandbox.crm_views import custom_views  # it builds on this module's helpers
+
     cvid = request.query_params.get("cvid")
-    if cvid is not None and cvid != custom_view_id(module):
+    if cvid is not None and cvid not in {v["id"] for v in custom_views(state_of(request), module)}:
         raise _fail("INVALID_DATA", "the given cvid is invalid", param_name="cvid")
 
 

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from connector.sandbox._http import json_response, no_content, state_of
 from connector.sandbox.crm import MAX_PER_PAGE, _fail, _handler, int_param, user_of
-from connector.sandbox.metadata import custom_view, field_meta, module_meta, org_meta
+from connector.sandbox.metadata import field_meta, module_meta, org_meta
 from connector.sandbox.state import JSON, ModuleDef
 
 USER_TYPES: dict[str, Callable[[JSON], bool]] = {
@@ -152,31 +152,6 @@ async def list_layouts(request: Request) -> Response:
 
 
 @_handler
-async def list_custom_views(request: Request) -> Response:
-    state, module = state_of(request), module_param(request)
-    per_page = int_param(request, "per_page", MAX_PER_PAGE, 1, MAX_PER_PAGE)
-    page = int_param(request, "page", 1, 1)
-    views = [custom_view(module, state.user_ref(state.current_user_id))][(page - 1) * per_page : page * per_page]
-    if not views:
-        return no_content()
-    translation = {
-        "public_views": "Public Views",
-        "other_users_views": "Other Users' Views",
-        "shared_with_me": "Views shared with me",
-        "created_by_me": "Created by me",
-    }
-    info = {
-        "per_page": per_page,
-        "count": len(views),
-        "page": page,
-        "more_records": False,
-        "default": views[0]["id"],
-        "translation": translation,
-    }
-    return json_response({"custom_views": views, "info": info})
-
-
-@_handler
 async def list_related_lists(request: Request) -> Response:
     """Notes, Attachments, and one list per module whose lookup points at this one."""
     from connector.sandbox.crm_links import related_lists  # crm_links imports this module's siblings
@@ -231,6 +206,5 @@ routes = [
     Route("/crm/v8/settings/modules/{api_name}", get_module, methods=["GET"]),
     Route("/crm/v8/settings/fields", list_fields, methods=["GET"]),
     Route("/crm/v8/settings/layouts", list_layouts, methods=["GET"]),
-    Route("/crm/v8/settings/custom_views", list_custom_views, methods=["GET"]),
     Route("/crm/v8/settings/related_lists", list_related_lists, methods=["GET"]),
 ]

@@ -17,6 +17,7 @@ ALL_SCOPES = ",".join(
         "ZohoCRM.users.ALL",
         "ZohoCRM.org.ALL",
         "ZohoCRM.coql.READ",
+        "ZohoCRM.bulk.ALL",
         "ZohoBooks.fullaccess.all",
         "ZohoPayments.subscriptions.READ",
         "ZohoPayments.transactions.READ",
@@ -96,6 +97,15 @@ def crm_needs(method: str, path: str) -> list[list[str]] | None:
     if head == "Notes":
         return [["ZohoCRM.modules.notes.ALL", *_module_scopes(head, module_ops)]]
     return [_module_scopes(head, module_ops)]
+
+
+def crm_bulk_needs(method: str, path: str) -> list[list[str]] | None:
+    """Scopes of a bulk API call (`path` after `/crm/bulk/v8/`): the bulk scope; a read job also needs the
+    module's read scope, checked by the handler once it knows the module."""
+    head = next((p for p in path.split("/") if p), "")
+    if head not in ("read", "write"):
+        return None
+    return [["ZohoCRM.bulk.ALL", f"ZohoCRM.bulk.{head}"]]
 
 
 def _module_scopes(module: str, ops: Iterable[str]) -> list[str]:

@@ -47,6 +47,8 @@ class Options:
     base_url: str | None = None  # fixed api_domain/accounts-server; by default the server's own bound address
     edition: str = "enterprise"  # CRM edition: sets the cap on concurrent calls (EDITION_CONCURRENCY)
     max_concurrent: int | None = None  # overrides the edition's cap
+    bulk_read_page_rows: int = 200_000  # rows per bulk read job; more_records and next_page_token beyond
+    bulk_read_polls: int = 2  # status reads a bulk read job answers ADDED / IN PROGRESS before COMPLETED
 
     def __post_init__(self) -> None:
         if self.edition not in EDITION_CONCURRENCY:

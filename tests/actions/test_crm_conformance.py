@@ -212,10 +212,14 @@ def load(name: str) -> dict[str, Any]:
 def matching_operation(request: httpx.Request) -> tuple[dict[str, Any], dict[str, Any]]:
     path = request.url.path
     candidates = [
-        (op, doc) for pattern, method, op, doc in operations() if method == request.method and pattern.match(path)
+        (pattern.pattern.count("[^/]+"), i, op, doc)
+        for i, (pattern, method, op, doc) in enumerate(operations())
+        if method == request.method and pattern.match(path)
     ]
     assert candidates, f"no operation in Zoho's OpenAPI files for {request.method} {path}"
-    return candidates[0]
+    # the most specific path wins: fewest placeholders (/users before record.json's /{module_api_name})
+    _, _, op, doc = min(candidates, key=lambda c: (c[0], c[1]))
+    return op, doc
 
 
 def matching_operations(request: httpx.Request) -> list[tuple[dict[str, Any], dict[str, Any]]]:
