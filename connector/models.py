@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 if sys.version_info >= (3, 12):
@@ -420,8 +421,10 @@ FILE_KINDS: dict[str, type] = {
 }
 
 
+@cache
 def validator(kind: str) -> TypeAdapter[Any]:
-    """A pydantic validator for one kind of data file (imports pydantic: build time only)."""
+    """A pydantic validator for one kind of data file (imports pydantic: build time only). Built once per kind:
+    building one reads the models' source for their docstrings, which takes tens of milliseconds."""
     from pydantic import TypeAdapter
 
     globals().update(_build_time_names())

@@ -50,5 +50,6 @@ def connection(sandbox: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         "refresh_token": tokens["refresh_token"],
         "accounts_url": sandbox,
         "api_domain": sandbox,
+        "store_url": f"{sandbox}/api/v1/partner",  # the Partner Store's emulator, not store.zoho.com
         "token_store": f"sqlite:///{store}",
     }
