@@ -185,6 +185,14 @@ class Pager:
         self._mark_last(out, len(records) if count is None else count)
         return out
 
+    def _more(self, body: Any, member: str, flag: str) -> Mapping[str, Any] | None:
+        """The answer's paging member when its `flag` says more records follow; None when this page was the last.
+        A paging member that is not an object is a bad answer, not a last page."""
+        found = body.get(member) if isinstance(body, Mapping) else None
+        if found is not None and not isinstance(found, Mapping):
+            raise self._bad(f"`{member}` is not an object")
+        return found if found is not None and found.get(flag) is True else None
+
     def _bad(self, what: str) -> BadResponseError:
         return BadResponseError(f"page {self.pages}: {what}", retryable=False)
 
@@ -204,12 +212,8 @@ class CrmPager(Pager):
         return {"page_token": self.start.page_token, "page": None} if self.start.page_token else {}
 
     def _next(self, body: Any, headers: Mapping[str, str], records: list[Any]) -> Overrides | None:
-        info = body.get("info") if isinstance(body, Mapping) else None
+        info = self._more(body, "info", "more_records")
         if info is None:
-            return None
-        if not isinstance(info, Mapping):
-            raise self._bad("`info` is not an object")
-        if info.get("more_records") is not True:
             return None
         if self.rows >= self.TOKEN_LIMIT:
             raise PaginationError(
@@ -254,12 +258,7 @@ class FinancePager(Pager):
     name = "finance"
 
     def _next(self, body: Any, headers: Mapping[str, str], records: list[Any]) -> Overrides | None:
-        context = body.get("page_context") if isinstance(body, Mapping) else None
-        if context is None:
-            return None
-        if not isinstance(context, Mapping):
-            raise self._bad("`page_context` is not an object")
-        if context.get("has_more_page") is not True:
+        if self._more(body, "page_context", "has_more_page") is None:
             return None
         self.page += 1
         return {"page": self.page}
@@ -399,12 +398,8 @@ class CoqlPager(Pager):
         return {}
 
     def _next(self, body: Any, headers: Mapping[str, str], records: list[Any]) -> Overrides | None:
-        info = body.get("info") if isinstance(body, Mapping) else None
+        info = self._more(body, "info", "more_records")
         if info is None:
-            return None
-        if not isinstance(info, Mapping):
-            raise self._bad("`info` is not an object")
-        if info.get("more_records") is not True:
             return None
         following = self._at(self.rows)
         if following is None:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from connector.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxState, serve_in_thread
+from connector.sandbox import SandboxState, serve_in_thread
+from tests.e2e.connections import with_refresh_token
 
 _QUIET = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile(
@@ -41,15 +40,7 @@ def sandbox() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def connection(sandbox: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A refresh token minted by the sandbox, kept in a token store of this module's own."""
-    tokens = httpx.post(f"{sandbox}/__sandbox/tokens", json={}).json()
-    store: Path = tmp_path_factory.mktemp("fuzz") / "tokens.db"
-    return {
-        "client_id": DEFAULT_CLIENT_ID,
-        "client_secret": DEFAULT_CLIENT_SECRET,
-        "refresh_token": tokens["refresh_token"],
-        "accounts_url": sandbox,
-        "api_domain": sandbox,
-        "store_url": f"{sandbox}/api/v1/partner",  # the Partner Store's emulator, not store.zoho.com
-        "token_store": f"sqlite:///{store}",
-    }
+    """A refresh token minted by the sandbox, kept in a token store of this module's own; the Partner Store is the
+    sandbox's emulator, not store.zoho.com."""
+    connection = with_refresh_token(sandbox, tmp_path_factory.mktemp("fuzz"))
+    return {**connection, "store_url": f"{sandbox}/api/v1/partner"}
