@@ -129,12 +129,48 @@ def run_demo(base: str, token_store: str, say: Callable[[str, Any], None]) -> di
         )
         say("updated lead", updated["data"][0]["code"])
 
+        searched = run("crmSearchRecords", {"recordType": "Leads", "email": "hopper@example.com"})
+        say("searched by email", [row["Last_Name"] for row in searched["data"]])
+
+        upserted = run(
+            "crmUpsertRecords",
+            {
+                "recordType": "Leads",
+                "records": [
+                    {"Last_Name": "Lovelace", "Email": "lovelace@example.com", "Company": "Babbage & Co"},
+                    {"Last_Name": "Hamilton", "Email": "hamilton@example.com", "Company": "Apollo"},
+                ],
+                "duplicateCheckFields": ["Email"],
+            },
+        )
+        say("bulk upsert (one update, one insert)", [entry["action"] for entry in upserted])
+        ids.extend(entry["id"] for entry in upserted if entry["action"] == "insert")
+
+        converted = run(
+            "crmConvertLead",
+            {"recordId": ids[2], "deal": {"Deal_Name": "Enigma follow-up", "Stage": "Qualification"}},
+        )
+        made = converted["data"][0]["details"]
+        say(
+            "converted a lead into",
+            {kind: made[kind]["id"] for kind in ("Contacts", "Accounts", "Deals") if made[kind]},
+        )
+        ids.remove(ids[2])  # a converted lead is no longer there to clean up
+
         httpx.post(
             f"{base}/__sandbox/seed", json={"module": "Leads", "count": EXTRA_LEADS}, timeout=60
         ).raise_for_status()
         summary["fetched"] = _fetch_all(connector, connection, say)
 
         summary["invoice"] = _books(run, say)
+
+        item = run(
+            "inventoryCreateRecord", {"recordType": "items", "fieldValues": {"name": "Jacquard cards", "rate": 12}}
+        )
+        item_id = item["item"]["item_id"]
+        stocked = run("inventoryGetRecords", {"recordType": "items", "fetchAll": True})
+        say("Inventory: items in its own organization", len(stocked["items"]))
+        run("inventoryRemoveRecord", {"recordType": "items", "recordId": item_id})
 
         transactions = run("storeListTransactions", {"fetchAll": True})
         say("Partner Store transactions", [t["transaction_type"] for t in transactions])
@@ -180,7 +216,7 @@ def _books(run: Callable[[str, dict[str, Any]], Any], say: Callable[[str, Any], 
         "booksUpdateRecord",
         {"recordType": "invoices", "recordId": invoice_id, "fieldValues": {"reference_number": "PO-1843"}},
     )
-    sent = run("booksRawRequest", {"url": f"/invoices/{invoice_id}/status/sent", "method": "POST"})
+    sent = run("booksMarkStatus", {"recordType": "invoices", "recordId": invoice_id, "status": "sent"})
     say("Books: marked sent", sent["message"])
     listed = run("booksGetRecords", {"recordType": "invoices", "fetchAll": True})
     say("Books: invoices listed", len(listed["invoices"]))

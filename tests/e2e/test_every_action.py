@@ -465,6 +465,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert summary["fetched"] >= EXTRA_LEADS + 3
     assert any("OAuth" in s for s in steps) and any("invoice" in s for s in steps)
     assert "Partner Store transactions" in steps and summary["store_transactions"] >= 1
+    for step in ("searched by email", "bulk upsert (one update, one insert)", "converted a lead into"):
+        assert step in steps
+    assert "Inventory: items in its own organization" in steps
 
 
 async def test_async_runs_refresh_and_recover_from_expired_tokens(sandbox: str, connection: dict[str, Any]) -> None:
