@@ -132,6 +132,21 @@ def test_describe_expands_field_values_into_the_module_fields(connection: dict[s
     assert not form.is_valid({"Last_Name": "x" * 81})
 
 
+def test_describe_expands_each_record_of_a_bulk_write(connection: dict[str, Any]) -> None:
+    connector = Connector.load()
+    create = connector.describe("crmCreateRecords", {"recordType": "Leads"}, connection=connection)
+    item = create["properties"]["records"]["items"]
+    assert (
+        item["properties"]["Last_Name"]["maxLength"] == 80 and "Contacted" in item["properties"]["Lead_Status"]["enum"]
+    )
+    assert item["required"] == ["Last_Name"]
+    update = connector.describe("crmUpdateRecords", {"recordType": "Leads"}, connection=connection)
+    assert update["properties"]["records"]["items"]["required"] == ["id"]  # the id, not the fields: an update
+    assert "Email" in values(
+        connector.options("crmUpsertRecords", "records", {"recordType": "Leads"}, connection=connection)
+    )
+
+
 def test_describe_without_the_module_leaves_the_inputs_as_declared(connection: dict[str, Any]) -> None:
     connector = Connector.load()
     schema = connector.describe("crmCreateRecord", {}, connection=connection)
