@@ -1,5 +1,9 @@
 """CRM hooks: request shapes the template language cannot express (registered in connector.hooks.HOOKS).
 
+`include_meta` turns COQL's yes/no `includeMeta` into the list Zoho wants (`["fields"]`); `bulk_read_callback`
+turns a bulk read's callback URL into Zoho's `{url, method}` object (a template cannot drop an object when only one
+of its members is absent).
+
 `crm_convert_lead` shapes the inputs of `crmConvertLead` for Zoho's convert body (convert_lead.json's
 Lead_Converter): ids become the objects Zoho wants — `accountId` → `{"id": …}` (sent as `Accounts`), `contactId` →
 `{"id": …}` (`Contacts`), `assignTo` → `{"id": …}` (`assign_to`), `moveAttachmentsTo` → `{"api_name": …}` — and
@@ -15,7 +19,7 @@ from typing import Any
 from connector.errors import InputValidationError, Violation
 from connector.hooks import HOOKS
 
-__all__ = ["convert_lead"]
+__all__ = ["bulk_read_callback", "convert_lead", "include_meta"]
 
 
 def convert_lead(values: dict[str, Any]) -> dict[str, Any]:
@@ -34,4 +38,23 @@ def convert_lead(values: dict[str, Any]) -> dict[str, Any]:
     return shaped
 
 
-HOOKS.setdefault("crm_convert_lead", convert_lead)
+def include_meta(values: dict[str, Any]) -> dict[str, Any]:
+    """A yes/no `includeMeta` input becomes the list of metadata kinds the API wants (`["fields"]`), or nothing."""
+    wanted = values.pop("includeMeta", False)
+    return {**values, "includeMeta": ["fields"]} if wanted is True else values
+
+
+def bulk_read_callback(inputs: dict[str, Any]) -> dict[str, Any]:
+    """A callback URL becomes the callback object the API needs ({url, method})."""
+    url = inputs.get("callbackUrl")
+    if url is None or "callback" in inputs:
+        return inputs
+    return {**inputs, "callback": {"url": url, "method": "post"}}
+
+
+for _name, _hook in (
+    ("crm_convert_lead", convert_lead),
+    ("include_meta", include_meta),
+    ("bulk_read_callback", bulk_read_callback),
+):
+    HOOKS.setdefault(_name, _hook)
