@@ -12,11 +12,7 @@ A walk that fails after delivering rows raises with `progress`: the rows deliver
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import tempfile
-import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
@@ -32,7 +28,7 @@ __all__ = ["JobStream", "dig", "records"]
 Drive = Callable[[Call, "_flow.Flow[_flow.Reply]"], "_flow.Reply"]
 MakeCall = Callable[[Mapping[str, Any]], Call]
 
-csv.field_size_limit(16 * 1024 * 1024)  # a long text area in one cell is still one row
+CSV_FIELD_LIMIT = 16 * 1024 * 1024  # a long text area in one cell is still one row
 
 
 def dig(value: Any, path: str) -> Any:
@@ -141,6 +137,8 @@ def _run_job(
 
 
 def _download(call: Call, spec: Job, job_id: str, drive: Drive) -> Iterator[dict[str, str]]:
+    import tempfile  # zipfile, csv and tempfile only when a job has a result: not on every run's import path
+
     with tempfile.TemporaryFile(prefix="connector-job-") as sink:
         drive(call, _get(call, spec["result"], job_id, sink))
         sink.seek(0)
@@ -148,6 +146,11 @@ def _download(call: Call, spec: Job, job_id: str, drive: Drive) -> Iterator[dict
 
 
 def _zip_csv_rows(key: str, file: IO[bytes]) -> Iterator[dict[str, str]]:
+    import csv
+    import io
+    import zipfile
+
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     try:
         archive = zipfile.ZipFile(file)
     except zipfile.BadZipFile:
