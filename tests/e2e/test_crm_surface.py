@@ -4,7 +4,6 @@ organization, metadata) through the Python API, the CLI and `invoke`, against th
 from __future__ import annotations
 
 import base64
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from connector.cli import main
 from connector.errors import InputValidationError, NotFoundError, PaginationError
 from connector.sandbox import SandboxState, serve_in_thread
 from tests.e2e.connections import with_refresh_token
-from tests.e2e.test_every_action import Cli, Python, error_from_json
+from tests.e2e.test_every_action import WAYS, runner
 
 
 @pytest.fixture(scope="module")
@@ -32,33 +31,14 @@ def connection(sandbox: str, tmp_path: Path) -> dict[str, Any]:
     return with_refresh_token(sandbox, tmp_path)
 
 
-class Invoke:
-    """Runs actions through `zoho-connector invoke`: one JSON request on stdin, one JSON response on stdout."""
-
-    def __init__(self, connection: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-        self.connection = connection
-        self.capsys = capsys
-
-    def __call__(self, action: str, inputs: dict[str, Any]) -> Any:
-        request = {"action": action, "inputs": inputs, "connection": self.connection}
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr("sys.stdin", io.StringIO(json.dumps(request)))
-            code = main(["invoke"])
-        out, _ = self.capsys.readouterr()
-        answer = json.loads(out)
-        if not answer["ok"]:
-            error = error_from_json(answer["error"])
-            assert code == error.exit_code
-            raise error
-        assert code == 0
-        return answer["data"]
-
-
-@pytest.fixture(params=["python", "cli", "invoke"])
-def run(request: pytest.FixtureRequest, connection: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> Any:
-    if request.param == "python":
-        return Python(connection)
-    return Cli(connection, capsys) if request.param == "cli" else Invoke(connection, capsys)
+@pytest.fixture(params=WAYS)
+def run(
+    request: pytest.FixtureRequest,
+    connection: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Any:
+    return runner(request.param, connection, capsys, monkeypatch)
 
 
 def test_the_crm_working_surface(run: Any, sandbox: str) -> None:
