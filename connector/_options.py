@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from connector._inputs import checked_inputs
 from connector._jobs import dig
-from connector.connection import resolve_connection
 from connector.errors import BadResponseError, InputValidationError, Violation
 from connector.manifest import Action, options_of
 from connector.strategies import FIELD_SCHEMAS
@@ -128,7 +127,7 @@ def _entries(
     if fetch_all:
         feed[fetch_all] = True
     definition = connector.manifest.connections[source.connection]
-    account = resolve_connection(definition, connection).cache_key
+    account = connector.resolved(definition, connection).cache_key
     key = (account, source.key, json.dumps(feed, sort_keys=True, default=str))
     answer = cache.get(key, lambda: connector.run(source.key, feed, connection=connection)["data"], refresh=refresh)
     found = dig(answer, declared["list"])

@@ -4,11 +4,14 @@
     zoho-connector describe KEY                  an action's inputs: types, defaults, examples
     zoho-connector describe KEY --connection …   its input schema expanded from the account's metadata (JSON)
     zoho-connector options KEY INPUT             an input's choices from the account's metadata (JSON)
-    zoho-connector run KEY --inputs JSON|@file --connection JSON|@file
+    zoho-connector run KEY --inputs JSON|@file --connection JSON|@file|NAME
     zoho-connector invoke                        one JSON request on stdin, one JSON response on stdout
     zoho-connector docs                          a Markdown reference of every action
     zoho-connector auth …                        connect an account and manage its tokens
     zoho-connector sandbox                       a local emulator of Zoho Accounts, CRM and Books
+
+`--connections FILE` (anywhere on the line, or $ZOHO_CONNECTIONS) names a JSON/YAML file of connections by name;
+`--connection NAME` then picks one.
 
 Results go to stdout as JSON; errors go to stderr as JSON, with an exit code per kind of failure. Output piped
 into a reader that stops early (`| head`) ends quietly.
@@ -20,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -53,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from connector.errors import ConnectorError
 
     try:
+        _take_connections_file(argv)
         if argv and argv[0] in EXTENSIONS:
             from importlib import import_module
 
@@ -86,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("describe", help="show an action's inputs (with --connection: as JSON Schema, expanded)")
     p.add_argument("key")
     p.add_argument("--inputs", default="{}", help="inputs the expansion depends on (e.g. recordType), JSON or @file")
-    p.add_argument("--connection", help="expand from this account's metadata: connection as JSON or @file")
+    p.add_argument("--connection", help="expand from this account's metadata: connection as JSON, @file or NAME")
     p.add_argument("--refresh", action="store_true", help="fetch the metadata again instead of using the cache")
     p.set_defaults(handler=_describe)
 
@@ -94,14 +99,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("key")
     p.add_argument("input", help="the input, or INPUT/KEY for the values under one key (e.g. fieldValues/Stage)")
     p.add_argument("--inputs", default="{}", help="inputs the choices depend on, JSON or @file")
-    p.add_argument("--connection", help="connection as JSON or @file (default: $ZOHO_CONNECTION)")
+    p.add_argument(
+        "--connection", help="connection as JSON, @file or a name in --connections FILE (default: $ZOHO_CONNECTION)"
+    )
     p.add_argument("--refresh", action="store_true", help="fetch the metadata again instead of using the cache")
     p.set_defaults(handler=_options)
 
     p = sub.add_parser("run", help="run an action and print its result as JSON")
     p.add_argument("key")
     p.add_argument("--inputs", default="{}", help="inputs as JSON, or @file")
-    p.add_argument("--connection", help="connection as JSON or @file (default: $ZOHO_CONNECTION)")
+    p.add_argument(
+        "--connection", help="connection as JSON, @file or a name in --connections FILE (default: $ZOHO_CONNECTION)"
+    )
     p.add_argument("--engine", action="store_true", help="no local retries: report retryable failures at once")
     p.add_argument(
         "--file",
@@ -310,12 +319,35 @@ def _file_arguments(values: list[str]) -> dict[str, Path]:
 
 
 def _connection_argument(value: str | None) -> Any:
+    """A connection as JSON, @file, or a name in the connections file (--connections FILE or $ZOHO_CONNECTIONS)."""
     from connector.errors import ConnectionConfigError
 
     value = value or os.environ.get("ZOHO_CONNECTION")
     if not value:
         raise ConnectionConfigError("no connection: pass --connection @connection.json or set ZOHO_CONNECTION")
+    if _CONNECTION_NAME.fullmatch(value):
+        return value
     return _json_argument("--connection", value)
+
+
+_CONNECTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def _take_connections_file(argv: list[str]) -> None:
+    """`--connections FILE`, accepted before or after any command: connections are then given by name. It sets
+    ZOHO_CONNECTIONS, so worker processes a command starts find the same file."""
+    from connector.errors import InputValidationError, Violation
+
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return
+        if arg == "--connections" or arg.startswith("--connections="):
+            value = arg.partition("=")[2] if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")
+            del argv[i : i + (1 if "=" in arg else 2)]
+            if not value:
+                raise InputValidationError("--connections", [Violation("--connections", "", "expected a FILE")])
+            os.environ["ZOHO_CONNECTIONS"] = str(Path(value).resolve())
+            return
 
 
 def _log_debug_requests() -> None:

@@ -23,11 +23,11 @@ from typing import Any
 
 from connector import _schema, _template, models, strategies
 from connector.errors import ManifestError
-from connector.models import Action, ConnectionDef, Manifest, Product
+from connector.models import Action, ConnectionDef, Manifest, Product, Trigger
 
-__all__ = ["Action", "ConnectionDef", "Manifest", "Product", "data_root", "load_manifest", "options_of"]
+__all__ = ["Action", "ConnectionDef", "Manifest", "Product", "Trigger", "data_root", "load_manifest", "options_of"]
 
-BUNDLE_FORMAT = 2
+BUNDLE_FORMAT = 3
 
 
 def _roles(schema: Mapping[str, Any]) -> dict[str, str]:
@@ -94,12 +94,82 @@ def build_bundle(root: Path) -> dict[str, Any]:
         actions[key] = {**action, "input_schema": schema, "file": path, "roles": _checked_roles(path, action, schema)}
     for action in actions.values():
         _check_options(action, actions)
+
+    triggers: dict[str, Any] = {}
+    for path in manifest.get("triggers", []):
+        trigger = reader.model(path, "trigger")
+        key = trigger["key"]
+        if key in triggers or key in actions:
+            raise ManifestError(path, f"duplicate key {key!r}: triggers and actions share one namespace")
+        if trigger["product"] not in manifest["products"]:
+            raise ManifestError(path, f"unknown product {trigger['product']!r}; known: {sorted(manifest['products'])}")
+        if trigger["connection"] not in connections:
+            raise ManifestError(path, f"unknown connection {trigger['connection']!r}; known: {sorted(connections)}")
+        schema = reader.input_schema(trigger["inputs"], path)
+        _check_trigger(path, trigger, schema, actions)
+        triggers[key] = {**trigger, "input_schema": schema, "file": path}
     return {
         "format": BUNDLE_FORMAT,
         "manifest": {k: manifest[k] for k in ("key", "label", "description", "version", "products")},
         "connections": connections,
         "actions": actions,
+        "triggers": triggers,
     }
+
+
+def _check_trigger(
+    path: str, trigger: Mapping[str, Any], schema: Mapping[str, Any], actions: Mapping[str, Any]
+) -> None:
+    """A trigger's kind has its section; the actions it uses exist, on its connection, and do what it needs; a poll's
+    input template names only the trigger's inputs and fills only the listing action's."""
+    kind = trigger["kind"]
+    other = "webhook" if kind == "poll" else "poll"
+    if not trigger.get(kind) or trigger.get(other):
+        raise ManifestError(path, f"a {kind} trigger has a `{kind}:` section and no `{other}:` section")
+
+    def used(key: str, what: str) -> Mapping[str, Any]:
+        action: Mapping[str, Any] | None = actions.get(key)
+        if action is None:
+            raise ManifestError(path, f"{what} action {key!r} is not in the manifest")
+        if action["connection"] != trigger["connection"]:
+            raise ManifestError(path, f"{what} action {key!r} uses connection {action['connection']!r}")
+        return action
+
+    if kind == "webhook":
+        webhook = trigger["webhook"]
+        _known(path, {"channel": webhook["channel"]})
+        for role in ("subscribe", "renew", "unsubscribe", "fetch"):
+            if role in webhook:
+                used(webhook[role], role)
+        if webhook["renew_before_seconds"] >= webhook["lifetime_seconds"]:
+            raise ManifestError(path, "webhook renew_before_seconds must be shorter than lifetime_seconds")
+        return
+    poll = trigger["poll"]
+    lister = used(poll["action"], "poll")
+    if lister["safety"] != "read" or not lister.get("pagination"):
+        raise ManifestError(path, f"poll action {poll['action']!r} must be a paginated read action")
+    if not isinstance(poll["inputs"], dict):
+        raise ManifestError(path, "poll inputs must be an object: the listing action's inputs by name")
+    theirs = set(lister["input_schema"]["properties"])
+    try:
+        named = _template.expression_inputs(poll["inputs"])
+    except _template.TemplateError as exc:
+        raise ManifestError(path, f"poll inputs: {exc}") from None
+    unknown_ours = sorted(named - set(schema.get("properties", {})))
+    if unknown_ours:
+        raise ManifestError(path, f"poll inputs name inputs the trigger's schema does not declare: {unknown_ours}")
+    cursor = poll["cursor"]
+    since = cursor.get("since_input")
+    filled = set(poll["inputs"]) | ({since} if since else set())
+    unknown_theirs = sorted(filled - theirs)
+    if unknown_theirs:
+        raise ManifestError(path, f"poll action {poll['action']!r} has no inputs {unknown_theirs}")
+    if cursor["order"] == "ascending" and not since:
+        raise ManifestError(
+            path, "an ascending poll cursor needs since_input (it restarts every request from the cursor)"
+        )
+    if "page" not in lister["roles"]:
+        raise ManifestError(path, f"poll action {poll['action']!r} has no input with x-role: page")
 
 
 def _check_strategies(where: str, product: Mapping[str, Any]) -> None:
@@ -410,6 +480,7 @@ def _from_bundle(root: Path, bundle: Mapping[str, Any]) -> Manifest:
         products={key: Product(key=key, **p) for key, p in meta["products"].items()},
         connections={key: ConnectionDef(**c) for key, c in bundle["connections"].items()},
         actions=actions,
+        triggers={key: Trigger(**t) for key, t in bundle.get("triggers", {}).items()},
     )
 
 

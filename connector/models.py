@@ -41,10 +41,15 @@ __all__ = [
     "Job",
     "Manifest",
     "ManifestFile",
+    "Poll",
+    "PollCursor",
     "Product",
     "ProductFile",
     "RegionsFile",
     "Role",
+    "Trigger",
+    "TriggerFile",
+    "Webhook",
     "meta_schemas",
     "validator",
 ]
@@ -310,6 +315,80 @@ class Action(ActionFile):
         return self.roles.get(role)
 
 
+# --- triggers: what starts an automation -----------------------------------------------------------------------
+
+
+class PollCursor(TypedDict):
+    """How a poll finds what changed since the last one: a timestamp cursor plus the ids seen at that exact
+    timestamp, so records sharing one second are neither lost nor repeated (connector/_poll.py)."""
+
+    field: str
+    """Member of a record holding the timestamp the cursor follows (e.g. Modified_Time)."""
+    order: Literal["ascending", "descending"]
+    """How the listed records are sorted by that field. ascending: every request starts again from the cursor
+    through `since_input` (keyset), so records changed during a poll are never skipped; descending: newest first,
+    page after page, until the records are older than the cursor."""
+    since_input: NotRequired[str]
+    """The listing action's input that keeps only records changed at or after a time (required for ascending).
+    Whether the API counts the instant itself is not assumed: the poll asks from one second earlier."""
+    id: NotRequired[str]
+    """Member of a record holding its id (default: id)."""
+
+
+class Poll(TypedDict):
+    action: Annotated[str, Field(pattern=r"^[a-z]+[A-Z][A-Za-z0-9]*$")]
+    """A read action with pagination that lists the records."""
+    inputs: Expression
+    """The listing action's inputs, from the trigger's (template language); the cursor adds its own."""
+    cursor: PollCursor
+
+
+class Webhook(TypedDict):
+    channel: str
+    """A name registered in connector.strategies.CHANNELS: how a channel is asked for and how a callback reads."""
+    subscribe: Annotated[str, Field(pattern=r"^[a-z]+[A-Z][A-Za-z0-9]*$")]
+    """The action that opens a channel."""
+    renew: Annotated[str, Field(pattern=r"^[a-z]+[A-Z][A-Za-z0-9]*$")]
+    """The action that extends a channel's life (the same inputs as subscribe)."""
+    unsubscribe: Annotated[str, Field(pattern=r"^[a-z]+[A-Z][A-Za-z0-9]*$")]
+    """The action that closes a channel."""
+    fetch: NotRequired[Annotated[str, Field(pattern=r"^[a-z]+[A-Z][A-Za-z0-9]*$")]]
+    """A read action that fetches one changed record (for the trigger's fetch-records option)."""
+    lifetime_seconds: Annotated[int, Field(ge=60)]
+    """How long a channel is asked to live."""
+    renew_before_seconds: Annotated[int, Field(ge=1)]
+    """Renew a channel this long before it expires."""
+
+
+@dataclass(kw_only=True, eq=False)
+class TriggerFile:
+    """One trigger: an event source an automation starts from, with inputs like an action's."""
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
+    key: Annotated[str, Field(pattern=r"^[a-z]+[A-Z][A-Za-z0-9]*$", examples=["crmNewRecords"])]
+    label: Annotated[str, Field(min_length=1)]
+    description: Annotated[str, Field(min_length=1)]
+    kind: Literal["poll", "webhook"]
+    product: str
+    """A key of the manifest's products."""
+    connection: str
+    """The key of a connection listed in the manifest."""
+    inputs: Annotated[str, Field(pattern=r"^schemas/.+\.json$")]
+    """Path of the input JSON Schema, relative to the manifest."""
+    poll: Poll | None = None
+    """For kind poll: what to list and the cursor that follows it."""
+    webhook: Webhook | None = None
+    """For kind webhook: the channel and the actions that manage it."""
+    example_output: dict[str, Any]
+    """One event or record as the trigger hands it out."""
+
+
+@dataclass(kw_only=True, eq=False)
+class Trigger(TriggerFile):
+    input_schema: dict[str, Any]  # standalone: every $ref inlined
+    file: str
+
+
 # TypedDicts take pydantic's settings as a class attribute that must not be one of their keys.
 # --- dynamic inputs: `x-options` in an input schema ---------------------------------------------------------
 
@@ -365,6 +444,9 @@ for _typed in (
     Batch,
     Job,
     Result,
+    PollCursor,
+    Poll,
+    Webhook,
     EntryOptions,
     InputOptions,
 ):
@@ -386,6 +468,7 @@ class ManifestFile:
     connections: Annotated[list[Path], Field(min_length=1)]
     products: Annotated[dict[str, ProductFile], Field(min_length=1)]
     actions: list[Path]
+    triggers: list[Path] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -398,6 +481,7 @@ class Manifest:
     products: dict[str, Product]
     connections: dict[str, ConnectionDef]
     actions: dict[str, Action]
+    triggers: dict[str, Trigger] = field(default_factory=dict)
 
     def action(self, key: str) -> Action:
         try:
@@ -409,6 +493,16 @@ class Manifest:
             hint = f"; did you mean {', '.join(near)}?" if near else "; `zoho-connector actions` lists them"
             raise KeyError(f"unknown action {key!r}{hint}") from None
 
+    def trigger(self, key: str) -> Trigger:
+        try:
+            return self.triggers[key]
+        except KeyError:
+            from difflib import get_close_matches
+
+            near = get_close_matches(key, list(self.triggers), n=3)
+            hint = f"; did you mean {', '.join(near)}?" if near else "; `zoho-connector triggers` lists them"
+            raise KeyError(f"unknown trigger {key!r}{hint}") from None
+
 
 # --- build time only -----------------------------------------------------------------------------------------
 
@@ -417,6 +511,7 @@ FILE_KINDS: dict[str, type] = {
     "connection": ConnectionFile,
     "regions": RegionsFile,
     "action": ActionFile,
+    "trigger": TriggerFile,
     "options": InputOptions,
 }
 

@@ -54,8 +54,9 @@ class InvokeRequest(_Strict):
     inputs: dict[str, Any] | None = Field(
         default=None, description="The action's inputs, as its input schema describes them; null means none."
     )
-    connection: dict[str, Any] = Field(
-        description="The connection, as schemas/connections/zoho-oauth.json describes it (region, client, tokens)."
+    connection: dict[str, Any] | str = Field(
+        description="The connection, as schemas/connections/zoho-oauth.json describes it (region, client, tokens), "
+        "or its name in the worker's connections file ($ZOHO_CONNECTIONS), so that no secret travels in a request."
     )
     engine: bool = Field(
         default=False,
@@ -189,8 +190,16 @@ def parse_request(value: Any) -> InvokeRequest:
     try:
         return InvokeRequest.model_validate(value)
     except ValidationError as exc:
-        found = [_violation(error) for error in exc.errors(include_url=False, include_input=False)]
-        raise InputValidationError("the invoke request", found) from None
+        found: dict[str, Violation] = {}
+        for error in exc.errors(include_url=False, include_input=False):
+            violation = _violation(error)
+            seen = found.get(violation.input)
+            if seen is not None:  # one error per member of a union (the connection or its name): one sentence
+                violation = Violation(
+                    violation.input, f"/{violation.input}", f"{seen.message} or {violation.message[8:]}"
+                )
+            found[violation.input] = violation
+        raise InputValidationError("the invoke request", list(found.values())) from None
 
 
 # pydantic's messages, in the words of someone who wrote JSON

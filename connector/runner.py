@@ -33,11 +33,13 @@ from connector.errors import ConnectorError, InputValidationError, Violation
 from connector.files import close_uploads
 from connector.hooks import HOOKS
 from connector.manifest import Action, ConnectionDef, Manifest, bundled_manifest, load_manifest
+from connector.named_connections import NamedConnections
 from connector.strategies import Pager
 
 __all__ = ["Connector", "Stream"]
 
-ConnectionLike = Mapping[str, Any] | Connection
+# A connection: its settings, an already resolved one, or its name in the connections file (named_connections).
+ConnectionLike = Mapping[str, Any] | Connection | str
 
 
 class Connector:
@@ -56,11 +58,14 @@ class Connector:
         engine_mode: bool = False,
         allow_python_stores: bool | None = None,
         metadata_ttl: float = _options.DEFAULT_TTL,
+        connections: str | os.PathLike[str] | Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         """`engine_mode` turns local retries off: a failure is raised at once with its classification
         (`retryable`, `retry_after`, `may_have_acted`) so that the workflow engine does the retrying.
         `allow_python_stores` lets connections name a `python:module:Class` token store (off unless the operator
-        turns it on, here or with ZOHO_CONNECTOR_ALLOW_PYTHON_STORES=1: a connection alone never can)."""
+        turns it on, here or with ZOHO_CONNECTOR_ALLOW_PYTHON_STORES=1: a connection alone never can).
+        `connections` is where connections given by name are found (a JSON/YAML file or a mapping; default: the
+        file $ZOHO_CONNECTIONS names)."""
         self.manifest = manifest
         self._transport = transport
         self._async_transport = async_transport
@@ -73,6 +78,7 @@ class Connector:
         self._states = States()
         self._lock = threading.Lock()
         self._metadata = _options.MetadataCache(clock, metadata_ttl)
+        self._named = NamedConnections(connections)
 
     @classmethod
     def load(cls, root: str | Path | None = None, **options: Any) -> Connector:
@@ -292,7 +298,7 @@ class Connector:
         if paginate and not action.pagination:
             raise InputValidationError(action.key, [Violation("(action)", "", "this action does not paginate")])
         definition = self.manifest.connections[action.connection]
-        resolved = resolve_connection(definition, connection)
+        resolved = self.resolved(definition, connection)
         state = self._states.get(resolved, lambda c: self._new_state(c, definition))
         product = self.manifest.products[action.product]
 
@@ -300,6 +306,12 @@ class Connector:
             return plan(action, product, definition, resolved, chosen, state, self._options, paginate=paginate)
 
         return action, values, planner
+
+    def resolved(self, definition: ConnectionDef, connection: ConnectionLike) -> Connection:
+        """A connection checked against its definition; a name is looked up in the connections file."""
+        if isinstance(connection, str):
+            connection = self._named.get(connection)
+        return resolve_connection(definition, connection)
 
     def _new_state(self, connection: Connection, definition: ConnectionDef) -> ConnectionState:
         token_path = definition.oauth["token_path"]

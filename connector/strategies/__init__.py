@@ -7,6 +7,7 @@ looks each name up here and never branches on a product:
     ENVELOPES["crm"].classify(status, body)        HOSTS["crm_environment"](context)
     PAGERS["crm"](start, records_key, limits)       ORGANIZATIONS["query"].place(...)
     FIELD_SCHEMAS["crm_field"](entry)              (describe: a field's metadata as a JSON Schema)
+    CHANNELS["crm_notifications"]                  (a webhook trigger's channel: subscribe, read callbacks)
 
 A new product with a new behaviour registers one strategy (`register(ENVELOPES, "name", strategy)`) and names it in
 its data; nothing else in the runtime changes. Zoho's own keys and codes live in these modules and nowhere else.
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from connector.strategies import crm_hooks as crm_hooks  # registers the CRM hooks in connector.hooks.HOOKS
+from connector.strategies.channels import CHANNELS
 from connector.strategies.envelopes import ENVELOPES, Envelope
 from connector.strategies.fields import FIELD_SCHEMAS, FieldSchema
 from connector.strategies.hosts import HOSTS, HostContext, HostRule
@@ -24,6 +26,7 @@ from connector.strategies.organizations import ORGANIZATIONS, OrganizationConven
 from connector.strategies.pagers import PAGERS, PageLimits, Pager, PageStart
 
 __all__ = [
+    "CHANNELS",
     "ENVELOPES",
     "FIELD_SCHEMAS",
     "HOSTS",
@@ -61,4 +64,5 @@ def registry() -> dict[str, list[str]]:
         "organization": sorted(ORGANIZATIONS),
         "pager": sorted(PAGERS),
         "field_schema": sorted(FIELD_SCHEMAS),
+        "channel": sorted(CHANNELS),
     }

@@ -139,6 +139,7 @@ def test_the_request_schema() -> None:
     good = {"action": "crmGetRecord", "inputs": {"recordId": "1"}, "connection": {"access_token": "t"}}
     assert list(validator("request").iter_errors(good)) == []
     assert list(validator("request").iter_errors({**good, "engine": True, "inputs": None})) == []
-    for bad in ({**good, "engine": "yes"}, {**good, "connection": "x"}, {**good, "input": {}}, {"action": "a"}):
+    assert list(validator("request").iter_errors({**good, "connection": "eu"})) == []  # a name in the connections file
+    for bad in ({**good, "engine": "yes"}, {**good, "connection": 3}, {**good, "input": {}}, {"action": "a"}):
         assert list(validator("request").iter_errors(bad)), bad
     assert InvokeRequest.model_validate(good).engine is False
