@@ -203,7 +203,8 @@ def main(argv: Sequence[str]) -> int:
     )
     sys.stdout.write(json.dumps({"listening": f"http://{shown}:{port}"}) + "\n")
     sys.stdout.flush()
-    uvicorn.Server(config).run(sockets=[sock])
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn shut down gracefully, then re-raised Ctrl-C
+        uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
