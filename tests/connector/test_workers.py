@@ -171,7 +171,7 @@ def test_each_answer_has_its_http_status(error: Exception, status: int, headers:
     assert status_of({"ok": True, "data": 1}) == (200, {})
 
 
-async def test_serve_passes_the_action_from_the_url_and_the_request_id() -> None:
+async def test_serve_passes_the_action_from_the_url_and_the_request_id(monkeypatch: pytest.MonkeyPatch) -> None:
     worker = ScriptedWorker()
     transport = httpx.ASGITransport(app=app(worker))
     async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
@@ -183,6 +183,23 @@ async def test_serve_passes_the_action_from_the_url_and_the_request_id() -> None
             json={"inputs": {"do": {"message": "later", "retryable": True, "retry_after": 4}}, "connection": "c"},
         )
         assert limited.status_code == 503 and limited.headers["retry-after"] == "4"
+        from connector import serve
+
+        monkeypatch.setattr(serve, "MAX_BODY_BYTES", 100)
+        too_large = await client.post("/actions/anything", json={"inputs": {"x": "y" * 200}, "connection": "c"})
+        assert too_large.status_code == 413
         not_object = await client.post("/actions/anything", json=[1])
         assert not_object.status_code == 400
         assert not_object.json()["error"]["violations"][0]["message"] == "must be a JSON object"
+
+
+def test_a_single_invoke_returns_the_request_id_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from connector.cli import main
+
+    request = {"id": "one", "action": "crmGetRecord", "inputs": {"recordType": "Leads"}, "connection": {"region": "eu"}}
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(request)))
+    assert main(["invoke"]) == 2
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["id"] == "one" and answer["error"]["violations"][0]["input"] == "recordId"
