@@ -148,6 +148,14 @@ class ZohoProblem(_Error):
     request_id: str | None
 
 
+class WebhookProblem(_Error):
+    """A webhook callback was refused: forged (wrong token or channel), stale (outside the channel's life) or
+    malformed."""
+
+    type: Literal["webhook_rejected"]
+    reason: Literal["forged", "stale", "malformed"]
+
+
 ErrorPayload = Annotated[
     InvalidInput
     | ManifestProblem
@@ -156,7 +164,8 @@ ErrorPayload = Annotated[
     | RateLimited
     | Transient
     | PaginationProblem
-    | ZohoProblem,
+    | ZohoProblem
+    | WebhookProblem,
     Field(discriminator="type"),
 ]
 
