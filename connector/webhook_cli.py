@@ -102,13 +102,15 @@ class Listener:
             due = datetime.fromisoformat(subscription["renew_after"]).timestamp()
             await asyncio.sleep(max(0.0, due - time.time()))
             try:
-                subscription = await asyncio.to_thread(self.connector.renew, subscription, connection=self.connection)
+                renewed: dict[str, Any] = await asyncio.to_thread(
+                    self.connector.renew, subscription, connection=self.connection
+                )
             except ConnectorError as exc:  # try again in a minute: the channel still has an hour to live
                 _status({"event": "renew_failed", **exc.to_dict()})
                 await asyncio.sleep(60)
                 continue
-            self.subscription = subscription
-            _status({"event": "renewed", **_public(subscription)})
+            self.subscription = subscription = renewed
+            _status({"event": "renewed", **_public(renewed)})
 
     async def _callback(self, request: Any) -> Any:
         from starlette.responses import Response
