@@ -138,7 +138,10 @@ def _replace(request: Request, state: SandboxState, raw: Any, path: str, now: fl
 
 
 def _patch(request: Request, state: SandboxState, raw: Any, path: str, now: float) -> JSON:
-    deleting = isinstance(raw, dict) and raw.get("_delete_events") is True
+    flag = raw.get("_delete_events") if isinstance(raw, dict) else None
+    if flag is not None and not isinstance(flag, bool):  # checked first: it decides what else is required
+        raise invalid(f"{path}._delete_events", "_delete_events", expected_data_type="boolean")
+    deleting = flag is True
     given = parse_item(state, raw, path, now, FULL[::2] if deleting else FULL)
     cid = given["channel_id"]
     live = active(state, cid, now)

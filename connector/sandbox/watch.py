@@ -261,7 +261,8 @@ def _condition_module(state: SandboxState, raw: Any, path: str, modules: dict[st
             },
         )
     module = by_name or by_id
-    if module is None or module.api_name not in modules or (name is not None and by_name is None):
+    unknown = (name is not None and by_name is None) or (mid is not None and by_id is None)
+    if module is None or unknown or module.api_name not in modules:
         # Zoho's RequestFieldModuleNotAvailableInNotificationCondition example, its message included.
         raise invalid(path, "module", "required field not found")
     return module
