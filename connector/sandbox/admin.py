@@ -200,10 +200,13 @@ async def notification_channels(request: Request) -> Response:
     """Every subscription, expired ones too, as GET /actions/watch lists them plus `expired` and `deliverable`."""
     state, now = state_of(request), now_of(request)
     channels = [
-        {**listing(sub, crm_time(sub.expires_at)), "expired": sub.expires_at <= now, "deliverable": deliverable(url)}
+        {
+            **listing(sub, crm_time(sub.expires_at)),
+            "expired": sub.expires_at <= now,
+            "deliverable": deliverable(sub.notify_url),
+        }
         for subs in state.watch.values()
         for sub in subs.values()
-        for url in (sub.notify_url,)
     ]
     return json_response({"channels": channels})
 

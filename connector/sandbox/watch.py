@@ -10,6 +10,8 @@ id, as Zoho lists them (state.Subscription). What no source settles is decided h
   refused (UNCERTAIN: Zoho documents nothing for it, so the sandbox refuses rather than accepts).
 - channel_id: Zoho's pages type it `long`; the sandbox takes a number or a string of up to 19 digits within a long.
 - notification_condition applies to edits: a create or a delete is notified whatever fields it touched (UNCERTAIN).
+- notify_on_related_action is kept and listed, but sends nothing more: Zoho does not say what it sends for an
+  action on a related record (a note, a link to the record); a link is an edit of the linked record (crm_links).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Envelopes: how a product wraps its answers, and so how an answer becomes data or an error.
 
     crm      {"data": […], "info": {…}}; errors {"code", "message", "details", "status": "error"}, at the top level
-             or per record in data[] (per channel in watch[] for notifications); HTTP 400 "Access Denied" is throttling; 401 INVALID_TOKEN asks for a refresh.
+             or per record in data[] (per channel in watch[] for notifications); HTTP 400 "Access Denied" is
+             throttling; 401 INVALID_TOKEN asks for a refresh.
     finance  {"code": 0, "message": "success", "<entity>": …}: a non-zero code is an error even with HTTP 200
              (Books, Inventory, Invoice, Expense, Billing).
     bare     the data itself (a JSON array or object) with errors told by the HTTP status alone.

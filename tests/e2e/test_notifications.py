@@ -171,9 +171,9 @@ def test_zoho_refusals_and_bad_inputs(run: Any, sandbox: str) -> None:
     assert httpx.get(f"{sandbox}/__sandbox/stats").json()["requests_total"] == before  # nothing was sent
 
     channel = str(next(_ids))
-    with pytest.raises(ZohoAPIError) as caught:  # the schema cannot know the modules: Zoho's INVALID_DATA
+    with pytest.raises(ZohoAPIError) as refused:  # the schema cannot know the modules: Zoho's INVALID_DATA
         run("crmEnableNotification", {"channelId": channel, "events": ["Widgets.all"], "notifyUrl": "https://x"})
-    assert (caught.value.code, caught.value.details) == (
+    assert (refused.value.code, refused.value.details) == (
         "INVALID_DATA",
         {"api_name": "events", "json_path": "$.watch[0].events[0]"},
     )

@@ -3,6 +3,7 @@ real loopback listener on every record create, edit and delete, until the channe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -111,6 +112,10 @@ async def test_enable_answers_one_event_entry_per_module_and_get_lists_them(
     by_module = (await api.get(WATCH, params={"module": "deals"})).json()["watch"]
     assert [w["resource_name"] for w in by_module] == ["Deals"]
     assert (await api.get(WATCH, params={"channel_id": "42"})).status_code == 204
+    bad_id = await api.get(WATCH, params={"channel_id": "4x"})
+    assert (bad_id.status_code, bad_id.json()["code"]) == (400, "INVALID_DATA")
+    bad_module = await api.get(WATCH, params={"module": "Widgets"})
+    assert (bad_module.status_code, bad_module.json()["code"]) == (400, "INVALID_MODULE")
     page = (await api.get(WATCH, params={"per_page": 1, "page": 2})).json()
     assert page["info"] == {"per_page": 1, "count": 1, "page": 2, "more_records": False}
 
@@ -727,7 +732,7 @@ async def test_channels_persist_and_reset_clears_them(
 ) -> None:
     cond = condition(field("Stage"))
     await watch(api, "POST", item(listener.url, "Leads.all", "Deals.edit", token=TOKEN, notification_condition=[cond]))
-    copy = SandboxState.from_dict(state.to_dict())
+    copy = SandboxState.from_dict(json.loads(json.dumps(state.to_dict())))
     assert copy.watch == state.watch and set(copy.watch[CID]) == {"Leads", "Deals"}
     await create(api, "Leads", {"Last_Name": "A"})
     assert len(await delivered(client)) == 1
