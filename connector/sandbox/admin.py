@@ -197,7 +197,8 @@ async def save(request: Request) -> Response:
 
 
 async def notification_channels(request: Request) -> Response:
-    """Every subscription, expired ones too, as GET /actions/watch lists them plus `expired` and `deliverable`."""
+    """Every subscription, expired ones too, as GET /actions/watch lists them plus `expired` and `deliverable`, and
+    the sandbox's `server_time` (ms)."""
     state, now = state_of(request), now_of(request)
     channels = [
         {
@@ -208,7 +209,8 @@ async def notification_channels(request: Request) -> Response:
         for subs in state.watch.values()
         for sub in subs.values()
     ]
-    return json_response({"channels": channels})
+    # server_time: the sandbox's clock (ms), which an injected clock may set apart from the caller's
+    return json_response({"channels": channels, "server_time": int(now * 1000)})
 
 
 async def notification_deliveries(request: Request) -> Response:

@@ -654,7 +654,9 @@ async def test_admin_can_expire_a_channel_early(
     await create(api, "Leads", {"Last_Name": "A"})
     await create(api, "Deals", {"Deal_Name": "D"})
     assert [d["module"] for d in await delivered(client)] == ["Deals"]
-    channels = (await client.get("/__sandbox/notifications/channels")).json()["channels"]
+    listed = (await client.get("/__sandbox/notifications/channels")).json()
+    assert listed["server_time"] == int(clock.now * 1000)
+    channels = listed["channels"]
     assert [(c["resource_name"], c["expired"], c["deliverable"]) for c in channels] == [
         ("Leads", True, True),
         ("Deals", False, True),
