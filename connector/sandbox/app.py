@@ -27,12 +27,14 @@ from connector.sandbox import (
     crm_meta,
     crm_related,
     crm_views,
+    crm_watch,
     finance,
     scopes,
     store,
 )
 from connector.sandbox._http import crm_error
 from connector.sandbox.faults import FaultConfig, Product, fault_response
+from connector.sandbox.outbox import NotifyMiddleware, Outbox
 from connector.sandbox.state import SandboxState
 from connector.sandbox.stats import Stats
 
@@ -186,6 +188,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        await app.state.outbox.aclose()
         if data_path is not None:
             sandbox.save(data_path)
 
@@ -197,13 +200,15 @@ def create_app(
             *crm_convert.routes,
             *crm_views.routes,
             *crm_bulk.routes,
+            *crm_watch.routes,  # before crm.routes, whose /{module}/{record_id} would take /actions/watch
             *crm_related.routes,
             *crm.routes,
             *crm_links.routes,  # after crm.routes: /{module}/actions/count has as many segments
             *finance.routes,
             *store.routes,
         ],
-        middleware=[Middleware(SandboxMiddleware)],
+        # NotifyMiddleware inside SandboxMiddleware: only calls that passed the token and fault checks change records.
+        middleware=[Middleware(SandboxMiddleware), Middleware(NotifyMiddleware)],
         exception_handlers={404: _http_error, 405: _http_error},
         lifespan=lifespan,
     )
@@ -215,4 +220,5 @@ def create_app(
     app.state.data_path = data_path
     app.state.finance_usage = {}  # (organization id, day) -> calls, for the X-Rate-Limit-* headers
     app.state.finance_outbox = []  # documents emailed through …/email, newest last
+    app.state.outbox = Outbox(lambda: sandbox.options.notify_timeout)  # CRM notifications (crm_watch, outbox)
     return app

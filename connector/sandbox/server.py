@@ -121,6 +121,13 @@ admin API (no token needed; for tests, benchmarks and demos):
   POST /__sandbox/modules       {"api_name": "Projects", "fields": [{"api_name": "Name", "data_type": "text"}]}
   POST /__sandbox/reset         back to the seeded world (keeps registered clients)
   POST /__sandbox/save          write the state to --data now
+  GET /__sandbox/notifications/channels
+                                every CRM notification subscription, with "expired" and "deliverable"
+  GET /__sandbox/notifications/deliveries?since=N&channel_id=...&wait=S
+                                the notifications POSTed to loopback notify URLs (payload, status or error);
+                                wait=S first waits up to S seconds until every one so far is sent
+  POST /__sandbox/notifications/expire
+                                {"channel_id": "...", "module": "Leads", "in_seconds": 0} expires a channel early
 
 OAuth: GET /oauth/v2/auth is a consent page that auto-approves every request at once and redirects back with a
 code; tokens carry the scopes that were asked for, and calls outside them get Zoho's scope errors.
