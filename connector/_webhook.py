@@ -9,7 +9,6 @@ the callback's shape) is the trigger's channel strategy (connector/strategies/ch
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
 import secrets
@@ -55,7 +54,7 @@ def renew(trigger: Trigger, subscription: Mapping[str, Any], run: Run, clock: Cl
     try:
         return _open(trigger, current, _spec(trigger)["renew"], run, now)
     except ZohoAPIError as exc:
-        if exc.status not in (400, 404) or exc.may_have_acted:
+        if not _channel(trigger).gone(exc):
             raise
         return _open(trigger, current, _spec(trigger)["subscribe"], run, now)
 
@@ -68,8 +67,12 @@ def renew_due(subscription: Mapping[str, Any], clock: Clock) -> bool:
 def unsubscribe(trigger: Trigger, subscription: Mapping[str, Any], run: Run) -> None:
     """Close the channel. Closing one that is already gone is not an error."""
     current = _checked(trigger, subscription)
-    with contextlib.suppress(NotFoundError):
-        run(_spec(trigger)["unsubscribe"], _channel(trigger).unsubscribe_inputs(current["channel_id"]))
+    channel = _channel(trigger)
+    try:
+        run(_spec(trigger)["unsubscribe"], channel.unsubscribe_inputs(current["channel_id"]))
+    except ZohoAPIError as exc:
+        if not channel.gone(exc):
+            raise
 
 
 def handle(
@@ -95,7 +98,7 @@ def handle(
     events = [event for event in callback.events if channel.wanted(inputs, event)]
     if inputs.get("fetchRecords") and "fetch" in _spec(trigger):
         for event in events:
-            event["record"] = _fetched(_spec(trigger)["fetch"], channel.fetch_inputs(inputs, event), run)
+            event["record"] = _fetched(_spec(trigger)["fetch"], channel, channel.fetch_inputs(inputs, event), run)
     return events
 
 
@@ -108,15 +111,20 @@ def _open(trigger: Trigger, subscription: dict[str, Any], action: str, run: Run,
     request = ChannelRequest(
         subscription["channel_id"], subscription["token"], subscription["notify_url"], _iso(expires)
     )
-    run(action, _channel(trigger).subscribe_inputs(subscription["inputs"], request))
-    return {**subscription, "expires_at": _iso(expires), "renew_after": _iso(expires - spec["renew_before_seconds"])}
+    channel = _channel(trigger)
+    answer = run(action, channel.subscribe_inputs(subscription["inputs"], request))
+    granted = channel.expiry(answer.get("data"))
+    if granted is not None:  # the product may grant less than asked: renew by what it granted
+        expires = min(expires, _epoch(granted))
+    renew_before = min(spec["renew_before_seconds"], (expires - now) / 2)
+    return {**subscription, "expires_at": _iso(expires), "renew_after": _iso(expires - renew_before)}
 
 
-def _fetched(action: str, inputs: dict[str, Any] | None, run: Run) -> Any:
+def _fetched(action: str, channel: Channel, inputs: dict[str, Any] | None, run: Run) -> Any:
     if inputs is None:
         return None
     try:
-        return run(action, inputs)["data"]
+        return channel.record(run(action, inputs)["data"])
     except NotFoundError:  # deleted since the callback was sent
         return None
 

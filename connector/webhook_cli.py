@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -74,12 +75,16 @@ class Listener:
         self.subscription = self.connector.subscribe(
             self.trigger, self.inputs, connection=self.connection, notify_url=self.notify_url
         )
+        # uvicorn shuts down gracefully on SIGTERM, then raises it again for the handler it found: a quiet one, so
+        # that the channel is closed below and the command ends normally.
+        previous = signal.signal(signal.SIGTERM, lambda *_: None)
         try:
             _status({"event": "subscribed", **_public(self.subscription), "notify_url": self.notify_url})
             app = Starlette(routes=[Route("/{path:path}", self._callback, methods=["POST"])], lifespan=self._lifespan)
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
             uvicorn.Server(config).run(sockets=[sock])  # uvicorn turns SIGINT and SIGTERM into a clean shutdown
         finally:
+            signal.signal(signal.SIGTERM, previous)
             sock.close()
             self.connector.unsubscribe(self.subscription, connection=self.connection)
             _status({"event": "unsubscribed", "channel_id": self.subscription["channel_id"]})

@@ -8,9 +8,12 @@ says, and how to fetch a changed record.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from connector.errors import ZohoAPIError
 
 __all__ = ["CHANNELS", "Callback", "Channel", "ChannelRequest", "CrmNotifications"]
 
@@ -44,6 +47,14 @@ class Channel(Protocol):
 
     def unsubscribe_inputs(self, channel_id: str) -> dict[str, Any]: ...
 
+    def expiry(self, answer: Any) -> str | None:
+        """When the channel expires, as the subscribe or renew action's answer says (ISO 8601), if it says."""
+        ...
+
+    def gone(self, error: ZohoAPIError) -> bool:
+        """Whether an error means the product no longer knows the channel (expired or closed)."""
+        ...
+
     def read(self, body: Any) -> Callback:
         """The callback's body, parsed as JSON; ValueError when it is not a callback of this channel."""
         ...
@@ -54,6 +65,10 @@ class Channel(Protocol):
 
     def fetch_inputs(self, inputs: Mapping[str, Any], event: Mapping[str, Any]) -> dict[str, Any] | None:
         """The fetch action's inputs for the event's record, or None when there is nothing to fetch (a delete)."""
+        ...
+
+    def record(self, answer: Any) -> Any:
+        """The record in the fetch action's answer."""
         ...
 
 
@@ -98,6 +113,25 @@ class CrmNotifications:
     def unsubscribe_inputs(self, channel_id: str) -> dict[str, Any]:
         return {"channelIds": [channel_id]}
 
+    def expiry(self, answer: Any) -> str | None:
+        """Zoho may grant less than asked (one hour for more than a week): `watch[].details.events[].channel_expiry`,
+        the earliest of them."""
+        from datetime import datetime
+
+        found = []
+        for item in answer.get("watch", []) if isinstance(answer, Mapping) else []:
+            details = item.get("details") if isinstance(item, Mapping) else None
+            for event in details.get("events", []) if isinstance(details, Mapping) else []:
+                stamp = event.get("channel_expiry") if isinstance(event, Mapping) else None
+                if isinstance(stamp, str):
+                    with contextlib.suppress(ValueError):
+                        found.append(datetime.fromisoformat(stamp))
+        return min(found).isoformat() if found else None
+
+    def gone(self, error: ZohoAPIError) -> bool:
+        # PUT, PATCH or DELETE of a channel Zoho does not have (it expired, or was disabled) answers NOT_SUBSCRIBED.
+        return error.code == "NOT_SUBSCRIBED" or error.status == 404
+
     def read(self, body: Any) -> Callback:
         if not isinstance(body, Mapping):
             raise ValueError("the body is not a JSON object")
@@ -125,6 +159,10 @@ class CrmNotifications:
         if event["operation"] == "delete":
             return None
         return {"recordType": event["module"], "recordId": event["id"]}
+
+    def record(self, answer: Any) -> Any:
+        found = answer.get("data") if isinstance(answer, Mapping) else None  # {"data": [record]}
+        return found[0] if isinstance(found, list) and found else None
 
 
 def _affected_fields(value: Any) -> dict[str, list[str]]:

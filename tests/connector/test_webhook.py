@@ -51,7 +51,7 @@ class Zoho:
         if action == "crmGetRecord":
             if inputs["recordId"] not in self.records:
                 raise NotFoundError(status=204, code=None, message=None)
-            return {"data": self.records[inputs["recordId"]]}
+            return {"data": {"data": [self.records[inputs["recordId"]]]}}
         return {"data": {"watch": [{"code": "SUCCESS", "status": "success"}]}}
 
 
@@ -188,18 +188,23 @@ def test_renewing_keeps_channel_and_token_and_moves_the_expiry(zoho: Zoho, clock
 
 def test_a_channel_zoho_forgot_is_opened_again_under_the_same_id(zoho: Zoho, clock: FakeClock) -> None:
     subscription = subscribed(zoho, clock)
-    zoho.failures["crmUpdateNotification"] = ZohoAPIError(
-        status=400, code="INVALID_DATA", message="invalid data", details={}
-    )
+    zoho.failures["crmUpdateNotification"] = ZohoAPIError(status=400, code="NOT_SUBSCRIBED", message="not subscribed")
     renewed = _webhook.renew(TRIGGER, subscription, zoho, clock)
     assert [c[0] for c in zoho.calls] == ["crmEnableNotification", "crmUpdateNotification", "crmEnableNotification"]
     assert zoho.calls[-1][1]["channelId"] == subscription["channel_id"] == renewed["channel_id"]
 
 
+def test_renewing_fails_for_any_other_error(zoho: Zoho, clock: FakeClock) -> None:
+    subscription = subscribed(zoho, clock)
+    zoho.failures["crmUpdateNotification"] = ZohoAPIError(status=400, code="INVALID_DATA", message="invalid data")
+    with pytest.raises(ZohoAPIError, match="INVALID_DATA"):
+        _webhook.renew(TRIGGER, subscription, zoho, clock)
+
+
 def test_unsubscribing_closes_the_channel_once_and_twice(zoho: Zoho, clock: FakeClock) -> None:
     subscription = subscribed(zoho, clock)
     _webhook.unsubscribe(TRIGGER, subscription, zoho)
-    zoho.failures["crmDisableNotification"] = NotFoundError(status=404, code=None, message=None)
+    zoho.failures["crmDisableNotification"] = ZohoAPIError(status=400, code="NOT_SUBSCRIBED", message="not subscribed")
     _webhook.unsubscribe(TRIGGER, subscription, zoho)
     assert [c for c in zoho.calls if c[0] == "crmDisableNotification"] == [
         ("crmDisableNotification", {"channelIds": [subscription["channel_id"]]})
