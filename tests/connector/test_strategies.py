@@ -173,7 +173,9 @@ def widgets(tree: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setitem(ENVELOPES, "widget", WidgetEnvelope())
     manifest = (tree / "manifest.yaml").read_text()
     manifest = manifest.replace("products:\n", "products:\n" + WIDGETS_PRODUCT, 1)
-    (tree / "manifest.yaml").write_text(manifest + "  - actions/widgets/list.yaml\n")
+    (tree / "manifest.yaml").write_text(
+        manifest.replace("\nactions:\n", "\nactions:\n  - actions/widgets/list.yaml\n", 1)
+    )
     (tree / "actions/widgets").mkdir()
     (tree / "actions/widgets/list.yaml").write_text(LIST_WIDGETS)
     (tree / "schemas/actions/widgets").mkdir()
