@@ -27,9 +27,9 @@ from tests.servers import require
 
 pytest.importorskip("celery", reason="the celery extra is not installed: pip install 'zoho-connector[celery]'")
 
-from celery.result import AsyncResult  # noqa: E402
+from celery.result import AsyncResult
 
-from connector.engines.celery import ZohoTaskError, app, run_action  # noqa: E402
+from connector.engines.celery import ZohoTaskError, app, run_action
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
