@@ -30,18 +30,22 @@ Idempotent upserts (crmUpsertRecords with duplicateCheckFields) are the pattern 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import traceback
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from celery import Celery, Task, chain, chord, group
+from celery import Celery, Signature, Task, chain, chord
+from celery.result import AsyncResult
 from celery.schedules import crontab
 from celery.signals import worker_process_shutdown
 
 from connector._redact import redact_text
+from connector.automations import Automation, load_automation, parse, step_calls
 from connector.engines._common import (
     Payload,
     checked_payload,
@@ -51,12 +55,16 @@ from connector.engines._common import (
     retry_settings,
 )
 from connector.errors import ConnectorError, InputValidationError, TransientError, Violation
+from connector.manifest import bundled_manifest
 
 __all__ = [
     "ZohoTaskError",
     "app",
+    "automation_document",
     "automation_signature",
     "beat_schedule",
+    "cron_schedule",
+    "failure",
     "run_action",
     "run_automation",
 ]
@@ -155,7 +163,7 @@ def run_action(self: Task[Any, Any], payload: Mapping[str, Any]) -> dict[str, An
             return stored
         return engine_connector().run(checked.action, checked.inputs, connection=checked.connection)
     except ConnectorError as exc:
-        error = ZohoTaskError(exc.to_dict()["error"])
+        error = ZohoTaskError({**exc.to_dict()["error"], **_step_of(self.request.id)})
         delay = _retry_delay(exc, payload, self.request.retries)
         if delay is None:
             raise error from None
@@ -166,7 +174,36 @@ def run_action(self: Task[Any, Any], payload: Mapping[str, Any]) -> dict[str, An
         frames = "".join(traceback.format_tb(exc.__traceback__))
         log.error("zoho.run_action[%s] failed: %s\n%s", self.request.id, message, frames)
         unexpected = {"type": "unexpected", "message": message, "retryable": False, "retry_after": None}
-        raise ZohoTaskError({**unexpected, "may_have_acted": True}) from None
+        raise ZohoTaskError({**unexpected, "may_have_acted": True, **_step_of(self.request.id)}) from None
+
+
+def failure(exc: BaseException) -> dict[str, Any] | None:
+    """The action error behind a failed task, an automation's included: a for_each step fails its chord with a
+    ChordError naming the failed task, whose own error is then read from the result backend. None for others."""
+    if isinstance(exc, ZohoTaskError):
+        return exc.error
+    match = re.match(r"Dependency (\S+) raised", str(exc))
+    if match:
+        cause = AsyncResult(match.group(1), app=app).result
+        if isinstance(cause, ZohoTaskError):
+            return cause.error
+    return None
+
+
+_STEP_ID = re.compile(r":step:(?P<step>\w+):(?P<call>\d+|-)$")
+
+
+def _step_id(root: str, step: str, call: int | None) -> str:
+    """An automation's action task is named after its step (and call, for for_each), so its error can say which."""
+    return f"{root}:step:{step}:{'-' if call is None else call}"
+
+
+def _step_of(task_id: str | None) -> dict[str, Any]:
+    match = _STEP_ID.search(task_id or "")
+    if match is None:
+        return {}
+    call = match.group("call")
+    return {"step": match.group("step"), **({} if call == "-" else {"call": int(call)})}
 
 
 def _retry_delay(exc: ConnectorError, payload: Mapping[str, Any], attempt: int) -> float | None:
@@ -214,53 +251,74 @@ def run_automation(
     connection: str,
     trigger: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run an automation file's content (a mapping, as loaded from YAML/JSON; it holds no secret) with the
-    connection NAME: replaced by a chain with one task per step, whose result is the final context
-    `{"trigger": …, "steps": {name: result}}`."""
+    """Run an automation: `automation` is its file's content (a mapping; it holds no secret), `connection` a NAME,
+    `trigger` what the trigger handed out (`{"records": […]}`; none for a schedule). Replaced by a chain of one
+    task per step, whose result is `{"automation", "trigger", "steps": {name: result}, "ran": true}`."""
+    if _nothing_to_run(_load(_checked_automation(automation)), trigger):
+        return {"automation": automation["name"], "trigger": dict(trigger or {}), "steps": {}, "ran": False}
     return self.replace(automation_signature(automation, connection, trigger))
 
 
-def automation_signature(automation: Any, connection: Any, trigger: Any = None) -> chain:
-    """The chain that runs an automation, one task per step: checked here, before anything is sent."""
+def automation_signature(automation: Any, connection: Any, trigger: Any = None) -> Signature[Any]:
+    """The chain that runs an automation, one task per step, checked before anything is sent: the file against
+    the manifest, the connection as a name, the trigger's output as an object."""
     document = _checked_automation(automation)
     _check_connection_name(connection)
+    checked = _load(document)
     if trigger is not None and not isinstance(trigger, Mapping):
-        raise InputValidationError("automation", [Violation("trigger", "", "expected the trigger's output, an object")])
-    steps = _load(document).steps
-    context = {"trigger": dict(trigger or {}), "steps": {}}
+        violation = Violation("trigger", "", "expected what the trigger handed out, an object such as {records: [...]}")
+        raise InputValidationError(checked.name, [violation])
+    if trigger is None and checked.trigger_kind != "schedule":
+        raise InputValidationError(
+            checked.name,
+            [
+                Violation(
+                    "trigger",
+                    "",
+                    f"the automation starts from a {checked.trigger_kind} trigger: pass what it handed out "
+                    "({records: [...]}), e.g. zoho-connector celery run FILE --trigger @records.json",
+                )
+            ],
+        )
+    context = {"automation": checked.name, "trigger": dict(trigger or {}), "steps": {}, "ran": True}
     first = automation_step.s(context, document, 0, connection)
-    rest = [automation_step.s(document, index, connection) for index in range(1, len(steps))]
-    return chain(first, *rest)
+    rest = [automation_step.s(document, index, connection) for index in range(1, len(checked.steps))]
+    return chain(first, *rest) if rest else first
+
+
+def _nothing_to_run(automation: Automation, trigger: Mapping[str, Any] | None) -> bool:
+    """As the local runner: a poll or webhook that handed out no records runs no step."""
+    return automation.trigger_kind != "schedule" and trigger is not None and not trigger.get("records")
 
 
 @app.task(name="zoho.automation_step", bind=True)
 def automation_step(
     self: Task[Any, Any], context: dict[str, Any], automation: Mapping[str, Any], index: int, connection: str
 ) -> dict[str, Any]:
-    """Step `index`: its calls (one, or one per element of for_each) become `zoho.run_action` tasks, in a chord
-    whose body adds their results to the context handed to the next step."""
-    from connector.automations import step_calls
-
+    """Step `index`: its calls (one, or one per element of for_each) become `zoho.run_action` tasks, a chord for
+    for_each, and the next task adds their results to the context handed to the next step."""
     step = _load(automation).steps[index]
-    calls = step_calls(step, context)
-    many = step.for_each is not None
-    payloads = [{"action": step.action, "inputs": inputs, "connection": connection} for inputs in calls]
-    if not payloads:
-        return _merged(context, step.name, [])
+    calls = [
+        run_action.s({"action": step.action, "inputs": inputs, "connection": connection})
+        for inputs in step_calls(step, context)
+    ]
+    root = self.request.root_id or self.request.id or ""
     merge = automation_merge.s(context, step.name)
-    if not many:
-        return self.replace(run_action.s(payloads[0]) | merge)
-    return self.replace(chord(group(run_action.s(p) for p in payloads), merge))
+    if step.for_each is None:
+        return self.replace(calls[0].set(task_id=_step_id(root, step.name, None)) | merge)
+    if not calls:
+        return _merged(context, step.name, [])
+    return self.replace(chord([c.set(task_id=_step_id(root, step.name, i)) for i, c in enumerate(calls)], merge))
 
 
 @app.task(name="zoho.automation_merge")
 def automation_merge(result: Any, context: dict[str, Any], name: str) -> dict[str, Any]:
-    """The context with a step's result: the action's answer, or for for_each the list of answers."""
+    """The context with a step's result: the action's answer, or for for_each the list of answers, in order."""
     return _merged(context, name, result)
 
 
 def _merged(context: Mapping[str, Any], name: str, result: Any) -> dict[str, Any]:
-    return {**context, "steps": {**context.get("steps", {}), name: result}}
+    return {**context, "steps": {**context["steps"], name: result}}
 
 
 def _checked_automation(automation: Any) -> dict[str, Any]:
@@ -274,22 +332,25 @@ def _check_connection_name(connection: Any) -> None:
     checked_payload({"action": "(automation)", "connection": connection})
 
 
-_loaded: dict[str, Any] = {}
+_loaded: dict[str, Automation] = {}
 
 
-def _load(document: Mapping[str, Any]) -> Any:
+def _load(document: Mapping[str, Any]) -> Automation:
     """The automation, checked against the manifest once per process and content."""
-    import json
-
-    from connector.automations import load_automation
-    from connector.manifest import bundled_manifest
-
     key = json.dumps(document, sort_keys=True, default=str)
     if key not in _loaded:
-        if len(_loaded) > 256:
+        if len(_loaded) >= 256:
             _loaded.clear()
         _loaded[key] = load_automation(document, bundled_manifest())
     return _loaded[key]
+
+
+def automation_document(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """An automation file's content, checked against the manifest (errors name the file): what travels in a
+    message."""
+    load_automation(path, bundled_manifest())
+    document: dict[str, Any] = parse(Path(path).read_text(encoding="utf-8"), str(path))
+    return document
 
 
 # --- beat ------------------------------------------------------------------------------------------------------
@@ -297,24 +358,56 @@ def _load(document: Mapping[str, Any]) -> Any:
 
 def beat_schedule(paths: Iterable[str | os.PathLike[str]], connection: str) -> dict[str, dict[str, Any]]:
     """Celery beat entries for the scheduled automations among `paths` (files, or folders of *.yaml, *.yml and
-    *.json): each runs `zoho.run_automation` on its cron (UTC) with the connection NAME. Automations started by a
-    poll or a webhook are skipped. Every file is checked against the manifest first."""
-    import yaml
-
+    *.json): each sends `zoho.run_automation` with the file's content and the connection NAME on its cron, in UTC.
+    Automations started by a poll or a webhook are left out. Every file is checked first."""
     _check_connection_name(connection)
     entries: dict[str, dict[str, Any]] = {}
     for file in _automation_files(paths):
-        document = yaml.safe_load(file.read_text(encoding="utf-8"))
-        automation = _load(_checked_automation(document))
+        document = automation_document(file)
+        automation = _load(document)
         schedule = automation.trigger.get("schedule")
         if schedule is None:
             continue
-        entries[f"zoho:{automation.name}"] = {
+        name = f"zoho:{automation.name}"
+        if name in entries:
+            raise InputValidationError(
+                str(file), [Violation("name", "/name", f"another scheduled automation is named {automation.name!r}")]
+            )
+        entries[name] = {
             "task": "zoho.run_automation",
-            "schedule": crontab.from_string(schedule["cron"]),
+            "schedule": cron_schedule(schedule["cron"]),
             "args": (document, connection),
         }
     return entries
+
+
+def cron_schedule(expression: str) -> crontab:
+    """A five-field cron expression as Celery's crontab. Celery counts Sunday as 0 only; cron also takes 7."""
+    fields = expression.split()
+    if len(fields) == 5 and re.search(r"(?<![0-9])7(?![0-9])", fields[4]):
+        fields[4] = ",".join(str(day) for day in sorted(_days_of_week(fields[4])))
+    return crontab.from_string(" ".join(fields))
+
+
+_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+
+
+def _days_of_week(field: str) -> set[int]:
+    days: set[int] = set()
+    for part in field.split(","):
+        base, _, step = part.partition("/")
+        if base == "*":
+            first, last = 0, 6
+        else:
+            low, _, high = base.partition("-")
+            first = _day(low)
+            last = _day(high) if high else (7 if step else first)
+        days.update(day % 7 for day in range(first, last + 1, int(step or 1)))
+    return days
+
+
+def _day(text: str) -> int:
+    return _DAYS.index(text.upper()) if text.upper() in _DAYS else int(text)
 
 
 def _automation_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -331,8 +424,7 @@ def _beat_from_environment() -> dict[str, dict[str, Any]]:
     paths = [p for p in os.environ.get("ZOHO_CELERY_AUTOMATIONS", "").split(os.pathsep) if p]
     if not paths:
         return {}
-    connection = os.environ.get("ZOHO_CONNECTION", "")
-    return beat_schedule(paths, connection)
+    return beat_schedule(paths, os.environ.get("ZOHO_CONNECTION", ""))
 
 
 app.conf.beat_schedule = _beat_from_environment()

@@ -93,12 +93,10 @@ def _enqueue(command: str, rest: list[str]) -> int:
         raise ConnectionConfigError("no connection: pass --connection NAME or set ZOHO_CONNECTION")
     from celery.exceptions import TimeoutError as CeleryTimeout
 
-    from connector.engines.celery import ZohoTaskError, run_action, run_automation
+    from connector.engines.celery import automation_document, failure, run_action, run_automation
 
     if command == "run":
-        import yaml
-
-        document = yaml.safe_load(Path(args.file).read_text(encoding="utf-8"))
+        document = automation_document(args.file)
         trigger = _json_argument("--trigger", args.trigger) if args.trigger else None
         result = run_automation.apply_async((document, connection, trigger))
     else:
@@ -106,13 +104,16 @@ def _enqueue(command: str, rest: list[str]) -> int:
         result = run_action.apply_async((payload,))
     try:
         value = result.get(timeout=args.timeout)
-    except ZohoTaskError as exc:
-        _print({"error": exc.error}, sys.stderr)
-        return _exit_code(exc.error.get("type"))
     except CeleryTimeout:
         error = {"type": "timeout", "message": f"no result in {args.timeout:g} s; task {result.id} may still run"}
         _print({"error": error}, sys.stderr)
         return 1
+    except Exception as exc:
+        failed = failure(exc)
+        if failed is None:
+            raise
+        _print({"error": failed}, sys.stderr)
+        return _exit_code(failed.get("type"))
     _print(value, sys.stdout)
     return 0
 
