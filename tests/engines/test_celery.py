@@ -402,3 +402,214 @@ def test_a_create_redelivered_after_its_worker_died_is_not_sent_twice(
     assert "not sent again" in caught.value.error["message"]
     assert len(leads_named(state, "Once")) == 1
     assert stats(base)["requests"]["POST /crm/v8/Leads"] == 1
+
+
+# --- automations ------------------------------------------------------------------------------------------------
+
+AUTOMATION = """\
+name: celery-leads
+description: three leads, each marked contacted, then the first read back
+trigger: {schedule: {cron: "0 7 * * 1-5"}}
+steps:
+  - name: created
+    action: crmCreateRecords
+    inputs:
+      recordType: Leads
+      records: [{Last_Name: Chain-1}, {Last_Name: Chain-2}, {Last_Name: Chain-3}]
+  - name: contacted
+    action: crmUpdateRecord
+    for_each: ${steps.created.data}
+    inputs: {recordType: Leads, recordId: "${item.id}", fieldValues: {Lead_Status: Contacted}}
+  - name: first
+    action: crmGetRecord
+    inputs: {recordType: Leads, recordId: "${steps.created.data.0.id}", fields: [Last_Name, Lead_Status]}
+"""
+
+FAILING = """\
+name: celery-failing
+trigger: {schedule: {cron: "0 7 * * *"}}
+steps:
+  - name: created
+    action: crmCreateRecords
+    inputs: {recordType: Leads, records: [{Last_Name: Fails-1}, {Last_Name: Fails-2}]}
+  - name: missing
+    action: crmGetRecord
+    for_each: ${steps.created.data}
+    inputs: {recordType: Leads, recordId: "404"}
+  - name: never
+    action: crmGetRecord
+    inputs: {recordType: Leads, recordId: "${steps.created.data.0.id}"}
+"""
+
+
+def _file(workdir: Path, name: str, text: str) -> Path:
+    path = workdir / "automations" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _chain_leads(state: SandboxState) -> dict[str, Any]:
+    return {r["Last_Name"]: r for r in state.records["Leads"].values() if str(r.get("Last_Name")).startswith("Chain-")}
+
+
+def test_an_automation_of_several_steps_runs_as_a_chain_and_a_chord(
+    worker: Worker, sandbox: tuple[str, SandboxState], workdir: Path, faults: Callable[..., None]
+) -> None:
+    from connector.engines.celery import automation_document, run_automation
+
+    base, state = sandbox
+    before = len(_chain_leads(state))
+    faults(fail_next=2, fail_kind="429", retry_after=1)  # the create is throttled twice: Celery retries it
+    result = run_automation.delay(automation_document(_file(workdir, "leads.yaml", AUTOMATION)), "sandbox")
+    outcome = result.get(timeout=120)
+    assert outcome["automation"] == "celery-leads"
+    assert outcome["ran"] is True
+    created = [row["id"] for row in outcome["steps"]["created"]["data"]]
+    assert len(created) == 3
+    assert [answer["data"]["data"][0]["details"]["id"] for answer in outcome["steps"]["contacted"]] == created
+    first = outcome["steps"]["first"]["data"]["data"][0]
+    assert (first["id"], first["Last_Name"], first["Lead_Status"]) == (created[0], "Chain-1", "Contacted")
+    leads = _chain_leads(state)
+    assert len(leads) == before + 3  # a throttled create did not act, so retrying it made no duplicate
+    assert all(state.records["Leads"][lead]["Lead_Status"] == "Contacted" for lead in created)
+    assert stats(base)["faults_injected"] == {"429": 2}
+    for task in ("zoho.run_automation", "zoho.automation_step", "zoho.automation_merge"):
+        assert f"Task {task}[" in worker.text()
+
+
+def test_a_failing_step_stops_the_automation_and_its_error_names_the_step(
+    worker: Worker, sandbox: tuple[str, SandboxState], workdir: Path
+) -> None:
+    from celery.exceptions import ChordError
+
+    from connector.engines.celery import automation_document, failure, run_automation
+
+    base, _ = sandbox
+    httpx.delete(f"{base}/__sandbox/stats")
+    result = run_automation.delay(automation_document(_file(workdir, "failing.yaml", FAILING)), "sandbox")
+    with pytest.raises(ChordError) as caught:  # a for_each step is a chord: Celery reports the failed member
+        result.get(timeout=120)
+    error = failure(caught.value)
+    assert error is not None
+    assert (error["type"], error["step"], error["call"], error["retryable"]) == ("not_found", "missing", 0, False)
+    requests = stats(base)["requests"]
+    assert requests["GET /crm/v8/Leads/404"] == 2
+    assert [path for path in requests if path.startswith("GET /crm/v8/Leads/") and not path.endswith("/404")] == []
+
+
+def test_the_cli_enqueues_an_automation_and_an_action(
+    worker: Worker, sandbox: tuple[str, SandboxState], workdir: Path
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [str(BIN / "zoho-connector"), "celery"]
+    ran = subprocess.run(
+        [*command, "run", str(_file(workdir, "leads.yaml", AUTOMATION)), "--connection", "sandbox"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    outcome = json.loads(ran.stdout)
+    assert outcome["steps"]["first"]["data"]["data"][0]["Lead_Status"] == "Contacted"
+    failed = subprocess.run(
+        [*command, "call", "crmGetRecord", "--inputs", '{"recordType": "Leads", "recordId": "404"}'],
+        capture_output=True,
+        text=True,
+        env={**env, "ZOHO_CONNECTION": "sandbox"},
+        timeout=120,
+    )
+    assert failed.returncode == 4  # as `zoho-connector run` for a record that does not exist
+    assert json.loads(failed.stderr)["error"]["type"] == "not_found"
+    refused = subprocess.run(
+        [*command, "worker"], capture_output=True, text=True, env={**env, "ZOHO_CONNECTIONS": ""}, timeout=120
+    )
+    assert refused.returncode == 3
+    assert "--connections FILE" in json.loads(refused.stderr)["error"]["message"]
+
+
+def test_a_beat_entry_sends_what_beat_sends_and_the_worker_runs_it(worker: Worker, workdir: Path) -> None:
+    from connector.engines.celery import beat_schedule
+
+    entries = beat_schedule([_file(workdir, "leads.yaml", AUTOMATION)], "sandbox")
+    entry = entries["zoho:celery-leads"]
+    # beat publishes by task name with the entry's args, as here
+    outcome = app.send_task(entry["task"], args=entry["args"]).get(timeout=120)
+    assert outcome["steps"]["first"]["data"]["data"][0]["Last_Name"] == "Chain-1"
+
+
+# --- no secret in a message or a result ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def firehose() -> Iterator[Callable[[], list[str]]]:
+    """RabbitMQ's firehose: every message published in the vhost (by this process, the worker's retries, chains
+    and chords alike) is copied to amq.rabbitmq.trace, as the broker received it. Yields a function that drains
+    the copies, each as the JSON of its headers and body."""
+    import shutil
+
+    if shutil.which("rabbitmqctl") is None:
+        message = "rabbitmqctl is not installed: the firehose cannot be turned on"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    subprocess.run(["rabbitmqctl", "trace_on"], check=True, capture_output=True, timeout=60)
+    name = f"firehose-{uuid.uuid4().hex[:8]}"
+    with app.connection_for_write() as connection:
+        channel: Any = connection.default_channel  # py-amqp's channel, under kombu's StdChannel type
+        channel.queue_declare(name, auto_delete=False, exclusive=False)
+        channel.queue_bind(name, exchange="amq.rabbitmq.trace", routing_key="publish.#")
+
+        def drain() -> list[str]:
+            copies = []
+            while (message := channel.basic_get(name, no_ack=True)) is not None:
+                properties = {key: str(value) for key, value in message.properties.items()}
+                copies.append(json.dumps({"properties": properties, "body": message.body.decode()}))
+            return copies
+
+        try:
+            yield drain
+        finally:
+            channel.queue_delete(name)
+            subprocess.run(["rabbitmqctl", "trace_off"], check=True, capture_output=True, timeout=60)
+
+
+def test_messages_and_results_hold_no_client_secret_refresh_token_or_access_token(
+    worker: Worker,
+    sandbox: tuple[str, SandboxState],
+    secrets: dict[str, str],
+    workdir: Path,
+    faults: Callable[..., None],
+    firehose: Callable[[], list[str]],
+) -> None:
+    """Every message the broker received while an action ran (and was retried), an action failed and an
+    automation ran, and every key of the result database, checked for the connection's secrets."""
+    import redis
+
+    from connector.engines.celery import automation_document, run_automation
+
+    _, state = sandbox
+    backend = redis.Redis.from_url(str(app.conf.result_backend), decode_responses=True)
+    faults(fail_next=1, fail_kind="429", retry_after=1)
+    lead = create_lead("Secretless")  # retried once
+    with pytest.raises(ZohoTaskError):
+        run_action.delay(payload("crmGetRecord", {"recordType": "Leads", "recordId": "404"})).get(timeout=60)
+    document = automation_document(_file(workdir, "leads.yaml", AUTOMATION))
+    run_automation.delay(document, "sandbox").get(timeout=120)
+    time.sleep(0.5)  # the firehose copies are asynchronous
+    messages = [m for m in firehose() if QUEUE in m]
+    keys: list[Any] = list(backend.scan_iter(count=1000))
+    results = [f"{key} {backend.get(key)}" for key in keys if backend.type(key) == "string"]
+    # a create and its retry, a failed read, then the automation's run, 3 steps, 5 actions and 3 merges
+    assert len(messages) >= 15
+    assert any("zoho.automation_merge" in m for m in messages)
+    assert any('\\"connection\\": \\"sandbox\\"' in m for m in messages)  # the payloads themselves are read
+    assert any(lead in result for result in results)  # the results are really there
+    access_tokens = list(state.access_tokens)
+    assert access_tokens
+    forbidden = [secrets["client_secret"], secrets["refresh_token"], *access_tokens]
+    for text in [*messages, *results, worker.text()]:
+        for secret in forbidden:
+            assert secret not in text
+        assert not TOKEN_SHAPED.search(text)
