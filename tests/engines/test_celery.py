@@ -600,7 +600,7 @@ def test_messages_and_results_hold_no_client_secret_refresh_token_or_access_toke
     time.sleep(0.5)  # the firehose copies are asynchronous
     messages = [m for m in firehose() if QUEUE in m]
     keys: list[Any] = list(backend.scan_iter(count=1000))
-    results = [f"{key} {backend.get(key)}" for key in keys if backend.type(key) == "string"]
+    results = [f"{key} {backend.get(key)!s}" for key in keys if backend.type(key) == "string"]
     # a create and its retry, a failed read, then the automation's run, 3 steps, 5 actions and 3 merges
     assert len(messages) >= 15
     assert any("zoho.automation_merge" in m for m in messages)
