@@ -59,7 +59,7 @@ def test_cron_takes_sunday_as_7_as_well_as_0() -> None:
     assert cron_schedule("30 6 * * 6-7") == crontab(minute="30", hour="6", day_of_week="0,6")
     assert cron_schedule("0 0 * * 7") == crontab(minute="0", hour="0", day_of_week="0")
     assert cron_schedule("0 0 * * MON-FRI") == crontab(minute="0", hour="0", day_of_week="1-5")
-    assert cron_schedule("0 0 * * */2").day_of_week == {0, 2, 4, 6}
+    assert cron_schedule("0 0 * * */2") == crontab(minute="0", hour="0", day_of_week="0,2,4,6")
 
 
 def test_a_broken_file_fails_when_the_schedule_is_built_naming_the_file(folder: Path) -> None:
