@@ -73,7 +73,7 @@ def _beat(rest: list[str]) -> int:
     app.conf.beat_schedule = beat_schedule(paths, connection)
     for name, entry in app.conf.beat_schedule.items():
         print(f"{name}: {entry['schedule']}", file=sys.stderr)
-    app.start(["celery", "beat", *celery_args])
+    app.start(["beat", *celery_args])
     return 0
 
 
