@@ -22,10 +22,11 @@ own backoff schedule, up to the action's (or the connection's) max retries; anyt
 error's JSON (`ZohoTaskError.error`, secrets scrubbed). A write that may have reached Zoho is never retryable.
 
 Late acks: a task whose worker dies mid-run goes back to the queue and runs again (at least once). For reads and
-idempotent calls (get, list, update, delete, upsert) that is harmless and a Fetch All starts over, returning every
-record once. A write (create, upload, POST) records that it started; run again after it may have been sent, it
-fails as `may_have_acted` instead of sending a duplicate, and one that had finished returns its stored result.
-Idempotent upserts (crmUpsertRecords with duplicateCheckFields) are the pattern for writes that must complete.
+idempotent calls (get, list, update and delete of one record) that is harmless, and a Fetch All starts over,
+returning every record once. A write (create, upload, POST, the bulk actions) records in the result backend that it
+started; run again after it may have been sent, it fails as `may_have_acted` instead of sending a duplicate, and one
+that had finished returns its stored result. A write that must complete despite crashes should be idempotent and
+say so: an upsert with duplicateCheckFields and `retryAllErrors: true` is retried and re-run like a read.
 """
 
 from __future__ import annotations
