@@ -404,6 +404,23 @@ def test_a_create_redelivered_after_its_worker_died_is_not_sent_twice(
     assert stats(base)["requests"]["POST /crm/v8/Leads"] == 1
 
 
+def test_a_create_delivered_again_after_it_finished_returns_its_result_and_sends_nothing(
+    worker: Worker, sandbox: tuple[str, SandboxState], faults: Callable[..., None]
+) -> None:
+    """The message of a create that had finished comes again (its worker died before acknowledging it): the
+    stored result is the answer, and Zoho is not called."""
+    base, state = sandbox
+    task_id = str(uuid.uuid4())
+    stored = {"data": {"data": [{"code": "SUCCESS", "details": {"id": "5843166000000099999"}}]}}
+    app.backend.store_result(task_id, stored, "SUCCESS")
+    inputs = {"recordType": "Leads", "fieldValues": {"Last_Name": "Again"}}
+    run_action.apply_async((payload("crmCreateRecord", inputs),), task_id=task_id)
+    _wait_for(lambda: f"zoho.run_action[{task_id}] succeeded" in worker.text(), "the worker to run the task")
+    assert AsyncResult(task_id, app=app).get(timeout=10) == stored
+    assert leads_named(state, "Again") == []
+    assert "POST /crm/v8/Leads" not in stats(base)["requests"]
+
+
 # --- automations ------------------------------------------------------------------------------------------------
 
 AUTOMATION = """\
