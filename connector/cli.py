@@ -10,6 +10,7 @@
     zoho-connector auth …                        connect an account and manage its tokens
     zoho-connector sandbox                       a local emulator of Zoho Accounts, CRM and Books
     zoho-connector webhook listen --trigger KEY  subscribe, print each event as a JSON line, renew, unsubscribe
+    zoho-connector celery worker|beat|run|call   the actions on Celery (pip install 'zoho-connector[celery]')
 
 `--connections FILE` (anywhere on the line, or $ZOHO_CONNECTIONS) names a JSON/YAML file of connections by name;
 `--connection NAME` then picks one.
@@ -51,6 +52,7 @@ EXTENSIONS = {
     "auth": ("connect a Zoho account and manage its tokens", "connector.auth.cli"),
     "sandbox": ("serve a local emulator of Zoho Accounts, CRM and Books", "connector.sandbox"),
     "webhook": ("receive a webhook trigger's events (webhook listen)", "connector.webhook_cli"),
+    "celery": ("actions and automations on Celery: worker, beat, run, call", "connector.engines.celery_cli"),
 }
 
 

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector.sandbox import (
     accounts,
@@ -134,6 +134,8 @@ class SandboxMiddleware:
         now = float(app_state.clock())
         if faults.slow_ms > 0 and product in faults.targets:
             await app_state.sleep(faults.slow_ms / 1000)
+        if faults.slow_reply_ms > 0 and product in faults.targets:
+            send = _held_back(send, faults.slow_reply_ms / 1000, app_state.sleep)
         kind = faults.pick(product, now)
         if kind is not None:
             app_state.stats.faults[kind] += 1
@@ -153,6 +155,17 @@ class SandboxMiddleware:
             scope["sandbox.user_id"] = token.user_id
             scope["sandbox.scopes"] = granted
         await self.app(scope, receive, send)
+
+
+def _held_back(send: Send, seconds: float, sleep: Sleep) -> Send:
+    """`send` that waits before the answer starts: the call's work is done, its answer comes late."""
+
+    async def held(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await sleep(seconds)
+        await send(message)
+
+    return held
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

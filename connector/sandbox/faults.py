@@ -34,6 +34,7 @@ JSON_KEYS = {
     "retry_after": "retry_after",
     "status_5xx": "status_5xx",
     "slow_ms": "slow_ms",
+    "slow_reply_ms": "slow_reply_ms",
     "fault_targets": "targets",
     "fault_seed": "seed",
 }
@@ -55,6 +56,9 @@ class FaultConfig:
     retry_after: int | None = None  # seconds in Retry-After on 429s; None sends no header (Zoho's usual)
     status_5xx: int = 500
     slow_ms: float = 0.0  # delay before every API call is answered
+    # delay after every API call was handled, before its answer goes out: a client that gives up first has lost
+    # the answer to a call that acted (a create whose response never came)
+    slow_reply_ms: float = 0.0
     targets: tuple[Product, ...] = ("crm", "books")
     seed: int | None = None
     _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)

@@ -168,6 +168,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--retry-after", type=int, help="Retry-After seconds on injected 429s (none by default)")
     f.add_argument("--status-5xx", type=int, default=500, help="status of injected 5xx answers")
     f.add_argument("--slow-ms", type=float, default=0.0, help="delay every API call by this many milliseconds")
+    f.add_argument(
+        "--slow-reply-ms", type=float, default=0.0, help="hold every answer back this long after the call was handled"
+    )
     f.add_argument("--fault-targets", default="crm,books", help="products to break: crm,books,accounts")
     f.add_argument("--fault-seed", type=int, help="seed for the random fault draws")
     return p
