@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector.sandbox import (
     accounts,
@@ -135,8 +135,11 @@ class SandboxMiddleware:
         kind = faults.pick(product, now)
         if kind is not None:
             app_state.stats.faults[kind] += 1
+        if kind is not None and kind != "lost":
             await fault_response(kind, product, faults)(scope, receive, send)
             return
+        if kind == "lost":
+            send = _losing_the_body(send)
         if product != "accounts":
             state: SandboxState = app_state.sandbox
             token = accounts.authenticate(state, Headers(scope=scope).get("authorization"), now)
@@ -151,6 +154,17 @@ class SandboxMiddleware:
             scope["sandbox.user_id"] = token.user_id
             scope["sandbox.scopes"] = granted
         await self.app(scope, receive, send)
+
+
+def _losing_the_body(send: Send) -> Send:
+    """The call is carried out and its status line sent, but the body never is: uvicorn then closes the
+    connection, and the client sees an answer cut off after its request may well have acted."""
+
+    async def lose(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await send(message)
+
+    return lose
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
