@@ -9,6 +9,7 @@
     zoho-connector docs                          a Markdown reference of every action
     zoho-connector auth …                        connect an account and manage its tokens
     zoho-connector sandbox                       a local emulator of Zoho Accounts, CRM and Books
+    zoho-connector temporal worker|start|schedule   automations on Temporal (the `temporal` extra)
 
 `--connections FILE` (anywhere on the line, or $ZOHO_CONNECTIONS) names a JSON/YAML file of connections by name;
 `--connection NAME` then picks one.
@@ -49,6 +50,7 @@ EXIT_CODES = {
 EXTENSIONS = {
     "auth": ("connect a Zoho account and manage its tokens", "connector.auth.cli"),
     "sandbox": ("serve a local emulator of Zoho Accounts, CRM and Books", "connector.sandbox"),
+    "temporal": ("run automations on Temporal: worker, start, schedule", "connector.engines.temporal_cli"),
 }
 
 
