@@ -26,11 +26,11 @@ import contextvars
 import json
 import threading
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     from temporalio import activity, workflow
@@ -56,9 +56,13 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 with workflow.unsafe.imports_passed_through():
     from connector._redact import redact_value
+    from connector.automations import Automation, AutomationError, load_automation, parse, step_calls
     from connector.engines._common import checked_payload, engine_connector
     from connector.errors import ConnectorError, InputValidationError, Violation
     from connector.runner import Stream
+
+if TYPE_CHECKING:
+    from connector.models import Manifest
 
 __all__ = [
     "MAX_RESULT_BYTES",
@@ -66,6 +70,8 @@ __all__ = [
     "AutomationWorkflow",
     "application_error",
     "automation_input",
+    "checked_automation",
+    "cron_of",
     "plan_automation",
     "run_action",
     "running_worker",
@@ -108,26 +114,27 @@ def run_action(payload: dict[str, Any]) -> dict[str, Any]:
 
 @activity.defn(name="zoho.plan_automation")
 def plan_automation(payload: dict[str, Any]) -> dict[str, Any]:
-    """An automation file checked against the worker's manifest, as the JSON plan the workflow follows. Done in an
-    activity so that the plan is recorded in the history: replays never read files."""
+    """An automation file's content checked against the worker's manifest, as the plan the workflow follows
+    (`Automation.to_dict`). An activity, so the plan is recorded in the history: a replay never reads a file."""
     try:
-        from connector.automations import load_automation
-
-        source = payload.get("automation") if isinstance(payload, Mapping) else None
-        if not isinstance(source, str):
-            raise InputValidationError(
-                "automation", [Violation("automation", "/automation", "expected the automation file's content")]
-            )
-        automation = load_automation(source, engine_connector().manifest)
+        return checked_automation(payload.get("automation"), payload.get("file"), engine_connector().manifest).to_dict()
     except ConnectorError as exc:
         raise application_error(exc) from None
-    return {
-        "name": automation.name,
-        "trigger": automation.trigger,
-        "steps": [
-            {"name": s.name, "action": s.action, "inputs": s.inputs, "for_each": s.for_each} for s in automation.steps
-        ],
-    }
+
+
+def checked_automation(source: Any, file: Any = None, manifest: Manifest | None = None) -> Automation:
+    """An automation file's content (YAML or JSON) checked against the manifest (default: the bundled one)."""
+    name = file if isinstance(file, str) and file else "(automation)"
+    if not isinstance(source, str):
+        raise AutomationError(name, [Violation("(automation)", "", "expected the automation file's content")])
+    if manifest is None:
+        from connector.manifest import bundled_manifest
+
+        manifest = bundled_manifest()
+    try:
+        return load_automation(parse(source, name), manifest)
+    except AutomationError as exc:
+        raise AutomationError(name, exc.problems) from None
 
 
 def application_error(exc: ConnectorError) -> ApplicationError:
@@ -243,28 +250,27 @@ class AutomationWorkflow:
 
     @workflow.run
     async def run(self, params: dict[str, Any]) -> dict[str, Any]:
-        with workflow.unsafe.imports_passed_through():
-            from connector.automations import Step, step_calls
-
         connection, options = _checked_input(params)
         plan = await workflow.execute_activity(
             "zoho.plan_automation",
-            {"automation": params["automation"]},
+            {"automation": params["automation"], "file": params.get("file")},
             start_to_close_timeout=timedelta(minutes=2),
             retry_policy=RetryPolicy(maximum_attempts=3),
         )
-        context: dict[str, Any] = {"trigger": params.get("trigger") or {}, "steps": {}}
-        for raw in plan["steps"]:
-            step = Step(name=raw["name"], action=raw["action"], inputs=raw["inputs"], for_each=raw["for_each"])
+        automation = Automation.from_dict(plan)
+        context: dict[str, Any] = {"trigger": dict(params.get("trigger") or {}), "steps": {}}
+        outcome = {"automation": automation.name, "trigger": context["trigger"], "steps": context["steps"]}
+        if automation.trigger_kind != "schedule" and not context["trigger"].get("records"):
+            return {**outcome, "ran": False}  # as run_automation: a poll or webhook with no records runs nothing
+        for step in automation.steps:
             try:
                 calls = step_calls(step, context)
-            except ConnectorError as exc:
-                raise ApplicationError(
-                    f"step {step.name!r}: {exc.message}", type=exc.kind, non_retryable=True
-                ) from None
+            except AutomationError as exc:
+                error = application_error(AutomationError(automation.source, exc.problems))
+                raise ApplicationError(error.message, *error.details, type=error.type, non_retryable=True) from None
             results = await self._calls(step.name, step.action, calls, connection, options)
             context["steps"][step.name] = results if step.for_each is not None else results[0]
-        return {"automation": plan["name"], "steps": context["steps"]}
+        return {**outcome, "ran": True}
 
     async def _calls(
         self, name: str, action: str, calls: list[dict[str, Any]], connection: str, options: dict[str, Any]
@@ -339,6 +345,7 @@ def automation_input(
     *,
     trigger: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
+    file: str | None = None,
 ) -> dict[str, Any]:
     """The workflow's input: the automation file's content (not a path: workers may be other machines) and a
     connection NAME. Refuses anything but a name, before a secret could reach the history."""
@@ -347,19 +354,13 @@ def automation_input(
             "connection", [Violation("connection", "", "expected the NAME of a connection in the workers' file")]
         )
     params: dict[str, Any] = {"automation": source, "connection": connection}
+    if file is not None:
+        params["file"] = file
     if trigger is not None:
         params["trigger"] = dict(trigger)
     if options is not None:
         params["options"] = dict(options)
     return params
-
-
-def _checked_automation(source: str) -> Any:
-    """Validate at deploy time, on the starting side, so a broken file never starts a workflow."""
-    from connector.automations import load_automation
-    from connector.manifest import bundled_manifest
-
-    return load_automation(source, bundled_manifest())
 
 
 async def start_automation(
@@ -371,10 +372,12 @@ async def start_automation(
     workflow_id: str | None = None,
     trigger: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
+    file: str | None = None,
 ) -> Any:
-    """Start the automation workflow and return a handle (`await handle.result()` for its steps' results)."""
-    automation = _checked_automation(source)
-    params = automation_input(source, connection, trigger=trigger, options=options)
+    """Check the automation (deploy-time validation, on this side: a broken file never starts a workflow), start
+    its workflow and return the handle (`await handle.result()`: {"automation", "trigger", "steps", "ran"})."""
+    automation = checked_automation(source, file)
+    params = automation_input(source, connection, trigger=trigger, options=options, file=file)
     return await client.start_workflow(
         "zoho.automation",
         params,
@@ -391,21 +394,18 @@ async def schedule_automation(
     task_queue: str = TASK_QUEUE,
     schedule_id: str | None = None,
     options: Mapping[str, Any] | None = None,
+    file: str | None = None,
 ) -> str:
-    """Create (or replace) the Temporal Schedule of an automation whose trigger is `{schedule: {cron}}`; runs
-    never overlap (a run still going when the next is due skips that one). Returns the schedule id."""
-    automation = _checked_automation(source)
-    cron = (automation.trigger.get("schedule") or {}).get("cron")
-    if not isinstance(cron, str):
-        raise InputValidationError(
-            automation.name,
-            [Violation("trigger", "/trigger", "only an automation with a schedule trigger is scheduled")],
-        )
+    """Create (or replace) the Temporal Schedule of an automation whose trigger is `{schedule: {cron}}` (UTC, as
+    automation files say); runs never overlap (a run still going when the next is due skips that one). Returns
+    the schedule id."""
+    automation = checked_automation(source, file)
+    cron = cron_of(automation)
     sid = schedule_id or f"zoho-automation-{automation.name}"
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
             "zoho.automation",
-            automation_input(source, connection, options=options),
+            automation_input(source, connection, options=options, file=file),
             id=f"zoho-automation-{automation.name}",
             task_queue=task_queue,
         ),
@@ -423,17 +423,33 @@ async def schedule_automation(
     return sid
 
 
+def cron_of(automation: Automation) -> str:
+    """The cron expression of an automation's schedule trigger; an error for any other trigger."""
+    cron = automation.trigger.get("schedule", {}).get("cron")
+    if not isinstance(cron, str):
+        problem = (
+            f"only an automation with a schedule trigger can be scheduled; this one's is {automation.trigger_kind}"
+        )
+        raise AutomationError(automation.source, [Violation("trigger", "/trigger", problem)])
+    return cron
+
+
 @asynccontextmanager
 async def running_worker(
-    client: Client, *, task_queue: str = TASK_QUEUE, max_concurrent_activities: int = 8
+    client: Client,
+    *,
+    task_queue: str = TASK_QUEUE,
+    max_concurrent_activities: int = 8,
+    activities: Sequence[Callable[..., Any]] | None = None,
 ) -> AsyncIterator[Worker]:
-    """A worker polling `task_queue` for the automation workflow and the activities, until the block ends."""
+    """A worker polling `task_queue` for the automation workflow and the activities (default: run_action and
+    plan_automation; pass others to add your own or wrap these), until the block ends."""
     executor = ThreadPoolExecutor(max_workers=max_concurrent_activities, thread_name_prefix="zoho-activity")
     worker = Worker(
         client,
         task_queue=task_queue,
         workflows=[AutomationWorkflow],
-        activities=[run_action, plan_automation],
+        activities=list(activities or (run_action, plan_automation)),
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities,
         # The connector is pure Python with no global side effects at import: load it once, not per workflow run.

@@ -117,10 +117,13 @@ def _prepare_start(args: argparse.Namespace) -> dict[str, Any]:
     if connection.startswith(("{", "@")):
         message = "expected a connection NAME: the workers hold the settings, a workflow's history must not"
         raise _bad("--connection", message)
-    temporal._checked_automation(source)  # deploy-time validation, before anything starts
+    automation = temporal.checked_automation(source, args.file)  # deploy-time validation, before anything starts
+    if args.command == "schedule":
+        temporal.cron_of(automation)
     trigger = _json_option("--trigger", getattr(args, "trigger", None))
     options = _json_option("--options", args.options)
-    return {"source": source, "connection": connection, "trigger": trigger, "options": options}
+    file = Path(args.file).name
+    return {"source": source, "connection": connection, "trigger": trigger, "options": options, "file": file}
 
 
 def _json_option(flag: str, value: str | None) -> Any:
@@ -183,6 +186,7 @@ async def _start(args: argparse.Namespace, prepared: dict[str, Any]) -> int:
         workflow_id=args.id,
         trigger=prepared["trigger"],
         options=prepared["options"],
+        file=prepared["file"],
     )
     if args.no_wait:
         print(json.dumps({"workflow_id": handle.id, "run_id": handle.result_run_id}))
@@ -212,6 +216,7 @@ async def _schedule(args: argparse.Namespace, prepared: dict[str, Any]) -> int:
         task_queue=args.task_queue,
         schedule_id=args.id,
         options=prepared["options"],
+        file=prepared["file"],
     )
     print(json.dumps({"schedule_id": sid}))
     return 0
