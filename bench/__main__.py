@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from bench import bulk, bulk_read, connections, core, files, storm, token_stores
+import os
+import sys
+
+from bench import bulk, bulk_read, connections, core, files, storm, temporal, token_stores
 
 
 def main() -> None:
@@ -20,7 +23,11 @@ def main() -> None:
     bulk_read.main()
     print("\n== token stores ==")
     token_stores.main()
+    print("\n== Temporal: zoho.run_action throughput ==")
+    temporal.main()
 
 
 if __name__ == "__main__":
     main()
+    sys.stdout.flush()
+    os._exit(0)  # the Temporal SDK can crash at interpreter exit after a finished run (temporalio/sdk-python#300)

