@@ -75,6 +75,8 @@ def use_connector(connector: Connector | None) -> Connector | None:
     """Make `connector` the process's engine connector (None: build it again from the environment on next use);
     returns the previous one. For embedding a worker in a program that builds its own Connector, and for tests."""
     global _connector
+    if connector is not None and not connector._options.engine_mode:
+        raise ValueError("an engine's connector must be in engine mode: Connector.load(engine_mode=True, ...)")
     with _lock:
         previous, _connector = _connector, connector
         return previous
