@@ -147,12 +147,12 @@ def connections(sandbox: Sandbox, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def engine(connections: Path) -> Iterator[Connector]:
-    """The process's engine connector, reading connections by name from the file (as a worker does)."""
-    with Connector.load(engine_mode=True, connections=connections) as connector:
-        previous = _common.use_connector(connector)
-        yield connector
-        _common.use_connector(previous)
+def engine(connections: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Connector]:
+    """The process's engine connector, reading connections by name from $ZOHO_CONNECTIONS, as a worker does."""
+    monkeypatch.setenv("ZOHO_CONNECTIONS", str(connections))
+    _common.reset_engine_connector()
+    yield _common.engine_connector()
+    _common.reset_engine_connector()
 
 
 Attempt = tuple[str, int, Any]  # (action, attempt, when the attempt was scheduled, on the server's clock)
@@ -328,11 +328,11 @@ def test_a_payload_carrying_connection_settings_is_refused_without_echoing_them(
     with pytest.raises(ApplicationError) as refused:
         run_activity(payload)
     assert (refused.value.type, refused.value.non_retryable) == ("invalid_input", True)
-    assert "connection NAME" in refused.value.message
+    assert "NAME of a connection" in refused.value.message
     assert secret not in json.dumps(refused.value.details) + refused.value.message
     with pytest.raises(ApplicationError) as strange:
         run_activity({"action": "crmGetRecord", "connection": "zoho", "engine": True})
-    assert "engine: unknown member" in strange.value.message
+    assert "engine: unknown field" in strange.value.message
 
 
 def test_fetch_all_resumes_from_its_checkpoint_without_losing_or_repeating_records(
