@@ -60,9 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def server_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--address", default=os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"))
-        p.add_argument("--namespace", default=os.environ.get("TEMPORAL_NAMESPACE", "default"))
-        p.add_argument("--task-queue", default=os.environ.get("ZOHO_TEMPORAL_TASK_QUEUE", "zoho-connector"))
+        address = os.environ.get("TEMPORAL_ADDRESS", "localhost:7233")
+        namespace = os.environ.get("TEMPORAL_NAMESPACE", "default")
+        queue = os.environ.get("ZOHO_TEMPORAL_TASK_QUEUE", "zoho-connector")
+        p.add_argument("--address", default=address, help=f"the Temporal frontend, HOST:PORT (default {address})")
+        p.add_argument("--namespace", default=namespace, help=f"the Temporal namespace (default {namespace})")
+        p.add_argument("--task-queue", default=queue, help=f"the task queue workers poll (default {queue})")
 
     p = sub.add_parser("worker", help="run a worker: the automation workflow and the zoho.run_action activity")
     server_options(p)
