@@ -77,6 +77,7 @@ __all__ = [
     "running_worker",
     "schedule_automation",
     "start_automation",
+    "workflow_runner",
 ]
 
 TASK_QUEUE = "zoho-connector"
@@ -423,6 +424,12 @@ async def schedule_automation(
     return sid
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """Temporal's workflow sandbox, with the connector passed through: it is pure Python with no global side
+    effects at import, so it is loaded once rather than for every workflow run (also for a Replayer)."""
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("connector"))
+
+
 def cron_of(automation: Automation) -> str:
     """The cron expression of an automation's schedule trigger; an error for any other trigger."""
     cron = automation.trigger.get("schedule", {}).get("cron")
@@ -452,10 +459,7 @@ async def running_worker(
         activities=list(activities or (run_action, plan_automation)),
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities,
-        # The connector is pure Python with no global side effects at import: load it once, not per workflow run.
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("connector")
-        ),
+        workflow_runner=workflow_runner(),
     )
     try:
         async with worker:
