@@ -11,7 +11,7 @@ and whose details hold the error's JSON. Activities are synchronous and run in t
 connector's blocking path is its primary one (token stores, bulk-read jobs and the streamed Fetch All are built on
 it), and a slow call then holds one thread, never the event loop that heartbeats every other activity.
 
-Fetch All heartbeats after each page with a checkpoint, `{"resume": the next page's query, "records": so far}`; an
+Fetch All heartbeats page by page with a checkpoint, `{"resume": the next page's query, "records": so far}`; an
 attempt that follows a dead worker starts from the last checkpoint Temporal kept, so no record is lost or repeated
 (an action whose resume point is not expressible as its inputs starts over, dropping the checkpoint's records).
 All records come back in the activity's result, which Temporal stores in the workflow's history: past
@@ -62,7 +62,7 @@ with workflow.unsafe.imports_passed_through():
     from connector.runner import Stream
 
 if TYPE_CHECKING:
-    from connector.models import Manifest
+    from connector.models import Action, Manifest
 
 __all__ = [
     "MAX_RESULT_BYTES",
@@ -82,7 +82,6 @@ __all__ = [
 
 TASK_QUEUE = "zoho-connector"
 MAX_RESULT_BYTES = 1_500_000  # Temporal refuses payloads past 2 MB (its default blob size limit)
-ACTIVITIES = ("zoho.run_action", "zoho.plan_automation")
 _CHECKPOINT = 1  # version of the Fetch All heartbeat's layout
 
 
@@ -147,7 +146,7 @@ def application_error(exc: ConnectorError) -> ApplicationError:
     )
 
 
-def _fetches_all(definition: Any, inputs: Mapping[str, Any]) -> bool:
+def _fetches_all(definition: Action, inputs: Mapping[str, Any]) -> bool:
     name = definition.inputs_with_role("fetch_all")
     value = inputs.get(name) if definition.pagination and name else None
     return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"))
@@ -167,7 +166,13 @@ def _fetch_all(action: str, inputs: dict[str, Any], connection: str, pulse: _Pul
     stream = connector.stream(action, start, connection=connection)
     assert isinstance(stream, Stream)  # a paginated walk: jobs are run whole
     stream.count = len(records)
+    pending: dict[str, Any] | None = None
     for page in stream.pages():
+        if pending is not None:
+            # The previous page's checkpoint, sent once another page exists: a checkpoint never points past the
+            # last page, so a retry after the walk ended cannot fetch that page twice. A copy of the records:
+            # the SDK encodes the details later, on its own thread.
+            pulse.beat(pending)
         size += len(json.dumps(page, ensure_ascii=False, default=str).encode())
         if size > MAX_RESULT_BYTES:
             raise ApplicationError(
@@ -178,7 +183,7 @@ def _fetch_all(action: str, inputs: dict[str, Any], connection: str, pulse: _Pul
                 non_retryable=True,
             )
         records.extend(page)
-        pulse.beat({"v": _CHECKPOINT, "resume": stream.resume(), "records": records, "bytes": size})
+        pending = {"v": _CHECKPOINT, "resume": stream.resume(), "records": list(records), "bytes": size}
     summary = stream.summary()
     member = stream.records_member
     if member is None:
