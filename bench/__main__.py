@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from bench import bulk, bulk_read, connections, core, files, storm, temporal, token_stores
+from bench import bulk, bulk_read, connections, core, files, protocol, storm, temporal, token_stores
 
 
 def main() -> None:
@@ -23,6 +23,8 @@ def main() -> None:
     bulk_read.main()
     print("\n== token stores ==")
     token_stores.main()
+    print("\n== long-lived workers: invoke --lines and serve vs in-process run ==")
+    protocol.main()
     print("\n== Temporal: zoho.run_action throughput ==")
     temporal.main()
 
