@@ -23,8 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from connector.errors import ConnectionConfigError, ConnectorError, InputValidationError, Violation
+from connector.named_connections import ENV
 
 __all__ = ["main"]
+
+CONNECTION_HELP = (
+    "the connection's NAME in the workers' connections file (default: $ZOHO_CONNECTION, else the only one in "
+    "--connections FILE, or the one named default)"
+)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -75,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("start", help="run an automation file's workflow and print its result")
     p.add_argument("file")
     server_options(p)
-    p.add_argument("--connection", help="the connection's NAME in the workers' connections file ($ZOHO_CONNECTION)")
+    p.add_argument("--connection", help=CONNECTION_HELP)
     p.add_argument("--trigger", help="the trigger's data the steps read as ${trigger…}, JSON or @file")
     p.add_argument("--options", help='workflow options, JSON or @file (e.g. {"heartbeat_seconds": 30})')
     p.add_argument("--id", help="the workflow id (default: zoho-automation-NAME-<random>)")
@@ -85,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schedule", help="create or replace the Temporal Schedule of an automation's cron trigger")
     p.add_argument("file")
     server_options(p)
-    p.add_argument("--connection", help="the connection's NAME in the workers' connections file ($ZOHO_CONNECTION)")
+    p.add_argument("--connection", help=CONNECTION_HELP)
     p.add_argument("--options", help="workflow options, JSON or @file")
     p.add_argument("--id", help="the schedule id (default: zoho-automation-NAME)")
     p.set_defaults(handler=_schedule, prepare=_prepare_start)
@@ -96,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _prepare_worker(args: argparse.Namespace) -> Any:
-    from connector.named_connections import ENV, load_connections
+    from connector.named_connections import load_connections
 
     path = os.environ.get(ENV)
     if not path:
@@ -115,8 +121,12 @@ def _prepare_start(args: argparse.Namespace) -> dict[str, Any]:
     except OSError as exc:
         raise _bad("FILE", f"cannot read {args.file}: {exc.strerror}") from None
     connection = args.connection or os.environ.get("ZOHO_CONNECTION")
+    if not connection and os.environ.get(ENV):
+        from connector.automation_cli import _default_connection
+
+        connection = _default_connection()  # as `automation run`: the file's only one, or the one named default
     if not connection:
-        raise _bad("--connection", "expected a connection NAME (or set ZOHO_CONNECTION)")
+        raise _bad("--connection", "expected a connection NAME (or set ZOHO_CONNECTION, or pass --connections FILE)")
     if connection.startswith(("{", "@")):
         message = "expected a connection NAME: the workers hold the settings, a workflow's history must not"
         raise _bad("--connection", message)

@@ -508,9 +508,7 @@ def test_the_cli_schedules_a_cron_automation_and_its_run_completes(
             "--address",
             dev_server,
             "--task-queue",
-            "sched",
-            "--connection",
-            "zoho",
+            "sched",  # no --connection: the connections file's only one, as `automation run` picks it
             connections=connections,
         ),
         env=_env(),
@@ -531,6 +529,7 @@ def test_the_cli_schedules_a_cron_automation_and_its_run_completes(
         action = described.schedule.action
         assert isinstance(action, ScheduleActionStartWorkflow)
         assert (action.workflow, action.task_queue) == ("zoho.automation", "sched")
+        assert json.loads(action.args[0].data)["connection"] == "zoho"  # a raw payload, as the server keeps it
         await handle.trigger()  # run now rather than wait for the next five minutes
         deadline = time.monotonic() + 60
         while not (await handle.describe()).info.recent_actions:
