@@ -398,7 +398,7 @@ def dev_server() -> Iterator[str]:
     address = f"127.0.0.1:{port}"
     health = [str(BIN / "temporal"), "operator", "cluster", "health", "--address", address]
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while subprocess.run(health, capture_output=True, check=False).returncode != 0:
             assert server.poll() is None and time.monotonic() < deadline, "the Temporal dev server did not start"
             time.sleep(0.2)
@@ -419,7 +419,7 @@ def _env() -> dict[str, str]:
 def _worker(address: str, queue: str, connections: Path, log: Path) -> subprocess.Popen[bytes]:
     command = _cli("worker", "--address", address, "--task-queue", queue, connections=connections)
     worker = subprocess.Popen(command, env=_env(), stderr=log.open("wb"), start_new_session=True)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while "worker on task queue" not in log.read_text():
         assert worker.poll() is None, log.read_text()
         assert time.monotonic() < deadline, "the worker did not start"
@@ -452,7 +452,7 @@ def test_429s_are_retried_by_the_engine_after_retry_after_and_create_once(
     creates = [(n, at) for action, n, at in attempts if action == "crmCreateRecord"]
     assert [n for n, _ in creates] == [1, 2, 3]
     gaps = [(b - a).total_seconds() for (_, a), (_, b) in itertools.pairwise(creates)]
-    assert all(3 <= gap < 4.5 for gap in gaps), gaps  # Retry-After, not the policy's 0.2 s backoff
+    assert all(3 <= gap < 10 for gap in gaps), gaps  # Retry-After, not the policy's 0.2 s backoff
     stats = sandbox.stats()
     assert stats["faults_injected"] == {"429": 2}
     assert stats["requests"]["POST /crm/v8/Leads"] == 3  # one call per engine attempt: the connector did not retry
@@ -473,7 +473,7 @@ def test_a_worker_killed_mid_fetch_all_resumes_on_another_without_losing_or_repe
         start = _cli("start", str(automation), "--address", dev_server, "--task-queue", "kill", "--connection", "zoho",
                      "--options", json.dumps(FAST), connections=connections)  # fmt: skip
         starter = subprocess.Popen(start, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         # Past the SDK's heartbeat throttle (0.8 times the 2 s heartbeat timeout), so a checkpoint reached the server.
         while sandbox.stats()["requests"].get("GET /crm/v8/Leads", 0) < 16:
             assert time.monotonic() < deadline and starter.poll() is None, "the walk did not start"
