@@ -72,6 +72,7 @@ __all__ = [
     "automation_input",
     "checked_automation",
     "cron_of",
+    "option_problems",
     "plan_automation",
     "run_action",
     "running_worker",
@@ -336,10 +337,51 @@ def _checked_input(params: Any) -> tuple[str, dict[str, Any]]:
             type="invalid_input",
             non_retryable=True,
         )
+    problems = option_problems(params.get("options"))
+    if problems:
+        raise ApplicationError("invalid options: " + "; ".join(problems), type="invalid_input", non_retryable=True)
     given = params.get("options") or {}
     options = {**DEFAULT_OPTIONS, **{k: v for k, v in given.items() if k != "retry"}}
     options["retry"] = {**DEFAULT_OPTIONS["retry"], **given.get("retry", {})}
     return connection, options
+
+
+def option_problems(given: Any) -> list[str]:
+    """What is wrong with workflow options (checked before starting, and again in the workflow, where a bad value
+    must fail the run rather than its workflow task, which Temporal would retry for ever)."""
+    if given is None:
+        return []
+    if not isinstance(given, Mapping):
+        return ["expected an object"]
+    problems = []
+    for key, value in given.items():
+        if key == "retry":
+            if not isinstance(value, Mapping):
+                problems.append("retry: expected an object")
+                continue
+            for name, number in value.items():
+                default = DEFAULT_OPTIONS["retry"].get(name)
+                if default is None:
+                    problems.append(f"retry.{name}: unknown; known: {', '.join(DEFAULT_OPTIONS['retry'])}")
+                elif name == "backoff" and not (_positive(number, whole=False) and number >= 1):
+                    problems.append("retry.backoff: expected a coefficient of at least 1")
+                elif not _positive(number, whole=isinstance(default, int)):
+                    problems.append(f"retry.{name}: expected a positive {_kind(default)}")
+        elif key not in DEFAULT_OPTIONS:
+            problems.append(f"{key}: unknown; known: {', '.join(DEFAULT_OPTIONS)}")
+        elif not _positive(value, whole=isinstance(DEFAULT_OPTIONS[key], int)):
+            problems.append(f"{key}: expected a positive {_kind(DEFAULT_OPTIONS[key])}")
+    return problems
+
+
+def _positive(value: Any, *, whole: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return False
+    return not whole or float(value).is_integer()
+
+
+def _kind(default: Any) -> str:
+    return "whole number" if isinstance(default, int) else "number of seconds"
 
 
 # --- clients and workers ---------------------------------------------------------------------------------------
@@ -359,6 +401,9 @@ def automation_input(
         raise InputValidationError(
             "connection", [Violation("connection", "", "expected the NAME of a connection in the workers' file")]
         )
+    problems = option_problems(options)
+    if problems:
+        raise InputValidationError("options", [Violation("options", "", problem) for problem in problems])
     params: dict[str, Any] = {"automation": source, "connection": connection}
     if file is not None:
         params["file"] = file

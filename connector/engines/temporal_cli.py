@@ -135,6 +135,9 @@ def _prepare_start(args: argparse.Namespace) -> dict[str, Any]:
         temporal.cron_of(automation)
     trigger = _json_option("--trigger", getattr(args, "trigger", None))
     options = _json_option("--options", args.options)
+    problems = temporal.option_problems(options)
+    if problems:
+        raise InputValidationError("--options", [Violation("--options", "", problem) for problem in problems])
     file = Path(args.file).name
     return {"source": source, "connection": connection, "trigger": trigger, "options": options, "file": file}
 

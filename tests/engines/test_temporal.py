@@ -571,5 +571,23 @@ def test_the_cli_refuses_what_it_can_check_before_connecting(tmp_path: Path) -> 
     broken.write_text(CREATE_THEN_READ.replace("crmGetRecord", "crmGetRecrod"))
     invalid = _run_cli("start", str(broken), "--connection", "zoho")
     assert invalid.returncode == 2 and "crmGetRecrod" in invalid.stderr
+    options = _run_cli("start", str(automation), "--connection", "zoho", "--options", '{"for_each_concurrency": 0}')
+    assert options.returncode == 2 and "for_each_concurrency: expected a positive whole number" in options.stderr
     unreachable = _run_cli("start", str(automation), "--connection", "zoho")
     assert unreachable.returncode == 3 and "127.0.0.1:1" in unreachable.stderr
+
+
+def test_workflow_options_are_checked_and_each_problem_named() -> None:
+    problems = temporal.option_problems(
+        {"retry": {"backoff": 0.5, "maximum_attempts": 2.5, "jitter": 1}, "heartbeat_seconds": "60", "bogus": 1}
+    )
+    assert problems == [
+        "retry.backoff: expected a coefficient of at least 1",
+        "retry.maximum_attempts: expected a positive whole number",
+        "retry.jitter: unknown; known: initial_seconds, backoff, maximum_seconds, maximum_attempts",
+        "heartbeat_seconds: expected a positive number of seconds",
+        "bogus: unknown; known: retry, timeout_seconds, heartbeat_seconds, for_each_concurrency",
+    ]
+    assert temporal.option_problems({"retry": {"initial_seconds": 0.2}, "for_each_concurrency": 1}) == []
+    with pytest.raises(Exception, match="for_each_concurrency"):
+        temporal.automation_input(CREATE_THEN_READ, "zoho", options={"for_each_concurrency": 0})
