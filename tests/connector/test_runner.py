@@ -10,6 +10,7 @@ from pytest_httpx import HTTPXMock
 
 from connector import Connector
 from connector._state import MAX_STATES
+from connector.runner import Stream
 from tests.conftest import ACCESS_TOKEN, BOOKS, CRM
 
 
@@ -84,6 +85,7 @@ def test_a_stream_hands_out_pages_and_where_the_walk_would_go_on(
     httpx_mock.add_response(json={"data": [{"id": "3"}], "info": {"more_records": False}})
     stream = connector.stream("crmGetRecords", {"recordType": "Leads", "fields": ["Last_Name"], "per_page": 2},
                               connection=connection)  # fmt: skip
+    assert isinstance(stream, Stream)
     pages = stream.pages()
     assert [r["id"] for r in next(pages)] == ["1", "2"]
     assert stream.resume() == {"page_token": "t2"}
