@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from bench import bulk, bulk_read, celery, connections, core, files, storm, token_stores
+import os
+import sys
+
+from bench import bulk, bulk_read, celery, connections, core, files, protocol, storm, temporal, token_stores
 
 
 def main() -> None:
@@ -22,7 +25,13 @@ def main() -> None:
     token_stores.main()
     print("\n== Celery: zoho.run_action throughput ==")
     celery.main()
+    print("\n== long-lived workers: invoke --lines and serve vs in-process run ==")
+    protocol.main()
+    print("\n== Temporal: zoho.run_action throughput ==")
+    temporal.main()
 
 
 if __name__ == "__main__":
     main()
+    sys.stdout.flush()
+    os._exit(0)  # the Temporal SDK can crash at interpreter exit after a finished run (temporalio/sdk-python#300)

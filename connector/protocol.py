@@ -1,7 +1,10 @@
 """The engine protocol of `zoho-connector invoke`, as pydantic models: the published contract with engines.
 
-    request   {"action", "inputs", "connection", "engine"?}               on stdin
-    response  {"ok": true, "data": …} | {"ok": false, "error": {…}}       on stdout
+    request   {"action", "inputs", "connection", "engine"?, "id"?}        on stdin
+    response  {"ok": true, "data": …} | {"ok": false, "error": {…}}       on stdout (with the request's "id")
+
+`invoke --lines` reads one request per line and answers in the order calls complete: the "id" a request carries
+comes back on its response. `serve` takes the same request over HTTP (the action in the URL).
 
 The JSON Schemas in `schemas/protocol/` are generated from these models and checked in, so engines in any language
 can validate against them; a test fails when they drift. Regenerate them with
@@ -45,6 +48,15 @@ class _Strict(BaseModel):
 # --- request ---------------------------------------------------------------------------------------------------
 
 
+RequestId = Annotated[
+    str | int,
+    Field(
+        description="Chosen by the caller and returned on the response, so that answers given out of order "
+        "(`invoke --lines`) find their request."
+    ),
+]
+
+
 class InvokeRequest(_Strict):
     """One action to run."""
 
@@ -63,6 +75,7 @@ class InvokeRequest(_Strict):
         description="No local retries: a retryable failure is reported at once, with retry_after, for the engine "
         "to retry.",
     )
+    id: RequestId | None = None
 
 
 # --- errors ----------------------------------------------------------------------------------------------------
@@ -154,6 +167,11 @@ class WebhookProblem(_Error):
 
     type: Literal["webhook_rejected"]
     reason: Literal["forged", "stale", "malformed"]
+class InternalError(_Error):
+    """Something failed inside the connector itself (a bug); the message names the exception, the worker's log
+    has the details. A long-lived worker (`invoke --lines`, `serve`) answers so and carries on."""
+
+    type: Literal["internal_error"]
 
 
 ErrorPayload = Annotated[
@@ -165,7 +183,8 @@ ErrorPayload = Annotated[
     | Transient
     | PaginationProblem
     | ZohoProblem
-    | WebhookProblem,
+    | WebhookProblem
+    | InternalError,
     Field(discriminator="type"),
 ]
 
@@ -176,6 +195,7 @@ ErrorPayload = Annotated[
 class SuccessResponse(_Strict):
     model_config = ConfigDict(title="Invoke success")
 
+    id: RequestId | None = None
     ok: Literal[True]
     data: Any = Field(description="Zoho's answer, as `run` returns it under data.")
 
@@ -183,6 +203,7 @@ class SuccessResponse(_Strict):
 class ErrorResponse(_Strict):
     model_config = ConfigDict(title="Invoke error")
 
+    id: RequestId | None = None
     ok: Literal[False]
     error: ErrorPayload
 
@@ -219,6 +240,7 @@ _MESSAGES = {
     "bool_type": "must be true or false",
     "string_type": "must be a string",
     "string_too_short": "must not be empty",
+    "int_type": "must be an integer",
     "extra_forbidden": f"unknown field; expected one of: {', '.join(InvokeRequest.model_fields)}",
 }
 

@@ -458,12 +458,22 @@ class Stream:
         self.count = 0
 
     def records(self) -> Iterator[Any]:
+        for page in self.pages():
+            yield from page
+
+    def pages(self) -> Iterator[list[Any]]:
+        """The records page by page; between pages, `resume()` is where the walk would go on (an engine's
+        checkpoint). `count` may be set before the walk to the records a resumed walk already has."""
         for page in self._pages:
             if self._first is None:
                 self._first = page
-            for record in self._pager.records(page):
-                self.count += 1
-                yield record
+            records = self._pager.records(page)
+            self.count += len(records)
+            yield records
+
+    def resume(self) -> dict[str, Any]:
+        """The query parameters of the next page not yet handed out, as a failed walk's `progress` gives them."""
+        return self._pager.resume()
 
     @property
     def records_member(self) -> str | None:

@@ -139,8 +139,11 @@ class SandboxMiddleware:
         kind = faults.pick(product, now)
         if kind is not None:
             app_state.stats.faults[kind] += 1
+        if kind is not None and kind != "lost":
             await fault_response(kind, product, faults)(scope, receive, send)
             return
+        if kind == "lost":
+            send = _losing_the_body(send)
         if product != "accounts":
             state: SandboxState = app_state.sandbox
             token = accounts.authenticate(state, Headers(scope=scope).get("authorization"), now)
@@ -166,6 +169,15 @@ def _held_back(send: Send, seconds: float, sleep: Sleep) -> Send:
         await send(message)
 
     return held
+def _losing_the_body(send: Send) -> Send:
+    """The call is carried out and its status line sent, but the body never is: uvicorn then closes the
+    connection, and the client sees an answer cut off after its request may well have acted."""
+
+    async def lose(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await send(message)
+
+    return lose
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
