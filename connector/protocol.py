@@ -167,6 +167,8 @@ class WebhookProblem(_Error):
 
     type: Literal["webhook_rejected"]
     reason: Literal["forged", "stale", "malformed"]
+
+
 class InternalError(_Error):
     """Something failed inside the connector itself (a bug); the message names the exception, the worker's log
     has the details. A long-lived worker (`invoke --lines`, `serve`) answers so and carries on."""

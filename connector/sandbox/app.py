@@ -169,6 +169,8 @@ def _held_back(send: Send, seconds: float, sleep: Sleep) -> Send:
         await send(message)
 
     return held
+
+
 def _losing_the_body(send: Send) -> Send:
     """The call is carried out and its status line sent, but the body never is: uvicorn then closes the
     connection, and the client sees an answer cut off after its request may well have acted."""
