@@ -6,7 +6,10 @@
     zoho-connector options KEY INPUT             an input's choices from the account's metadata (JSON)
     zoho-connector run KEY --inputs JSON|@file --connection JSON|@file|NAME
     zoho-connector invoke                        one JSON request on stdin, one JSON response on stdout
-    zoho-connector docs                          a Markdown reference of every action
+    zoho-connector docs                          a Markdown reference of every action and trigger
+    zoho-connector triggers                      the triggers, as a table
+    zoho-connector poll KEY --inputs … --connection … --state FILE
+                                                 what a poll trigger finds changed, one JSON record a line
     zoho-connector auth …                        connect an account and manage its tokens
     zoho-connector sandbox                       a local emulator of Zoho Accounts, CRM and Books
 
@@ -49,6 +52,7 @@ EXIT_CODES = {
 EXTENSIONS = {
     "auth": ("connect a Zoho account and manage its tokens", "connector.auth.cli"),
     "sandbox": ("serve a local emulator of Zoho Accounts, CRM and Books", "connector.sandbox"),
+    "poll": ("print what a poll trigger finds changed, one JSON record a line", "connector.poll_cli"),
 }
 
 
@@ -88,7 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("actions", help="list the actions")
     p.set_defaults(handler=_actions)
 
-    p = sub.add_parser("describe", help="show an action's inputs (with --connection: as JSON Schema, expanded)")
+    p = sub.add_parser("triggers", help="list the triggers")
+    p.set_defaults(handler=_triggers)
+
+    p = sub.add_parser("describe", help="show an action's or trigger's inputs (actions with --connection: expanded)")
     p.add_argument("key")
     p.add_argument("--inputs", default="{}", help="inputs the expansion depends on (e.g. recordType), JSON or @file")
     p.add_argument("--connection", help="expand from this account's metadata: connection as JSON, @file or NAME")
@@ -126,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", action="store_true", help="no local retries: report retryable failures at once")
     p.set_defaults(handler=_invoke)
 
-    p = sub.add_parser("docs", help="print a Markdown reference of every action")
+    p = sub.add_parser("docs", help="print a Markdown reference of every action and trigger")
     p.set_defaults(handler=_docs)
 
     for name, (text, _) in EXTENSIONS.items():
@@ -145,17 +152,32 @@ def _manifest() -> Any:
 
 def _actions(args: argparse.Namespace) -> int:
     actions = _manifest().actions.values()
-    rows = [("KEY", "LABEL", "SAFETY")] + [(a.key, a.label, a.safety) for a in sorted(actions, key=lambda a: a.key)]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    _print_table(
+        [("KEY", "LABEL", "SAFETY")] + [(a.key, a.label, a.safety) for a in sorted(actions, key=lambda a: a.key)]
+    )
     return 0
 
 
+def _triggers(args: argparse.Namespace) -> int:
+    triggers = _manifest().triggers.values()
+    _print_table([("KEY", "LABEL", "KIND")] + [(t.key, t.label, t.kind) for t in sorted(triggers, key=lambda t: t.key)])
+    return 0
+
+
+def _print_table(rows: list[tuple[str, str, str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
 def _describe(args: argparse.Namespace) -> int:
-    from connector._docs import describe_action
+    from connector._docs import describe_action, describe_trigger
     from connector.errors import InputValidationError, Violation
 
+    trigger = _manifest().triggers.get(args.key)
+    if trigger is not None:
+        print(describe_trigger(trigger))
+        return 0
     if args.connection:
         from connector.runner import Connector
 
