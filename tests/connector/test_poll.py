@@ -71,9 +71,8 @@ class FakeApi:
             self.before_request(self.requests)
         rows = sorted(self.rows.items(), key=lambda r: (r[1][0], int(r[0])), reverse=self.order == "descending")
         if self._since is not None:
-            limit = self._since
-            keep = (lambda s: at(s) >= limit) if self.reading == "inclusive" else (lambda s: at(s) > limit)
-            rows = [r for r in rows if keep(r[1][0])]
+            limit, inclusive = self._since, self.reading == "inclusive"
+            rows = [r for r in rows if at(r[1][0]) > limit or (inclusive and at(r[1][0]) == limit)]
         start = (self._page - 1) * self.per_page
         chunk = rows[start : start + self.per_page]
         records = [{"id": rid, "ts": self.stamp(second), "v": version} for rid, (second, version) in chunk]
