@@ -71,11 +71,11 @@ class Spec:
     since_input: str | None = None
 
     @classmethod
-    def of(cls, cursor: Mapping[str, Any]) -> Spec:
+    def of(cls, cursor: Mapping[str, Any], inputs: Mapping[str, Any]) -> Spec:
         return cls(
             field=cursor["field"],
             order=cursor["order"],
-            id=cursor.get("id", "id"),
+            id=_id_member(cursor, inputs),
             format=cursor.get("format", DEFAULT_TIME_FORMAT),
             since_input=cursor.get("since_input"),
         )
@@ -101,6 +101,15 @@ class Spec:
 
 
 Ahead = dict[str, tuple[datetime, str]]  # id -> (instant, as written) of a record handed out past the cursor
+
+
+def _id_member(cursor: Mapping[str, Any], inputs: Mapping[str, Any]) -> str:
+    """The member holding a record's id: fixed, or following the kind of record an input names (PollCursor)."""
+    kind = inputs.get(cursor["id_input"]) if "id_input" in cursor else None
+    if not isinstance(kind, str):
+        return str(cursor.get("id", "id"))
+    last = kind.rsplit("/", 1)[-1]
+    return str(cursor.get("id_members", {}).get(last) or f"{last.removesuffix('s')}_id")
 
 
 @dataclass
@@ -321,7 +330,7 @@ def _prepare(
     if trigger.poll is None:
         raise InputValidationError(key, [Violation("(trigger)", "", f"{key} is a {trigger.kind} trigger, not a poll")])
     values = checked_inputs(key, trigger.input_schema, inputs)
-    spec = Spec.of(trigger.poll["cursor"])
+    spec = Spec.of(trigger.poll["cursor"], values)
     listing = _template.evaluate(trigger.poll["inputs"], values)
     listing = dict(listing) if isinstance(listing, Mapping) else {}
     fields_input = trigger.poll["cursor"].get("fields_input")

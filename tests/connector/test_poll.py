@@ -1,5 +1,6 @@
 """The poll algorithm (connector/_poll.py) against an in-memory listing API whose pages are offsets into the data
-as it is when each page is asked, like Zoho's, under both readings of "since" (inclusive and exclusive)."""
+as it is when each page is asked, like Zoho's, under both readings of "since" (inclusive and exclusive); then
+Connector.poll's requests, inputs and state at the transport."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pytest_httpx import HTTPXMock
 
+from connector import Connector
 from connector._poll import Changes, Page, Position, Spec, ascending, descending, parse_time
-from connector.errors import BadResponseError
+from connector.errors import BadResponseError, InputValidationError, ZohoAPIError
+from tests.conftest import BOOKS, CRM, ORG, FakeClock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 READINGS = ["exclusive", "inclusive"]
@@ -342,3 +346,151 @@ def test_changes_while_polling_are_neither_lost_nor_repeated(order: str, reading
     assert all(versions == sorted(set(versions)) for versions in handed.values())  # never the same version twice
     last = {rid: versions[-1] for rid, versions in handed.items() if rid in api.rows}
     assert last == {rid: version for rid, (_, version) in api.rows.items()}  # every record's last version
+
+
+# --- Connector.poll: the requests it makes, its inputs and its state ------------------------------------------------
+
+STATE = {"version": 1, "trigger": "crmUpdatedRecords", "cursor": "2026-11-20T10:15:00+01:00", "seen": ["7"]}
+
+
+def lead(rid: str, modified: str, **fields: Any) -> dict[str, Any]:
+    return {"id": rid, "Modified_Time": modified, **fields}
+
+
+def crm_page(records: list[dict[str, Any]], more: bool = False) -> dict[str, Any]:
+    return {"data": records, "info": {"per_page": 200, "count": len(records), "page": 1, "more_records": more}}
+
+
+def test_a_crm_poll_asks_for_what_changed_since_one_second_before_the_cursor(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(
+        json=crm_page([lead("7", "2026-11-20T10:15:00+01:00"), lead("8", "2026-11-20T09:15:01+00:00", Email="a@b.c")]),
+        headers={"Date": "Fri, 20 Nov 2026 09:20:00 GMT"},
+    )
+    inputs = {"recordType": "Leads", "fields": ["Email", "Modified_Time"]}
+    result = connector.poll("crmUpdatedRecords", inputs, STATE, connection=connection)
+    request = httpx_mock.get_request()
+    assert request is not None and request.url.path == "/crm/v8/Leads"
+    assert dict(request.url.params) == {
+        "fields": "id,Modified_Time,Email",  # the id and the cursor's field first, each once
+        "sort_by": "Modified_Time",
+        "sort_order": "asc",
+        "page": "1",
+        "per_page": "200",
+    }
+    assert request.headers["If-Modified-Since"] == "2026-11-20T09:14:59+00:00"
+    assert result == {
+        "records": [lead("8", "2026-11-20T09:15:01+00:00", Email="a@b.c")],  # 7 was seen at the cursor's instant
+        "state": {**STATE, "cursor": "2026-11-20T09:15:01+00:00", "seen": ["8"]},
+    }
+
+
+def test_nothing_modified_is_zohos_304_and_keeps_the_state(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(status_code=304)
+    result = connector.poll("crmUpdatedRecords", {"recordType": "Leads"}, STATE, connection=connection)
+    assert result == {"records": [], "state": STATE}
+
+
+def test_the_first_poll_starts_now_or_at_since(
+    connector: Connector, clock: FakeClock, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(status_code=304, is_reusable=True)
+    now = connector.poll("crmUpdatedRecords", {"recordType": "Leads"}, None, connection=connection)
+    assert now["state"]["cursor"] == datetime.fromtimestamp(clock.now, UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    since = connector.poll(
+        "crmUpdatedRecords", {"recordType": "Leads", "since": "2026-01-01T12:00:00Z"}, None, connection=connection
+    )
+    assert since["state"] == {**STATE, "cursor": "2026-01-01T12:00:00+00:00", "seen": []}
+    assert httpx_mock.get_requests()[-1].headers["If-Modified-Since"] == "2026-01-01T11:59:59+00:00"
+
+
+def test_a_books_poll_lists_newest_first_until_older_than_the_cursor(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    def contacts(*stamps: str, more: bool) -> dict[str, Any]:
+        rows = [{"contact_id": s[11:19], "created_time": s, "last_modified_time": s} for s in stamps]
+        return {"code": 0, "contacts": rows, "page_context": {"page": 1, "per_page": 200, "has_more_page": more}}
+
+    httpx_mock.add_response(json=contacts("2026-11-20T10:00:03-0700", "2026-11-20T10:00:02-0700", more=True))
+    httpx_mock.add_response(json=contacts("2026-11-20T10:00:01-0700", "2026-11-20T09:00:00-0700", more=True))
+    httpx_mock.add_response(json=contacts("2026-11-20T10:00:03-0700", "2026-11-20T10:00:02-0700", more=True))
+    httpx_mock.add_response(json=contacts("2026-11-20T10:00:01-0700", "2026-11-20T09:00:00-0700", more=True))
+    state = {"version": 1, "trigger": "booksUpdatedRecords", "cursor": "2026-11-20T17:00:00+0000", "seen": []}
+    result = connector.poll("booksUpdatedRecords", {"recordType": "contacts"}, state, connection=connection)
+    first = httpx_mock.get_requests()[0]
+    assert first.url.path == "/books/v3/contacts"
+    assert dict(first.url.params) == {
+        "sort_column": "last_modified_time",
+        "sort_order": "D",
+        "page": "1",
+        "per_page": "200",
+        "organization_id": ORG,
+    }
+    assert str(first.url).startswith(BOOKS)
+    assert [r["last_modified_time"] for r in result["records"]] == [
+        "2026-11-20T10:00:01-0700",  # oldest change first; 09:00:00-0700 is before the cursor (17:00 UTC)
+        "2026-11-20T10:00:02-0700",
+        "2026-11-20T10:00:03-0700",
+    ]
+    assert result["state"]["cursor"] == "2026-11-20T10:00:03-0700"  # as Books wrote it
+    assert len(httpx_mock.get_requests()) == 4  # two pages, read twice: the second reading confirms the first
+
+
+def test_a_failed_page_raises_the_typed_error(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    """The caller keeps its old state: the poll returns nothing, so nothing it read is lost."""
+    httpx_mock.add_response(json=crm_page([lead(str(i), "2026-11-20T09:15:01+00:00") for i in range(200)], True))
+    httpx_mock.add_response(
+        status_code=400, json={"code": "INVALID_MODULE", "details": {}, "message": "m", "status": "error"}
+    )
+    with pytest.raises(ZohoAPIError) as caught:
+        connector.poll("crmUpdatedRecords", {"recordType": "Leads"}, STATE, connection=connection)
+    assert caught.value.code == "INVALID_MODULE"
+
+
+@pytest.mark.parametrize(
+    ("key", "inputs", "state", "problem"),
+    [
+        ("crmUpdatedRecord", {"recordType": "Leads"}, None, "did you mean crmUpdatedRecords"),
+        ("crmUpdatedRecords", {}, None, "recordType"),
+        ("crmUpdatedRecords", {"recordType": "Leads", "since": "yesterday"}, None, "since"),
+        ("crmUpdatedRecords", {"recordType": "Leads"}, {**STATE, "trigger": "crmNewRecords"}, "belongs to trigger"),
+        ("crmUpdatedRecords", {"recordType": "Leads"}, {**STATE, "version": 9}, "unknown state version"),
+        ("crmUpdatedRecords", {"recordType": "Leads"}, {**STATE, "cursor": "soon"}, "`cursor` must be"),
+        ("crmUpdatedRecords", {"recordType": "Leads"}, {**STATE, "seen": [1]}, "`seen` must be"),
+        ("crmUpdatedRecords", {"recordType": "Leads"}, ["not", "a", "state"], "the state must be"),
+    ],
+)
+def test_bad_inputs_and_states_are_input_errors_before_any_request(
+    connector: Connector, connection: dict[str, Any], key: str, inputs: Any, state: Any, problem: str
+) -> None:
+    with pytest.raises(InputValidationError) as caught:
+        connector.poll(key, inputs, state, connection=connection)
+    assert problem in str(caught.value.to_dict())
+
+
+async def test_apoll_is_polls_async_twin(connection: dict[str, Any], httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(json=crm_page([lead("8", "2026-11-20T09:15:01+00:00")]))
+    connector = Connector.load()
+    try:
+        result = await connector.apoll("crmUpdatedRecords", {"recordType": "Leads"}, STATE, connection=connection)
+    finally:
+        await connector.aclose()
+    assert result["records"] == [lead("8", "2026-11-20T09:15:01+00:00")]
+    assert result["state"]["cursor"] == "2026-11-20T09:15:01+00:00"
+    request = httpx_mock.get_request()
+    assert request is not None and str(request.url).startswith(CRM)
+
+
+@pytest.mark.parametrize(
+    ("kind", "member"),
+    [("invoices", "invoice_id"), ("contacts", "contact_id"), ("settings/taxes", "tax_id"), ("bills", "bill_id")],
+)
+def test_a_books_record_is_known_by_its_kinds_id(kind: str, member: str) -> None:
+    cursor = Connector.load().manifest.trigger("booksUpdatedRecords").poll
+    assert cursor is not None
+    assert Spec.of(cursor["cursor"], {"recordType": kind}).id == member
