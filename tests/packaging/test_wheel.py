@@ -31,7 +31,8 @@ def test_wheel_carries_manifest_actions_triggers_connections_and_schemas(wheel: 
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "connector/_data/manifest.yaml" in names
     assert "connector/py.typed" in names
-    for folder in ("actions/crm", "actions/books", "triggers/crm", "connections", "schemas/meta", "schemas/triggers/crm"):
+    folders = ("actions/crm", "actions/books", "triggers/crm", "connections", "schemas/meta", "schemas/triggers/crm")
+    for folder in folders:
         assert any(n.startswith(f"connector/_data/{folder}/") for n in names), folder
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
 
