@@ -221,9 +221,19 @@ def _closed(pos: Position, changes: Changes, ahead: Ahead) -> Position:
     return Position(pos.text, pos.at, pos.seen | reached | changes.ids_at(pos.at), past | changes.past(pos.at))
 
 
+def _settled(spec: Spec, page: Page, pos: Position) -> Position | None:
+    """Where a reading that found nothing past the cursor may move it: to the last second that is over (the
+    server's Date), so that later polls stop reading again a large group at the old cursor. None without a Date,
+    or when that is not past the cursor."""
+    if page.now is None:
+        return None
+    moment = page.now.replace(microsecond=0) - _SECOND
+    return Position(spec.write(moment), moment) if moment > pos.at else None
+
+
 def ascending(spec: Spec, start: Position, changes: Changes) -> Generator[Step, Page, Position]:
-    """Keyset walks from the cursor. A page at an offset (page 2 on) that moves the cursor claims that everything
-    up to its newest record was read; pages are offsets, so a record leaving the walk's range between two requests
+    """Keyset walks from the cursor. A page at an offset (page 2 on) that would move the cursor claims that
+    everything up to there was read; pages are offsets, so a record leaving the walk's range between two requests
     hides its neighbour. The claim is checked by reading from the cursor again: a reading that brings no news up
     to the claimed instant confirms it, and the cursor moves there (not further: that reading's own pages are
     offsets too)."""
@@ -240,19 +250,22 @@ def ascending(spec: Spec, start: Position, changes: Changes) -> Generator[Step, 
             if offer.news is not None and (news is None or offer.news < news):
                 news = offer.news
             more = page.more and not offer.held  # sorted oldest first: all that follows is held too
-            if offer.newest is None:
-                if not more:
-                    return _closed(pos, changes, start.ahead)
+            if offer.newest is None and more:
                 step = None
                 continue
+            target = offer.newest or _settled(spec, page, pos)
+            if target is None:
+                return _closed(pos, changes, start.ahead)
             if pages == 1:
-                pos, claimed = offer.newest, None
+                pos, claimed = target, None
                 if not more:
                     return _closed(pos, changes, start.ahead)
             elif claimed is not None and (news is None or news > claimed.at):
                 pos, claimed = Position(claimed.text, claimed.at, claimed.seen | changes.ids_at(claimed.at)), None
+                if offer.newest is None and not more:  # confirmed to the end of the list: nothing to read again
+                    return _closed(pos, changes, start.ahead)
             else:
-                claimed = offer.newest  # what it took stays taken: met again, it is kept once
+                claimed = target  # what it took stays taken: met again, it is kept once
             break
 
 
@@ -280,11 +293,12 @@ def descending(spec: Spec, start: Position, changes: Changes) -> Generator[Step,
             if page.more and (offer.last is None or offer.last >= pos.at):
                 page = yield None
                 continue
+            target = newest if newest.at > pos.at else _settled(spec, page, pos) or newest
             if pages == 1:
-                return _closed(newest, changes, start.ahead)
+                return _closed(target, changes, start.ahead)
             if claimed is not None and (news is None or news > claimed.at):
                 return _closed(claimed, changes, start.ahead)
-            claimed = newest
+            claimed = target
             break
 
 
