@@ -82,9 +82,9 @@ def poll_in_a_new_process(world: World, trigger: str, inputs: dict[str, Any], st
     """`zoho-connector poll` in its own process: all it knows of earlier polls is the state file."""
     connection = state.with_name("connection.json")
     connection.write_text(json.dumps(world.connection))
+    command = ["poll", trigger, "--inputs", json.dumps(inputs), "--connection", f"@{connection}", "--state", str(state)]
     done = subprocess.run(
-        [sys.executable, "-m", "connector.cli", "poll", trigger, "--inputs", json.dumps(inputs)]
-        + ["--connection", f"@{connection}", "--state", str(state)],
+        [sys.executable, "-m", "connector.cli", *command],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -180,9 +180,8 @@ def test_books_triggers_hand_out_new_and_changed_records_once(world: World) -> N
     connector, connection, clock = world.connector, world.connection, world.clock
 
     def contact(name: str) -> str:
-        made = connector.run(
-            "booksCreateRecord", {"recordType": "contacts", "fieldValues": {"contact_name": name}}, connection=connection
-        )
+        inputs = {"recordType": "contacts", "fieldValues": {"contact_name": name}}
+        made = connector.run("booksCreateRecord", inputs, connection=connection)
         return str(made["data"]["contact"]["contact_id"])
 
     def poll(key: str, state: Any) -> tuple[list[str], Any]:
