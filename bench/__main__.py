@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from bench import bulk, bulk_read, celery, connections, core, files, protocol, storm, temporal, token_stores
+from bench import bulk, bulk_read, celery, connections, core, files, poll, protocol, storm, temporal, token_stores
 
 
 def main() -> None:
@@ -21,6 +21,8 @@ def main() -> None:
     files.main()
     print("\n== bulk read: memory at 50k vs 200k rows ==")
     bulk_read.main()
+    print("\n== polling triggers: a poll's cost with 100,000 unchanged records ==")
+    poll.main()
     print("\n== token stores ==")
     token_stores.main()
     print("\n== Celery: zoho.run_action throughput ==")

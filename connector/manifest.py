@@ -196,6 +196,32 @@ def _check_trigger(
         )
     if "page" not in lister["roles"]:
         raise ManifestError(path, f"poll action {poll['action']!r} has no input with x-role: page")
+    owned = sorted(set(poll["inputs"]) & {since, lister["roles"].get("page"), lister["roles"].get("fetch_all")})
+    if owned:
+        raise ManifestError(path, f"poll inputs fill {owned}, which the poll itself sets (cursor and paging)")
+    fields_input = cursor.get("fields_input")
+    if fields_input is not None and lister["input_schema"]["properties"].get(fields_input, {}).get("type") != "array":
+        raise ManifestError(path, f"cursor fields_input {fields_input!r} is not a list input of {poll['action']!r}")
+    _check_time_format(path, cursor.get("format", models.DEFAULT_TIME_FORMAT))
+    id_input = cursor.get("id_input")
+    if id_input is not None and schema.get("properties", {}).get(id_input, {}).get("type") != "string":
+        raise ManifestError(path, f"cursor id_input {id_input!r} is not a string input of the trigger")
+    start = poll.get("start_input")
+    if start is not None and schema.get("properties", {}).get(start, {}).get("type") != "string":
+        raise ManifestError(path, f"poll start_input {start!r} is not a string input of the trigger")
+
+
+def _check_time_format(path: str, pattern: str) -> None:
+    """A cursor's timestamp format must read back as the instant it wrote (the poll compares parsed instants)."""
+    from datetime import UTC, datetime
+
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    try:
+        same = datetime.fromisoformat(moment.strftime(pattern)) == moment
+    except ValueError:
+        same = False
+    if not same:
+        raise ManifestError(path, f"cursor format {pattern!r} does not write an ISO 8601 time with its offset")
 
 
 def _check_strategies(where: str, product: Mapping[str, Any]) -> None:

@@ -182,6 +182,32 @@ def _losing_the_body(send: Send) -> Send:
     return lose
 
 
+class DateHeader:
+    """Every answer's Date header, from the sandbox's clock (uvicorn's own is turned off), as Zoho's servers send
+    theirs: a client that reads the server's time (a poll holding back the second still running) sees the same
+    clock that stamps the records."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        clock = scope["app"].state.clock
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                from email.utils import formatdate
+
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                headers.append((b"date", formatdate(float(clock()), usegmt=True).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, dated)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Routing misses in each product's own words: CRM's INVALID_URL_PATTERN, Books' code 5."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -235,7 +261,7 @@ def create_app(
             *store.routes,
         ],
         # NotifyMiddleware inside SandboxMiddleware: only calls that passed the token and fault checks change records.
-        middleware=[Middleware(SandboxMiddleware), Middleware(NotifyMiddleware)],
+        middleware=[Middleware(DateHeader), Middleware(SandboxMiddleware), Middleware(NotifyMiddleware)],
         exception_handlers={404: _http_error, 405: _http_error},
         lifespan=lifespan,
     )

@@ -45,7 +45,8 @@ def _url(sock: socket.socket) -> str:
 def _server(app: Starlette) -> Any:
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    # The app writes Date from its own (injectable) clock: see app.DateHeader.
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, date_header=False)
     return uvicorn.Server(config)
 
 
@@ -119,6 +120,7 @@ admin API (no token needed; for tests, benchmarks and demos):
   POST /__sandbox/seed          {"module": "Leads", "count": 1000} (CRM) or
                                 {"books_kind": "invoices", "count": 50, "organization_id": "..."} (Books)
   POST /__sandbox/modules       {"api_name": "Projects", "fields": [{"api_name": "Name", "data_type": "text"}]}
+  GET|POST /__sandbox/options   show or switch {"modified_since": "exclusive"|"inclusive"}
   POST /__sandbox/reset         back to the seeded world (keeps registered clients)
   POST /__sandbox/save          write the state to --data now
   GET /__sandbox/notifications/channels
@@ -157,6 +159,12 @@ def _parser() -> argparse.ArgumentParser:
         help="CRM edition, which caps concurrent calls (free 5 ... ultimate 25; default enterprise, 20)",
     )
     p.add_argument("--max-concurrent", type=int, help="cap concurrent CRM calls at N instead of the edition's cap")
+    p.add_argument(
+        "--modified-since",
+        choices=("exclusive", "inclusive"),
+        help="whether If-Modified-Since keeps a record modified at exactly that instant (Zoho does not say; "
+        "default exclusive)",
+    )
     p.add_argument("--seed", action="append", default=[], metavar="MODULE=N", help="seed N records, e.g. Leads=1000")
     f = p.add_argument_group("faults (also POST /__sandbox/faults, same names with underscores)")
     f.add_argument("--fail-rate-429", type=float, default=0.0, help="fraction of API calls answered 429")
@@ -207,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         state.options.edition = args.edition
     if args.max_concurrent is not None:
         state.options.max_concurrent = args.max_concurrent
+    if args.modified_since:
+        state.options.modified_since = args.modified_since
     for spec in args.seed:
         module, _, count = spec.partition("=")
         if state.module(module) is None or not count.isdigit():
