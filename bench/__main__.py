@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from bench import bulk, bulk_read, connections, core, files, protocol, storm, token_stores
+import os
+import sys
+
+from bench import bulk, bulk_read, celery, connections, core, files, poll, protocol, storm, temporal, token_stores
 
 
 def main() -> None:
@@ -18,11 +21,19 @@ def main() -> None:
     files.main()
     print("\n== bulk read: memory at 50k vs 200k rows ==")
     bulk_read.main()
+    print("\n== polling triggers: a poll's cost with 100,000 unchanged records ==")
+    poll.main()
     print("\n== token stores ==")
     token_stores.main()
+    print("\n== Celery: zoho.run_action throughput ==")
+    celery.main()
     print("\n== long-lived workers: invoke --lines and serve vs in-process run ==")
     protocol.main()
+    print("\n== Temporal: zoho.run_action throughput ==")
+    temporal.main()
 
 
 if __name__ == "__main__":
     main()
+    sys.stdout.flush()
+    os._exit(0)  # the Temporal SDK can crash at interpreter exit after a finished run (temporalio/sdk-python#300)

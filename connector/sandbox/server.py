@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from connector.connection import is_loopback
-from connector.sandbox.faults import JSON_KEYS, FaultConfig
+from connector.sandbox.faults import FAULT_KINDS, JSON_KEYS, FaultConfig
 from connector.sandbox.seed import seed_records
 from connector.sandbox.state import EDITION_CONCURRENCY, SandboxState
 
@@ -45,7 +45,8 @@ def _url(sock: socket.socket) -> str:
 def _server(app: Starlette) -> Any:
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    # The app writes Date from its own (injectable) clock: see app.DateHeader.
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, date_header=False)
     return uvicorn.Server(config)
 
 
@@ -119,8 +120,16 @@ admin API (no token needed; for tests, benchmarks and demos):
   POST /__sandbox/seed          {"module": "Leads", "count": 1000} (CRM) or
                                 {"books_kind": "invoices", "count": 50, "organization_id": "..."} (Books)
   POST /__sandbox/modules       {"api_name": "Projects", "fields": [{"api_name": "Name", "data_type": "text"}]}
+  GET|POST /__sandbox/options   show or switch {"modified_since": "exclusive"|"inclusive"}
   POST /__sandbox/reset         back to the seeded world (keeps registered clients)
   POST /__sandbox/save          write the state to --data now
+  GET /__sandbox/notifications/channels
+                                every CRM notification subscription, with "expired" and "deliverable"
+  GET /__sandbox/notifications/deliveries?since=N&channel_id=...&wait=S
+                                the notifications POSTed to loopback notify URLs (payload, status or error);
+                                wait=S first waits up to S seconds until every one so far is sent
+  POST /__sandbox/notifications/expire
+                                {"channel_id": "...", "module": "Leads", "in_seconds": 0} expires a channel early
 
 OAuth: GET /oauth/v2/auth is a consent page that auto-approves every request at once and redirects back with a
 code; tokens carry the scopes that were asked for, and calls outside them get Zoho's scope errors.
@@ -150,6 +159,12 @@ def _parser() -> argparse.ArgumentParser:
         help="CRM edition, which caps concurrent calls (free 5 ... ultimate 25; default enterprise, 20)",
     )
     p.add_argument("--max-concurrent", type=int, help="cap concurrent CRM calls at N instead of the edition's cap")
+    p.add_argument(
+        "--modified-since",
+        choices=("exclusive", "inclusive"),
+        help="whether If-Modified-Since keeps a record modified at exactly that instant (Zoho does not say; "
+        "default exclusive)",
+    )
     p.add_argument("--seed", action="append", default=[], metavar="MODULE=N", help="seed N records, e.g. Leads=1000")
     f = p.add_argument_group("faults (also POST /__sandbox/faults, same names with underscores)")
     f.add_argument("--fail-rate-429", type=float, default=0.0, help="fraction of API calls answered 429")
@@ -157,10 +172,13 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--fail-rate-throttle", type=float, default=0.0, help="fraction answered with CRM's 400 throttle")
     f.add_argument("--fail-next", type=int, default=0, help="answer the next N API calls with --fail-kind")
     f.add_argument("--fail-for-seconds", type=float, help="answer every API call with --fail-kind for S seconds")
-    f.add_argument("--fail-kind", choices=("429", "throttle", "5xx"), default="429")
+    f.add_argument("--fail-kind", choices=FAULT_KINDS, default="429")
     f.add_argument("--retry-after", type=int, help="Retry-After seconds on injected 429s (none by default)")
     f.add_argument("--status-5xx", type=int, default=500, help="status of injected 5xx answers")
     f.add_argument("--slow-ms", type=float, default=0.0, help="delay every API call by this many milliseconds")
+    f.add_argument(
+        "--slow-reply-ms", type=float, default=0.0, help="hold every answer back this long after the call was handled"
+    )
     f.add_argument("--fault-targets", default="crm,books", help="products to break: crm,books,accounts")
     f.add_argument("--fault-seed", type=int, help="seed for the random fault draws")
     return p
@@ -197,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         state.options.edition = args.edition
     if args.max_concurrent is not None:
         state.options.max_concurrent = args.max_concurrent
+    if args.modified_since:
+        state.options.modified_since = args.modified_since
     for spec in args.seed:
         module, _, count = spec.partition("=")
         if state.module(module) is None or not count.isdigit():

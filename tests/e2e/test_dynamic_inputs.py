@@ -36,8 +36,9 @@ def copy_tree(tmp_path: Path) -> Path:
     root = tmp_path / "component"
     root.mkdir()
     shutil.copy(data_root() / "manifest.yaml", root)
-    for folder in ("actions", "connections", "schemas"):
-        shutil.copytree(data_root() / folder, root / folder)
+    for folder in ("actions", "triggers", "automations", "connections", "schemas"):
+        if (data_root() / folder).is_dir():
+            shutil.copytree(data_root() / folder, root / folder)
     return root
 
 
@@ -97,7 +98,9 @@ def test_user_inputs_list_active_users(tmp_path: Path, connection: dict[str, Any
         "request: {method: GET, path: '/users/{userId}'}\nexample_output: {data: {}}\n"
     )
     manifest = tree / "manifest.yaml"
-    manifest.write_text(manifest.read_text() + "  - actions/crm/get-user-example.yaml\n")
+    manifest.write_text(
+        manifest.read_text().replace("\nactions:\n", "\nactions:\n  - actions/crm/get-user-example.yaml\n", 1)
+    )
     with Connector.load(tree) as connector:
         choices = connector.options("crmGetUserExample", "userId", {}, connection=connection)
         active = connector.run("crmListUsers", {"type": "ActiveUsers", "fetchAll": True}, connection=connection)
