@@ -16,7 +16,9 @@ import yaml
 
 from connector import Connector
 from connector.sandbox import SandboxState, serve_in_thread
-from tests.e2e.connections import with_refresh_token
+from connector.sandbox.clock import crm_time
+from tests.conftest import FakeClock
+from tests.e2e.connections import with_access_token, with_refresh_token
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,3 +150,77 @@ def test_validate_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
         ("check", "/steps/3/inputs/recordId"),
         ("check", "/steps/3/action"),
     ]
+
+
+@pytest.mark.slow
+def test_a_poll_automation_runs_each_new_record_once_across_runs(tmp_path: Path) -> None:
+    """A poll trigger through the CLI, each run a new process that knows earlier runs only by --state: the
+    records created before a run are handled by that run, once; a run with nothing new runs no step."""
+    clock = FakeClock(1_800_000_000.0)
+    with serve_in_thread(SandboxState(), clock=clock) as base:
+        connection = with_access_token(base)
+        connections = tmp_path / "connections.json"
+        connections.write_text(json.dumps({"default": connection, "other": connection}))
+        file = tmp_path / "poll.yaml"
+        file.write_text(
+            yaml.safe_dump(
+                {
+                    "name": "mark-new-leads",
+                    "trigger": {
+                        "poll": {
+                            "trigger": "crmNewRecords",
+                            "inputs": {"recordType": "Leads", "fields": ["Last_Name"], "since": crm_time(clock.now)},
+                        }
+                    },
+                    "steps": [
+                        {
+                            "name": "mark",
+                            "action": "crmUpdateRecord",
+                            "for_each": "${trigger.records}",
+                            "inputs": {
+                                "recordType": "Leads",
+                                "recordId": "${item.id}",
+                                "fieldValues": {"Description": "${item.Last_Name}"},
+                            },
+                        }
+                    ],
+                }
+            )
+        )
+        state = tmp_path / "state.json"
+        connector = Connector.load(clock=clock)
+
+        def create(*names: str) -> list[str]:
+            made = connector.run(
+                "crmCreateRecords",
+                {"recordType": "Leads", "records": [{"Last_Name": n} for n in names], "trigger": []},
+                connection=connection,
+            )["data"]
+            clock.now += 2  # their second is over: a poll hands them out
+            return [entry["id"] for entry in made]
+
+        def run() -> list[Any]:
+            ran = cli("--connections", str(connections), "automation", "run", str(file), "--state", str(state))
+            assert ran.returncode == 0, ran.stderr
+            return lines(ran.stdout)
+
+        first = create("Ada", "Bob", "Cy")
+        assert run()[:2] == [
+            {"trigger": "crmNewRecords", "records": 3},
+            {"step": "mark", "action": "crmUpdateRecord", "calls": 3, "ok": True},
+        ]
+        assert run() == [
+            {"trigger": "crmNewRecords", "records": 0},
+            {"automation": "mark-new-leads", "ok": True, "ran": False, "steps": 0},
+        ]
+        later = create("Dee")
+        assert run()[:2] == [
+            {"trigger": "crmNewRecords", "records": 1},
+            {"step": "mark", "action": "crmUpdateRecord", "calls": 1, "ok": True},
+        ]
+        for record_id, name in zip(first + later, ["Ada", "Bob", "Cy", "Dee"], strict=True):
+            record = connector.run(
+                "crmGetRecord", {"recordType": "Leads", "recordId": record_id}, connection=connection
+            )
+            assert record["data"]["data"][0]["Description"] == name  # ${item.Last_Name}, per record
+        connector.close()
