@@ -190,15 +190,19 @@ class TokenSource:
         store = self.store
         probe = self.probe()
         stored = store.find_token(probe)
-        if stored is None:
-            if not self.connection.refresh_token:
-                who = self.connection.user_name or self.connection.client_id
-                raise AuthenticationError(
-                    f"no token stored for {who}: connect first with `zoho-connector auth login`",
-                    reason="no_token",
-                )
-            stored = store.save_token(probe)
-        return stored
+        if stored is not None:
+            return stored
+        if not self.connection.refresh_token:
+            who = self.connection.user_name or self.connection.client_id
+            raise AuthenticationError(
+                f"no token stored for {who}: connect first with `zoho-connector auth login`", reason="no_token"
+            )
+        from connector.auth.refresh import flight_key, token_lock
+
+        # Under the token's lock, and only if still absent: a second first call (another task, thread or worker)
+        # that seeded after the first one had refreshed would overwrite the fresh token and refresh again.
+        with token_lock(store, flight_key(probe), timeout=60.0):
+            return store.find_token(probe) or store.save_token(probe)
 
     def _static(self, failed: str | None) -> Token:
         token = self._token

@@ -263,6 +263,39 @@ async def test_an_async_refresh_uses_only_the_async_transport(anyio_backend: str
     assert await tokens.aget(failed="1000.new") == "1000.new" and len(seen) == 2  # a 401 refreshes, async too
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_concurrent_first_async_calls_refresh_once(anyio_backend: str, tmp_path: Path) -> None:
+    """Many tasks' first call on a connection that brings its refresh token: one seeds the store, one refreshes,
+    and no late seed overwrites the fresh token (which would refresh a second time)."""
+    import asyncio
+
+    for round_ in range(10):
+        refreshes: list[httpx.Request] = []
+
+        async def handler(request: httpx.Request) -> httpx.Response:
+            refreshes.append(request)
+            await asyncio.sleep(0.01)  # a real round trip: the other tasks get to run meanwhile
+            return httpx.Response(200, json=answer())
+
+        raw = {
+            **CLIENT,
+            "region": "eu",
+            "refresh_token": "1000.refresh",
+            "token_store": f"sqlite:///{tmp_path}/{round_}.db",
+        }
+        tokens = TokenSource(
+            resolve_connection(ZOHO, raw),
+            token_path="/oauth/v2/token",
+            clock=clock,
+            transport=NoSyncTransport(),
+            async_transport=httpx.MockTransport(handler),
+        )
+        got = await asyncio.gather(*(tokens.aget() for _ in range(8)))
+        assert got == ["1000.new"] * 8
+        assert len(refreshes) == 1, f"round {round_}: {len(refreshes)} refreshes"
+
+
 # -- 10. organization ids ---------------------------------------------------------------------------------------
 
 
