@@ -114,7 +114,32 @@ def build_bundle(root: Path) -> dict[str, Any]:
         "connections": connections,
         "actions": actions,
         "triggers": triggers,
+        "automations": _checked_automations(reader, manifest.get("automations", []), actions, triggers),
     }
+
+
+def _checked_automations(
+    reader: _Reader, paths: list[str], actions: Mapping[str, Any], triggers: Mapping[str, Any]
+) -> dict[str, str]:
+    """Shipped automation files must be sound (connector.automations): a broken one fails here, at load time."""
+    from connector import automations
+
+    schemas = {key: action["input_schema"] for key, action in actions.items()}
+    kinds = {key: {"kind": t["kind"], "input_schema": t["input_schema"]} for key, t in triggers.items()}
+    names: dict[str, str] = {}
+    for path in paths:
+        try:
+            data = automations.parse(reader._text(path), path)
+        except automations.AutomationError as exc:
+            raise ManifestError(path, exc.problems[0].message) from None
+        problems = automations.check_automation(data, actions=schemas, triggers=kinds)
+        if problems:
+            raise ManifestError(path, "invalid automation: " + "; ".join(map(str, problems)))
+        name = data["name"]
+        if name in names:
+            raise ManifestError(path, f"duplicate automation name {name!r} (also in {names[name]})")
+        names[name] = path
+    return names
 
 
 def _check_trigger(
@@ -403,7 +428,7 @@ class _Reader:
 
 def _data_files(root: Path) -> Iterator[Path]:
     yield root / "manifest.yaml"
-    for folder in ("actions", "connections", "schemas"):
+    for folder in ("actions", "automations", "connections", "schemas"):
         for dirpath, _, names in os.walk(root / folder):
             for name in names:
                 yield Path(dirpath) / name
@@ -412,7 +437,15 @@ def _data_files(root: Path) -> Iterator[Path]:
 def _checker_files() -> list[Path]:
     """The code that checks and shapes a bundle: an edited checker must not trust an older checker's bundle."""
     here = Path(__file__).resolve().parent
-    return [here / "manifest.py", here / "models.py", here / "_template.py", here / "_schema.py"]
+    return [
+        here / "manifest.py",
+        here / "models.py",
+        here / "_template.py",
+        here / "_schema.py",
+        here / "automations.py",
+        here / "_inputs.py",
+        data_root() / "schemas" / "automation.json",
+    ]
 
 
 def _fingerprint(root: Path) -> str:
@@ -481,6 +514,7 @@ def _from_bundle(root: Path, bundle: Mapping[str, Any]) -> Manifest:
         connections={key: ConnectionDef(**c) for key, c in bundle["connections"].items()},
         actions=actions,
         triggers={key: Trigger(**t) for key, t in bundle.get("triggers", {}).items()},
+        automations=dict(bundle.get("automations", {})),
     )
 
 

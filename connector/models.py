@@ -469,6 +469,8 @@ class ManifestFile:
     products: Annotated[dict[str, ProductFile], Field(min_length=1)]
     actions: list[Path]
     triggers: list[Path] = field(default_factory=list)
+    automations: list[Path] = field(default_factory=list)
+    """Automation files shipped with the component (schemas/automation.json), checked at load time."""
 
 
 @dataclass(eq=False)
@@ -482,6 +484,7 @@ class Manifest:
     connections: dict[str, ConnectionDef]
     actions: dict[str, Action]
     triggers: dict[str, Trigger] = field(default_factory=dict)
+    automations: dict[str, str] = field(default_factory=dict)  # shipped automation name → file, relative to root
 
     def action(self, key: str) -> Action:
         try:
