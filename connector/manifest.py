@@ -195,6 +195,29 @@ def _check_trigger(
         )
     if "page" not in lister["roles"]:
         raise ManifestError(path, f"poll action {poll['action']!r} has no input with x-role: page")
+    owned = sorted(set(poll["inputs"]) & {since, lister["roles"].get("page"), lister["roles"].get("fetch_all")})
+    if owned:
+        raise ManifestError(path, f"poll inputs fill {owned}, which the poll itself sets (cursor and paging)")
+    fields_input = cursor.get("fields_input")
+    if fields_input is not None and lister["input_schema"]["properties"].get(fields_input, {}).get("type") != "array":
+        raise ManifestError(path, f"cursor fields_input {fields_input!r} is not a list input of {poll['action']!r}")
+    _check_time_format(path, cursor.get("format", models.DEFAULT_TIME_FORMAT))
+    start = poll.get("start_input")
+    if start is not None and schema.get("properties", {}).get(start, {}).get("type") != "string":
+        raise ManifestError(path, f"poll start_input {start!r} is not a string input of the trigger")
+
+
+def _check_time_format(path: str, pattern: str) -> None:
+    """A cursor's timestamp format must read back as the instant it wrote (the poll compares parsed instants)."""
+    from datetime import UTC, datetime
+
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    try:
+        same = datetime.fromisoformat(moment.strftime(pattern)) == moment
+    except ValueError:
+        same = False
+    if not same:
+        raise ManifestError(path, f"cursor format {pattern!r} does not write an ISO 8601 time with its offset")
 
 
 def _check_strategies(where: str, product: Mapping[str, Any]) -> None:
@@ -428,7 +451,7 @@ class _Reader:
 
 def _data_files(root: Path) -> Iterator[Path]:
     yield root / "manifest.yaml"
-    for folder in ("actions", "automations", "connections", "schemas"):
+    for folder in ("actions", "automations", "connections", "schemas", "triggers"):
         for dirpath, _, names in os.walk(root / folder):
             for name in names:
                 yield Path(dirpath) / name

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     Expression = Any  # a value expression of the template language
 
 __all__ = [
+    "DEFAULT_TIME_FORMAT",
     "ROLE_TYPES",
     "Action",
     "ActionFile",
@@ -317,6 +318,8 @@ class Action(ActionFile):
 
 # --- triggers: what starts an automation -----------------------------------------------------------------------
 
+DEFAULT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S+00:00"  # ISO 8601 in UTC, with a colon in the offset
+
 
 class PollCursor(TypedDict):
     """How a poll finds what changed since the last one: a timestamp cursor plus the ids seen at that exact
@@ -325,14 +328,21 @@ class PollCursor(TypedDict):
     field: str
     """Member of a record holding the timestamp the cursor follows (e.g. Modified_Time)."""
     order: Literal["ascending", "descending"]
-    """How the listed records are sorted by that field. ascending: every request starts again from the cursor
-    through `since_input` (keyset), so records changed during a poll are never skipped; descending: newest first,
-    page after page, until the records are older than the cursor."""
+    """How the listed records are sorted by that field. ascending: a request starts again from the cursor through
+    `since_input` (keyset) whenever a page moved it, so records changed during a poll are never skipped (a group
+    sharing one timestamp that fills more than a page is read twice, since pages are offsets); descending: newest
+    first, page after page, until the records are older than the cursor."""
     since_input: NotRequired[str]
     """The listing action's input that keeps only records changed at or after a time (required for ascending).
     Whether the API counts the instant itself is not assumed: the poll asks from one second earlier."""
     id: NotRequired[str]
     """Member of a record holding its id (default: id)."""
+    format: NotRequired[Annotated[str, Field(pattern=r"%S")]]
+    """How the API writes a timestamp, as a strftime pattern applied in UTC (default DEFAULT_TIME_FORMAT):
+    the first poll's cursor ("now", or the `since` input) and every since_input value are written this way."""
+    fields_input: NotRequired[str]
+    """The listing action's input naming the members a listed record carries (an API that returns only the fields
+    asked for): the poll adds the id and the cursor's field to what its inputs put there."""
 
 
 class Poll(TypedDict):
@@ -341,6 +351,9 @@ class Poll(TypedDict):
     inputs: Expression
     """The listing action's inputs, from the trigger's (template language); the cursor adds its own."""
     cursor: PollCursor
+    start_input: NotRequired[str]
+    """The trigger's input (an ISO 8601 date-time) where the first poll starts; without it, the first poll starts
+    now."""
 
 
 class Webhook(TypedDict):

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import httpx
 
-from connector import _batch, _flow, _jobs, _options, _walk
+from connector import _batch, _flow, _jobs, _options, _poll, _walk
 from connector._inputs import checked_inputs
 from connector._plan import Call, Options, plan
 from connector._ratelimit import Budget
@@ -220,6 +220,30 @@ class Connector:
         call = self._call(action, inputs, connection, paginate=True)
         pager = call.pager()
         return Stream(pager, self._pages(call, pager))
+
+    def poll(
+        self,
+        trigger: str,
+        inputs: Mapping[str, Any] | None = None,
+        state: Mapping[str, Any] | None = None,
+        *,
+        connection: ConnectionLike,
+    ) -> dict[str, Any]:
+        """What a poll trigger finds changed since `state` (None on the first poll): `{"records": [...], "state":
+        {...}}`, each changed record once, in its latest state, oldest change first. Keep the new state for the next
+        poll; when this raises, keep the old one (nothing is lost)."""
+        return _poll.poll(self, trigger, inputs, state, connection)
+
+    async def apoll(
+        self,
+        trigger: str,
+        inputs: Mapping[str, Any] | None = None,
+        state: Mapping[str, Any] | None = None,
+        *,
+        connection: ConnectionLike,
+    ) -> dict[str, Any]:
+        """The async twin of `poll`."""
+        return await _poll.apoll(self, trigger, inputs, state, connection)
 
     def options(
         self,

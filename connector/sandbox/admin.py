@@ -15,6 +15,7 @@ from connector.sandbox import accounts
 from connector.sandbox import store as partner_store
 from connector.sandbox._http import BadBody, base_url, json_response, now_of, read_json, state_of
 from connector.sandbox.faults import FaultConfig
+from connector.sandbox.clock import books_time
 from connector.sandbox.finance import names
 from connector.sandbox.scopes import ALL_SCOPES
 from connector.sandbox.seed import seed_records
@@ -139,7 +140,15 @@ async def seed(request: Request) -> Response:
         store = state.books[org].setdefault(kind.rsplit("/", 1)[-1], {})
         for n in range(count):
             eid = state.new_books_id()
-            store[eid] = {id_field: eid, "name": f"{singular} {len(store) + 1}", "status": "active", "index": n}
+            stamp = books_time(now)  # every Books entity carries both, as the records Books lists do
+            store[eid] = {
+                id_field: eid,
+                "name": f"{singular} {len(store) + 1}",
+                "status": "active",
+                "index": n,
+                "created_time": stamp,
+                "last_modified_time": stamp,
+            }
         return json_response({"books_kind": kind, "created": count, "total": len(store)})
     module = state.module(str(body.get("module", "")))
     if module is None:
@@ -165,6 +174,26 @@ async def modules(request: Request) -> Response:
         return _bad(str(exc))
     module = state.add_module(name, defs)
     return json_response({"api_name": module.api_name, "id": module.id, "fields": [f.api_name for f in module.fields]})
+
+
+# Options a running sandbox lets a test switch (the rest are fixed when it starts).
+SWITCHABLE = {"modified_since": ("exclusive", "inclusive")}
+
+
+async def options(request: Request) -> Response:
+    """GET shows the switchable options; POST {"modified_since": "inclusive"} sets them."""
+    state = state_of(request)
+    if request.method == "POST":
+        body = await _json(request)
+        for name, value in body.items():
+            allowed = SWITCHABLE.get(name)
+            if allowed is None:
+                return _bad(f"unknown option {name!r}; switchable: {sorted(SWITCHABLE)}")
+            if value not in allowed:
+                return _bad(f"{name} must be one of {list(allowed)}")
+        for name, value in body.items():
+            setattr(state.options, name, value)
+    return json_response({name: getattr(state.options, name) for name in SWITCHABLE})
 
 
 async def reset(request: Request) -> Response:
@@ -194,6 +223,7 @@ routes = [
     Route("/__sandbox/tokens", tokens, methods=["POST"]),
     Route("/__sandbox/seed", seed, methods=["POST"]),
     Route("/__sandbox/modules", modules, methods=["POST"]),
+    Route("/__sandbox/options", options, methods=["GET", "POST"]),
     Route("/__sandbox/reset", reset, methods=["POST"]),
     Route("/__sandbox/save", save, methods=["POST"]),
 ]

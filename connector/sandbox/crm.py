@@ -142,9 +142,13 @@ def since_header(request: Request) -> float | None:
     return moment.timestamp()
 
 
-def _modified_after(row: JSON, since: float) -> bool:
+def _modified_since(row: JSON, since: float, *, inclusive: bool) -> bool:
+    """Modified after `since`, or at it too under the inclusive reading (Options.modified_since)."""
     stamp = row.get("Modified_Time")
-    return isinstance(stamp, str) and datetime.fromisoformat(stamp).timestamp() > since
+    if not isinstance(stamp, str):
+        return False
+    moment = datetime.fromisoformat(stamp).timestamp()
+    return moment >= since if inclusive else moment > since
 
 
 def custom_view_param(request: Request, module: ModuleDef) -> None:
@@ -251,7 +255,8 @@ async def list_records(request: Request) -> Response:
             raise _fail("LIMIT_EXCEEDED", "the number of ids exceeds the limit", param_name="ids", limit=MAX_WRITE)
         rows = [r for r in rows if r["id"] in ids]
     if since is not None:
-        rows = [r for r in rows if _modified_after(r, since)]
+        inclusive = state.options.modified_since == "inclusive"
+        rows = [r for r in rows if _modified_since(r, since, inclusive=inclusive)]
         if not rows:
             return Response(status_code=304)  # nothing modified since: Zoho answers 304 Not Modified, no body
     chunk = rows[offset : offset + per_page]

@@ -123,6 +123,7 @@ admin API (no token needed; for tests, benchmarks and demos):
   GET|POST /__sandbox/store     the Partner Store: {"page_headers": "none"}, {"order": "newest_first"},
                                 {"add": {"kind": "transactions", "count": 5}} (dated by the sandbox clock),
                                 {"update": {"kind": "commissions", "id": "...", "fields": {"status": "requested"}}}
+  GET|POST /__sandbox/options   show or switch {"modified_since": "exclusive"|"inclusive"}
   POST /__sandbox/reset         back to the seeded world (keeps registered clients)
   POST /__sandbox/save          write the state to --data now
 
@@ -154,6 +155,12 @@ def _parser() -> argparse.ArgumentParser:
         help="CRM edition, which caps concurrent calls (free 5 ... ultimate 25; default enterprise, 20)",
     )
     p.add_argument("--max-concurrent", type=int, help="cap concurrent CRM calls at N instead of the edition's cap")
+    p.add_argument(
+        "--modified-since",
+        choices=("exclusive", "inclusive"),
+        help="whether If-Modified-Since keeps a record modified at exactly that instant (Zoho does not say; "
+        "default exclusive)",
+    )
     p.add_argument("--seed", action="append", default=[], metavar="MODULE=N", help="seed N records, e.g. Leads=1000")
     f = p.add_argument_group("faults (also POST /__sandbox/faults, same names with underscores)")
     f.add_argument("--fail-rate-429", type=float, default=0.0, help="fraction of API calls answered 429")
@@ -201,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         state.options.edition = args.edition
     if args.max_concurrent is not None:
         state.options.max_concurrent = args.max_concurrent
+    if args.modified_since:
+        state.options.modified_since = args.modified_since
     for spec in args.seed:
         module, _, count = spec.partition("=")
         if state.module(module) is None or not count.isdigit():

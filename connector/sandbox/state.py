@@ -49,10 +49,15 @@ class Options:
     max_concurrent: int | None = None  # overrides the edition's cap
     bulk_read_page_rows: int = 200_000  # rows per bulk read job; more_records and next_page_token beyond
     bulk_read_polls: int = 2  # status reads a bulk read job answers ADDED / IN PROGRESS before COMPLETED
+    # Whether a CRM list's If-Modified-Since keeps a record modified at exactly that instant: no source says
+    # (zoho-api.md §3, UNCERTAIN), so both readings can be served; clients must be right under either.
+    modified_since: Literal["exclusive", "inclusive"] = "exclusive"
 
     def __post_init__(self) -> None:
         if self.edition not in EDITION_CONCURRENCY:
             raise ValueError(f"unknown CRM edition {self.edition!r}: use one of {sorted(EDITION_CONCURRENCY)}")
+        if self.modified_since not in ("exclusive", "inclusive"):
+            raise ValueError(f"modified_since must be exclusive or inclusive, not {self.modified_since!r}")
 
     def concurrency_limit(self) -> int:
         if self.max_concurrent is not None:
