@@ -206,7 +206,10 @@ def parse(text: str, file: str) -> Any:
     try:
         return yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise AutomationError(file, [Violation("(automation)", "", f"not valid YAML: {exc}")]) from None
+        hint = ""
+        if "${" in text and "flow" in str(exc):
+            hint = ' (inside { } or [ ], write a reference in quotes: "${item.id}")'
+        raise AutomationError(file, [Violation("(automation)", "", f"not valid YAML{hint}: {exc}")]) from None
 
 
 @cache

@@ -6,6 +6,9 @@
     zoho-connector options KEY INPUT             an input's choices from the account's metadata (JSON)
     zoho-connector run KEY --inputs JSON|@file --connection JSON|@file|NAME
     zoho-connector invoke                        one JSON request on stdin, one JSON response on stdout
+    zoho-connector invoke --lines                one request per line, one response per line, concurrently
+    zoho-connector serve --port N                the same protocol over HTTP: POST /actions/{key}
+    zoho-connector automation validate|run FILE  check an automation file at deploy time, or run it here
     zoho-connector docs                          a Markdown reference of every action
     zoho-connector auth …                        connect an account and manage its tokens
     zoho-connector sandbox                       a local emulator of Zoho Accounts, CRM and Books
@@ -49,6 +52,8 @@ EXIT_CODES = {
 EXTENSIONS = {
     "auth": ("connect a Zoho account and manage its tokens", "connector.auth.cli"),
     "sandbox": ("serve a local emulator of Zoho Accounts, CRM and Books", "connector.sandbox"),
+    "automation": ("check an automation file at deploy time, or run it here", "connector.automation_cli"),
+    "serve": ("serve the engine protocol over HTTP (POST /actions/{key})", "connector.serve"),
 }
 
 
@@ -124,6 +129,13 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("invoke", help="read {action, inputs, connection} on stdin, write one JSON response")
     p.add_argument("--engine", action="store_true", help="no local retries: report retryable failures at once")
+    p.add_argument(
+        "--lines",
+        action="store_true",
+        help="a long-lived worker: one request per line, one response per line (with the request's id), "
+        "concurrently, until end of input",
+    )
+    p.add_argument("--concurrency", type=int, default=8, metavar="N", help="--lines: requests run at once (default 8)")
     p.set_defaults(handler=_invoke)
 
     p = sub.add_parser("docs", help="print a Markdown reference of every action")
@@ -222,16 +234,40 @@ def _invoke(args: argparse.Namespace) -> int:
     from connector.errors import ConnectorError
     from connector.runner import Connector
 
+    if args.lines:
+        return _invoke_lines(args)
+    ident = None
     try:
+        from connector._dispatch import request_id
         from connector.protocol import parse_request  # pydantic: paid for by `invoke` only
 
-        request = parse_request(_loads("the invoke request", "(request)", sys.stdin.read()))
+        value = _loads("the invoke request", "(request)", sys.stdin.read())
+        ident = request_id(value)
+        request = parse_request(value)
         with Connector.load(engine_mode=args.engine or request.engine) as connector:
             result = connector.run(request.action, request.inputs or {}, connection=request.connection)
     except ConnectorError as exc:
-        _respond({"ok": False, **exc.to_dict()})
+        _respond({**({"id": ident} if ident is not None else {}), "ok": False, **exc.to_dict()})
         return exc.exit_code
-    _respond({"ok": True, **result})
+    _respond({**({"id": ident} if ident is not None else {}), "ok": True, **result})
+    return 0
+
+
+def _invoke_lines(args: argparse.Namespace) -> int:
+    from connector._dispatch import Worker
+    from connector.errors import InputValidationError, Violation
+    from connector.lines import serve_lines
+
+    if args.concurrency < 1:
+        raise InputValidationError("--concurrency", [Violation("--concurrency", "", "expected a number from 1")])
+    worker = Worker(engine=args.engine)
+    try:
+        complete = serve_lines(sys.stdin.buffer, sys.stdout, worker, concurrency=args.concurrency)
+    finally:
+        worker.close()
+    if not complete:
+        _silence_stdout()
+        return EXIT_CODES["broken_pipe"]
     return 0
 
 

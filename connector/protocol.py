@@ -1,7 +1,10 @@
 """The engine protocol of `zoho-connector invoke`, as pydantic models: the published contract with engines.
 
-    request   {"action", "inputs", "connection", "engine"?}               on stdin
-    response  {"ok": true, "data": …} | {"ok": false, "error": {…}}       on stdout
+    request   {"action", "inputs", "connection", "engine"?, "id"?}        on stdin
+    response  {"ok": true, "data": …} | {"ok": false, "error": {…}}       on stdout (with the request's "id")
+
+`invoke --lines` reads one request per line and answers in the order calls complete: the "id" a request carries
+comes back on its response. `serve` takes the same request over HTTP (the action in the URL).
 
 The JSON Schemas in `schemas/protocol/` are generated from these models and checked in, so engines in any language
 can validate against them; a test fails when they drift. Regenerate them with
@@ -45,10 +48,21 @@ class _Strict(BaseModel):
 # --- request ---------------------------------------------------------------------------------------------------
 
 
+RequestId = Annotated[
+    str | int,
+    Field(
+        description="Chosen by the caller and returned on the response, so that answers given out of order "
+        "(`invoke --lines`) find their request."
+    ),
+]
+
+
 class InvokeRequest(_Strict):
     """One action to run."""
 
     model_config = ConfigDict(title="Invoke request")
+
+    id: RequestId | None = None
 
     action: str = Field(min_length=1, description="The action's key, e.g. crmGetRecord (`zoho-connector actions`).")
     inputs: dict[str, Any] | None = Field(
@@ -148,6 +162,13 @@ class ZohoProblem(_Error):
     request_id: str | None
 
 
+class InternalError(_Error):
+    """Something failed inside the connector itself (a bug); the message names the exception, the worker's log
+    has the details. A long-lived worker (`invoke --lines`, `serve`) answers so and carries on."""
+
+    type: Literal["internal_error"]
+
+
 ErrorPayload = Annotated[
     InvalidInput
     | ManifestProblem
@@ -156,7 +177,8 @@ ErrorPayload = Annotated[
     | RateLimited
     | Transient
     | PaginationProblem
-    | ZohoProblem,
+    | ZohoProblem
+    | InternalError,
     Field(discriminator="type"),
 ]
 
@@ -167,6 +189,7 @@ ErrorPayload = Annotated[
 class SuccessResponse(_Strict):
     model_config = ConfigDict(title="Invoke success")
 
+    id: RequestId | None = None
     ok: Literal[True]
     data: Any = Field(description="Zoho's answer, as `run` returns it under data.")
 
@@ -174,6 +197,7 @@ class SuccessResponse(_Strict):
 class ErrorResponse(_Strict):
     model_config = ConfigDict(title="Invoke error")
 
+    id: RequestId | None = None
     ok: Literal[False]
     error: ErrorPayload
 
@@ -210,6 +234,7 @@ _MESSAGES = {
     "bool_type": "must be true or false",
     "string_type": "must be a string",
     "string_too_short": "must not be empty",
+    "int_type": "must be an integer",
     "extra_forbidden": f"unknown field; expected one of: {', '.join(InvokeRequest.model_fields)}",
 }
 
