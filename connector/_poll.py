@@ -49,7 +49,7 @@ _SECOND = timedelta(seconds=1)
 def parse_time(text: Any) -> datetime:
     """An ISO 8601 time with its offset, in either shape Zoho writes (`+00:00` or `-0700`); ValueError otherwise."""
     if not isinstance(text, str):
-        raise ValueError("not text")  # noqa: TRY004 - callers turn ValueError into their own typed error
+        raise ValueError("not text")
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError("no time zone")

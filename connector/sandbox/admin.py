@@ -14,8 +14,8 @@ from starlette.routing import Route
 from connector.sandbox import accounts
 from connector.sandbox import store as partner_store
 from connector.sandbox._http import BadBody, base_url, json_response, now_of, read_json, state_of
-from connector.sandbox.faults import FaultConfig
 from connector.sandbox.clock import books_time
+from connector.sandbox.faults import FaultConfig
 from connector.sandbox.finance import names
 from connector.sandbox.scopes import ALL_SCOPES
 from connector.sandbox.seed import seed_records

@@ -29,7 +29,7 @@ class FakeList:
         self.reads: list[int] = []
         self.next_id = 100
 
-    def add(self, count: int = 1, day: str = "2025-06-01", **fields: Any) -> list[dict[str, Any]]:
+    def add(self, count: int = 1, day: str | None = "2025-06-01", **fields: Any) -> list[dict[str, Any]]:
         made = []
         for _ in range(count):
             self.next_id += 1
