@@ -1,0 +1,150 @@
+"""End to end: an automation of several steps, checked and run through the command line with a connections file,
+against the sandbox over loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from connector import Connector
+from connector.sandbox import SandboxState, serve_in_thread
+from tests.e2e.connections import with_refresh_token
+
+ROOT = Path(__file__).resolve().parents[2]
+
+AUTOMATION = """
+name: tidy-doe-leads
+description: Create two leads, find them, move them to Acme, and read one back.
+trigger: {schedule: {cron: "0 */2 * * *"}}
+steps:
+  - name: create
+    action: crmCreateRecords
+    inputs:
+      recordType: Leads
+      records:
+        - {Last_Name: TAG, Company: Old}
+        - {Last_Name: TAG}
+      trigger: []
+  - name: find
+    action: crmSearchRecords
+    inputs: {recordType: Leads, criteria: "(Last_Name:equals:TAG)", fields: [Last_Name, Company]}
+  - name: move
+    action: crmUpdateRecord
+    for_each: ${steps.find.data.data}
+    inputs:
+      recordType: Leads
+      recordId: ${item.id}
+      fieldValues: {Company: Acme, Description: "${item.Last_Name}"}
+  - name: check
+    action: crmGetRecord
+    inputs:
+      recordType: Leads
+      recordId: ${steps.create.data.1.id}
+"""
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[str]:
+    with serve_in_thread(SandboxState()) as base:
+        yield base
+
+
+@pytest.fixture
+def connections(sandbox: str, tmp_path: Path) -> Path:
+    path = tmp_path / "connections.yaml"
+    path.write_text(yaml.safe_dump({"sandbox": with_refresh_token(sandbox, tmp_path)}))
+    return path
+
+
+def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "connector.cli", *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+        check=False,
+    )
+
+
+def lines(text: str) -> list[Any]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.mark.slow
+def test_a_multi_step_automation_runs_through_the_cli(connections: Path, tmp_path: Path) -> None:
+    tag = f"Doe{os.getpid()}x{tmp_path.name[-6:]}".replace("_", "")
+    file = tmp_path / "tidy.yaml"
+    file.write_text(AUTOMATION.replace("TAG", tag))
+
+    checked = cli("automation", "validate", str(file))
+    assert checked.returncode == 0, checked.stderr
+    assert lines(checked.stdout)[0]["steps"] == ["create", "find", "move", "check"]
+
+    ran = cli("automation", "run", str(file), "--connections", str(connections))
+    assert ran.returncode == 0, ran.stderr
+    assert lines(ran.stdout) == [
+        {"step": "create", "action": "crmCreateRecords", "calls": 1, "ok": True},
+        {"step": "find", "action": "crmSearchRecords", "calls": 1, "ok": True},
+        {"step": "move", "action": "crmUpdateRecord", "calls": 2, "ok": True},
+        {"step": "check", "action": "crmGetRecord", "calls": 1, "ok": True},
+        {"automation": "tidy-doe-leads", "ok": True, "ran": True, "steps": 4},
+    ]
+    assert "refresh_token" not in ran.stdout + ran.stderr
+
+    # what Zoho (the sandbox) now holds
+    with Connector.load(connections=connections) as connector:
+        found = connector.run(
+            "crmSearchRecords",
+            {"recordType": "Leads", "criteria": f"(Last_Name:equals:{tag})", "fields": ["Company", "Description"]},
+            connection="sandbox",
+        )
+    assert sorted((r["Company"], r["Description"]) for r in found["data"]["data"]) == [("Acme", tag), ("Acme", tag)]
+
+
+@pytest.mark.slow
+def test_a_failing_step_stops_the_run_with_its_name_and_zohos_error(connections: Path, tmp_path: Path) -> None:
+    file = tmp_path / "missing.yaml"
+    file.write_text(
+        yaml.safe_dump(
+            {
+                "name": "read-missing",
+                "trigger": {"schedule": {"cron": "0 0 * * *"}},
+                "steps": [
+                    {"name": "read", "action": "crmGetRecord", "inputs": {"recordType": "Leads", "recordId": "404"}},
+                    {"name": "never", "action": "crmGetRecord", "inputs": {"recordType": "Leads", "recordId": "1"}},
+                ],
+            }
+        )
+    )
+    ran = cli("--connections", str(connections), "automation", "run", str(file), "--connection", "sandbox")
+    assert ran.returncode == 4  # Zoho answered with an error
+    assert lines(ran.stdout)[0]["step"] == "read" and lines(ran.stdout)[0]["ok"] is False
+    assert len(lines(ran.stdout)) == 1  # `never` did not run
+    error = json.loads(ran.stderr)["error"]
+    assert error["type"] == "not_found" and error["step"] == "read"
+    assert "step 'read' (crmGetRecord) failed" in error["message"]
+
+
+@pytest.mark.slow
+def test_validate_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
+    file = tmp_path / "broken.yaml"
+    file.write_text(
+        AUTOMATION.replace("crmGetRecord", "crmGetRecrod").replace("${steps.create.data.1.id}", "${steps.later.id}")
+    )
+    checked = cli("automation", "validate", str(file))
+    assert checked.returncode == 2
+    error = json.loads(checked.stderr)["error"]
+    assert error["subject"] == str(file)
+    assert [(v["input"], v["pointer"]) for v in error["violations"]] == [
+        ("check", "/steps/3/inputs/recordId"),
+        ("check", "/steps/3/action"),
+    ]
