@@ -32,9 +32,15 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ListCursor", "ListPoll", "Settle", "Watch", "fingerprint", "poll_list"]
+from connector.errors import InputValidationError, Violation
+
+if TYPE_CHECKING:
+    from connector.models import Trigger
+    from connector.runner import ConnectionLike, Connector
+
+__all__ = ["ListCursor", "ListPoll", "Settle", "Watch", "fingerprint", "is_list_trigger", "poll", "poll_list"]
 
 Record = Mapping[str, Any]
 Fetch = Callable[[int], Sequence[Record]]
@@ -354,3 +360,77 @@ def _day(value: Any) -> date | None:
         return date.fromisoformat(value[:10])
     except ValueError:
         return None
+
+
+# --- a poll trigger with `list:` (Connector.poll) -----------------------------------------------------------------
+
+
+def is_list_trigger(connector: Connector, key: str) -> bool:
+    trigger = connector.manifest.triggers.get(key)
+    return trigger is not None and trigger.poll is not None and "list" in trigger.poll
+
+
+def poll(
+    connector: Connector,
+    key: str,
+    inputs: Mapping[str, Any] | None,
+    state: Mapping[str, Any] | None,
+    connection: ConnectionLike,
+) -> dict[str, Any]:
+    """One poll of a `list:` trigger: `{"records", "state", "more"}`. The state names its trigger; the pages are
+    read through the listing action, so its retries, rate limits and errors apply."""
+    from connector import _template
+    from connector._inputs import checked_inputs
+
+    trigger = connector.manifest.trigger(key)
+    assert trigger.poll is not None
+    values = checked_inputs(key, trigger.input_schema, inputs)
+    listing = _template.evaluate(trigger.poll["inputs"], values)
+    listing = dict(listing) if isinstance(listing, Mapping) else {}
+    cursor = _cursor(key, _template.evaluate(dict(trigger.poll["list"]), values))
+    inner = _inner_state(key, trigger, state)
+    action = connector.manifest.action(trigger.poll["action"])
+    page_input, size_input = action.roles["page"], action.roles["page_size"]
+
+    def fetch(page: int) -> Sequence[Record]:
+        call = connector._call(action.key, {**listing, page_input: page, size_input: cursor.page_size}, connection)
+        pager = call.pager()
+        reply = connector._drive(call, call.flow(connector._organization(call), call.first_page()))
+        records = pager.records(call.data(reply))
+        if not isinstance(records, list) or not all(isinstance(r, Mapping) for r in records):
+            from connector.errors import BadResponseError
+
+            raise BadResponseError(f"{action.key} page {page} is not a list of records", retryable=False)
+        return records
+
+    result = poll_list(fetch, cursor, inner, now=connector._clock())
+    return {"records": result.records, "state": {**result.state, "trigger": key}, "more": result.more}
+
+
+def _cursor(key: str, spec: Mapping[str, Any]) -> ListCursor:
+    def number(name: str, value: Any, least: int) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise InputValidationError(key, [Violation(name, "", f"must be a whole number from {least}")])
+        return value
+
+    settle = spec.get("settle")
+    watch = spec.get("watch")
+    return ListCursor(
+        id=spec.get("id", "id"),
+        settle=None if settle is None else Settle(settle["field"], number("settle.days", settle["days"], 0)),
+        watch=None if watch is None else Watch(watch.get("field"), tuple(watch.get("values", ()))),
+        window=number("window", spec.get("window", 200), 1),
+        page_size=spec.get("page_size", 200),
+    )
+
+
+def _inner_state(key: str, trigger: Trigger, state: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    if not isinstance(state, Mapping) or state.get("v") != VERSION:
+        problem = f"the state must be the JSON object the previous poll of {key} returned (or null for the first)"
+        raise InputValidationError(key, [Violation("(state)", "", problem)])
+    if state.get("trigger") != key:
+        problem = f"the state belongs to trigger {state.get('trigger')!r}, not {key}"
+        raise InputValidationError(key, [Violation("(state)", "", problem)])
+    return {k: v for k, v in state.items() if k != "trigger"}

@@ -159,7 +159,7 @@ def test_yaml_dates_stay_strings(manifest: Manifest, tmp_path: Path) -> None:
             lambda d: d.update(trigger={"poll": {"trigger": "crmNewThings", "every": 5}}),
             "trigger",
             "/trigger/poll/every",
-            "unknown field; expected one of: inputs, trigger",
+            "unknown field; expected one of: cron, inputs, trigger",
         ),
     ],
 )
@@ -671,7 +671,7 @@ def test_a_poll_trigger_polls_from_the_state_and_returns_the_new_one() -> None:
     assert connector.polls == [("crmNewThings", {"recordType": "Leads"}, {"cursor": 0}, "c")]
     assert [i["recordId"] for _, i, _ in connector.calls] == ["7", "8"]
     assert outcome["state"] == {"cursor": 1}
-    assert events[0] == {"trigger": "crmNewThings", "records": 2}
+    assert events[0] == {"trigger": "crmNewThings", "records": 2, "more": False}
 
 
 def test_a_poll_without_new_records_runs_no_step() -> None:
