@@ -9,6 +9,7 @@
     zoho-connector invoke --lines                one request per line, one response per line, concurrently
     zoho-connector serve --port N                the same protocol over HTTP: POST /actions/{key}
     zoho-connector automation validate|run FILE  check an automation file at deploy time, or run it here
+    zoho-connector partner-store setup           create the CRM modules and fields the Partner Store sync writes
     zoho-connector docs                          a Markdown reference of every action
     zoho-connector auth …                        connect an account and manage its tokens
     zoho-connector sandbox                       a local emulator of Zoho Accounts, CRM and Books
@@ -53,6 +54,10 @@ EXTENSIONS = {
     "auth": ("connect a Zoho account and manage its tokens", "connector.auth.cli"),
     "sandbox": ("serve a local emulator of Zoho Accounts, CRM and Books", "connector.sandbox"),
     "automation": ("check an automation file at deploy time, or run it here", "connector.automation_cli"),
+    "partner-store": (
+        "the Partner Store → CRM sync: create the CRM modules and fields it writes",
+        "connector.strategies.partner_store",
+    ),
     "serve": ("serve the engine protocol over HTTP (POST /actions/{key})", "connector.serve"),
 }
 
