@@ -4,16 +4,24 @@ full re-read (never a loss) when the list is not where the state says."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pytest_httpx import HTTPXMock
 
+from connector import Connector
 from connector._listpoll import ListCursor, ListPoll, Settle, Watch, fingerprint, poll_list
+from connector.errors import BadResponseError, InputValidationError, ManifestError
+from connector.manifest import load_manifest
 
 DAY = 86_400.0
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -293,3 +301,69 @@ def test_a_copy_kept_by_upserts_ends_equal_to_the_list(
     for rid in ids:
         copy[rid] = next(r for r in store.rows if r["id"] == rid)
     assert copy == {r["id"]: r for r in store.rows}
+
+
+# --- as a poll trigger: the manifest's checks and Connector.poll ----------------------------------------------------
+
+STORE = "https://store.zoho.eu/api/v1/partner"
+
+
+def _edit_trigger(tree: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    path = tree / "triggers/store/commission-changes.yaml"
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data))
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda d: d["poll"].update(cursor={"field": "created_date", "order": "descending"}), "not both"),
+        (lambda d: d["poll"].update(action="storeListCommissionz"), "not in the manifest"),
+        (lambda d: d["poll"].update(inputs={"per_page": 10}), "which the poll itself sets"),
+        (lambda d: d["poll"]["list"].update(window={"$input": "size"}), "does not declare: ['size']"),
+        (lambda d: d["poll"]["list"]["watch"].pop("values"), "or neither (all)"),
+        (lambda d: d["poll"]["list"].update(page_size=0), "page_size"),
+    ],
+)
+def test_a_broken_list_trigger_fails_at_load(
+    tree: Path, change: Callable[[dict[str, Any]], None], problem: str
+) -> None:
+    _edit_trigger(tree, change)
+    with pytest.raises(ManifestError, match=re.escape(problem)):
+        load_manifest(tree, use_cache=False)
+
+
+def test_connector_poll_walks_pages_and_hands_out_windows(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    rows = [{"id": str(i), "created_date": "2025-01-01", "status": "open"} for i in range(1, 4)]
+    httpx_mock.add_response(url=f"{STORE}/commissions?page=1&per_page=200", json=rows, is_reusable=True)
+    first = connector.poll("storeCommissionChanges", {"window": 2}, None, connection=connection)
+    assert [r["id"] for r in first["records"]] == ["1", "2"] and first["more"] is True
+    assert first["state"]["trigger"] == "storeCommissionChanges"
+    second = connector.poll("storeCommissionChanges", {"window": 2}, first["state"], connection=connection)
+    assert [r["id"] for r in second["records"]] == ["3"] and second["more"] is False
+    assert sorted(second["state"]["watch"]) == ["1", "2", "3"]
+    again = asyncio.run(connector.apoll("storeCommissionChanges", {}, second["state"], connection=connection))
+    assert again["records"] == [] and again["more"] is False
+
+
+def test_connector_poll_refuses_another_triggers_state_and_bad_inputs(
+    connector: Connector, connection: dict[str, Any]
+) -> None:
+    state = {"v": 1, "size": 200, "region": None, "pass": None, "watch": {}, "trigger": "storeNewTransactions"}
+    with pytest.raises(InputValidationError, match="belongs to trigger 'storeNewTransactions'"):
+        connector.poll("storeCommissionChanges", {}, state, connection=connection)
+    with pytest.raises(InputValidationError, match="the state must be the JSON object"):
+        connector.poll("storeCommissionChanges", {}, {"version": 1}, connection=connection)
+    with pytest.raises(InputValidationError, match="lagDays"):
+        connector.poll("storeCommissionChanges", {"lagDays": -1}, None, connection=connection)
+
+
+def test_a_page_that_is_not_a_list_of_records_is_a_bad_response(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=f"{STORE}/transactions?page=1&per_page=200", json=[1, 2])
+    with pytest.raises(BadResponseError, match="not a list of records"):
+        connector.poll("storeNewTransactions", {}, None, connection=connection)
