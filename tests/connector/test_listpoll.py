@@ -352,7 +352,14 @@ def test_connector_poll_walks_pages_and_hands_out_windows(
 def test_connector_poll_refuses_another_triggers_state_and_bad_inputs(
     connector: Connector, connection: dict[str, Any]
 ) -> None:
-    state: dict[str, Any] = {"v": 1, "size": 200, "region": None, "pass": None, "watch": {}, "trigger": "storeNewTransactions"}
+    state: dict[str, Any] = {
+        "v": 1,
+        "size": 200,
+        "region": None,
+        "pass": None,
+        "watch": {},
+        "trigger": "storeNewTransactions",
+    }
     with pytest.raises(InputValidationError, match="belongs to trigger 'storeNewTransactions'"):
         connector.poll("storeCommissionChanges", {}, state, connection=connection)
     with pytest.raises(InputValidationError, match="the state must be the JSON object"):

@@ -337,3 +337,21 @@ def test_ten_thousand_transactions_sync_in_one_run(live: tuple[str, Path], tmp_p
     # nothing moved in the list since the last window): at most two pages a window.
     assert requests["GET /api/v1/partner/transactions"] <= 2 * len(polls) + 1
     assert httpx.get(f"{base}/__sandbox/stats").json()["records"]["Store_Transactions"] == 10_003
+
+
+def test_the_sync_demo_tells_its_story(tmp_path: Path, clock: Clock) -> None:
+    from connector.sandbox.demo_sync import PartnerStoreSync, run_story
+
+    def advance_days(days: int) -> None:
+        clock.now += days * DAY
+
+    with serve_in_thread(SandboxState(), clock=clock) as base:
+        connection = {**with_refresh_token(base, tmp_path), "store_url": f"{base}/api/v1/partner"}
+        with Connector.load(clock=clock) as connector:
+            story = run_story(PartnerStoreSync(connector, connection, base), advance_days, lambda step, _: None)
+    names = ("partner-store-transactions", "partner-store-subscriptions", "partner-store-commissions")
+    assert story["first"] == dict(zip(names, (1_003, 3, 3), strict=True))
+    assert story["second"] == dict.fromkeys(names, 0)
+    assert story["third"]["partner-store-transactions"] == 5 and story["third"]["partner-store-commissions"] == 0
+    assert story["commissions"] == {**dict.fromkeys(names, 0), "partner-store-commissions": 5}
+    assert story["totals"] == {"Store_Transactions": 1_008, "Store_Subscriptions": 3, "Store_Commissions": 8}
