@@ -12,6 +12,9 @@ end: oldest first with new records appended, or newest first with new records pr
   the whole list again as on the first poll, so nothing is lost: a record may then be returned a second time, which
   a keyed upsert absorbs.
 
+Pages are numbered from 1 and hold `page_size` records, the size asked for (the Store's documented 200); a list
+that serves more a page is refused with a clear error, and one that serves fewer must be given its own page_size.
+
 `settle` holds back records that are too recent (`{field, days}`: a record counts once its date is before the day
 `days` days ago, in UTC): they are not returned and the region does not grow past them, so they come back once
 settled. `watch` keeps a short fingerprint of each returned record that may still change (every record, or those
@@ -129,7 +132,7 @@ def poll_list(fetch: Fetch, cursor: ListCursor, state: Mapping[str, Any] | None,
         poll.run()
     except _Moved as moved:
         poll.restart(str(moved))
-        poll.run()
+        poll.run(fresh=True)  # a pass from the top never looks for the region, so it cannot move again
     return ListPoll(poll.out, s, s["pass"] is not None, poll.reader.reads, poll.restarted, poll.notes)
 
 
@@ -160,11 +163,11 @@ class _Poll:
     # Positions only say where to read next; what the region becomes is counted record by record, so records
     # prepended between two polls of one pass shift positions without corrupting it.
 
-    def run(self) -> None:
-        fresh = self.s["pass"] is None
-        if fresh:
+    def run(self, *, fresh: bool = False) -> None:
+        if self.s["pass"] is None:
+            fresh = True
             self.s["pass"] = self._begin()
-        else:
+        elif not fresh:
             self._relocate()
         while True:
             while self.s["pass"] is not None and len(self.out) < self.cursor.window:
@@ -403,7 +406,12 @@ def poll(
             raise BadResponseError(f"{action.key} page {page} is not a list of records", retryable=False)
         return records
 
-    result = poll_list(fetch, cursor, inner, now=connector._clock())
+    try:
+        result = poll_list(fetch, cursor, inner, now=connector._clock())
+    except ValueError as exc:  # a record without an id, pages larger than asked: not the list the trigger expects
+        from connector.errors import BadResponseError
+
+        raise BadResponseError(f"{key}: {exc}", retryable=False) from None
     return {"records": result.records, "state": {**result.state, "trigger": key}, "more": result.more}
 
 

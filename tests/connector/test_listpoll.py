@@ -374,3 +374,11 @@ def test_a_page_that_is_not_a_list_of_records_is_a_bad_response(
     httpx_mock.add_response(url=f"{STORE}/transactions?page=1&per_page=200", json=[1, 2])
     with pytest.raises(BadResponseError, match="not a list of records"):
         connector.poll("storeNewTransactions", {}, None, connection=connection)
+
+
+def test_a_listed_record_without_an_id_is_a_bad_response(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=f"{STORE}/transactions?page=1&per_page=200", json=[{"amount": 1}])
+    with pytest.raises(BadResponseError, match="storeNewTransactions: a listed record has no usable 'id'"):
+        connector.poll("storeNewTransactions", {}, None, connection=connection)
