@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import bulk, bulk_read, connections, core, files, partner_store, storm, token_stores
+from bench import bulk, bulk_read, connections, core, files, partner_store, protocol, storm, token_stores
 
 
 def main() -> None:
@@ -20,6 +20,8 @@ def main() -> None:
     bulk_read.main()
     print("\n== token stores ==")
     token_stores.main()
+    print("\n== long-lived workers: invoke --lines and serve vs in-process run ==")
+    protocol.main()
     print("\n== Partner Store sync: memory at 2,000 vs 10,000 transactions ==")
     partner_store.main()
 

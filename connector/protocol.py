@@ -62,8 +62,6 @@ class InvokeRequest(_Strict):
 
     model_config = ConfigDict(title="Invoke request")
 
-    id: RequestId | None = None
-
     action: str = Field(min_length=1, description="The action's key, e.g. crmGetRecord (`zoho-connector actions`).")
     inputs: dict[str, Any] | None = Field(
         default=None, description="The action's inputs, as its input schema describes them; null means none."
@@ -77,6 +75,7 @@ class InvokeRequest(_Strict):
         description="No local retries: a retryable failure is reported at once, with retry_after, for the engine "
         "to retry.",
     )
+    id: RequestId | None = None
 
 
 # --- errors ----------------------------------------------------------------------------------------------------

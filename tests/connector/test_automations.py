@@ -755,3 +755,13 @@ def test_check_automation_works_on_plain_data() -> None:
         automation({"name": "a", "action": "xDo", "inputs": {"n": "x"}}), actions={"xDo": schema}, triggers={}
     )
     assert found == [Violation("a", "/steps/0/inputs/n", "'x' is not of type 'integer'")]
+
+
+def test_the_readme_example_is_a_valid_automation(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Automations", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    file = tmp_path / "readme.yaml"
+    file.write_text(example)
+    loaded = load_automation(file, bundled_manifest())
+    assert [s.name for s in loaded.steps] == ["find", "move", "check"]

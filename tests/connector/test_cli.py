@@ -256,7 +256,7 @@ def test_invoke_names_every_bad_field_of_the_request(
     assert code == EXIT_CODES["invalid_input"] and out["error"]["type"] == "invalid_input"
     named = {v["input"]: v["message"] for v in out["error"]["violations"]}
     assert named == {
-        "input": "unknown field; expected one of: action, inputs, connection, engine",
+        "input": "unknown field; expected one of: action, inputs, connection, engine, id",
         "inputs": "must be a JSON object",
         "connection": "must be a JSON object or a string",
         "engine": "must be true or false",

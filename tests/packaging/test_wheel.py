@@ -31,8 +31,9 @@ def test_wheel_carries_manifest_actions_connections_and_schemas(wheel: Path) -> 
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "connector/_data/manifest.yaml" in names
     assert "connector/py.typed" in names
-    for folder in ("actions/crm", "actions/books", "connections", "schemas/meta", "schemas/actions/crm"):
+    for folder in ("actions/crm", "actions/books", "automations", "connections", "schemas/meta", "schemas/actions/crm"):
         assert any(n.startswith(f"connector/_data/{folder}/") for n in names), folder
+    assert "connector/_data/schemas/automation.json" in names
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
 
 
@@ -54,6 +55,20 @@ def test_installed_wheel_runs_from_any_directory(wheel: Path, tmp_path: Path) ->
         check=True,
     )
     assert "crmGetRecord " in result.stdout and "booksRawRequest" in result.stdout
+    automation = elsewhere / "a.yaml"
+    automation.write_text(
+        "name: a\ntrigger: {schedule: {cron: '0 * * * *'}}\nsteps:\n"
+        "  - {name: get, action: crmGetRecord, inputs: {recordType: Leads, recordId: '1'}}\n"
+    )
+    validated = subprocess.run(
+        [str(env_dir / "bin" / "zoho-connector"), "automation", "validate", str(automation)],
+        cwd=elsewhere,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert validated.returncode == 0, validated.stderr
     located = subprocess.run(
         [str(python), "-c", "import connector.manifest as m; print(m.data_root())"],
         cwd=elsewhere,
