@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import bulk, bulk_read, connections, core, files, partner_store, protocol, storm, token_stores
+from bench import bulk, bulk_read, connections, core, files, partner_store, poll, protocol, storm, token_stores
 
 
 def main() -> None:
@@ -18,6 +18,8 @@ def main() -> None:
     files.main()
     print("\n== bulk read: memory at 50k vs 200k rows ==")
     bulk_read.main()
+    print("\n== polling triggers: a poll's cost with 100,000 unchanged records ==")
+    poll.main()
     print("\n== token stores ==")
     token_stores.main()
     print("\n== long-lived workers: invoke --lines and serve vs in-process run ==")

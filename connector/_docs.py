@@ -6,9 +6,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from connector.manifest import Action, Manifest
+from connector.manifest import Action, Manifest, Trigger
 
-__all__ = ["describe_action", "reference"]
+__all__ = ["describe_action", "describe_trigger", "reference"]
 
 
 def _type(prop: Mapping[str, Any]) -> str:
@@ -37,7 +37,27 @@ def _inputs(schema: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any], boo
 
 def describe_action(action: Action) -> str:
     lines = [f"{action.label}  ({action.key})", action.description, f"safety: {action.safety}", "", "inputs:"]
-    for name, prop, required in _inputs(action.input_schema):
+    return "\n".join(lines + _input_lines(action.input_schema))
+
+
+def describe_trigger(trigger: Trigger) -> str:
+    lines = [f"{trigger.label}  ({trigger.key})", trigger.description, f"kind: {_how(trigger)}", "", "inputs:"]
+    return "\n".join(lines + _input_lines(trigger.input_schema))
+
+
+def _how(trigger: Trigger) -> str:
+    """One line on how a trigger finds its events."""
+    if trigger.poll is not None:
+        cursor = trigger.poll["cursor"]
+        return f"poll ({trigger.poll['action']}, by {cursor['field']}, {cursor['order']})"
+    if trigger.webhook is not None:
+        return f"webhook (channel {trigger.webhook['channel']}, opened by {trigger.webhook['subscribe']})"
+    return trigger.kind
+
+
+def _input_lines(schema: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for name, prop, required in _inputs(schema):
         flags = [_type(prop), "required" if required else "optional"]
         lines.append(f"  {name}  [{', '.join(flags)}]  {prop.get('title', '')}")
         lines.append(f"      {prop.get('description', '')}")
@@ -45,7 +65,7 @@ def describe_action(action: Action) -> str:
             lines.append(f"      default: {_value(prop['default'])}")
         if prop.get("examples"):
             lines.append(f"      example: {_value(prop['examples'][0])}")
-    return "\n".join(lines)
+    return lines
 
 
 def _cell(text: str) -> str:
@@ -67,7 +87,7 @@ def _table(schema: Mapping[str, Any]) -> list[str]:
 
 
 def reference(manifest: Manifest) -> str:
-    """Markdown for the whole component: connections, then every action, generated from the data files."""
+    """Markdown for the whole component: connections, every action, then every trigger, from the data files."""
     out = [
         f"# {manifest.label} component",
         "",
@@ -86,4 +106,10 @@ def reference(manifest: Manifest) -> str:
         out += [f"### {action.label}", "", f"{action.description} | key: `{action.key}` | safety: {action.safety}", ""]
         out += [*_table(action.input_schema), ""]
         out += ["Example output:", "", "```json", json.dumps(action.example_output, indent=2), "```", ""]
+    if manifest.triggers:
+        out += ["## Triggers", ""]
+    for trigger in sorted(manifest.triggers.values(), key=lambda t: t.label):
+        out += [f"### {trigger.label}", "", f"{trigger.description} | key: `{trigger.key}` | {_how(trigger)}", ""]
+        out += [*_table(trigger.input_schema), ""]
+        out += ["Example record:", "", "```json", json.dumps(trigger.example_output, indent=2), "```", ""]
     return "\n".join(out)

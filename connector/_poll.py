@@ -11,13 +11,17 @@ in its latest state, oldest change first; a failed request raises and the caller
 ascending (keyset): a walk asks for the records changed since the cursor minus one second (whether the API's
 "since" counts its own instant is not assumed, so both readings are covered) sorted oldest first, keeps those
 after the cursor (or at it and not seen), and starts again from the new cursor after any page that moved it. A
-record changed meanwhile moves later and is met again, so nothing is skipped, and a poll costs O(changes)
-requests. A page that does not move the cursor (one timestamp shared by a page of records) is followed by the
-next page of the same walk; pages are offsets, so a record of that group changed or deleted while it is read
-would shift another one past a page boundary: a group read across pages is read again until a reading adds
-nothing new at the cursor.
-
+record changed meanwhile moves later and is met again, so a poll costs O(changes) requests.
 descending: newest first, page after page, until the records are older than the cursor.
+
+Three things keep "once per change" true while records change under a poll:
+- the second the server is still in (its Date header) is left for the next poll: a record changed twice in one
+  second keeps one timestamp, so handing it out before that second is over would lose the second change;
+- pages are offsets: a record leaving the listed range between two requests hides its neighbour from the next
+  page. A reading that went past its first page is checked by reading again from the cursor, and the cursor
+  moves only as far as a reading with no news confirmed;
+- records handed out past the final cursor (which that check may leave) are kept in the state's `ahead`, so the
+  next poll does not hand them out again.
 
 The algorithm is a generator that yields what to fetch (`Walk(since)`: the first page of a new walk; `None`: the
 next page of this one) and receives each `Page`. It does no I/O and reads no clock (the first cursor is given), so
@@ -67,11 +71,11 @@ class Spec:
     since_input: str | None = None
 
     @classmethod
-    def of(cls, cursor: Mapping[str, Any]) -> Spec:
+    def of(cls, cursor: Mapping[str, Any], inputs: Mapping[str, Any]) -> Spec:
         return cls(
             field=cursor["field"],
             order=cursor["order"],
-            id=cursor.get("id", "id"),
+            id=_id_member(cursor, inputs),
             format=cursor.get("format", DEFAULT_TIME_FORMAT),
             since_input=cursor.get("since_input"),
         )
@@ -96,13 +100,27 @@ class Spec:
         return moment, str(text), str(rid)
 
 
+Ahead = dict[str, tuple[datetime, str]]  # id -> (instant, as written) of a record handed out past the cursor
+
+
+def _id_member(cursor: Mapping[str, Any], inputs: Mapping[str, Any]) -> str:
+    """The member holding a record's id: fixed, or following the kind of record an input names (PollCursor)."""
+    kind = inputs.get(cursor["id_input"]) if "id_input" in cursor else None
+    if not isinstance(kind, str):
+        return str(cursor.get("id", "id"))
+    last = kind.rsplit("/", 1)[-1]
+    return str(cursor.get("id_members", {}).get(last) or f"{last.removesuffix('s')}_id")
+
+
 @dataclass
 class Position:
-    """The cursor: a timestamp (as the API wrote it) and the ids handed out at exactly that instant."""
+    """The cursor: a timestamp (as the API wrote it) and the ids handed out at exactly that instant; `ahead` (in a
+    poll's start and end only) the records handed out past it, rare: see `_closed`."""
 
     text: str
     at: datetime
     seen: set[str] = field(default_factory=set)
+    ahead: Ahead = field(default_factory=dict)
 
 
 class Walk(NamedTuple):
@@ -114,6 +132,7 @@ class Walk(NamedTuple):
 class Page(NamedTuple):
     records: list[Any]
     more: bool  # another page follows in this walk
+    now: datetime | None = None  # the server's time when it answered (its Date header), if it said
 
 
 Step = Walk | None  # None: the next page of the current walk
@@ -123,16 +142,30 @@ class Changes:
     """The records a poll hands out: one per id, its latest state."""
 
     def __init__(self) -> None:
-        self._by_id: dict[str, tuple[datetime, Any]] = {}
+        self._by_id: dict[str, tuple[datetime, str, Any]] = {}
 
-    def add(self, at: datetime, rid: str, record: Any) -> None:
+    def add(self, at: datetime, text: str, rid: str, record: Any) -> bool:
+        """Keep a record; True when it is news to this poll (a new id, or a newer change of a known one)."""
         known = self._by_id.get(rid)
-        if known is None or at >= known[0]:
-            self._by_id.pop(rid, None)  # re-inserted: a record met again later sorts with its newer change
-            self._by_id[rid] = (at, record)
+        if known is not None and at < known[0]:
+            return False
+        self._by_id.pop(rid, None)  # re-inserted: a record met again later sorts with its newer change
+        self._by_id[rid] = (at, text, record)
+        return known is None or at > known[0]
 
-    def oldest_first(self) -> list[Any]:
-        return [record for _, record in sorted(self._by_id.values(), key=lambda entry: entry[0])]
+    def ids_at(self, moment: datetime) -> set[str]:
+        return {rid for rid, (at, _, _) in self._by_id.items() if at == moment}
+
+    def past(self, moment: datetime) -> Ahead:
+        return {rid: (at, text) for rid, (at, text, _) in self._by_id.items() if at > moment}
+
+    def oldest_first(self, *, met_newest_first: bool = False) -> list[Any]:
+        """By timestamp; records sharing one keep the order the API listed them in, oldest first (reversed when
+        the list ran newest first)."""
+        entries = list(self._by_id.values())
+        if met_newest_first:
+            entries.reverse()
+        return [record for _, _, record in sorted(entries, key=lambda entry: entry[0])]
 
 
 # --- the algorithm -----------------------------------------------------------------------------------------------
@@ -140,75 +173,133 @@ class Changes:
 
 class _Offer(NamedTuple):
     newest: Position | None  # the newest records past the cursor in this page, or None when none
-    added_at_cursor: bool  # a record at the cursor's own instant was new
+    news: datetime | None  # the oldest record that was news to this poll, if any
+    held: bool  # a record of the second still running was left for the next poll
+    last: datetime | None  # the page's last timestamp
 
 
-def _offer(spec: Spec, records: list[Any], pos: Position, changes: Changes, last: list[datetime]) -> _Offer:
-    """Take one page's records that are past the cursor (or at it and not seen). `last` holds the walk's previous
-    timestamp, to check that the API sorts as asked (the algorithm relies on it)."""
+def _offer(spec: Spec, page: Page, pos: Position, ahead: Ahead, changes: Changes) -> _Offer:
+    """Take one page's records that are past the cursor (or at it and not seen). A page must be sorted as asked
+    (the algorithm relies on it); across pages no order is checked, since a change between two requests moves
+    records from one page to another.
+
+    A record stamped in the second the server is still in (its Date header) is left for a later poll: that second
+    may yet change it again under the same timestamp, which no later poll could tell apart from this state. So a
+    record changed twice in one second is handed out once, in its last state."""
+    running = page.now.replace(microsecond=0) if page.now is not None else None
     newest: Position | None = None
-    added = False
-    for record in records:
+    last = news = None
+    held = False
+    for record in page.records:
         at, text, rid = spec.place(record)
-        if last and (at < last[0] if spec.order == "ascending" else at > last[0]):
+        if last is not None and (at < last if spec.order == "ascending" else at > last):
             raise BadResponseError(f"the list is not sorted by {spec.field!r} {spec.order} as asked", retryable=False)
-        last[:] = [at]
-        if at < pos.at or (at == pos.at and rid in pos.seen):
+        last = at
+        if running is not None and at >= running:
+            held = True
             continue
-        changes.add(at, rid, record)
+        if at < pos.at or (at == pos.at and rid in pos.seen) or ahead.get(rid, (None,))[0] == at:
+            continue
+        if changes.add(at, text, rid, record) and (news is None or at < news):
+            news = at
         if at == pos.at:
             pos.seen.add(rid)
-            added = True
         elif newest is None or at > newest.at:
             newest = Position(text, at, {rid})
         elif at == newest.at:
             newest.seen.add(rid)
-    return _Offer(newest, added)
+    return _Offer(newest, news, held, last)
+
+
+def _closed(pos: Position, changes: Changes, ahead: Ahead) -> Position:
+    """A cursor with every record handed out at its instant counted as seen, and the records handed out past it
+    (earlier or now) in `ahead`. Records lie past the final cursor only when a later walk's shifted pages no longer
+    showed them, since the cursor moves only as far as the reading is sure of: `ahead` keeps them from being handed
+    out again, unchanged, by the next poll."""
+    past = {rid: entry for rid, entry in ahead.items() if entry[0] > pos.at}
+    reached = {rid for rid, entry in ahead.items() if entry[0] == pos.at}
+    return Position(pos.text, pos.at, pos.seen | reached | changes.ids_at(pos.at), past | changes.past(pos.at))
+
+
+def _settled(spec: Spec, page: Page, pos: Position) -> Position | None:
+    """Where a reading that found nothing past the cursor may move it: to the last second that is over (the
+    server's Date), so that later polls stop reading again a large group at the old cursor. None without a Date,
+    or when that is not past the cursor."""
+    if page.now is None:
+        return None
+    moment = page.now.replace(microsecond=0) - _SECOND
+    return Position(spec.write(moment), moment) if moment > pos.at else None
 
 
 def ascending(spec: Spec, start: Position, changes: Changes) -> Generator[Step, Page, Position]:
+    """Keyset walks from the cursor. A page at an offset (page 2 on) that would move the cursor claims that
+    everything up to there was read; pages are offsets, so a record leaving the walk's range between two requests
+    hides its neighbour. The claim is checked by reading from the cursor again: a reading that brings no news up
+    to the claimed instant confirms it, and the cursor moves there (not further: that reading's own pages are
+    offsets too)."""
     pos = Position(start.text, start.at, set(start.seen))
-    rereading = False  # this walk reads again a group the previous walk read across pages
+    claimed: Position | None = None
     while True:
         step: Step = Walk(spec.write(pos.at - _SECOND))
-        last: list[datetime] = []
         pages = 0
-        added_at_cursor = False
+        news: datetime | None = None
         while True:
             page = yield step
             pages += 1
-            offer = _offer(spec, page.records, pos, changes, last)
-            added_at_cursor |= offer.added_at_cursor
-            if offer.newest is None:
-                if not page.more:
-                    return pos
+            offer = _offer(spec, page, pos, start.ahead, changes)
+            if offer.news is not None and (news is None or offer.news < news):
+                news = offer.news
+            more = page.more and not offer.held  # sorted oldest first: all that follows is held too
+            if offer.newest is None and more:
                 step = None
                 continue
-            if pages == 1 or (rereading and not added_at_cursor):
-                pos, rereading = offer.newest, False
-                if not page.more:
-                    return pos
+            target = offer.newest or _settled(spec, page, pos)
+            if target is None:
+                return _closed(pos, changes, start.ahead)
+            if pages == 1:
+                pos, claimed = target, None
+                if not more:
+                    return _closed(pos, changes, start.ahead)
+            elif claimed is not None and (news is None or news > claimed.at):
+                pos, claimed = Position(claimed.text, claimed.at, claimed.seen | changes.ids_at(claimed.at)), None
+                if offer.newest is None and not more:  # confirmed to the end of the list: nothing to read again
+                    return _closed(pos, changes, start.ahead)
             else:
-                rereading = True  # what it took past the cursor stays taken; it is met again and kept once
+                claimed = target  # what it took stays taken: met again, it is kept once
             break
 
 
 def descending(spec: Spec, start: Position, changes: Changes) -> Generator[Step, Page, Position]:
+    """Newest first, page after page, until the records are older than the cursor; the new cursor is the newest
+    record handed out. Pages are offsets here too: a record deleted between two requests hides a neighbour, so a
+    reading of several pages is checked by another one, and a reading that brings no news up to the first one's
+    newest record confirms the cursor there (what lies past it is kept in `ahead`)."""
     pos = Position(start.text, start.at, set(start.seen))
-    newest = Position(pos.text, pos.at, set(pos.seen))
-    last: list[datetime] = []
-    page = yield Walk(None)
+    claimed: Position | None = None
     while True:
-        offer = _offer(spec, page.records, pos, changes, last)
-        if offer.newest is not None and offer.newest.at > newest.at:
-            newest = offer.newest
-        elif offer.newest is not None and offer.newest.at == newest.at:
-            newest.seen |= offer.newest.seen
-        if newest.at == pos.at:
-            newest.seen |= pos.seen
-        if not page.more or (last and last[0] < pos.at):
-            return newest
-        page = yield None
+        newest = Position(pos.text, pos.at, set(pos.seen))
+        news: datetime | None = None
+        pages = 0
+        page = yield Walk(None)
+        while True:
+            pages += 1
+            offer = _offer(spec, page, pos, start.ahead, changes)
+            if offer.news is not None and (news is None or offer.news < news):
+                news = offer.news
+            if offer.newest is not None and offer.newest.at > newest.at:
+                newest = offer.newest
+            elif offer.newest is not None and offer.newest.at == newest.at:
+                newest.seen |= offer.newest.seen
+            if page.more and (offer.last is None or offer.last >= pos.at):
+                page = yield None
+                continue
+            target = newest if newest.at > pos.at else _settled(spec, page, pos) or newest
+            if pages == 1:
+                return _closed(target, changes, start.ahead)
+            if claimed is not None and (news is None or news > claimed.at):
+                return _closed(claimed, changes, start.ahead)
+            claimed = target
+            break
 
 
 # --- one poll: inputs, state, drivers ------------------------------------------------------------------------------
@@ -232,8 +323,15 @@ class _Prepared:
         return {**self.listing, self.spec.since_input: since}
 
     def result(self, changes: Changes, end: Position) -> dict[str, Any]:
-        state = {"version": STATE_VERSION, "trigger": self.trigger.key, "cursor": end.text, "seen": sorted(end.seen)}
-        return {"records": changes.oldest_first(), "state": state}
+        state: dict[str, Any] = {
+            "version": STATE_VERSION,
+            "trigger": self.trigger.key,
+            "cursor": end.text,
+            "seen": sorted(end.seen),
+        }
+        if end.ahead:
+            state["ahead"] = {rid: text for rid, (_, text) in sorted(end.ahead.items())}
+        return {"records": changes.oldest_first(met_newest_first=self.spec.order == "descending"), "state": state}
 
 
 def _prepare(
@@ -246,7 +344,7 @@ def _prepare(
     if trigger.poll is None:
         raise InputValidationError(key, [Violation("(trigger)", "", f"{key} is a {trigger.kind} trigger, not a poll")])
     values = checked_inputs(key, trigger.input_schema, inputs)
-    spec = Spec.of(trigger.poll["cursor"])
+    spec = Spec.of(trigger.poll["cursor"], values)
     listing = _template.evaluate(trigger.poll["inputs"], values)
     listing = dict(listing) if isinstance(listing, Mapping) else {}
     fields_input = trigger.poll["cursor"].get("fields_input")
@@ -293,7 +391,14 @@ def _from_state(key: str, state: Any) -> Position:
         at = parse_time(state.get("cursor"))
     except ValueError:
         raise bad("`cursor` must be an ISO 8601 time with its offset") from None
-    return Position(str(state["cursor"]), at, set(seen))
+    ahead = state.get("ahead", {})
+    if not isinstance(ahead, Mapping):
+        raise bad("`ahead` must map record ids to their timestamps")
+    try:
+        past = {str(rid): (parse_time(text), str(text)) for rid, text in ahead.items()}
+    except ValueError:
+        raise bad("`ahead` must map record ids to ISO 8601 times with their offsets") from None
+    return Position(str(state["cursor"]), at, set(seen), past)
 
 
 def poll(
@@ -344,6 +449,17 @@ async def apoll(
     raise _too_many()
 
 
+def _server_time(headers: Mapping[str, str]) -> datetime | None:
+    """The answer's Date header (HTTP's date format), or None when it has none or an unreadable one."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        moment = parsedate_to_datetime(headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _too_many() -> PaginationError:
     return PaginationError(
         f"a poll made {MAX_REQUESTS:,} requests without catching up; stopping (the state was not advanced)",
@@ -373,7 +489,7 @@ class _Lister:
             reply = connector._drive(call, call.flow(organization, overrides))
             data = call.data(reply)
             overrides = pager.advance(data, reply.response.headers)
-            return Page(pager.records(data), overrides is not None)
+            return Page(pager.records(data), overrides is not None, _server_time(reply.response.headers))
 
         self._fetch = fetch
         return fetch()
@@ -394,7 +510,7 @@ class _Lister:
             reply = await connector._adrive(call, call.flow(organization, overrides))
             data = call.data(reply)
             overrides = pager.advance(data, reply.response.headers)
-            return Page(pager.records(data), overrides is not None)
+            return Page(pager.records(data), overrides is not None, _server_time(reply.response.headers))
 
         self._afetch = fetch
         return await fetch()

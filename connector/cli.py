@@ -10,7 +10,10 @@
     zoho-connector serve --port N                the same protocol over HTTP: POST /actions/{key}
     zoho-connector automation validate|run FILE  check an automation file at deploy time, or run it here
     zoho-connector partner-store setup           create the CRM modules and fields the Partner Store sync writes
-    zoho-connector docs                          a Markdown reference of every action
+    zoho-connector docs                          a Markdown reference of every action and trigger
+    zoho-connector triggers                      the triggers, as a table
+    zoho-connector poll KEY --inputs … --connection … --state FILE
+                                                 what a poll trigger finds changed, one JSON record a line
     zoho-connector auth …                        connect an account and manage its tokens
     zoho-connector sandbox                       a local emulator of Zoho Accounts, CRM and Books
 
@@ -59,6 +62,7 @@ EXTENSIONS = {
         "connector.strategies.partner_store",
     ),
     "serve": ("serve the engine protocol over HTTP (POST /actions/{key})", "connector.serve"),
+    "poll": ("print what a poll trigger finds changed, one JSON record a line", "connector.poll_cli"),
 }
 
 
@@ -98,7 +102,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("actions", help="list the actions")
     p.set_defaults(handler=_actions)
 
-    p = sub.add_parser("describe", help="show an action's inputs (with --connection: as JSON Schema, expanded)")
+    p = sub.add_parser("triggers", help="list the triggers")
+    p.set_defaults(handler=_triggers)
+
+    p = sub.add_parser("describe", help="show an action's or trigger's inputs (actions with --connection: expanded)")
     p.add_argument("key")
     p.add_argument("--inputs", default="{}", help="inputs the expansion depends on (e.g. recordType), JSON or @file")
     p.add_argument("--connection", help="expand from this account's metadata: connection as JSON, @file or NAME")
@@ -143,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=8, metavar="N", help="--lines: requests run at once (default 8)")
     p.set_defaults(handler=_invoke)
 
-    p = sub.add_parser("docs", help="print a Markdown reference of every action")
+    p = sub.add_parser("docs", help="print a Markdown reference of every action and trigger")
     p.set_defaults(handler=_docs)
 
     for name, (text, _) in EXTENSIONS.items():
@@ -162,17 +169,32 @@ def _manifest() -> Any:
 
 def _actions(args: argparse.Namespace) -> int:
     actions = _manifest().actions.values()
-    rows = [("KEY", "LABEL", "SAFETY")] + [(a.key, a.label, a.safety) for a in sorted(actions, key=lambda a: a.key)]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    _print_table(
+        [("KEY", "LABEL", "SAFETY")] + [(a.key, a.label, a.safety) for a in sorted(actions, key=lambda a: a.key)]
+    )
     return 0
 
 
+def _triggers(args: argparse.Namespace) -> int:
+    triggers = _manifest().triggers.values()
+    _print_table([("KEY", "LABEL", "KIND")] + [(t.key, t.label, t.kind) for t in sorted(triggers, key=lambda t: t.key)])
+    return 0
+
+
+def _print_table(rows: list[tuple[str, str, str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
 def _describe(args: argparse.Namespace) -> int:
-    from connector._docs import describe_action
+    from connector._docs import describe_action, describe_trigger
     from connector.errors import InputValidationError, Violation
 
+    trigger = _manifest().triggers.get(args.key)
+    if trigger is not None:
+        print(describe_trigger(trigger))
+        return 0
     if args.connection:
         from connector.runner import Connector
 

@@ -207,6 +207,9 @@ def _check_trigger(
     if fields_input is not None and lister["input_schema"]["properties"].get(fields_input, {}).get("type") != "array":
         raise ManifestError(path, f"cursor fields_input {fields_input!r} is not a list input of {poll['action']!r}")
     _check_time_format(path, cursor.get("format", models.DEFAULT_TIME_FORMAT))
+    id_input = cursor.get("id_input")
+    if id_input is not None and schema.get("properties", {}).get(id_input, {}).get("type") != "string":
+        raise ManifestError(path, f"cursor id_input {id_input!r} is not a string input of the trigger")
     start = poll.get("start_input")
     if start is not None and schema.get("properties", {}).get(start, {}).get("type") != "string":
         raise ManifestError(path, f"poll start_input {start!r} is not a string input of the trigger")

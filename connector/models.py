@@ -337,6 +337,12 @@ class PollCursor(TypedDict):
     Whether the API counts the instant itself is not assumed: the poll asks from one second earlier."""
     id: NotRequired[str]
     """Member of a record holding its id (default: id)."""
+    id_input: NotRequired[str]
+    """A trigger input naming the kind of record listed, when the id member depends on it (Books: invoices carry
+    invoice_id): the member is id_members[value], or else the value's last path segment in the singular (a
+    trailing s dropped) with `_id`."""
+    id_members: NotRequired[dict[str, str]]
+    """The id member of the kinds the singular rule gets wrong (taxes: tax_id, chartofaccounts: account_id)."""
     format: NotRequired[Annotated[str, Field(pattern=r"%S")]]
     """How the API writes a timestamp, as a strftime pattern applied in UTC (default DEFAULT_TIME_FORMAT):
     the first poll's cursor ("now", or the `since` input) and every since_input value are written this way."""

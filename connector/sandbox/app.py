@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector.sandbox import (
     accounts,
@@ -154,6 +154,32 @@ class SandboxMiddleware:
         await self.app(scope, receive, send)
 
 
+class DateHeader:
+    """Every answer's Date header, from the sandbox's clock (uvicorn's own is turned off), as Zoho's servers send
+    theirs: a client that reads the server's time (a poll holding back the second still running) sees the same
+    clock that stamps the records."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        clock = scope["app"].state.clock
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                from email.utils import formatdate
+
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                headers.append((b"date", formatdate(float(clock()), usegmt=True).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, dated)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Routing misses in each product's own words: CRM's INVALID_URL_PATTERN, Books' code 5."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -205,7 +231,7 @@ def create_app(
             *finance.routes,
             *store.routes,
         ],
-        middleware=[Middleware(SandboxMiddleware)],
+        middleware=[Middleware(DateHeader), Middleware(SandboxMiddleware)],
         exception_handlers={404: _http_error, 405: _http_error},
         lifespan=lifespan,
     )

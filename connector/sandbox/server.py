@@ -45,7 +45,8 @@ def _url(sock: socket.socket) -> str:
 def _server(app: Starlette) -> Any:
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    # The app writes Date from its own (injectable) clock: see app.DateHeader.
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, date_header=False)
     return uvicorn.Server(config)
 
 

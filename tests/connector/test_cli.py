@@ -55,6 +55,21 @@ def test_docs_is_a_markdown_reference_of_every_action(capsys: pytest.CaptureFixt
         assert f"### {action.label}" in out and f"key: `{action.key}`" in out
 
 
+def test_triggers_lists_every_trigger_and_describe_and_docs_show_them(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["triggers"]) == 0
+    out = capsys.readouterr().out
+    for key in bundled_manifest().triggers:
+        assert re.search(rf"^{key}\s.*\spoll$", out, flags=re.M)
+    assert main(["describe", "crmUpdatedRecords"]) == 0
+    out = capsys.readouterr().out
+    assert "kind: poll (crmGetRecords, by Modified_Time, ascending)" in out and "since  [string, optional]" in out
+    assert main(["docs"]) == 0
+    out = capsys.readouterr().out
+    assert "## Triggers" in out
+    for trigger in bundled_manifest().triggers.values():
+        assert f"### {trigger.label}" in out and f"key: `{trigger.key}`" in out
+
+
 def test_run_prints_the_result(capsys: pytest.CaptureFixture[str], connection_file: str, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{CRM}/Leads/1", json={"data": [{"id": "1"}]})
     code, out, err = run(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from connector.errors import ManifestError
-from connector.manifest import load_manifest
+from connector.manifest import Action, Trigger, load_manifest
 
 
 def edit(path: Path, change: Callable[[str], str]) -> None:
@@ -26,10 +26,52 @@ def edit_json(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
 def test_the_bundled_manifest_loads_every_listed_action(tree: Path) -> None:
     import yaml
 
-    listed = yaml.safe_load((tree / "manifest.yaml").read_text())["actions"]
+    listed = yaml.safe_load((tree / "manifest.yaml").read_text())
     manifest = load_manifest(tree, use_cache=False)
     assert manifest.key == "zoho"
-    assert sorted(a.file for a in manifest.actions.values()) == sorted(listed)
+    assert sorted(a.file for a in manifest.actions.values()) == sorted(listed["actions"])
+    assert sorted(t.file for t in manifest.triggers.values()) == sorted(listed["triggers"])
+
+
+def _poll_section(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    import yaml
+
+    data = yaml.safe_load(path.read_text())
+    change(data["poll"])
+    path.write_text(yaml.safe_dump(data))
+
+
+UPDATED = "triggers/crm/updated-records.yaml"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda p: p["inputs"].update(modifiedSince="x"), "poll inputs fill ['modifiedSince'], which the poll itself"),
+        (lambda p: p["inputs"].update(page=2), "poll inputs fill ['page']"),
+        (lambda p: p["cursor"].update(fields_input="sort_by"), "cursor fields_input 'sort_by' is not a list input"),
+        (lambda p: p["cursor"].update(format="%Y-%m-%d %H:%M:%S"), "does not write an ISO 8601 time with its offset"),
+        (lambda p: p.update(start_input="recordType2"), "poll start_input 'recordType2' is not a string input"),
+        (lambda p: p["cursor"].pop("since_input"), "an ascending poll cursor needs since_input"),
+        (lambda p: p.update(action="crmGetRecord"), "must be a paginated read action"),
+        (lambda p: p["inputs"].update(nope={"$input": "recordType"}), "has no inputs ['nope']"),
+    ],
+    ids=["since-filled", "page-filled", "fields-not-list", "format", "start-input", "no-since", "lister", "unknown"],
+)
+def test_a_broken_poll_trigger_names_its_file(
+    tree: Path, change: Callable[[dict[str, Any]], None], problem: str
+) -> None:
+    _poll_section(tree / UPDATED, change)
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(tree, use_cache=False)
+    assert caught.value.file == UPDATED
+    assert problem in caught.value.problem
+
+
+def test_the_cache_notices_a_changed_trigger(tree: Path) -> None:
+    assert load_manifest(tree).triggers["crmUpdatedRecords"].label == "CRM - Updated Records"
+    edit(tree / UPDATED, lambda s: s.replace("label: CRM - Updated Records", "label: CRM - Changed Records"))
+    assert load_manifest(tree).triggers["crmUpdatedRecords"].label == "CRM - Changed Records"
 
 
 @pytest.mark.parametrize(
@@ -190,10 +232,12 @@ def test_every_input_has_title_description_and_every_example_is_valid() -> None:
     """Examples and defaults shown to users must themselves pass the schema."""
     from connector._schema import violations
 
-    for action in load_manifest(use_cache=False).actions.values():
-        for name, prop in action.input_schema["properties"].items():
+    manifest = load_manifest(use_cache=False)
+    items: list[Action | Trigger] = [*manifest.actions.values(), *manifest.triggers.values()]
+    for item in items:
+        for name, prop in item.input_schema["properties"].items():
             for example in [*prop.get("examples", []), *([prop["default"]] if "default" in prop else [])]:
-                assert not violations(prop, example), f"{action.key}.{name}: example {example!r}"
+                assert not violations(prop, example), f"{item.key}.{name}: example {example!r}"
 
 
 def test_the_checked_in_meta_schemas_are_generated_from_the_models() -> None:
@@ -214,11 +258,14 @@ def test_every_data_file_passes_its_generated_meta_schema() -> None:
     from connector.manifest import data_root
 
     root = data_root()
-    meta = {k: json.loads((root / "schemas/meta" / f"{k}.schema.json").read_text()) for k in ("manifest", "action")}
+    kinds = ("manifest", "action", "trigger")
+    meta = {k: json.loads((root / "schemas/meta" / f"{k}.schema.json").read_text()) for k in kinds}
     manifest = yaml.safe_load((root / "manifest.yaml").read_text())
     assert not violations(meta["manifest"], manifest)
     for path in manifest["actions"]:
         assert not violations(meta["action"], yaml.safe_load((root / path).read_text())), path
+    for path in manifest["triggers"]:
+        assert not violations(meta["trigger"], yaml.safe_load((root / path).read_text())), path
 
 
 def test_the_cache_is_rebuilt_when_the_checking_code_changes(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,11 +27,20 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-def test_wheel_carries_manifest_actions_connections_and_schemas(wheel: Path) -> None:
+def test_wheel_carries_manifest_actions_triggers_connections_and_schemas(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "connector/_data/manifest.yaml" in names
     assert "connector/py.typed" in names
-    for folder in ("actions/crm", "actions/books", "automations", "connections", "schemas/meta", "schemas/actions/crm"):
+    folders = (
+        "actions/crm",
+        "actions/books",
+        "automations",
+        "triggers/crm",
+        "connections",
+        "schemas/meta",
+        "schemas/triggers/crm",
+    )
+    for folder in folders:
         assert any(n.startswith(f"connector/_data/{folder}/") for n in names), folder
     assert "connector/_data/schemas/automation.json" in names
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
@@ -69,6 +78,15 @@ def test_installed_wheel_runs_from_any_directory(wheel: Path, tmp_path: Path) ->
         check=False,
     )
     assert validated.returncode == 0, validated.stderr
+    listed = subprocess.run(
+        [str(env_dir / "bin" / "zoho-connector"), "triggers"],
+        cwd=elsewhere,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "crmUpdatedRecords" in listed.stdout and "booksNewRecords" in listed.stdout
     located = subprocess.run(
         [str(python), "-c", "import connector.manifest as m; print(m.data_root())"],
         cwd=elsewhere,
