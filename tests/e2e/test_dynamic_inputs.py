@@ -36,7 +36,7 @@ def copy_tree(tmp_path: Path) -> Path:
     root = tmp_path / "component"
     root.mkdir()
     shutil.copy(data_root() / "manifest.yaml", root)
-    for folder in ("actions", "connections", "schemas", "triggers"):
+    for folder in ("actions", "automations", "connections", "schemas", "triggers"):
         shutil.copytree(data_root() / folder, root / folder)
     return root
 
