@@ -97,7 +97,9 @@ def test_user_inputs_list_active_users(tmp_path: Path, connection: dict[str, Any
         "request: {method: GET, path: '/users/{userId}'}\nexample_output: {data: {}}\n"
     )
     manifest = tree / "manifest.yaml"
-    manifest.write_text(manifest.read_text() + "  - actions/crm/get-user-example.yaml\n")
+    manifest.write_text(
+        manifest.read_text().replace("\nactions:\n", "\nactions:\n  - actions/crm/get-user-example.yaml\n", 1)
+    )
     with Connector.load(tree) as connector:
         choices = connector.options("crmGetUserExample", "userId", {}, connection=connection)
         active = connector.run("crmListUsers", {"type": "ActiveUsers", "fetchAll": True}, connection=connection)
