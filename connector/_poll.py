@@ -22,6 +22,8 @@ Three things keep "once per change" true while records change under a poll:
   moves only as far as a reading with no news confirmed;
 - records handed out past the final cursor (which that check may leave) are kept in the state's `ahead`, so the
   next poll does not hand them out again.
+A reading that found nothing past the cursor moves it to the last second that is over (Date), so a large group at
+the old cursor, which every poll would otherwise read again for its `seen` ids, is read once more at most.
 
 The algorithm is a generator that yields what to fetch (`Walk(since)`: the first page of a new walk; `None`: the
 next page of this one) and receives each `Page`. It does no I/O and reads no clock (the first cursor is given), so
