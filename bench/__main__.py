@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from bench import bulk, bulk_read, connections, core, files, partner_store, poll, protocol, storm, token_stores
+import os
+import sys
+
+from bench import (
+    bulk,
+    bulk_read,
+    celery,
+    connections,
+    core,
+    files,
+    partner_store,
+    poll,
+    protocol,
+    storm,
+    temporal,
+    token_stores,
+)
 
 
 def main() -> None:
@@ -22,11 +38,17 @@ def main() -> None:
     poll.main()
     print("\n== token stores ==")
     token_stores.main()
-    print("\n== long-lived workers: invoke --lines and serve vs in-process run ==")
-    protocol.main()
     print("\n== Partner Store sync: memory at 2,000 vs 10,000 transactions ==")
     partner_store.main()
+    print("\n== Celery: zoho.run_action throughput ==")
+    celery.main()
+    print("\n== long-lived workers: invoke --lines and serve vs in-process run ==")
+    protocol.main()
+    print("\n== Temporal: zoho.run_action throughput ==")
+    temporal.main()
 
 
 if __name__ == "__main__":
     main()
+    sys.stdout.flush()
+    os._exit(0)  # the Temporal SDK can crash at interpreter exit after a finished run (temporalio/sdk-python#300)

@@ -16,6 +16,9 @@
                                                  what a poll trigger finds changed, one JSON record a line
     zoho-connector auth …                        connect an account and manage its tokens
     zoho-connector sandbox                       a local emulator of Zoho Accounts, CRM and Books
+    zoho-connector webhook listen --trigger KEY  subscribe, print each event as a JSON line, renew, unsubscribe
+    zoho-connector celery worker|beat|run|call   the actions on Celery (pip install 'zoho-connector[celery]')
+    zoho-connector temporal worker|start|schedule   automations on Temporal (the `temporal` extra)
 
 `--connections FILE` (anywhere on the line, or $ZOHO_CONNECTIONS) names a JSON/YAML file of connections by name;
 `--connection NAME` then picks one.
@@ -56,12 +59,15 @@ EXIT_CODES = {
 EXTENSIONS = {
     "auth": ("connect a Zoho account and manage its tokens", "connector.auth.cli"),
     "sandbox": ("serve a local emulator of Zoho Accounts, CRM and Books", "connector.sandbox"),
+    "webhook": ("receive a webhook trigger's events (webhook listen)", "connector.webhook_cli"),
+    "celery": ("actions and automations on Celery: worker, beat, run, call", "connector.engines.celery_cli"),
     "automation": ("check an automation file at deploy time, or run it here", "connector.automation_cli"),
     "partner-store": (
         "the Partner Store → CRM sync: create the CRM modules and fields it writes",
         "connector.strategies.partner_store",
     ),
     "serve": ("serve the engine protocol over HTTP (POST /actions/{key})", "connector.serve"),
+    "temporal": ("run automations on Temporal: worker, start, schedule", "connector.engines.temporal_cli"),
     "poll": ("print what a poll trigger finds changed, one JSON record a line", "connector.poll_cli"),
 }
 

@@ -34,6 +34,7 @@ __all__ = [
     "RateLimitedError",
     "TransientError",
     "Violation",
+    "WebhookRejected",
     "ZohoAPIError",
 ]
 
@@ -151,6 +152,22 @@ class AuthenticationError(ConnectionConfigError):
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message, retryable=retryable, retry_after=retry_after)
+        self.reason = reason
+
+    def _details(self) -> dict[str, Any]:
+        return {"reason": self.reason}
+
+
+class WebhookRejected(ConnectorError):
+    """A callback that does not come from the subscribed channel (a wrong token or channel: `forged`), that arrives
+    outside the channel's life (`stale`), or that cannot be read (`malformed`). Answer it with a 4xx; nothing of it
+    was handed out."""
+
+    kind = "webhook_rejected"
+    exit_code = 2
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
         self.reason = reason
 
     def _details(self) -> dict[str, Any]:

@@ -108,6 +108,7 @@ def build_bundle(root: Path) -> dict[str, Any]:
         schema = reader.input_schema(trigger["inputs"], path)
         _check_trigger(path, trigger, schema, actions)
         triggers[key] = {**trigger, "input_schema": schema, "file": path}
+        _check_options(triggers[key], actions)
     return {
         "format": BUNDLE_FORMAT,
         "manifest": {k: manifest[k] for k in ("key", "label", "description", "version", "products")},
@@ -487,7 +488,7 @@ class _Reader:
 
 def _data_files(root: Path) -> Iterator[Path]:
     yield root / "manifest.yaml"
-    for folder in ("actions", "automations", "connections", "schemas", "triggers"):
+    for folder in ("actions", "triggers", "automations", "connections", "schemas"):
         for dirpath, _, names in os.walk(root / folder):
             for name in names:
                 yield Path(dirpath) / name

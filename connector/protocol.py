@@ -161,6 +161,14 @@ class ZohoProblem(_Error):
     request_id: str | None
 
 
+class WebhookProblem(_Error):
+    """A webhook callback was refused: forged (wrong token or channel), stale (outside the channel's life) or
+    malformed."""
+
+    type: Literal["webhook_rejected"]
+    reason: Literal["forged", "stale", "malformed"]
+
+
 class InternalError(_Error):
     """Something failed inside the connector itself (a bug); the message names the exception, the worker's log
     has the details. A long-lived worker (`invoke --lines`, `serve`) answers so and carries on."""
@@ -177,6 +185,7 @@ ErrorPayload = Annotated[
     | Transient
     | PaginationProblem
     | ZohoProblem
+    | WebhookProblem
     | InternalError,
     Field(discriminator="type"),
 ]

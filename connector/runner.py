@@ -32,7 +32,7 @@ from connector.connection import Connection, resolve_connection
 from connector.errors import ConnectorError, InputValidationError, Violation
 from connector.files import close_uploads
 from connector.hooks import HOOKS
-from connector.manifest import Action, ConnectionDef, Manifest, bundled_manifest, load_manifest
+from connector.manifest import Action, ConnectionDef, Manifest, Trigger, bundled_manifest, load_manifest
 from connector.named_connections import NamedConnections
 from connector.strategies import Pager
 
@@ -271,6 +271,66 @@ class Connector:
         the module's real fields (types, lengths, required, picklists), others carry their `x-choices`."""
         return _options.describe(self, self._metadata, action, inputs, connection, refresh=refresh)
 
+    # --- webhook triggers (connector/_webhook.py) -----------------------------------------------------------------
+
+    def subscribe(
+        self, trigger: str, inputs: Mapping[str, Any] | None = None, *, connection: ConnectionLike, notify_url: str
+    ) -> dict[str, Any]:
+        """Ask Zoho to call `notify_url` on the trigger's events. Returns the subscription, a JSON object to store:
+        `handle_webhook`, `renew` and `unsubscribe` take it. Renew it after its `renew_after` (ISO 8601)."""
+        definition, values = self._trigger(trigger, inputs, "webhook")
+        from connector import _webhook
+
+        return _webhook.subscribe(definition, values, notify_url, self._runner(connection), self._clock)
+
+    def handle_webhook(
+        self,
+        subscription: Mapping[str, Any],
+        headers: Mapping[str, str] | None,
+        body: bytes | str,
+        *,
+        connection: ConnectionLike,
+    ) -> list[dict[str, Any]]:
+        """The events of one callback (`body`: the raw request bytes), one per record: `{"operation": "create" |
+        "edit" | "delete", "module", "id", "affected_fields"}`, plus `record` with the trigger's fetchRecords.
+        A forged, stale or unreadable callback raises WebhookRejected: answer it with a 4xx. (Zoho signs nothing
+        but the token in the body: `headers` are accepted for channels that do.)"""
+        definition = self._subscribed(subscription)
+        from connector import _webhook
+
+        return _webhook.handle(definition, subscription, body, self._runner(connection), self._clock)
+
+    def renew(self, subscription: Mapping[str, Any], *, connection: ConnectionLike) -> dict[str, Any]:
+        """Extend the channel's life; returns the subscription to store in place of the old one (same channel,
+        same token: callbacks in flight still verify)."""
+        from connector import _webhook
+
+        return _webhook.renew(self._subscribed(subscription), subscription, self._runner(connection), self._clock)
+
+    def unsubscribe(self, subscription: Mapping[str, Any], *, connection: ConnectionLike) -> None:
+        """Close the channel; Zoho calls no more. Closing a closed channel is not an error."""
+        from connector import _webhook
+
+        _webhook.unsubscribe(self._subscribed(subscription), subscription, self._runner(connection))
+
+    def _trigger(self, key: str, inputs: Mapping[str, Any] | None, kind: str) -> tuple[Trigger, dict[str, Any]]:
+        try:
+            trigger = self.manifest.trigger(key)
+        except KeyError as exc:
+            raise InputValidationError(key, [Violation("(trigger)", "", str(exc.args[0]))]) from None
+        if trigger.kind != kind:
+            raise InputValidationError(key, [Violation("(trigger)", "", f"is a {trigger.kind} trigger, not {kind}")])
+        return trigger, checked_inputs(trigger.key, trigger.input_schema, inputs)
+
+    def _subscribed(self, subscription: Mapping[str, Any]) -> Trigger:
+        key = subscription.get("trigger") if isinstance(subscription, Mapping) else None
+        if not isinstance(key, str):
+            raise InputValidationError("(subscription)", [Violation("(subscription)", "/trigger", "is required")])
+        return self._trigger(key, subscription.get("inputs"), "webhook")[0]
+
+    def _runner(self, connection: ConnectionLike) -> Callable[[str, Mapping[str, Any]], dict[str, Any]]:
+        return lambda action, inputs: self.run(action, inputs, connection=connection)
+
     def close(self) -> None:
         self._clients.close()
         self._states.clear()
@@ -422,12 +482,22 @@ class Stream:
         self.count = 0
 
     def records(self) -> Iterator[Any]:
+        for page in self.pages():
+            yield from page
+
+    def pages(self) -> Iterator[list[Any]]:
+        """The records page by page; between pages, `resume()` is where the walk would go on (an engine's
+        checkpoint). `count` may be set before the walk to the records a resumed walk already has."""
         for page in self._pages:
             if self._first is None:
                 self._first = page
-            for record in self._pager.records(page):
-                self.count += 1
-                yield record
+            records = self._pager.records(page)
+            self.count += len(records)
+            yield records
+
+    def resume(self) -> dict[str, Any]:
+        """The query parameters of the next page not yet handed out, as a failed walk's `progress` gives them."""
+        return self._pager.resume()
 
     @property
     def records_member(self) -> str | None:

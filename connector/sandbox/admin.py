@@ -1,4 +1,5 @@
-"""Admin endpoints under /__sandbox: stats, faults, self-client codes, direct tokens, seeding, modules, reset, save.
+"""Admin endpoints under /__sandbox: stats, faults, self-client codes, direct tokens, seeding, modules, reset, save,
+and the CRM notification channels with their deliveries.
 
 They are how tests and benchmarks steer a sandbox running in another thread or process; they need no token.
 """
@@ -14,14 +15,17 @@ from starlette.routing import Route
 from connector.sandbox import accounts
 from connector.sandbox import store as partner_store
 from connector.sandbox._http import BadBody, base_url, json_response, now_of, read_json, state_of
-from connector.sandbox.clock import books_time
+from connector.sandbox.clock import books_time, crm_time
 from connector.sandbox.faults import FaultConfig
 from connector.sandbox.finance import names
+from connector.sandbox.outbox import Outbox, deliverable
 from connector.sandbox.scopes import ALL_SCOPES
 from connector.sandbox.seed import seed_records
 from connector.sandbox.state import BOOKS_ORG_ID, DEFAULT_CLIENT_ID, FieldDef, SandboxState
+from connector.sandbox.watch import listing
 
 FAULT_ACTIONS = {"expire_access_tokens", "revoke_refresh_token"}
+MAX_WAIT = 60.0  # seconds GET /__sandbox/notifications/deliveries?wait= may hold the answer
 
 
 def _bad(message: str, status: int = 400) -> Response:
@@ -205,6 +209,7 @@ async def reset(request: Request) -> Response:
     state.clients = clients
     request.app.state.stats.clear()
     request.app.state.faults = FaultConfig()
+    request.app.state.outbox.clear()
     return json_response({"status": "success"})
 
 
@@ -214,6 +219,61 @@ async def save(request: Request) -> Response:
         return _bad("the sandbox was started without --data", 409)
     state_of(request).save(path)
     return json_response({"status": "success", "saved": str(path)})
+
+
+# CRM notifications --------------------------------------------------------------------------------------------------
+
+
+async def notification_channels(request: Request) -> Response:
+    """Every subscription, expired ones too, as GET /actions/watch lists them plus `expired` and `deliverable`, and
+    the sandbox's `server_time` (ms)."""
+    state, now = state_of(request), now_of(request)
+    channels = [
+        {
+            **listing(sub, crm_time(sub.expires_at)),
+            "expired": sub.expires_at <= now,
+            "deliverable": deliverable(sub.notify_url),
+        }
+        for subs in state.watch.values()
+        for sub in subs.values()
+    ]
+    # server_time: the sandbox's clock (ms), which an injected clock may set apart from the caller's
+    return json_response({"channels": channels, "server_time": int(now * 1000)})
+
+
+async def notification_deliveries(request: Request) -> Response:
+    """The delivery log from index `since` (default 0), for one `channel_id` or all. `wait=S` first waits up to S
+    seconds until every notification so far has been sent: no test needs to sleep."""
+    outbox: Outbox = request.app.state.outbox
+    q = request.query_params
+    try:
+        since = int(q.get("since", "0"))
+        wait = float(q.get("wait", "0"))
+    except ValueError:
+        return _bad("since must be an integer and wait a number of seconds")
+    if since < 0 or not 0 <= wait <= MAX_WAIT:
+        return _bad(f"since must be 0 or more and wait between 0 and {MAX_WAIT:g} seconds")
+    idle = await outbox.wait_idle(wait) if wait > 0 else outbox.idle
+    wanted = q.get("channel_id")
+    log = [d for d in outbox.log[since:] if wanted in (None, d["channel_id"])]
+    return json_response({"deliveries": log, "next": len(outbox.log), "pending": outbox.pending, "idle": idle})
+
+
+async def notification_expire(request: Request) -> Response:
+    """{"channel_id", "module"?, "in_seconds"?}: the channel (or its one module) expires now, or in N seconds."""
+    state, now = state_of(request), now_of(request)
+    body = await _json(request)
+    subs = state.watch.get(str(body.get("channel_id")), {})
+    module = body.get("module")
+    chosen = [s for s in subs.values() if module in (None, s.module)]
+    if not chosen:
+        return _bad("no such channel (or module of it)", 404)
+    seconds = body.get("in_seconds", 0)
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+        return _bad("in_seconds must be a number of seconds, 0 or more")
+    for sub in chosen:
+        sub.expires_at = now + seconds
+    return json_response({"channels": [listing(s, crm_time(s.expires_at)) for s in chosen]})
 
 
 routes = [
@@ -226,4 +286,7 @@ routes = [
     Route("/__sandbox/options", options, methods=["GET", "POST"]),
     Route("/__sandbox/reset", reset, methods=["POST"]),
     Route("/__sandbox/save", save, methods=["POST"]),
+    Route("/__sandbox/notifications/channels", notification_channels, methods=["GET"]),
+    Route("/__sandbox/notifications/deliveries", notification_deliveries, methods=["GET"]),
+    Route("/__sandbox/notifications/expire", notification_expire, methods=["POST"]),
 ]

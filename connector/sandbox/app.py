@@ -28,12 +28,14 @@ from connector.sandbox import (
     crm_related,
     crm_settings,
     crm_views,
+    crm_watch,
     finance,
     scopes,
     store,
 )
 from connector.sandbox._http import crm_error
 from connector.sandbox.faults import FaultConfig, Product, fault_response
+from connector.sandbox.outbox import NotifyMiddleware, Outbox
 from connector.sandbox.state import SandboxState
 from connector.sandbox.stats import Stats
 
@@ -133,11 +135,16 @@ class SandboxMiddleware:
         now = float(app_state.clock())
         if faults.slow_ms > 0 and product in faults.targets:
             await app_state.sleep(faults.slow_ms / 1000)
+        if faults.slow_reply_ms > 0 and product in faults.targets:
+            send = _held_back(send, faults.slow_reply_ms / 1000, app_state.sleep)
         kind = faults.pick(product, now)
         if kind is not None:
             app_state.stats.faults[kind] += 1
+        if kind is not None and kind != "lost":
             await fault_response(kind, product, faults)(scope, receive, send)
             return
+        if kind == "lost":
+            send = _losing_the_body(send)
         if product != "accounts":
             state: SandboxState = app_state.sandbox
             token = accounts.authenticate(state, Headers(scope=scope).get("authorization"), now)
@@ -152,6 +159,28 @@ class SandboxMiddleware:
             scope["sandbox.user_id"] = token.user_id
             scope["sandbox.scopes"] = granted
         await self.app(scope, receive, send)
+
+
+def _held_back(send: Send, seconds: float, sleep: Sleep) -> Send:
+    """`send` that waits before the answer starts: the call's work is done, its answer comes late."""
+
+    async def held(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await sleep(seconds)
+        await send(message)
+
+    return held
+
+
+def _losing_the_body(send: Send) -> Send:
+    """The call is carried out and its status line sent, but the body never is: uvicorn then closes the
+    connection, and the client sees an answer cut off after its request may well have acted."""
+
+    async def lose(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await send(message)
+
+    return lose
 
 
 class DateHeader:
@@ -213,6 +242,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        await app.state.outbox.aclose()
         if data_path is not None:
             sandbox.save(data_path)
 
@@ -225,13 +255,15 @@ def create_app(
             *crm_convert.routes,
             *crm_views.routes,
             *crm_bulk.routes,
+            *crm_watch.routes,  # before crm.routes, whose /{module}/{record_id} would take /actions/watch
             *crm_related.routes,
             *crm.routes,
             *crm_links.routes,  # after crm.routes: /{module}/actions/count has as many segments
             *finance.routes,
             *store.routes,
         ],
-        middleware=[Middleware(DateHeader), Middleware(SandboxMiddleware)],
+        # NotifyMiddleware inside SandboxMiddleware: only calls that passed the token and fault checks change records.
+        middleware=[Middleware(DateHeader), Middleware(SandboxMiddleware), Middleware(NotifyMiddleware)],
         exception_handlers={404: _http_error, 405: _http_error},
         lifespan=lifespan,
     )
@@ -243,4 +275,5 @@ def create_app(
     app.state.data_path = data_path
     app.state.finance_usage = {}  # (organization id, day) -> calls, for the X-Rate-Limit-* headers
     app.state.finance_outbox = []  # documents emailed through …/email, newest last
+    app.state.outbox = Outbox(lambda: sandbox.options.notify_timeout)  # CRM notifications (crm_watch, outbox)
     return app

@@ -12,10 +12,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from connector.sandbox._http import json_response, now_of, state_of
-from connector.sandbox.clock import crm_time
 from connector.sandbox.crm import _fail, _handler, data_rows, fields_param, module_of, user_of
 from connector.sandbox.crm_related import _page, _parent
-from connector.sandbox.records import RecordError, batch_status, project
+from connector.sandbox.records import Batch, RecordError, batch_status, project
 from connector.sandbox.state import JSON, FieldDef, ModuleDef, SandboxState
 
 
@@ -60,13 +59,13 @@ def _set_link(request: Request, value_of: bool) -> JSON:
     target = state.records[related.api_name].get(rid)
     if target is None:
         return RecordError("INVALID_DATA", "the related id given seems to be invalid", {"id": rid}).row()
+    value = target.get(lookup.api_name)
     if value_of:
-        target[lookup.api_name] = {"id": row["id"], "name": str(row.get(module.display_field) or "")}
-    elif isinstance(target.get(lookup.api_name), dict) and target[lookup.api_name].get("id") == row["id"]:
-        target[lookup.api_name] = None
-    target["Modified_Time"] = crm_time(now)
-    target["Modified_By"] = {k: v for k, v in state.user_ref(user_of(request)).items() if k in ("id", "name")}
-    state.touch(related.api_name)
+        value = {"id": row["id"], "name": str(row.get(module.display_field) or "")}
+    elif isinstance(value, dict) and value.get("id") == row["id"]:
+        value = None
+    # Through Batch, the one writer of CRM records, so the related record's edit is notified like any other.
+    Batch(state, related, now, user_of(request)).set_fields(rid, {lookup.api_name: value})
     message = "relation added" if value_of else "relation removed"  # related_records.json's words
     return {"code": "SUCCESS", "details": {"id": rid}, "message": message, "status": "success"}
 

@@ -1,6 +1,8 @@
-"""Injected failures: 429s, CRM's HTTP 400 throttle, 5xx and slow answers, on demand or at random.
+"""Injected failures: 429s, CRM's HTTP 400 throttle, 5xx, lost answers and slow answers, on demand or at random.
 
-Clients' retry, backoff and token-refresh paths can only be tested against a server that misbehaves on cue.
+Clients' retry, backoff and token-refresh paths can only be tested against a server that misbehaves on cue. A
+`lost` answer is the one failure where the call was carried out: the request is served (a create creates), then
+the connection closes before the body arrives, so the client cannot tell whether it acted.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from starlette.responses import JSONResponse
 
-FaultKind = Literal["429", "throttle", "5xx"]
+FaultKind = Literal["429", "throttle", "5xx", "lost"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("429", "throttle", "5xx", "lost")
 Product = Literal["crm", "books", "accounts", "store"]
 
 CRM_THROTTLE = {
@@ -34,6 +37,7 @@ JSON_KEYS = {
     "retry_after": "retry_after",
     "status_5xx": "status_5xx",
     "slow_ms": "slow_ms",
+    "slow_reply_ms": "slow_reply_ms",
     "fault_targets": "targets",
     "fault_seed": "seed",
 }
@@ -55,6 +59,9 @@ class FaultConfig:
     retry_after: int | None = None  # seconds in Retry-After on 429s; None sends no header (Zoho's usual)
     status_5xx: int = 500
     slow_ms: float = 0.0  # delay before every API call is answered
+    # delay after every API call was handled, before its answer goes out: a client that gives up first has lost
+    # the answer to a call that acted (a create whose response never came)
+    slow_reply_ms: float = 0.0
     targets: tuple[Product, ...] = ("crm", "books")
     seed: int | None = None
     _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
@@ -85,7 +92,7 @@ class FaultConfig:
         if for_seconds is not None:
             settings["until"] = now + float(for_seconds)
         config = cls(**settings)
-        if config.kind not in ("429", "throttle", "5xx"):
+        if config.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {config.kind!r}")
         return config
 

@@ -9,6 +9,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
+from connector.sandbox import changes as notify
 from connector.sandbox.clock import crm_time
 from connector.sandbox.state import JSON, FieldDef, ModuleDef, SandboxState
 
@@ -117,7 +118,10 @@ def _key(value: Any) -> str:
 
 class Batch:
     """One request's writes to one module. Unique-value indexes are built once and kept on the state between
-    requests (as long as no other write touched the module), so a run of bulk writes stays linear."""
+    requests (as long as no other write touched the module), so a run of bulk writes stays linear.
+
+    Every write to a CRM record goes through a Batch, which tells `changes` about it: that is what notification
+    channels (/actions/watch) are fed from."""
 
     def __init__(self, state: SandboxState, module: ModuleDef, now: float, user_id: str) -> None:
         self.state, self.module, self.now, self.user_id = state, module, now, user_id
@@ -225,6 +229,7 @@ class Batch:
         self.store[rid] = row
         self._reindex(rid, None, row)
         self._touch()
+        notify.record(self.module.api_name, "insert", rid)
         return self._success(row, "record added", **extra)
 
     def update(self, rid: Any, data: Any, path: str, **extra: Any) -> JSON:
@@ -235,13 +240,20 @@ class Batch:
             changes = self.prepare(data, path, existing)
         except RecordError as exc:
             return exc.row()
+        self.set_fields(rid, changes)
+        return self._success(existing, "record updated", **extra)
+
+    def set_fields(self, rid: str, changes: JSON) -> None:
+        """Write checked values to an existing record, stamp it as modified and report the fields that changed."""
+        existing = self.store[rid]
         before = dict(existing)
         existing.update(changes)
         existing.update(Modified_By=self.state.user_ref(self.user_id), Modified_Time=crm_time(self.now))
         _derive(existing)
         self._reindex(rid, before, existing)
         self._touch()
-        return self._success(existing, "record updated", **extra)
+        changed = {k: existing[k] for k in changes if before.get(k) != existing[k]}
+        notify.record(self.module.api_name, "update", rid, changed)
 
     def delete(self, rid: str) -> JSON:
         row = self.store.pop(rid, None)
@@ -249,6 +261,7 @@ class Batch:
             return RecordError("INVALID_DATA", "the id given seems to be invalid", {"id": rid}).row()
         self._reindex(rid, row, None)
         self._touch()
+        notify.record(self.module.api_name, "delete", rid)
         who = _minified(self.state.user_ref(self.user_id))
         self.state.deleted.setdefault(self.module.api_name, []).append(
             {

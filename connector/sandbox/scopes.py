@@ -18,6 +18,7 @@ ALL_SCOPES = ",".join(
         "ZohoCRM.org.ALL",
         "ZohoCRM.coql.READ",
         "ZohoCRM.bulk.ALL",
+        "ZohoCRM.notifications.ALL",
         "ZohoBooks.fullaccess.all",
         "ZohoPayments.subscriptions.READ",
         "ZohoPayments.transactions.READ",
@@ -87,6 +88,10 @@ def crm_needs(method: str, path: str) -> list[list[str]] | None:
         return [["ZohoCRM.users.ALL", *(f"ZohoCRM.users.{op}" for op in ops)]]
     if head == "org":
         return [["ZohoCRM.org.ALL", *(f"ZohoCRM.org.{op}" for op in ops)]]
+    if parts == ["actions", "watch"]:
+        # Zoho's notification pages: ALL, the operation's own scope, or WRITE for any change.
+        extra = ("write",) if method.upper() != "GET" else ()
+        return [[f"ZohoCRM.notifications.{op}" for op in (*ops, *extra)]]
     module_ops = ops
     if len(parts) > 1 and parts[1] == "upsert":
         # An upsert may insert or update, so it needs both (or ALL).

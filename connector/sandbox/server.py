@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from connector.connection import is_loopback
-from connector.sandbox.faults import JSON_KEYS, FaultConfig
+from connector.sandbox.faults import FAULT_KINDS, JSON_KEYS, FaultConfig
 from connector.sandbox.seed import seed_records
 from connector.sandbox.state import EDITION_CONCURRENCY, SandboxState
 
@@ -127,6 +127,13 @@ admin API (no token needed; for tests, benchmarks and demos):
   GET|POST /__sandbox/options   show or switch {"modified_since": "exclusive"|"inclusive"}
   POST /__sandbox/reset         back to the seeded world (keeps registered clients)
   POST /__sandbox/save          write the state to --data now
+  GET /__sandbox/notifications/channels
+                                every CRM notification subscription, with "expired" and "deliverable"
+  GET /__sandbox/notifications/deliveries?since=N&channel_id=...&wait=S
+                                the notifications POSTed to loopback notify URLs (payload, status or error);
+                                wait=S first waits up to S seconds until every one so far is sent
+  POST /__sandbox/notifications/expire
+                                {"channel_id": "...", "module": "Leads", "in_seconds": 0} expires a channel early
 
 OAuth: GET /oauth/v2/auth is a consent page that auto-approves every request at once and redirects back with a
 code; tokens carry the scopes that were asked for, and calls outside them get Zoho's scope errors.
@@ -169,10 +176,13 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--fail-rate-throttle", type=float, default=0.0, help="fraction answered with CRM's 400 throttle")
     f.add_argument("--fail-next", type=int, default=0, help="answer the next N API calls with --fail-kind")
     f.add_argument("--fail-for-seconds", type=float, help="answer every API call with --fail-kind for S seconds")
-    f.add_argument("--fail-kind", choices=("429", "throttle", "5xx"), default="429")
+    f.add_argument("--fail-kind", choices=FAULT_KINDS, default="429")
     f.add_argument("--retry-after", type=int, help="Retry-After seconds on injected 429s (none by default)")
     f.add_argument("--status-5xx", type=int, default=500, help="status of injected 5xx answers")
     f.add_argument("--slow-ms", type=float, default=0.0, help="delay every API call by this many milliseconds")
+    f.add_argument(
+        "--slow-reply-ms", type=float, default=0.0, help="hold every answer back this long after the call was handled"
+    )
     f.add_argument("--fault-targets", default="crm,books", help="products to break: crm,books,accounts")
     f.add_argument("--fault-seed", type=int, help="seed for the random fault draws")
     return p

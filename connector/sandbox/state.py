@@ -49,6 +49,7 @@ class Options:
     max_concurrent: int | None = None  # overrides the edition's cap
     bulk_read_page_rows: int = 200_000  # rows per bulk read job; more_records and next_page_token beyond
     bulk_read_polls: int = 2  # status reads a bulk read job answers ADDED / IN PROGRESS before COMPLETED
+    notify_timeout: float = 3.0  # seconds a notification POST to a channel's notify_url may take (crm_watch)
     # Whether a CRM list's If-Modified-Since keeps a record modified at exactly that instant: no source says
     # (zoho-api.md §3, UNCERTAIN), so both readings can be served; clients must be right under either.
     modified_since: Literal["exclusive", "inclusive"] = "exclusive"
@@ -164,6 +165,24 @@ class Attachment:
 
 
 @dataclass
+class Subscription:
+    """One notification channel's subscription to one module, as Zoho lists it (GET /actions/watch): a channel
+    whose events name two modules is two subscriptions sharing the channel id (connector/sandbox/watch.py)."""
+
+    channel_id: str
+    module: str
+    resource_id: str  # the module's id
+    resource_uri: str  # the module's URL on the API domain, e.g. https://www.zohoapis.com/crm/v8/Leads
+    operations: list[str]  # of "edit", "create", "delete", in that order
+    notify_url: str
+    token: str | None
+    expires_at: float
+    notify_on_related_action: bool = True  # Zoho's default
+    return_affected_field_values: bool = False
+    notification_condition: list[JSON] | None = None  # this module's conditions, normalized as Zoho lists them
+
+
+@dataclass
 class PageToken:
     module: str
     sort_by: str
@@ -189,6 +208,7 @@ class SandboxState:
         self.notes: dict[str, JSON] = {}
         self.deleted: dict[str, list[JSON]] = {}  # module -> deleted-record entries, newest last (GET /{m}/deleted)
         self.page_tokens: dict[str, PageToken] = {}
+        self.watch: dict[str, dict[str, Subscription]] = {}  # channel id -> module -> subscription
         self.crm_org: JSON = {}
         # Finance organizations by app ("books", "inventory", …), each as that app lists it; records live in
         # `books` by organization id, so an organization two apps share shares its records.
@@ -310,6 +330,7 @@ class SandboxState:
                 {**asdict(a), "content": base64.b64encode(a.content).decode()} for a in self.attachments.values()
             ],
             "notes": self.notes,
+            "watch": [asdict(s) for subs in self.watch.values() for s in subs.values()],
             "crm_org": self.crm_org,
             "finance_orgs": self.finance_orgs,
             "books": self.books,
@@ -334,6 +355,8 @@ class SandboxState:
             a["id"]: Attachment(**{**a, "content": base64.b64decode(a["content"])}) for a in data["attachments"]
         }
         state.notes = data["notes"]
+        for sub in data.get("watch", []):  # files saved before notifications have none
+            state.watch.setdefault(sub["channel_id"], {})[sub["module"]] = Subscription(**sub)
         state.crm_org = data["crm_org"]
         state.finance_orgs = data["finance_orgs"] if "finance_orgs" in data else {"books": data["books_orgs"]}
         state.books = data["books"]

@@ -1,7 +1,8 @@
 """Envelopes: how a product wraps its answers, and so how an answer becomes data or an error.
 
     crm      {"data": […], "info": {…}}; errors {"code", "message", "details", "status": "error"}, at the top level
-             or per record in data[]; HTTP 400 "Access Denied" is throttling; 401 INVALID_TOKEN asks for a refresh.
+             or per record in data[] (per channel in watch[] for notifications); HTTP 400 "Access Denied" is
+             throttling; 401 INVALID_TOKEN asks for a refresh.
     finance  {"code": 0, "message": "success", "<entity>": …}: a non-zero code is an error even with HTTP 200
              (Books, Inventory, Invoice, Expense, Billing).
     bare     the data itself (a JSON array or object) with errors told by the HTTP status alone.
@@ -75,10 +76,12 @@ class CrmEnvelope:
     def error(self, body: Any) -> ErrorFields:
         fields = _top_level(body)
         if fields.code is None and isinstance(body, Mapping):
-            data = body.get("data")
-            if isinstance(data, list) and data and isinstance(data[0], Mapping) and "code" in data[0]:
-                first = data[0]
-                return ErrorFields(_str(first["code"]), _str(first.get("message")), first.get("details"))
+            # Per-item results: records in `data`, notification channels (/actions/watch) in `watch`.
+            for member in ("data", "watch"):
+                rows = body.get(member)
+                if isinstance(rows, list) and rows and isinstance(rows[0], Mapping) and "code" in rows[0]:
+                    first = rows[0]
+                    return ErrorFields(_str(first["code"]), _str(first.get("message")), first.get("details"))
         return fields
 
     # Members of a per-record row that are not the result's own (code, status, message, details): upserts add

@@ -145,7 +145,39 @@ CASES: dict[str, dict[str, Any]] = {
     "crmListLayouts": {"recordType": "Leads"},
     "crmListCustomViews": {"recordType": "Leads"},
     "crmListRelatedLists": {"recordType": "Leads"},
+    "crmEnableNotification": {
+        "channelId": "1000000068001",
+        "events": ["Leads.create", "Deals.all"],
+        "notifyUrl": "https://example.com/zoho/notify?source=crm",
+        "token": "TOKEN_FOR_VERIFICATION_OF_1000000068001",
+        "channelExpiry": "2026-11-27T10:15:00+00:00",
+        "notifyOnRelatedAction": False,
+        "returnAffectedFieldValues": True,
+        "notificationCondition": [
+            {
+                "type": "field_selection",
+                "module": {"api_name": "Deals"},
+                "field_selection": {
+                    "group_operator": "or",
+                    "group": [
+                        {"field": {"api_name": "Stage"}},
+                        {"group_operator": "and", "group": [{"field": {"api_name": "Amount"}}]},
+                    ],
+                },
+            }
+        ],
+    },
+    "crmUpdateNotification": {
+        "channelId": "1000000068001",
+        "events": ["Leads.edit"],
+        "notifyUrl": "https://example.com/zoho/notify",
+        "channelExpiry": "2026-11-27T10:15:00Z",
+    },
+    "crmGetNotificationDetails": {"channelId": "1000000068001", "module": "Leads", "page": 1, "per_page": 10},
+    "crmDisableNotification": {"channelIds": ["1000000068001", "1000000068002"]},
+    "crmDisableSpecificNotification": {"channelId": "1000000068001", "events": ["Leads.edit", "Deals.all"]},
 }
+NOTIFICATIONS = [c for c in CASES if "Notification" in c]
 
 # Variants of one action share its key: the case name is the key plus one of these suffixes.
 VARIANTS = ("WithToken", "Filtered", "Triggered", "Meta", "ByEmail", "ByView", "All")
@@ -206,7 +238,29 @@ def resolve(node: Any, doc: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
 @cache
 def load(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((OAS_DIR / name).read_text())
+    if name == "notifications.json":
+        _fix_notifications(data["components"]["schemas"])
     return data
+
+
+def _fix_notifications(schemas: dict[str, Any]) -> None:
+    """Three generator slips in notifications.json's request schema, each contradicted by Zoho's own documents.
+
+    - `channel_id` is typed `object`: Zoho's pages type it a long and the 2025 notifications.yaml a string of up to
+      64 characters, and every example sends "1000000068001".
+    - `notify_url` carries the pattern `www[.][a-z]{5}zoho[.]com`, made from a sample URL (the examples themselves,
+      https://www.example.com/notify, do not match it).
+    - `field_selection` reuses the search `Criteria` (comparator, value, … required), where Zoho's pages and
+      samples give {"group_operator", "group": [{"field": {"api_name", "id"}}]}.
+    """
+    notification = schemas["Notification"]["properties"]
+    notification["channel_id"] = {"type": ["string", "integer"]}
+    notification["notify_url"].pop("pattern")
+    schemas["notification_condition"]["properties"]["field_selection"] = {
+        "type": "object",
+        "properties": {"group_operator": {"type": "string", "enum": ["and", "or"]}, "group": {"type": "array"}},
+        "required": ["group_operator", "group"],
+    }
 
 
 def matching_operation(request: httpx.Request) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -272,15 +326,32 @@ def check_request(request: httpx.Request, op: dict[str, Any], doc: dict[str, Any
             assert p["name"] in sent_query, f"required query parameter {p['name']} missing"
         if p.get("required") and p["in"] == "header":
             assert p["name"] in request.headers
-    body_spec = (op.get("requestBody") or {}).get("content", {}).get("application/json")
+    body = resolve(op.get("requestBody") or {}, doc)  # notifications.json's is a $ref to components
+    body_spec = body.get("content", {}).get("application/json")
     if body_spec and request.headers.get("content-type", "").startswith("application/json"):
         from jsonschema import Draft4Validator
 
-        schema = resolve(body_spec["schema"], doc)
-        errors = sorted(Draft4Validator(schema).iter_errors(json.loads(request.content)), key=str)
+        errors = sorted(Draft4Validator(body_spec["schema"]).iter_errors(json.loads(request.content)), key=str)
         assert not errors, errors[0].message
-    elif op.get("requestBody", {}).get("required"):
+    elif body.get("required"):
         assert request.content, "the operation requires a body"
+
+
+@pytest.mark.parametrize("case", NOTIFICATIONS)
+def test_notification_requests_match_notifications_json(
+    case: str, connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    """/actions/watch also matches record.json's /{module_api_name}/{id}, which would accept nearly any body: the
+    notification calls must satisfy notifications.json's own operation."""
+    httpx_mock.add_response(json={"watch": [], "info": {"more_records": False}})
+    connector.run(case, CASES[case], connection=connection)
+    request = httpx_mock.get_requests()[0]
+    op, doc = matching_operation(request)
+    assert doc is load("notifications.json"), request.url.path
+    check_request(request, op, doc)
+    if request.method != "GET" and request.method != "DELETE":
+        (item,) = json.loads(request.content)["watch"]
+        assert item["channel_id"] == CASES[case]["channelId"]
 
 
 def test_the_cases_cover_every_crm_action(connector: Connector) -> None:

@@ -16,7 +16,7 @@ def tree(tmp_path: Path) -> Path:
     root = tmp_path / "component"
     root.mkdir()
     shutil.copy(data_root() / "manifest.yaml", root)
-    for folder in ("actions", "automations", "connections", "schemas", "triggers"):
+    for folder in ("actions", "triggers", "automations", "connections", "schemas"):
         if (data_root() / folder).is_dir():
             shutil.copytree(data_root() / folder, root / folder)
     return root

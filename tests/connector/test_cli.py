@@ -58,11 +58,13 @@ def test_docs_is_a_markdown_reference_of_every_action(capsys: pytest.CaptureFixt
 def test_triggers_lists_every_trigger_and_describe_and_docs_show_them(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["triggers"]) == 0
     out = capsys.readouterr().out
-    for key in bundled_manifest().triggers:
-        assert re.search(rf"^{key}\s.*\spoll$", out, flags=re.M)
+    for key, trigger in bundled_manifest().triggers.items():
+        assert re.search(rf"^{key}\s.*\s{trigger.kind}$", out, flags=re.M)
     assert main(["describe", "crmUpdatedRecords"]) == 0
     out = capsys.readouterr().out
     assert "kind: poll (crmGetRecords, by Modified_Time, ascending)" in out and "since  [string, optional]" in out
+    assert main(["describe", "crmRecordEvents"]) == 0
+    assert "kind: webhook (channel crm_notifications, opened by crmEnableNotification)" in capsys.readouterr().out
     assert main(["docs"]) == 0
     out = capsys.readouterr().out
     assert "## Triggers" in out

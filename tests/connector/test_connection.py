@@ -118,7 +118,7 @@ def test_secrets_never_show_in_a_repr() -> None:
     assert "rt-secret" not in repr(connection) and "cs-secret" not in repr(connection)
 
 
-@pytest.mark.parametrize(("raw", "kind"), [("x", "a string"), (["eu"], "a list"), (None, "null")])
+@pytest.mark.parametrize(("raw", "kind"), [(["eu"], "a list"), (None, "null"), (3, "a number")])
 def test_a_connection_that_is_not_an_object_is_named(raw: Any, kind: str, connector: Connector) -> None:
     with pytest.raises(InputValidationError) as caught:
         connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection=raw)

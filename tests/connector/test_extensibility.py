@@ -52,8 +52,9 @@ def add_users_action(root: Path, hook: str = "") -> None:
     (root / "actions/crm/list-team-users.yaml").write_text(USERS_ACTION.format(hook=hook))
     (root / "schemas/actions/crm/list-team-users.json").write_text(json.dumps(USERS_SCHEMA))
     manifest = root / "manifest.yaml"
-    listed = manifest.read_text().replace("\nactions:\n", "\nactions:\n  - actions/crm/list-team-users.yaml\n", 1)
-    manifest.write_text(listed)
+    manifest.write_text(
+        manifest.read_text().replace("\nactions:\n", "\nactions:\n  - actions/crm/list-team-users.yaml\n", 1)
+    )
 
 
 def test_a_new_action_needs_only_data(tree: Path, connection: dict[str, Any], httpx_mock: HTTPXMock) -> None:

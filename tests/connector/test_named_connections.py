@@ -77,10 +77,7 @@ def test_the_environment_names_the_file(
     monkeypatch.setenv(ENV, str(write(tmp_path / "c.json", json.dumps({"eu": connection}))))
     httpx_mock.add_response(url=f"{CRM}/Leads/1", json=LEAD)
     with Connector.load() as connector:
-        assert (
-            connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection="eu")["data"]["id"]
-            == "1"
-        )
+        assert connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection="eu")["data"] == LEAD
 
 
 def test_the_cli_takes_connections_and_a_name(
@@ -107,6 +104,6 @@ def test_the_cli_reports_an_unknown_name_as_a_connection_error(
     inputs = json.dumps({"recordType": "Leads", "recordId": "1"})
     assert main(["--connections", str(path), "run", "crmGetRecord", "--inputs", inputs, "--connection", "us"]) == 3
     error = json.loads(capsys.readouterr().err)
-    assert error["kind"] == "connection_error"
-    assert "'us'" in error["message"]
+    assert error["error"]["type"] == "connection_error"
+    assert "'us'" in error["error"]["message"]
     assert ACCESS_TOKEN not in json.dumps(error)

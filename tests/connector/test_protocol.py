@@ -23,6 +23,7 @@ from connector.errors import (
     RateLimitedError,
     TransientError,
     Violation,
+    WebhookRejected,
     ZohoAPIError,
 )
 from connector.protocol import ErrorResponse, InvokeRequest, Response, render, schemas
@@ -79,6 +80,7 @@ EVERY_KIND: list[ConnectorError] = [
     ),
     ZohoAPIError(status=500, code=None, message=None, retryable=True, retry_after=2.0),
     NotFoundError(status=204, code=None, message=None),
+    WebhookRejected("the callback's token or channel does not match the subscription", reason="forged"),
 ]
 
 

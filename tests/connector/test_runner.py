@@ -10,6 +10,7 @@ from pytest_httpx import HTTPXMock
 
 from connector import Connector
 from connector._state import MAX_STATES
+from connector.runner import Stream
 from tests.conftest import ACCESS_TOKEN, BOOKS, CRM
 
 
@@ -74,3 +75,25 @@ def test_a_connection_changed_in_place_uses_its_new_settings(httpx_mock: HTTPXMo
             )
     assert [r.url.params["organization_id"] for r in httpx_mock.get_requests()] == ["1", "2"]
     assert str(httpx_mock.get_requests()[0].url).startswith(BOOKS)
+
+
+def test_a_stream_hands_out_pages_and_where_the_walk_would_go_on(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    """An engine's checkpoint: the records page by page, and between pages the query that continues the walk."""
+    httpx_mock.add_response(json={"data": [{"id": "1"}, {"id": "2"}], "info": _more("t2")})
+    httpx_mock.add_response(json={"data": [{"id": "3"}], "info": {"more_records": False}})
+    stream = connector.stream("crmGetRecords", {"recordType": "Leads", "fields": ["Last_Name"], "per_page": 2},
+                              connection=connection)  # fmt: skip
+    assert isinstance(stream, Stream)
+    pages = stream.pages()
+    assert [r["id"] for r in next(pages)] == ["1", "2"]
+    assert stream.resume() == {"page_token": "t2"}
+    assert [r["id"] for r in next(pages)] == ["3"]
+    assert next(pages, None) is None
+    assert stream.count == 3 and stream.summary()["info"]["count"] == 3
+    assert [r.url.params.get("page_token") for r in httpx_mock.get_requests()] == [None, "t2"]
+
+
+def _more(token: str) -> dict[str, Any]:
+    return {"more_records": True, "next_page_token": token, "count": 2}

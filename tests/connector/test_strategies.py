@@ -173,8 +173,9 @@ def widgets(tree: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setitem(ENVELOPES, "widget", WidgetEnvelope())
     manifest = (tree / "manifest.yaml").read_text()
     manifest = manifest.replace("products:\n", "products:\n" + WIDGETS_PRODUCT, 1)
-    manifest = manifest.replace("\nactions:\n", "\nactions:\n  - actions/widgets/list.yaml\n", 1)
-    (tree / "manifest.yaml").write_text(manifest)
+    (tree / "manifest.yaml").write_text(
+        manifest.replace("\nactions:\n", "\nactions:\n  - actions/widgets/list.yaml\n", 1)
+    )
     (tree / "actions/widgets").mkdir()
     (tree / "actions/widgets/list.yaml").write_text(LIST_WIDGETS)
     (tree / "schemas/actions/widgets").mkdir()
@@ -267,3 +268,12 @@ def test_billing_raw_requests_on_the_old_base_are_sent_as_written(
     connector.run("billingRawRequest", {"url": "/subscriptions/1"}, connection=connection)  # a resource, not a base
     sent = [r.url.path for r in httpx_mock.get_requests()]
     assert sent == ["/subscriptions/v1/customers", "/billing/v1/customers", "/billing/v1/subscriptions/1"]
+
+
+def test_crm_errors_are_read_per_record_and_per_notification_channel() -> None:
+    crm = ENVELOPES["crm"]
+    row = {"code": "NOT_SUBSCRIBED", "details": {"channel_id": "7"}, "message": "not subscribed", "status": "error"}
+    assert crm.error({"watch": [row]}) == ("NOT_SUBSCRIBED", "not subscribed", {"channel_id": "7"})
+    assert crm.error({"data": [row]}).code == "NOT_SUBSCRIBED"
+    assert crm.error({"code": "INVALID_DATA", "message": "invalid data", "watch": [row]}).code == "INVALID_DATA"
+    assert crm.error({"watch": [{"channel_id": "7"}]}).code is None

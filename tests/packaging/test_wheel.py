@@ -31,16 +31,8 @@ def test_wheel_carries_manifest_actions_triggers_connections_and_schemas(wheel: 
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "connector/_data/manifest.yaml" in names
     assert "connector/py.typed" in names
-    folders = (
-        "actions/crm",
-        "actions/books",
-        "automations",
-        "triggers/crm",
-        "connections",
-        "schemas/meta",
-        "schemas/triggers/crm",
-    )
-    for folder in folders:
+    folders = ("actions/crm", "actions/books", "triggers/crm", "automations", "connections", "schemas/meta")
+    for folder in (*folders, "schemas/actions/crm", "schemas/triggers/crm"):
         assert any(n.startswith(f"connector/_data/{folder}/") for n in names), folder
     assert "connector/_data/schemas/automation.json" in names
     assert not any(n.startswith(("tests/", "bench/")) for n in names)

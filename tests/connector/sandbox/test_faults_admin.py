@@ -81,6 +81,16 @@ async def test_slow_answers_use_the_injected_sleep(api: httpx.AsyncClient, clock
     assert clock.sleeps == [0.25]
 
 
+async def test_a_held_back_answer_comes_after_the_call_acted(api: httpx.AsyncClient, clock: FakeClock) -> None:
+    await api.post("/__sandbox/faults", json={"slow_reply_ms": 400})
+    created = await api.post("/crm/v8/Leads", json={"data": [{"Last_Name": "Late"}]})
+    assert created.status_code == 201
+    assert clock.sleeps == [0.4]
+    await api.delete("/__sandbox/faults")
+    lead = created.json()["data"][0]["details"]["id"]
+    assert (await api.get(f"/crm/v8/Leads/{lead}")).json()["data"][0]["Last_Name"] == "Late"
+
+
 async def test_expire_tokens_and_revoke_refresh(api: httpx.AsyncClient, tokens: dict[str, Any]) -> None:
     expired = await api.post("/__sandbox/faults", json={"expire_access_tokens": True})
     assert expired.json()["expired_access_tokens"] == 1

@@ -18,7 +18,7 @@ from jsonschema import Draft7Validator, ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from connector.sandbox import crm, crm_links, crm_meta, crm_related
+from connector.sandbox import crm, crm_links, crm_meta, crm_related, crm_watch
 
 OAS_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "zoho-crm-oas"
 OAS_URL = "https://raw.githubusercontent.com/Zohocorp-Pvt-Ltd/crm-oas/refs/heads/main/v8.0/"
@@ -87,7 +87,28 @@ def _allow_null(schema: dict[str, Any]) -> None:
 
 @cache
 def _documents() -> dict[str, dict[str, Any]]:
-    return {p.name: _convert(json.loads(p.read_text()), OAS_URL + p.name) for p in OAS_DIR.glob("*.json")}
+    docs = {p.name: _convert(json.loads(p.read_text()), OAS_URL + p.name) for p in OAS_DIR.glob("*.json")}
+    _fix_notifications(docs["notifications.json"]["components"]["schemas"])
+    return docs
+
+
+def _fix_notifications(schemas: dict[str, Any]) -> None:
+    """Generator slips in notifications.json's answers, each contradicted by Zoho's own samples and by the 2025
+    notifications.yaml: `channel_id` typed `object` (Zoho answers "1000000068001"); `field_selection` typed as the
+    search Criteria (Zoho lists {"group_operator", "group": [{"field", "group_operator", "group"}]}); and each event
+    of a write's answer requiring `notification_condition` (no sample of Zoho's has it) and `channel_expiry` (the
+    answer to disabling specific events has none). A channel without conditions lists `notification_condition` as
+    null, as in Zoho's sample."""
+    schemas["Notification"]["properties"]["channel_id"] = {"type": "string"}
+    _allow_null(schemas["Notification"]["properties"]["notification_condition"])
+    schemas["notification_condition"]["properties"]["field_selection"] = {
+        "type": "object",
+        "required": ["group_operator", "group"],
+        "properties": {"group_operator": {"type": "string", "enum": ["and", "or"]}, "group": {"type": "array"}},
+    }
+    event = schemas["event"]
+    event["required"] = [r for r in event["required"] if r not in ("notification_condition", "channel_expiry")]
+    event["additionalProperties"] = False
 
 
 @cache
@@ -170,7 +191,7 @@ class Walker:
 
 
 def _served() -> Iterator[tuple[str, str]]:
-    for route in [*crm.routes, *crm_related.routes, *crm_meta.routes, *crm_links.routes]:
+    for route in [*crm.routes, *crm_related.routes, *crm_meta.routes, *crm_links.routes, *crm_watch.routes]:
         for method in route.methods or ():
             if method != "HEAD":
                 yield route.path, method
@@ -325,8 +346,35 @@ async def test_every_crm_endpoint_matches_zoho_openapi(api: httpx.AsyncClient) -
         params={"type": "all"},
     )
 
+    await _walk_notifications(w)
     missing = set(_served()) - w.hit
     assert not missing, f"CRM routes the walk never called: {sorted(missing)}"
+
+
+async def _walk_notifications(w: Walker) -> None:
+    route, spec = "/crm/v8/actions/watch", [("notifications.json", "/crm/v8/actions/watch")]
+    condition = {
+        "type": "field_selection",
+        "module": {"api_name": "Deals"},
+        "field_selection": {"group_operator": "or", "group": [{"field": {"api_name": "Stage"}}]},
+    }
+    channel = {
+        "channel_id": "1000000068001",
+        "events": ["Leads.all", "Deals.edit"],
+        "notify_url": "https://example.com/notify",
+        "token": "TOKEN_FOR_VERIFICATION",
+        "notification_condition": [condition],
+    }
+    await w.call(route, "POST", "/actions/watch", spec, 201, json={"watch": [channel]})
+    listed = await w.call(route, "GET", "/actions/watch", spec)
+    assert len(listed["watch"]) == 2
+    await w.call(route, "PUT", "/actions/watch", spec, json={"watch": [{**channel, "events": ["Deals.all"]}]})
+    await w.call(
+        route, "PATCH", "/actions/watch", spec, json={"watch": [{**channel, "events": ["Leads.create", "Deals.edit"]}]}
+    )
+    disable = {"channel_id": "1000000068001", "events": ["Leads.create"], "_delete_events": True}
+    await w.call(route, "PATCH", "/actions/watch", spec, json={"watch": [disable]})
+    await w.call(route, "DELETE", "/actions/watch", spec, params={"channel_ids": "1000000068001"})
 
 
 def _component(file: str, name: str) -> dict[str, Any]:
@@ -382,3 +430,20 @@ async def test_record_refusals_match_zoho_openapi(api: httpx.AsyncClient, client
     # The OAS words only the cvid-vs-search ambiguity; the code, status and details shape are what must match.
     ambiguity["properties"] = {k: v for k, v in ambiguity["properties"].items() if k != "message"}
     _check(both.json(), ambiguity)
+
+
+async def test_notification_refusals_match_zoho_openapi(api: httpx.AsyncClient) -> None:
+    """notifications.json words a refused channel as a `watch` list of common.json's errors: MANDATORY_NOT_FOUND,
+    INVALID_DATA (with api_name and json_path), and NOT_SUBSCRIBED for a channel that is not there."""
+    channel = {"channel_id": "1000000068001", "events": ["Leads.all"], "notify_url": "https://example.com/n"}
+    refusals = {
+        "MandatoryWrapper": {**channel, "notify_url": None},
+        "InvalidValueWrapper": {**channel, "token": "t" * 51},
+    }
+    for wrapper, item in refusals.items():
+        answer = await api.post("/crm/v8/actions/watch", json={"watch": [item]})
+        assert answer.status_code == 400
+        _check(answer.json(), _component("notifications.json", wrapper))
+    gone = await api.delete("/crm/v8/actions/watch", params={"channel_ids": "1000000068001"})
+    assert gone.status_code == 400
+    _check(gone.json(), _component("notifications.json", "InvalidParamWrapper"))

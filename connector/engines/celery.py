@@ -1,0 +1,431 @@
+"""The connector on Celery: one task per action call, automations as chains and chords, beat for schedules.
+
+    pip install 'zoho-connector[celery]'
+    ZOHO_CONNECTIONS=connections.yaml celery -A connector.engines.celery worker      # or: zoho-connector celery worker
+    celery -A connector.engines.celery beat                                           # scheduled automations
+
+    from connector.engines.celery import run_action
+    run_action.delay({"action": "crmGetRecord", "inputs": {…}, "connection": "eu-prod"}).get()
+
+Settings, from the environment of every worker and client:
+
+    ZOHO_CELERY_BROKER       amqp://guest:guest@127.0.0.1:5672//  (RabbitMQ; redis://… works too)
+    ZOHO_CELERY_BACKEND      redis://127.0.0.1:6379/0             (where results are kept; needed for chords)
+    ZOHO_CELERY_QUEUE        zoho                                  (the queue tasks go to and workers read)
+    ZOHO_CONNECTIONS         the workers' connections file: payloads carry a connection NAME, never a secret
+    ZOHO_CELERY_AUTOMATIONS  automation files (or folders of them), os.pathsep-separated, scheduled by beat
+    ZOHO_CONNECTION          the connection NAME beat's automations run with
+
+`zoho.run_action` runs in engine mode: the connector does not retry, the task does, from the connector's
+classification of the failure. A retryable failure is retried after Zoho's Retry-After, or else on the connector's
+own backoff schedule, up to the action's (or the connection's) max retries; anything else fails the task with the
+error's JSON (`ZohoTaskError.error`, secrets scrubbed). A write that may have reached Zoho is never retryable.
+
+Late acks: a task whose worker dies mid-run goes back to the queue and runs again (at least once). For reads and
+idempotent calls (get, list, update and delete of one record) that is harmless, and a Fetch All starts over,
+returning every record once. A write (create, upload, POST, the bulk actions) records in the result backend that it
+started; run again after it may have been sent, it fails as `may_have_acted` instead of sending a duplicate, and one
+that had finished returns its stored result. A write that must complete despite crashes should be idempotent and
+say so: an upsert with duplicateCheckFields and `retryAllErrors: true` is retried and re-run like a read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import traceback
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from celery import Celery, Signature, Task, chain, chord
+from celery.result import AsyncResult
+from celery.schedules import crontab
+from celery.signals import worker_process_shutdown
+
+from connector._redact import redact_text
+from connector.automations import Automation, load_automation, parse, step_calls
+from connector.engines._common import (
+    Payload,
+    checked_payload,
+    engine_connector,
+    reset_engine_connector,
+    retry_delay,
+    retry_settings,
+)
+from connector.errors import ConnectorError, InputValidationError, TransientError, Violation
+from connector.manifest import bundled_manifest
+
+__all__ = [
+    "ZohoTaskError",
+    "app",
+    "automation_document",
+    "automation_signature",
+    "beat_schedule",
+    "cron_schedule",
+    "failure",
+    "run_action",
+    "run_automation",
+]
+
+log = logging.getLogger("connector.engines.celery")
+
+BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+BACKEND = "redis://127.0.0.1:6379/0"
+QUEUE = "zoho"
+
+
+class ZohoTaskError(Exception):
+    """A failed action, as its JSON error (`type`, `message`, `retryable`, `retry_after`, `may_have_acted`, Zoho's
+    status/code/details…). One JSON argument, so Celery's result backend stores it and a client rebuilds it."""
+
+    def __init__(self, error: Mapping[str, Any]) -> None:
+        super().__init__(dict(error))
+
+    @property
+    def error(self) -> dict[str, Any]:
+        error: dict[str, Any] = self.args[0]
+        return error
+
+    def __str__(self) -> str:
+        return f"{self.error.get('type', 'error')}: {self.error.get('message', '')}"
+
+
+def _app() -> Celery:
+    app = Celery("zoho-connector", set_as_current=False)
+    app.conf.update(
+        broker_url=os.environ.get("ZOHO_CELERY_BROKER") or BROKER,
+        result_backend=os.environ.get("ZOHO_CELERY_BACKEND") or BACKEND,
+        task_default_queue=os.environ.get("ZOHO_CELERY_QUEUE") or QUEUE,
+        # JSON only: nothing a worker unpickles, and messages and results anyone can read (and check for secrets).
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        # At least once: a message is acknowledged after its task ends, so a worker that dies gives it back.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,  # a worker holds no more unacknowledged messages than it runs
+        broker_connection_retry_on_startup=True,
+        timezone="UTC",
+        enable_utc=True,
+    )
+    return app
+
+
+app = _app()
+
+
+@worker_process_shutdown.connect
+def _close_connector(**_: Any) -> None:
+    reset_engine_connector()
+
+
+class _CheckedTask(Task):  # type: ignore[type-arg]
+    """Checks a task's arguments before the message is published, so a secret given by mistake (a connection
+    instead of its name) never reaches the broker; the worker checks them again."""
+
+    def check(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+        """Raises InputValidationError for arguments that must not be sent."""
+
+    def apply_async(
+        self, args: tuple[Any, ...] | None = None, kwargs: dict[str, Any] | None = None, *rest: Any, **options: Any
+    ) -> Any:
+        if args or kwargs:  # a signature filled in by the previous task of a chain is checked by the worker
+            self.check(tuple(args or ()), kwargs or {})
+        return super().apply_async(args, kwargs, *rest, **options)
+
+
+class _ActionTask(_CheckedTask):
+    def check(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+        checked_payload(args[0] if args else kwargs.get("payload"))
+
+
+class _AutomationTask(_CheckedTask):
+    def check(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+        names = ("automation", "connection", "trigger")
+        given = {**dict(zip(names, args, strict=False)), **kwargs}
+        automation_signature(given.get("automation"), given.get("connection"), given.get("trigger"))
+
+
+# --- one action ------------------------------------------------------------------------------------------------
+
+
+@app.task(
+    name="zoho.run_action", base=_ActionTask, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None
+)
+def run_action(self: Task[Any, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one action: `{"action", "inputs", "connection": NAME}` → the action's `{"data": …}`."""
+    try:
+        checked = checked_payload(payload)
+        stored = _write_guard(self, checked)
+        if stored is not None:
+            return stored
+        return engine_connector().run(checked.action, checked.inputs, connection=checked.connection)
+    except ConnectorError as exc:
+        error = ZohoTaskError({**exc.to_dict()["error"], **_step_of(self.request.id)})
+        delay = _retry_delay(exc, payload, self.request.retries)
+        if delay is None:
+            raise error from None
+        log.info("zoho.run_action[%s] %s: retrying in %.1f s", self.request.id, exc.kind, delay)
+        raise self.retry(countdown=delay, max_retries=None, exc=error) from None
+    except Exception as exc:  # a bug, not a classified failure: fail without quoting anything that may be secret
+        message = redact_text(f"{type(exc).__name__}: {exc}")
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("zoho.run_action[%s] failed: %s\n%s", self.request.id, message, frames)
+        unexpected = {"type": "unexpected", "message": message, "retryable": False, "retry_after": None}
+        raise ZohoTaskError({**unexpected, "may_have_acted": True, **_step_of(self.request.id)}) from None
+
+
+def failure(exc: BaseException) -> dict[str, Any] | None:
+    """The action error behind a failed task, an automation's included: a for_each step fails its chord with a
+    ChordError naming the failed task, whose own error is then read from the result backend. None for others."""
+    if isinstance(exc, ZohoTaskError):
+        return exc.error
+    match = re.match(r"Dependency (\S+) raised", str(exc))
+    if match:
+        cause = AsyncResult(match.group(1), app=app).result
+        if isinstance(cause, ZohoTaskError):
+            return cause.error
+    return None
+
+
+_STEP_ID = re.compile(r":step:(?P<step>\w+):(?P<call>\d+|-)$")
+
+
+def _step_id(root: str, step: str, call: int | None) -> str:
+    """An automation's action task is named after its step (and call, for for_each), so its error can say which."""
+    return f"{root}:step:{step}:{'-' if call is None else call}"
+
+
+def _step_of(task_id: str | None) -> dict[str, Any]:
+    match = _STEP_ID.search(task_id or "")
+    if match is None:
+        return {}
+    call = match.group("call")
+    return {"step": match.group("step"), **({} if call == "-" else {"call": int(call)})}
+
+
+def _retry_delay(exc: ConnectorError, payload: Mapping[str, Any], attempt: int) -> float | None:
+    if not exc.retryable:
+        return None
+    return retry_delay(exc, retry_settings(engine_connector(), checked_payload(payload)), attempt)
+
+
+STARTED = "STARTED"
+
+
+def _write_guard(task: Task[Any, Any], payload: Payload) -> dict[str, Any] | None:
+    """A write that runs again for the same task (a redelivery after its worker died) must not be sent twice:
+    one that finished returns its stored result; one that had started may have reached Zoho, so it fails in doubt.
+    Reads and idempotent calls are simply run again."""
+    connector = engine_connector()
+    action = connector.manifest.actions.get(payload.action)
+    if action is None or action.safety in ("read", "idempotent"):
+        return None
+    if retry_settings(connector, payload).may_resend:
+        return None
+    task_id = task.request.id
+    meta = task.backend.get_task_meta(task_id) if task_id else {}
+    if meta.get("status") == "SUCCESS":
+        stored: dict[str, Any] = meta["result"]
+        return stored
+    if meta.get("status") == STARTED:
+        raise TransientError(
+            f"{payload.action} was running when its worker stopped; it may have reached Zoho, so it is not sent "
+            "again (retrying a write could create a duplicate)",
+            retryable=False,
+            may_have_acted=True,
+        )
+    task.update_state(state=STARTED, meta={"action": payload.action})
+    return None
+
+
+# --- automations -----------------------------------------------------------------------------------------------
+
+
+@app.task(name="zoho.run_automation", base=_AutomationTask, bind=True)
+def run_automation(
+    self: Task[Any, Any],
+    automation: Mapping[str, Any],
+    connection: str,
+    trigger: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run an automation: `automation` is its file's content (a mapping; it holds no secret), `connection` a NAME,
+    `trigger` what the trigger handed out (`{"records": […]}`; none for a schedule). Replaced by a chain of one
+    task per step, whose result is `{"automation", "trigger", "steps": {name: result}, "ran": true}`."""
+    if _nothing_to_run(_load(_checked_automation(automation)), trigger):
+        return {"automation": automation["name"], "trigger": dict(trigger or {}), "steps": {}, "ran": False}
+    return self.replace(automation_signature(automation, connection, trigger))
+
+
+def automation_signature(automation: Any, connection: Any, trigger: Any = None) -> Signature[Any]:
+    """The chain that runs an automation, one task per step, checked before anything is sent: the file against
+    the manifest, the connection as a name, the trigger's output as an object."""
+    document = _checked_automation(automation)
+    _check_connection_name(connection)
+    checked = _load(document)
+    if trigger is not None and not isinstance(trigger, Mapping):
+        violation = Violation("trigger", "", "expected what the trigger handed out, an object such as {records: [...]}")
+        raise InputValidationError(checked.name, [violation])
+    if trigger is None and checked.trigger_kind != "schedule":
+        raise InputValidationError(
+            checked.name,
+            [
+                Violation(
+                    "trigger",
+                    "",
+                    f"the automation starts from a {checked.trigger_kind} trigger: pass what it handed out "
+                    "({records: [...]}), e.g. zoho-connector celery run FILE --trigger @records.json",
+                )
+            ],
+        )
+    context = {"automation": checked.name, "trigger": dict(trigger or {}), "steps": {}, "ran": True}
+    first = automation_step.s(context, document, 0, connection)
+    rest = [automation_step.s(document, index, connection) for index in range(1, len(checked.steps))]
+    return chain(first, *rest) if rest else first
+
+
+def _nothing_to_run(automation: Automation, trigger: Mapping[str, Any] | None) -> bool:
+    """As the local runner: a poll or webhook that handed out no records runs no step."""
+    return automation.trigger_kind != "schedule" and trigger is not None and not trigger.get("records")
+
+
+@app.task(name="zoho.automation_step", bind=True)
+def automation_step(
+    self: Task[Any, Any], context: dict[str, Any], automation: Mapping[str, Any], index: int, connection: str
+) -> dict[str, Any]:
+    """Step `index`: its calls (one, or one per element of for_each) become `zoho.run_action` tasks, a chord for
+    for_each, and the next task adds their results to the context handed to the next step."""
+    step = _load(automation).steps[index]
+    calls = [
+        run_action.s({"action": step.action, "inputs": inputs, "connection": connection})
+        for inputs in step_calls(step, context)
+    ]
+    root = self.request.root_id or self.request.id or ""
+    merge = automation_merge.s(context, step.name)
+    if step.for_each is None:
+        return self.replace(calls[0].set(task_id=_step_id(root, step.name, None)) | merge)
+    if not calls:
+        return _merged(context, step.name, [])
+    return self.replace(chord([c.set(task_id=_step_id(root, step.name, i)) for i, c in enumerate(calls)], merge))
+
+
+@app.task(name="zoho.automation_merge")
+def automation_merge(result: Any, context: dict[str, Any], name: str) -> dict[str, Any]:
+    """The context with a step's result: the action's answer, or for for_each the list of answers, in order."""
+    return _merged(context, name, result)
+
+
+def _merged(context: Mapping[str, Any], name: str, result: Any) -> dict[str, Any]:
+    return {**context, "steps": {**context["steps"], name: result}}
+
+
+def _checked_automation(automation: Any) -> dict[str, Any]:
+    if not isinstance(automation, Mapping):
+        violation = Violation("(automation)", "", "expected an automation file's content as an object")
+        raise InputValidationError("automation", [violation])
+    return dict(automation)
+
+
+def _check_connection_name(connection: Any) -> None:
+    checked_payload({"action": "(automation)", "connection": connection})
+
+
+_loaded: dict[str, Automation] = {}
+
+
+def _load(document: Mapping[str, Any]) -> Automation:
+    """The automation, checked against the manifest once per process and content."""
+    key = json.dumps(document, sort_keys=True, default=str)
+    if key not in _loaded:
+        if len(_loaded) >= 256:
+            _loaded.clear()
+        _loaded[key] = load_automation(document, bundled_manifest())
+    return _loaded[key]
+
+
+def automation_document(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """An automation file's content, checked against the manifest (errors name the file): what travels in a
+    message."""
+    load_automation(path, bundled_manifest())
+    document: dict[str, Any] = parse(Path(path).read_text(encoding="utf-8"), str(path))
+    return document
+
+
+# --- beat ------------------------------------------------------------------------------------------------------
+
+
+def beat_schedule(paths: Iterable[str | os.PathLike[str]], connection: str) -> dict[str, dict[str, Any]]:
+    """Celery beat entries for the scheduled automations among `paths` (files, or folders of *.yaml, *.yml and
+    *.json): each sends `zoho.run_automation` with the file's content and the connection NAME on its cron, in UTC.
+    Automations started by a poll or a webhook are left out. Every file is checked first."""
+    _check_connection_name(connection)
+    entries: dict[str, dict[str, Any]] = {}
+    for file in _automation_files(paths):
+        document = automation_document(file)
+        automation = _load(document)
+        schedule = automation.trigger.get("schedule")
+        if schedule is None:
+            continue
+        name = f"zoho:{automation.name}"
+        if name in entries:
+            raise InputValidationError(
+                str(file), [Violation("name", "/name", f"another scheduled automation is named {automation.name!r}")]
+            )
+        entries[name] = {
+            "task": "zoho.run_automation",
+            "schedule": cron_schedule(schedule["cron"]),
+            "args": (document, connection),
+        }
+    return entries
+
+
+def cron_schedule(expression: str) -> crontab:
+    """A five-field cron expression as Celery's crontab. Celery counts Sunday as 0 only; cron also takes 7."""
+    fields = expression.split()
+    if len(fields) == 5 and re.search(r"(?<![0-9])7(?![0-9])", fields[4]):
+        fields[4] = ",".join(str(day) for day in sorted(_days_of_week(fields[4])))
+    return crontab.from_string(" ".join(fields))
+
+
+_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+
+
+def _days_of_week(field: str) -> set[int]:
+    days: set[int] = set()
+    for part in field.split(","):
+        base, _, step = part.partition("/")
+        if base == "*":
+            first, last = 0, 6
+        else:
+            low, _, high = base.partition("-")
+            first = _day(low)
+            last = _day(high) if high else (7 if step else first)
+        days.update(day % 7 for day in range(first, last + 1, int(step or 1)))
+    return days
+
+
+def _day(text: str) -> int:
+    return _DAYS.index(text.upper()) if text.upper() in _DAYS else int(text)
+
+
+def _automation_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in (".yaml", ".yml", ".json")))
+        else:
+            files.append(path)
+    return files
+
+
+def _beat_from_environment() -> dict[str, dict[str, Any]]:
+    paths = [p for p in os.environ.get("ZOHO_CELERY_AUTOMATIONS", "").split(os.pathsep) if p]
+    if not paths:
+        return {}
+    return beat_schedule(paths, os.environ.get("ZOHO_CONNECTION", ""))
+
+
+app.conf.beat_schedule = _beat_from_environment()

