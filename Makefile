@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint typecheck demo bench fuzz clean
+.PHONY: install test lint typecheck demo demo-sync bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ fuzz: $(STAMP)
 ## demo: the README's main job, a multi-step automation against the bundled Zoho sandbox
 demo: $(STAMP)
 	$(BIN)/python -m connector.sandbox.demo
+
+## demo-sync: the Partner Store → CRM sync on the sandbox: setup, a first run, nothing new, new records, the lag
+demo-sync: $(STAMP)
+	$(BIN)/python -m connector.sandbox.demo_sync
 
 ## bench: the benchmarks of bench/, printed as tables
 bench: $(STAMP)

@@ -5,7 +5,20 @@ from __future__ import annotations
 import os
 import sys
 
-from bench import bulk, bulk_read, celery, connections, core, files, poll, protocol, storm, temporal, token_stores
+from bench import (
+    bulk,
+    bulk_read,
+    celery,
+    connections,
+    core,
+    files,
+    partner_store,
+    poll,
+    protocol,
+    storm,
+    temporal,
+    token_stores,
+)
 
 
 def main() -> None:
@@ -25,6 +38,8 @@ def main() -> None:
     poll.main()
     print("\n== token stores ==")
     token_stores.main()
+    print("\n== Partner Store sync: memory at 2,000 vs 10,000 transactions ==")
+    partner_store.main()
     print("\n== Celery: zoho.run_action throughput ==")
     celery.main()
     print("\n== long-lived workers: invoke --lines and serve vs in-process run ==")

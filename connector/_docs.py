@@ -47,6 +47,9 @@ def describe_trigger(trigger: Trigger) -> str:
 
 def _how(trigger: Trigger) -> str:
     """One line on how a trigger finds its events."""
+    if trigger.poll is not None and "list" in trigger.poll:
+        watched = " and what changed" if "watch" in trigger.poll["list"] else ""
+        return f"poll ({trigger.poll['action']}, a list with no filter or order: what is new{watched})"
     if trigger.poll is not None:
         cursor = trigger.poll["cursor"]
         return f"poll ({trigger.poll['action']}, by {cursor['field']}, {cursor['order']})"

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from connector import _template
+from connector import _listpoll, _template
 from connector._inputs import checked_inputs
 from connector.errors import BadResponseError, InputValidationError, PaginationError, Violation
 from connector.models import DEFAULT_TIME_FORMAT, Trigger
@@ -410,6 +410,8 @@ def poll(
     state: Mapping[str, Any] | None,
     connection: ConnectionLike,
 ) -> dict[str, Any]:
+    if _listpoll.is_list_trigger(connector, key):  # a list with neither filter nor sort
+        return _listpoll.poll(connector, key, inputs, state, connection)
     prepared = _prepare(connector, key, inputs, state)
     lister = _Lister(connector, prepared, connection)
     changes = Changes()
@@ -431,6 +433,10 @@ async def apoll(
     state: Mapping[str, Any] | None,
     connection: ConnectionLike,
 ) -> dict[str, Any]:
+    if _listpoll.is_list_trigger(connector, key):  # a list with neither filter nor sort: its pages in a thread
+        import asyncio
+
+        return await asyncio.to_thread(_listpoll.poll, connector, key, inputs, state, connection)
     prepared = _prepare(connector, key, inputs, state)
     lister = _Lister(connector, prepared, connection)
     changes = Changes()

@@ -5,9 +5,10 @@
     zoho-connector automation list                               the automations shipped with the connector
 
 `run` prints one JSON line per step ({"step", "action", "calls", "ok"}, or "error" when it failed), after a poll
-the records it found ({"trigger", "records"}), and a last line with the outcome. With a poll trigger, `--state FILE`
-keeps the poll's state between runs: it is read before the run and replaced only when every step succeeded, so a
-failed run sees the same records again.
+the records it found ({"trigger", "records", "more"}), and a last line with the outcome. With a poll trigger,
+`--state FILE` keeps the poll's state between runs: it is read before the run and replaced only when every step
+succeeded, so a failed run sees the same records again. A poll that hands out what is new in windows (`more`) is
+polled again within the run, and the state is replaced after each window whose steps succeeded.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ def _run(args: argparse.Namespace) -> int:
                 connection=connection,
                 state=state,
                 on_step=lambda event: _line(sys.stdout, event),
+                # after each window of a poll that hands out what is new in windows: a run stopped later resumes here
+                on_state=(lambda new: _write_state(state_file, new)) if state_file is not None else None,
             )
         except StepFailed as exc:
             _line(sys.stderr, exc.to_dict())

@@ -33,7 +33,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from connector.errors import ConnectorError, InputValidationError, Violation
+from connector import _reshape
+from connector.errors import ConnectorError, InputValidationError, TransientError, Violation, ZohoAPIError
 
 if TYPE_CHECKING:
     from connector.models import Manifest
@@ -44,6 +45,8 @@ __all__ = [
     "Step",
     "StepFailed",
     "check_automation",
+    "item_failures",
+    "items_error",
     "load_automation",
     "parse",
     "references",
@@ -348,6 +351,11 @@ def _trigger_problems(trigger: Any, triggers: Mapping[str, Mapping[str, Any]], p
         problems.append(
             Violation("trigger", f"/trigger/{kind}/trigger", f"{key} is a {definition['kind']} trigger, not {kind}")
         )
+    cron = body.get("cron")
+    if isinstance(cron, str):  # how often a poll runs
+        problem = cron_problem(cron) if kind == "poll" else "only a poll trigger has a cron: Zoho calls a webhook"
+        if problem:
+            problems.append(Violation("trigger", f"/trigger/{kind}/cron", problem))
     inputs = body.get("inputs", {})
     if isinstance(inputs, Mapping):
         for pointer, _ in _strings_with_references(inputs, f"/trigger/{kind}/inputs"):
@@ -398,10 +406,12 @@ def _step_problems(
     inputs = step.get("inputs", {})
     if not isinstance(inputs, Mapping):
         return
-    refs: list[tuple[str, ...]] = []
+    refs: list[tuple[str, ...]] = [tuple(_unpointer(p)) for p in _reshape.operator_pointers(inputs)]
+    scopes = _reshape.map_scopes(inputs)  # inside a $map's `to`, ${item} is the element being mapped
     for pointer, text in _strings_with_references(inputs, ""):
         if _REFERENCE.fullmatch(text):
-            reference_problem(f"{at}/inputs{pointer}", text, item=for_each is not None)
+            mapped = any(pointer == scope or pointer.startswith(scope + "/") for scope in scopes)
+            reference_problem(f"{at}/inputs{pointer}", text, item=for_each is not None or mapped)
             refs.append(tuple(_unpointer(pointer)))
         else:
             problems.append(
@@ -617,6 +627,8 @@ def _resolve(value: Any, context: Mapping[str, Any], pointer: str) -> Any:
         match = _REFERENCE.fullmatch(value)
         return value if match is None else _lookup(value, match.group(1).split("."), context, pointer)
     if isinstance(value, Mapping):
+        if _reshape.is_operator(value):  # $map, $json (connector/_reshape.py)
+            return _reshape.apply(value, context, pointer, _resolve)
         return {k: _resolve(v, context, f"{pointer}/{k}") for k, v in value.items()}
     if isinstance(value, list):
         return [_resolve(v, context, f"{pointer}/{i}") for i, v in enumerate(value)]
@@ -630,10 +642,14 @@ def _lookup(text: str, path: list[str], context: Mapping[str, Any], pointer: str
     if path[0] not in context:
         raise fail(f"nothing is named {path[0]!r} here")
     node = context[path[0]]
-    for depth, part in enumerate(path[1:], start=1):
+    for depth, segment in enumerate(path[1:], start=1):
         walked = ".".join(path[:depth])
+        optional = len(segment) > 1 and segment.endswith("?")  # `${item.plan?}`: null when missing
+        part = segment[:-1] if optional else segment
         if isinstance(node, Mapping):
             if part not in node:
+                if optional:
+                    return None
                 keys = ", ".join(sorted(map(str, node))[:10]) or "nothing"
                 raise fail(f"{walked} has no member {part!r} (it has: {keys})")
             node = node[part]
@@ -641,8 +657,12 @@ def _lookup(text: str, path: list[str], context: Mapping[str, Any], pointer: str
             if not part.isdigit():
                 raise fail(f"{walked} is a list; index it with a number, not {part!r}")
             if int(part) >= len(node):
+                if optional:
+                    return None
                 raise fail(f"{walked} has {len(node)} items; there is no item {part}")
             node = node[int(part)]
+        elif optional and node is None:
+            return None
         else:
             raise fail(f"{walked} is {_json_type(node)}, which has no member {part!r}")
     return node
@@ -688,17 +708,24 @@ def run_automation(
     trigger: Mapping[str, Any] | None = None,
     state: Mapping[str, Any] | None = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
+    on_state: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """Run an automation in this process, step after step, and return {"automation", "trigger", "steps", "state",
-    "ran"}.
+    "ran", "polls"}.
 
     `trigger` is what the trigger handed out ({"records": […]}) when the caller already has it (a webhook's
     events, an engine's poll). Otherwise a schedule runs the steps once, and a poll trigger polls first, from
     `state` (the poll's state from the previous run, None the first time): with no new records the steps do not
-    run. The new state is returned, for the caller to store once the run succeeded (a failed run polls the same
-    records again). A step whose action fails stops the run: StepFailed names it and keeps the action's error.
-    `on_step` receives {"step", "action", "calls", "ok", "error"?} after each step (and {"trigger", "records"}
-    after a poll)."""
+    run. A poll that answers `more: true` (it handed out a bounded window of what is new) is followed, once the
+    steps ran on that window, by the next poll from its state, until the poll says nothing more: `on_state`
+    receives the state after each window whose steps succeeded, for the caller to store (a run that fails later
+    resumes from there; a failed window polls the same records again). The last state is returned too.
+
+    A step whose action fails stops the run: StepFailed names it and keeps the action's error. So does a step of
+    many items (a batch action, one result per item) where any item was refused or is in doubt: the other items'
+    results are kept in Zoho, but the run, and the poll's state, do not move past records that were not written.
+    `on_step` receives {"step", "action", "calls", "ok", "error"?} after each step (and {"trigger", "records",
+    "more"} after a poll)."""
     kind = automation.trigger_kind
     new_state: Any = dict(state) if state is not None else None
     if trigger is None and kind == "poll":
@@ -709,20 +736,49 @@ def run_automation(
                 "the trigger's records with trigger={'records': [...]}"
             )
         spec = automation.trigger["poll"]
-        answer = poll(spec["trigger"], spec.get("inputs", {}), state, connection=connection)
-        trigger = {"records": answer["records"]}
-        new_state = answer["state"]
-        if on_step is not None:
-            on_step({"trigger": spec["trigger"], "records": len(trigger["records"])})
-    elif trigger is None and kind == "webhook":
+        ran, polls = False, 0
+        while True:
+            answer = poll(spec["trigger"], spec.get("inputs", {}), new_state, connection=connection)
+            polls += 1
+            more = bool(answer.get("more"))
+            if on_step is not None:
+                on_step({"trigger": spec["trigger"], "records": len(answer["records"]), "more": more})
+            context = _context({"records": answer["records"]})
+            if answer["records"]:
+                _run_steps(connector, automation, context, connection, on_step)
+                ran = True
+            new_state = answer["state"]
+            if on_state is not None:
+                on_state(new_state)
+            if not more:
+                return {**_outcome(automation, context), "state": new_state, "ran": ran, "polls": polls}
+    if trigger is None and kind == "webhook":
         raise ConnectorError(
             f"automation {automation.name!r} starts from a webhook: pass the events it delivered with "
             "trigger={'records': [...]}"
         )
-    context: dict[str, Any] = {"trigger": dict(trigger or {}), "steps": {}}
-    outcome = {"automation": automation.name, "trigger": context["trigger"], "steps": context["steps"]}
+    context = _context(trigger or {})
     if kind != "schedule" and not context["trigger"].get("records"):
-        return {**outcome, "state": new_state, "ran": False}
+        return {**_outcome(automation, context), "state": new_state, "ran": False, "polls": 0}
+    _run_steps(connector, automation, context, connection, on_step)
+    return {**_outcome(automation, context), "state": new_state, "ran": True, "polls": 0}
+
+
+def _context(trigger: Mapping[str, Any]) -> dict[str, Any]:
+    return {"trigger": dict(trigger), "steps": {}}
+
+
+def _outcome(automation: Automation, context: Mapping[str, Any]) -> dict[str, Any]:
+    return {"automation": automation.name, "trigger": context["trigger"], "steps": context["steps"]}
+
+
+def _run_steps(
+    connector: Any,
+    automation: Automation,
+    context: dict[str, Any],
+    connection: Any,
+    on_step: Callable[[dict[str, Any]], None] | None,
+) -> None:
     for step in automation.steps:
         try:
             calls = step_calls(step, context)
@@ -732,16 +788,59 @@ def run_automation(
             raise error from None
         results = []
         for index, inputs in enumerate(calls):
+            call = index if step.for_each is not None else None
             try:
                 results.append(connector.run(step.action, inputs, connection=connection))
             except ConnectorError as exc:
-                failed = StepFailed(automation.name, step, index if step.for_each is not None else None, exc)
+                failed = StepFailed(automation.name, step, call, exc)
                 _report(on_step, step, index + 1, failed)
                 raise failed from exc
+            failures = item_failures(results[-1])
+            if failures:
+                failed = StepFailed(automation.name, step, call, items_error(failures, len(results[-1]["data"])))
+                _report(on_step, step, index + 1, failed)
+                raise failed
         context["steps"][step.name] = results if step.for_each is not None else results[0]
         if on_step is not None:
             on_step({"step": step.name, "action": step.action, "calls": len(calls), "ok": True})
-    return {**outcome, "state": new_state, "ran": True}
+
+
+def item_failures(result: Any) -> list[dict[str, Any]]:
+    """The items a batch action did not write, from its answer ({"data": [{"index", "status", …}, …]}, one result
+    per item): refused ("error") and in doubt ("in_doubt"). Empty for any other answer. Pure: engines use it to
+    decide that a step failed."""
+    data = result.get("data") if isinstance(result, Mapping) else None
+    if not isinstance(data, list) or not data:
+        return []
+    if not all(isinstance(item, Mapping) and "index" in item and "status" in item for item in data):
+        return []
+    return [dict(item) for item in data if item["status"] != "success"]
+
+
+def items_error(failures: Sequence[Mapping[str, Any]], total: int) -> ConnectorError:
+    """One error for the items a batch step did not write: Zoho's refusal of the first refused item (its code and
+    details), or, when every failed item is in doubt or was not sent, a transient error. `may_have_acted` is set:
+    the step wrote its other items."""
+    doubtful = sum(1 for item in failures if item["status"] == "in_doubt")
+    summary = f"{len(failures)} of {total} items were not written ({doubtful} in doubt)"
+    refused = next((item for item in failures if item.get("code") and "error" not in item), None)
+    if refused is not None:
+        details = {"index": refused["index"], "details": refused.get("details"), "summary": summary}
+        return ZohoAPIError(
+            status=207 if len(failures) < total else 400,
+            code=str(refused["code"]),
+            message=f"{refused.get('message') or ''} (item {refused['index']}; {summary})".strip(),
+            details=details,
+            may_have_acted=True,
+        )
+    first = failures[0].get("error") or {}
+    reason = first.get("message") if isinstance(first, Mapping) else None
+    return TransientError(
+        f"{summary}: {reason or 'no answer about them'}",
+        status=first.get("status") if isinstance(first, Mapping) else None,
+        retryable=True,
+        may_have_acted=True,
+    )
 
 
 def _report(on_step: Callable[[dict[str, Any]], None] | None, step: Step, calls: int, error: ConnectorError) -> None:

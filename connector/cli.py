@@ -9,7 +9,7 @@
     zoho-connector invoke --lines                one request per line, one response per line, concurrently
     zoho-connector serve --port N                the same protocol over HTTP: POST /actions/{key}
     zoho-connector automation validate|run FILE  check an automation file at deploy time, or run it here
-    zoho-connector docs                          a Markdown reference of every action
+    zoho-connector partner-store setup           create the CRM modules and fields the Partner Store sync writes
     zoho-connector docs                          a Markdown reference of every action and trigger
     zoho-connector triggers                      the triggers, as a table
     zoho-connector poll KEY --inputs … --connection … --state FILE
@@ -62,6 +62,10 @@ EXTENSIONS = {
     "webhook": ("receive a webhook trigger's events (webhook listen)", "connector.webhook_cli"),
     "celery": ("actions and automations on Celery: worker, beat, run, call", "connector.engines.celery_cli"),
     "automation": ("check an automation file at deploy time, or run it here", "connector.automation_cli"),
+    "partner-store": (
+        "the Partner Store → CRM sync: create the CRM modules and fields it writes",
+        "connector.strategies.partner_store",
+    ),
     "serve": ("serve the engine protocol over HTTP (POST /actions/{key})", "connector.serve"),
     "temporal": ("run automations on Temporal: worker, start, schedule", "connector.engines.temporal_cli"),
     "poll": ("print what a poll trigger finds changed, one JSON record a line", "connector.poll_cli"),

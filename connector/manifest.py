@@ -184,6 +184,11 @@ def _check_trigger(
     unknown_ours = sorted(named - set(schema.get("properties", {})))
     if unknown_ours:
         raise ManifestError(path, f"poll inputs name inputs the trigger's schema does not declare: {unknown_ours}")
+    if ("cursor" in poll) == ("list" in poll):
+        raise ManifestError(path, "a poll has a `cursor:` (a list sorted or filtered by time) or a `list:`, not both")
+    if "list" in poll:
+        _check_list_poll(path, poll, lister, theirs, schema)
+        return
     cursor = poll["cursor"]
     since = cursor.get("since_input")
     filled = set(poll["inputs"]) | ({since} if since else set())
@@ -209,6 +214,34 @@ def _check_trigger(
     start = poll.get("start_input")
     if start is not None and schema.get("properties", {}).get(start, {}).get("type") != "string":
         raise ManifestError(path, f"poll start_input {start!r} is not a string input of the trigger")
+
+
+def _check_list_poll(
+    path: str, poll: Mapping[str, Any], lister: Mapping[str, Any], theirs: set[str], schema: Mapping[str, Any]
+) -> None:
+    """A list poll walks pages itself: the listing action has page and page-size inputs the poll sets, and the
+    settings that may come from the trigger's inputs name inputs it declares."""
+    roles = lister["roles"]
+    missing = [role for role in ("page", "page_size") if role not in roles]
+    if missing:
+        raise ManifestError(path, f"poll action {poll['action']!r} has no input with x-role: {', '.join(missing)}")
+    unknown = sorted(set(poll["inputs"]) - theirs)
+    if unknown:
+        raise ManifestError(path, f"poll action {poll['action']!r} has no inputs {unknown}")
+    owned = sorted(set(poll["inputs"]) & {roles["page"], roles["page_size"], roles.get("fetch_all")})
+    if owned:
+        raise ManifestError(path, f"poll inputs fill {owned}, which the poll itself sets (paging)")
+    spec = poll["list"]
+    try:
+        named = _template.expression_inputs(spec)
+    except _template.TemplateError as exc:
+        raise ManifestError(path, f"poll list: {exc}") from None
+    unknown_ours = sorted(named - set(schema.get("properties", {})))
+    if unknown_ours:
+        raise ManifestError(path, f"poll list names inputs the trigger's schema does not declare: {unknown_ours}")
+    watch = spec.get("watch", {})
+    if ("field" in watch) != ("values" in watch):
+        raise ManifestError(path, "poll list watch has both `field` and `values` (some records), or neither (all)")
 
 
 def _check_time_format(path: str, pattern: str) -> None:

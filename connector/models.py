@@ -351,12 +351,46 @@ class PollCursor(TypedDict):
     asked for): the poll adds the id and the cursor's field to what its inputs put there."""
 
 
+class ListSettle(TypedDict):
+    field: str
+    """Member of a record holding its date (ISO 8601 date or date-time)."""
+    days: Expression
+    """A record is handed out once that date is before the UTC day this many days ago (0: before today). A number
+    or {$input: name}."""
+
+
+class ListWatch(TypedDict):
+    field: NotRequired[str]
+    """Member whose value says a handed-out record may still change; without it, every record is watched."""
+    values: NotRequired[list[str]]
+    """The values of `field` that keep a record watched."""
+
+
+class ListPollSpec(TypedDict):
+    """A list with no filter and no sort (connector/_listpoll.py): the poll finds where the records it handed out
+    sit in the list, in either order it may grow, and hands out what is new; `settle` holds recent records back,
+    `watch` hands out again watched records that changed."""
+
+    id: NotRequired[str]
+    """Member of a record holding its id (default: id)."""
+    page_size: NotRequired[Annotated[int, Field(ge=1, le=1000)]]
+    """Records per page asked for (default 200): positions in the list are counted in these pages."""
+    window: NotRequired[Expression]
+    """The most records one poll hands out (default 200); a poll says `more` when the pass is not over. A number or
+    {$input: name}."""
+    settle: NotRequired[ListSettle]
+    watch: NotRequired[ListWatch]
+
+
 class Poll(TypedDict):
     action: Annotated[str, Field(pattern=r"^[a-z]+[A-Z][A-Za-z0-9]*$")]
     """A read action with pagination that lists the records."""
     inputs: Expression
     """The listing action's inputs, from the trigger's (template language); the cursor adds its own."""
-    cursor: PollCursor
+    cursor: NotRequired[PollCursor]
+    """A timestamp cursor (for a list that can be sorted or filtered by time); or `list`, not both."""
+    list: NotRequired[ListPollSpec]
+    """A list with neither filter nor sort; or `cursor`, not both."""
     start_input: NotRequired[str]
     """The trigger's input (an ISO 8601 date-time) where the first poll starts; without it, the first poll starts
     now."""

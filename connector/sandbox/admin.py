@@ -131,7 +131,7 @@ async def seed(request: Request) -> Response:
         return _bad("count must be an integer between 0 and 1,000,000")
     if "store_kind" in body:
         try:
-            total = partner_store.seed(state, str(body["store_kind"]), count)
+            total = partner_store.seed(state, str(body["store_kind"]), count, now)
         except ValueError as exc:
             return _bad(str(exc))
         return json_response({"store_kind": body["store_kind"], "created": count, "total": total})

@@ -4,7 +4,8 @@
 
 Connects with OAuth (consent → redirect → code exchange → stored tokens), creates leads, attaches a file, runs a
 COQL query, updates a lead, fetches every lead past 2,000 with a progress bar, runs a Books invoice flow, lists the
-Partner Store's transactions, and cleans up — printing each step's result. Nothing leaves this machine.
+Partner Store's transactions, syncs the Partner Store into the CRM (the shipped automations, once; `make demo-sync`
+tells the whole story), and cleans up — printing each step's result. Nothing leaves this machine.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from connector.auth.oauth import new_state
 from connector.connection import resolve_connection
 from connector.runner import Connector
 from connector.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxState, serve_in_thread
+from connector.sandbox.demo_sync import sync_once
 
 __all__ = ["main", "run_demo"]
 
@@ -175,6 +177,7 @@ def run_demo(base: str, token_store: str, say: Callable[[str, Any], None]) -> di
         transactions = run("storeListTransactions", {"fetchAll": True})
         say("Partner Store transactions", [t["transaction_type"] for t in transactions])
         summary["store_transactions"] = len(transactions)
+        summary["partner_store_sync"] = sync_once(connector, connection, base, say)  # `make demo-sync`: the story
 
         for lead_id in ids:
             run("crmRemoveRecord", {"recordType": "Leads", "recordId": lead_id})

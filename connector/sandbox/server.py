@@ -120,6 +120,10 @@ admin API (no token needed; for tests, benchmarks and demos):
   POST /__sandbox/seed          {"module": "Leads", "count": 1000} (CRM) or
                                 {"books_kind": "invoices", "count": 50, "organization_id": "..."} (Books)
   POST /__sandbox/modules       {"api_name": "Projects", "fields": [{"api_name": "Name", "data_type": "text"}]}
+                                (Zoho's own POST /crm/v8/settings/modules and /settings/fields work too)
+  GET|POST /__sandbox/store     the Partner Store: {"page_headers": "none"}, {"order": "newest_first"},
+                                {"add": {"kind": "transactions", "count": 5}} (dated by the sandbox clock),
+                                {"update": {"kind": "commissions", "id": "...", "fields": {"status": "requested"}}}
   GET|POST /__sandbox/options   show or switch {"modified_since": "exclusive"|"inclusive"}
   POST /__sandbox/reset         back to the seeded world (keeps registered clients)
   POST /__sandbox/save          write the state to --data now

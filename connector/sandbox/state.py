@@ -216,6 +216,7 @@ class SandboxState:
         self.books: dict[str, dict[str, dict[str, JSON]]] = {}  # org id -> collection -> entity id -> entity
         self.store: dict[str, list[JSON]] = {}  # Partner Store kind -> records in list order
         self.store_page_headers: Literal["more", "none"] = "more"  # see connector/sandbox/store.py
+        self.store_order: Literal["oldest_first", "newest_first"] = "oldest_first"
         self.counter = 0
         self._versions: dict[str, int] = {}
         self._sorted: dict[tuple[str, str, str], tuple[int, list[JSON]]] = {}
@@ -335,6 +336,7 @@ class SandboxState:
             "books": self.books,
             "store": self.store,
             "store_page_headers": self.store_page_headers,
+            "store_order": self.store_order,
             "counter": self.counter,
         }
 
@@ -360,6 +362,7 @@ class SandboxState:
         state.books = data["books"]
         state.store = data.get("store", {})  # files saved before the Partner Store have none
         state.store_page_headers = data.get("store_page_headers", "more")
+        state.store_order = data.get("store_order", "oldest_first")
         state.counter = data["counter"]
         return state
 

@@ -98,7 +98,7 @@ def test_the_poll_state_is_kept_between_runs(
     assert set(fake.connections) == {"only"}  # the file's only connection
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert out[:3] == [
-        {"trigger": "crmNewThings", "records": 1},
+        {"trigger": "crmNewThings", "records": 1, "more": False},
         {"step": "read", "action": "crmGetRecord", "calls": 1, "ok": True},
         {"automation": "each-new-thing", "ok": True, "ran": True, "steps": 1},
     ]

@@ -159,7 +159,7 @@ def test_yaml_dates_stay_strings(manifest: Manifest, tmp_path: Path) -> None:
             lambda d: d.update(trigger={"poll": {"trigger": "crmNewThings", "every": 5}}),
             "trigger",
             "/trigger/poll/every",
-            "unknown field; expected one of: inputs, trigger",
+            "unknown field; expected one of: cron, inputs, trigger",
         ),
     ],
 )
@@ -671,7 +671,7 @@ def test_a_poll_trigger_polls_from_the_state_and_returns_the_new_one() -> None:
     assert connector.polls == [("crmNewThings", {"recordType": "Leads"}, {"cursor": 0}, "c")]
     assert [i["recordId"] for _, i, _ in connector.calls] == ["7", "8"]
     assert outcome["state"] == {"cursor": 1}
-    assert events[0] == {"trigger": "crmNewThings", "records": 2}
+    assert events[0] == {"trigger": "crmNewThings", "records": 2, "more": False}
 
 
 def test_a_poll_without_new_records_runs_no_step() -> None:
@@ -718,7 +718,7 @@ def ship(tree: Path, name: str, data: dict[str, Any]) -> None:
 
 def test_a_shipped_automation_is_checked_when_the_manifest_loads(tree: Path) -> None:
     ship(tree, "good", {**automation(find()), "name": "good"})
-    assert load_manifest(tree, use_cache=False).automations == {"good": "automations/tests/good.yaml"}
+    assert load_manifest(tree, use_cache=False).automations["good"] == "automations/tests/good.yaml"
     ship(tree, "bad", {**automation(get("${steps.nope.data}")), "name": "bad"})
     with pytest.raises(ManifestError) as caught:
         load_manifest(tree, use_cache=False)
@@ -735,7 +735,7 @@ def test_shipped_automation_names_are_unique(tree: Path) -> None:
 
 def test_an_edited_automation_is_checked_again_despite_the_cache(tree: Path) -> None:
     ship(tree, "good", automation(find()))
-    assert load_manifest(tree).automations == {"test": "automations/tests/good.yaml"}
+    assert load_manifest(tree).automations["test"] == "automations/tests/good.yaml"
     file = tree / "automations" / "tests" / "good.yaml"
     file.write_text(file.read_text().replace("crmSearchRecords", "crmSearchRecordz"))
     with pytest.raises(ManifestError, match="unknown action 'crmSearchRecordz'"):

@@ -468,6 +468,11 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     for step in ("searched by email", "bulk upsert (one update, one insert)", "converted a lead into"):
         assert step in steps
     assert "Inventory: items in its own organization" in steps
+    assert summary["partner_store_sync"] == {
+        "partner-store-transactions": 3,
+        "partner-store-subscriptions": 3,
+        "partner-store-commissions": 3,  # the seeded ones, created long before yesterday
+    }
 
 
 async def test_async_runs_refresh_and_recover_from_expired_tokens(sandbox: str, connection: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from connector.sandbox import SandboxState
 from connector.sandbox.store import KINDS
+from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
 ROOT = "/api/v1/partner"
@@ -135,3 +136,54 @@ def test_the_store_is_saved_and_loaded(tmp_path: Path) -> None:
     state.save(tmp_path / "world.json")
     loaded = SandboxState.load(tmp_path / "world.json")
     assert loaded.store == state.store and loaded.store_page_headers == "none"
+
+
+async def test_records_added_while_running_carry_the_clock_date(api: httpx.AsyncClient, clock: FakeClock) -> None:
+    clock.now = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+    added = (await api.post("/__sandbox/store", json={"add": {"kind": "transactions", "count": 2}})).json()
+    assert [t["transaction_date"] for t in added["added"]] == ["2026-01-01", "2026-01-01"]
+    clock.now += 86_400
+    commission = (await api.post("/__sandbox/store", json={"add": {"kind": "commissions"}})).json()["added"][0]
+    assert commission["created_date"] == "2026-01-02"
+    listed = (await api.get(f"{ROOT}/transactions")).json()
+    assert [t["id"] for t in listed[-2:]] == [t["id"] for t in added["added"]]  # appended: oldest first
+    assert added["records"]["transactions"] == 5
+
+
+async def test_a_new_transaction_changes_its_subscription(api: httpx.AsyncClient) -> None:
+    before = {s["id"]: s for s in (await api.get(f"{ROOT}/subscriptions")).json()}
+    added = (await api.post("/__sandbox/store", json={"add": {"kind": "transactions", "count": 6}})).json()["added"]
+    after = {s["id"]: s for s in (await api.get(f"{ROOT}/subscriptions")).json()}
+    touched = {t["subscription_id"] for t in added}
+    assert touched and all(before[s] != after[s] for s in touched)
+    assert {t["transaction_type"] for t in added} >= {"renewal", "cancellation"}
+    cancelled = next(t for t in reversed(added) if t["transaction_type"] in ("cancellation", "new", "renewal"))
+    status = "inactive" if cancelled["transaction_type"] == "cancellation" else "active"
+    assert after[cancelled["subscription_id"]]["status"] == status
+
+
+async def test_a_record_is_updated_in_place(api: httpx.AsyncClient) -> None:
+    commission = (await api.get(f"{ROOT}/commissions")).json()[0]
+    change = {"kind": "commissions", "id": commission["id"], "fields": {"status": "requested"}}
+    assert (await api.post("/__sandbox/store", json={"update": change})).json()["updated"]["status"] == "requested"
+    assert (await api.get(f"{ROOT}/commissions")).json()[0] == {**commission, "status": "requested"}
+    missing = await api.post("/__sandbox/store", json={"update": {**change, "id": "1"}})
+    assert missing.status_code == 404
+    ids = await api.post("/__sandbox/store", json={"update": {**change, "fields": {"commission_id": "2"}}})
+    assert ids.status_code == 400
+
+
+async def test_the_list_order_can_be_newest_first(api: httpx.AsyncClient) -> None:
+    oldest_first = [t["id"] for t in (await api.get(f"{ROOT}/transactions")).json()]
+    assert (await api.post("/__sandbox/store", json={"order": "newest_first"})).json()["order"] == "newest_first"
+    page = (await api.get(f"{ROOT}/transactions", params={"per_page": 2})).json()
+    assert [t["id"] for t in page] == oldest_first[::-1][:2]
+    for body in ({"order": "random"}, {"add": {"kind": "transactions", "count": -1}}, {"colour": 1}, [1]):
+        assert (await api.post("/__sandbox/store", json=body)).status_code == 400
+
+
+def test_the_order_is_saved_and_loaded(tmp_path: Path) -> None:
+    state = SandboxState()
+    state.store_order = "newest_first"
+    state.save(tmp_path / "world.json")
+    assert SandboxState.load(tmp_path / "world.json").store_order == "newest_first"
