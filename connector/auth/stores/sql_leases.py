@@ -37,6 +37,7 @@ class SqlLeases:
         self, engine: sa.Engine, table: str, *, is_mysql: bool, error: Callable[[str, Exception], Exception]
     ) -> None:
         import sqlalchemy as sa
+        from sqlalchemy.dialects import mysql
 
         self._sa = sa
         self._engine = engine  # autocommit, not pre-pinged: one statement is one round trip
@@ -58,7 +59,7 @@ class SqlLeases:
             f"{base}_values",
             metadata,
             sa.Column("value_name", sa.String(64), primary_key=True),
-            sa.Column("value_text", sa.Text().with_variant(sa.dialects.mysql.MEDIUMTEXT(), "mysql", "mariadb")),
+            sa.Column("value_text", sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")),
             sa.Column("expires_at", sa.Double()),
             **options,
         )
