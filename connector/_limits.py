@@ -11,10 +11,13 @@ Each API call is therefore gated twice:
    most that long.
 
 Waiting for a slot polls the store with a short backoff (POLL_FIRST doubling to POLL_MAX) on the Connector's sleep,
-one thread (or task per event loop) per process and slot name at a time while the others queue in process, so a
-full account costs each process one store read per poll, not one per waiting thread. A call that finds no slot
-within the connection's max_retry_after fails with a retryable RateLimitedError, having sent nothing. The
-allowance Zoho reports in its headers is merged through the store too (`Budget.share`).
+one thread (or task per event loop) per process and slot name at a time, while the others wait in process: a full
+account costs each process one store round trip per poll, not one per waiting thread. A call that ends while
+others of its process wait hands its lease straight to one of them (no store round trip, no poll delay), for up to
+HANDOFF_SECONDS after the lease was taken; then the lease goes back to the store, so that a busy process cannot keep
+the account's slots from the other workers. A call that finds no slot within the connection's max_retry_after
+fails with a retryable RateLimitedError, having sent nothing. The allowance Zoho reports in its headers is merged
+through the store too (`Budget.share`).
 
 Whether limits are shared (`shared_limits`): by default, when the connection's tokens live in a store that
 implements LeaseStore (every bundled store but memory:). A store that several processes can open is how workers
@@ -55,14 +58,16 @@ if TYPE_CHECKING:
     from connector.connection import Policy
     from connector.manifest import Product
 
-__all__ = ["LEASE_MARGIN", "POLL_FIRST", "POLL_MAX", "AccountLimits", "heavy_cap"]
+__all__ = ["HANDOFF_SECONDS", "LEASE_MARGIN", "POLL_FIRST", "POLL_MAX", "AccountLimits", "Names", "heavy_cap"]
 
 log = logging.getLogger("connector")
 T = TypeVar("T")
 
 LEASE_MARGIN = 5.0  # a lease outlives its call's timeout by this much: the time to notice the timeout and release
 POLL_FIRST = 0.002
-POLL_MAX = 0.025  # a freed slot waits at most this long for the next poll of a process with callers waiting
+POLL_MAX = 0.025  # a slot freed in another process waits at most this long for the next poll of a waiting one
+HANDOFF_SECONDS = 1.0  # a lease passes from call to call within a process for this long, then goes back to the store
+_NAP = 0.05  # a waiter that is not polling looks up this often (handoffs wake it at once)
 _WARN_EVERY = 60.0
 
 
@@ -80,38 +85,62 @@ def _pattern(paths: tuple[str, ...]) -> re.Pattern[str]:
 
 
 @dataclass(frozen=True)
-class _Names:
-    calls: str
-    heavy: str
-    allowance: str
+class Names:
+    """What the account's limits are called in the store: digests of its key (see TokenSource.limits_key)."""
+
+    calls: str  # the slots of every call, max_concurrency of them
+    heavy: str  # the slots of heavy calls, the product's heavy max_concurrency of them
+    allowance: str  # the value holding the allowance Zoho last reported
 
 
-@dataclass
+@dataclass(eq=False)
 class _Held:
     store: LeaseStore
     name: str
     lease: str
     ttl: float
+    born: float = field(default_factory=time.monotonic)  # when the lease was taken from the store
     renew_at: float = 0.0  # time.monotonic() when it is renewed next
 
 
-@dataclass
+class _Waiters:
+    """The calls of one process (threads) or one event loop (tasks) waiting for one slot name: one of them polls
+    the store (`polling`), the others sleep until a finished call hands them its lease (`mailbox`)."""
+
+    def __init__(self) -> None:
+        self.polling = False
+        self.sleepers = 0
+        self.mailbox: list[_Held] = []
+
+    def take_handed(self) -> _Held | None:
+        return self.mailbox.pop() if self.mailbox else None
+
+    def offer(self, held: _Held) -> bool:
+        """Hand `held` to a sleeper (True), or not when every sleeper already has one waiting for it."""
+        if self.sleepers > len(self.mailbox):
+            self.mailbox.append(held)
+            return True
+        return False
+
+
 class _Queue:
-    """The waiters of one slot name in this process: whoever holds `lock` polls the store, the rest wait on it."""
+    """A slot name's waiters in this process: threads under `cond`, tasks per event loop under their own."""
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    alocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = field(
-        default_factory=weakref.WeakKeyDictionary
-    )
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.threads = _Waiters()
+        self.loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[asyncio.Condition, _Waiters]] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    def alock(self) -> asyncio.Lock:
+    def loop(self) -> tuple[asyncio.Condition, _Waiters]:
         import asyncio
 
         loop = asyncio.get_running_loop()
-        lock = self.alocks.get(loop)
-        if lock is None:
-            lock = self.alocks[loop] = asyncio.Lock()
-        return lock
+        found = self.loops.get(loop)
+        if found is None:
+            found = self.loops[loop] = (asyncio.Condition(), _Waiters())
+        return found
 
 
 class AccountLimits:
@@ -137,7 +166,7 @@ class AccountLimits:
         self._async_sleep = async_sleep
         self._local = LocalLeases()  # heavy slots when nothing is shared
         self._resolved: tuple[LeaseStore, bool] | None = None
-        self._names: tuple[str, _Names] | None = None
+        self._names: tuple[str, Names] | None = None
         self._queues: dict[str, _Queue] = {}
         self._lock = threading.Lock()
         self._warned_at = -math.inf
@@ -160,6 +189,11 @@ class AccountLimits:
     def shared(self) -> bool:
         """Whether this account's limits are counted in the store, for every worker (resolved on first use)."""
         return self._backend()[1]
+
+    @property
+    def names(self) -> Names:
+        """The names of this account's slots and allowance in the store (once its token is known)."""
+        return self._names_now()
 
     @contextlib.contextmanager
     def hold(self, send: Send, heavy: int | None) -> Iterator[None]:
@@ -198,7 +232,7 @@ class AccountLimits:
 
                 with anyio.CancelScope(shield=True):  # a cancelled call still gives its slots back
                     for taken in reversed(held):
-                        await self._io(taken.store, functools.partial(self._give, taken))
+                        await self._agive(taken)
 
     # --- the allowance ---------------------------------------------------------------------------------------
 
@@ -237,63 +271,140 @@ class AccountLimits:
 
     def _take(self, store: LeaseStore, name: str, limit: int, ttl: float, deadline: float) -> _Held | None:
         queue = self._queue(name)
+        waiters = queue.threads
         try:
-            if not queue.lock.locked():  # nobody of ours is waiting for this name: try straight away
+            if not waiters.polling and not waiters.sleepers:  # nobody of ours is waiting: try straight away
                 lease = store.acquire_slot(name, limit, ttl)
                 if lease is not None:
                     return _RENEWER.add(_Held(store, name, lease, ttl))
-            if not queue.lock.acquire(timeout=max(deadline - self._clock(), 0.0)):
-                raise _no_slot(limit, self.policy.max_retry_after)
-            try:
-                delay = POLL_FIRST
-                while True:
-                    lease = store.acquire_slot(name, limit, ttl)
-                    if lease is not None:
-                        return _RENEWER.add(_Held(store, name, lease, ttl))
-                    now = self._clock()
-                    if now >= deadline:
-                        raise _no_slot(limit, self.policy.max_retry_after)
-                    self._sleep(min(_jittered(delay), deadline - now))
-                    delay = min(delay * 2, POLL_MAX)
-            finally:
-                queue.lock.release()
+            while True:
+                with queue.cond:
+                    handed = waiters.take_handed()
+                    poll = handed is None and not waiters.polling
+                    if poll:
+                        waiters.polling = True
+                    elif handed is None:
+                        waiters.sleepers += 1
+                        try:
+                            queue.cond.wait(min(max(deadline - self._clock(), 0.0), _NAP))
+                        finally:
+                            waiters.sleepers -= 1
+                        handed = waiters.take_handed()
+                if handed is not None:
+                    return _reused(handed, ttl)
+                if poll:
+                    try:
+                        return self._poll(store, name, limit, ttl, deadline, queue)
+                    finally:
+                        with queue.cond:
+                            waiters.polling = False
+                            queue.cond.notify()  # a sleeper takes over the polling
+                if self._clock() >= deadline:
+                    raise _no_slot(limit, self.policy.max_retry_after)
         except TransientError as e:
             self._degraded(e)
             return None
+
+    def _poll(self, store: LeaseStore, name: str, limit: int, ttl: float, deadline: float, queue: _Queue) -> _Held:
+        delay = POLL_FIRST
+        while True:
+            with queue.cond:
+                handed = queue.threads.take_handed()
+            if handed is not None:
+                return _reused(handed, ttl)
+            lease = store.acquire_slot(name, limit, ttl)
+            if lease is not None:
+                return _RENEWER.add(_Held(store, name, lease, ttl))
+            now = self._clock()
+            if now >= deadline:
+                raise _no_slot(limit, self.policy.max_retry_after)
+            self._sleep(min(_jittered(delay), deadline - now))
+            delay = min(delay * 2, POLL_MAX)
 
     async def _atake(self, store: LeaseStore, name: str, limit: int, ttl: float, deadline: float) -> _Held | None:
         import asyncio
 
-        queue = self._queue(name)
-        lock = queue.alock()
-        acquire = functools.partial(store.acquire_slot, name, limit, ttl)
+        cond, waiters = self._queue(name).loop()
         try:
-            if not lock.locked():
-                lease = await self._io(store, acquire)
+            if not waiters.polling and not waiters.sleepers:
+                lease = await self._io(store, functools.partial(store.acquire_slot, name, limit, ttl))
                 if lease is not None:
                     return _RENEWER.add(_Held(store, name, lease, ttl))
-            try:
-                await asyncio.wait_for(lock.acquire(), max(deadline - self._clock(), 0.0))
-            except TimeoutError:
-                raise _no_slot(limit, self.policy.max_retry_after) from None
-            try:
-                delay = POLL_FIRST
-                while True:
-                    lease = await self._io(store, acquire)
-                    if lease is not None:
-                        return _RENEWER.add(_Held(store, name, lease, ttl))
-                    now = self._clock()
-                    if now >= deadline:
-                        raise _no_slot(limit, self.policy.max_retry_after)
-                    await self._asleep(min(_jittered(delay), deadline - now))
-                    delay = min(delay * 2, POLL_MAX)
-            finally:
-                lock.release()
+            while True:
+                async with cond:
+                    handed = waiters.take_handed()
+                    poll = handed is None and not waiters.polling
+                    if poll:
+                        waiters.polling = True
+                    elif handed is None:
+                        waiters.sleepers += 1
+                        try:
+                            await asyncio.wait_for(cond.wait(), min(max(deadline - self._clock(), 0.0), _NAP))
+                        except TimeoutError:
+                            pass
+                        finally:
+                            waiters.sleepers -= 1
+                        handed = waiters.take_handed()
+                if handed is not None:
+                    return _reused(handed, ttl)
+                if poll:
+                    try:
+                        return await self._apoll(store, name, limit, ttl, deadline, cond, waiters)
+                    finally:
+                        async with cond:
+                            waiters.polling = False
+                            cond.notify()
+                if self._clock() >= deadline:
+                    raise _no_slot(limit, self.policy.max_retry_after)
         except TransientError as e:
             self._degraded(e)
             return None
 
+    async def _apoll(
+        self,
+        store: LeaseStore,
+        name: str,
+        limit: int,
+        ttl: float,
+        deadline: float,
+        cond: asyncio.Condition,
+        waiters: _Waiters,
+    ) -> _Held:
+        acquire = functools.partial(store.acquire_slot, name, limit, ttl)
+        delay = POLL_FIRST
+        while True:
+            async with cond:
+                handed = waiters.take_handed()
+            if handed is not None:
+                return _reused(handed, ttl)
+            lease = await self._io(store, acquire)
+            if lease is not None:
+                return _RENEWER.add(_Held(store, name, lease, ttl))
+            now = self._clock()
+            if now >= deadline:
+                raise _no_slot(limit, self.policy.max_retry_after)
+            await self._asleep(min(_jittered(delay), deadline - now))
+            delay = min(delay * 2, POLL_MAX)
+
     def _give(self, held: _Held) -> None:
+        if time.monotonic() - held.born < HANDOFF_SECONDS:
+            queue = self._queue(held.name)
+            with queue.cond:
+                if queue.threads.offer(held):
+                    queue.cond.notify()
+                    return
+        self._release(held)
+
+    async def _agive(self, held: _Held) -> None:
+        if time.monotonic() - held.born < HANDOFF_SECONDS:
+            cond, waiters = self._queue(held.name).loop()
+            async with cond:
+                if waiters.offer(held):
+                    cond.notify()
+                    return
+        await self._io(held.store, functools.partial(self._release, held))
+
+    def _release(self, held: _Held) -> None:
         _RENEWER.remove(held)
         try:
             held.store.release_slot(held.name, held.lease)
@@ -323,11 +434,11 @@ class AccountLimits:
                 queue = self._queues.setdefault(name, _Queue())
         return queue
 
-    def _names_now(self) -> _Names:
+    def _names_now(self) -> Names:
         key = self.tokens.limits_key()
         cached = self._names
         if cached is None or cached[0] != key:
-            cached = self._names = (key, _Names(_name(key, "calls"), _name(key, "heavy"), _name(key, "allowance")))
+            cached = self._names = (key, Names(_name(key, "calls"), _name(key, "heavy"), _name(key, "allowance")))
         return cached[1]
 
     def _backend(self) -> tuple[LeaseStore, bool]:
@@ -443,6 +554,12 @@ _WARNED: set[type[Any]] = set()
 def _name(key: str, kind: str) -> str:
     """A slot or value name: a fixed-width digest, never the key itself."""
     return hashlib.sha256(f"zoho-connector limits\0{key}\0{kind}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _reused(held: _Held, ttl: float) -> _Held:
+    """A lease handed over by a finished call: the renewer now extends it by the longer of the two calls' ttl."""
+    held.ttl = max(held.ttl, ttl)
+    return held
 
 
 def _jittered(delay: float) -> float:

@@ -88,12 +88,11 @@ class SqlStore:
         self._lock_engine = sa.create_engine(sa_url, poolclass=sa.pool.NullPool, **common)
         self.table = self._define()
         self._created = False
-        # Leases get their own autocommit pool without pre-ping: taking a slot is then one round trip.
-        lease_engine = sa.create_engine(sa_url, isolation_level="AUTOCOMMIT", **common)
-        if not self.is_mysql:
-            # A lease is worthless after a crash (it would have expired), so its commit need not wait for the WAL
-            # flush. PostgreSQL allows this per session; MySQL's equivalent is server-wide, so it is left alone.
-            sa.event.listen(lease_engine, "connect", _no_commit_flush)
+        # Leases get their own autocommit pool without pre-ping: taking a slot is then one round trip. It keeps more
+        # connections than the default 5: a connection beyond the pool's size is closed when given back, and
+        # opening one (a server process or thread, authentication) costs far more than the statement.
+        lease_engine = sa.create_engine(sa_url, isolation_level="AUTOCOMMIT", pool_size=16, max_overflow=16, **common)
+        sa.event.listen(lease_engine, "connect", _lease_session_mysql if self.is_mysql else _lease_session_postgresql)
         self._leases = SqlLeases(lease_engine, self.table_name, is_mysql=self.is_mysql, error=self._error)
 
     # -- the six methods ---------------------------------------------------------------------------------------
@@ -330,9 +329,17 @@ class SqlStore:
         return ConnectionConfigError(what)
 
 
-def _no_commit_flush(dbapi_connection: Any, _: Any) -> None:
+def _lease_session_postgresql(dbapi_connection: Any, _: Any) -> None:
+    # A lease is worthless after a crash (it would have expired), so its commit need not wait for the WAL flush.
+    # PostgreSQL allows this per session; MySQL's equivalent is server-wide, so it is left alone there.
     with dbapi_connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit = off")
+
+
+def _lease_session_mysql(dbapi_connection: Any, _: Any) -> None:
+    # A lease's transaction locks only the row it takes (no gap locks), and its reads see the latest commits.
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
 
 
 def _is_deadlock(e: Any) -> bool:

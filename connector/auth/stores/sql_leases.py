@@ -1,17 +1,19 @@
 """Shared limits (base.LeaseStore) for the MySQL/MariaDB and PostgreSQL store, through SQLAlchemy.
 
 `<table>_slots` holds one row per slot (`slot_name`, `slot_no` 0…limit-1), free or leased (`lease_id`, `expires_at`
-in seconds on the database server's clock, so machines with skewed clocks agree). Taking a slot is one UPDATE of one
-free or expired row, in autocommit:
+in seconds on the database server's clock, so machines with skewed clocks agree). A name's rows are created on
+first use (insert, ignoring those present), and again now and then while it is found full, so rows lost with a
+server restart come back. Taking a slot leases one free or expired row, and takers never queue behind each other:
 
-- PostgreSQL picks the row in a subquery `FOR UPDATE SKIP LOCKED`, so concurrent takers claim different rows
-  without waiting on each other; a row another taker changed meanwhile is re-checked and skipped.
-- MySQL/MariaDB runs `UPDATE … ORDER BY slot_no LIMIT 1`; under READ COMMITTED InnoDB re-reads a row it waited for
-  and skips it once taken.
+- PostgreSQL: one UPDATE whose row comes from a subquery `FOR UPDATE SKIP LOCKED`; a row another taker changed
+  meanwhile is re-checked and skipped. The table is UNLOGGED (slots are worthless after a crash: every lease would
+  have expired) and lease connections commit without waiting for the WAL flush (`synchronous_commit = off`).
+- MySQL/MariaDB (8.0 / 10.6 and later): a plain read first (a full name costs one round trip and no lock), then a
+  transaction that picks a row `FOR UPDATE SKIP LOCKED` and leases it, under READ COMMITTED. InnoDB flushes its log
+  at every commit with the row still locked; SKIP LOCKED lets the other takers pass that row instead of waiting.
 
-Either way one row has one lease, so no more than `limit` leases are live. A name's rows are created on first use
-(insert, ignoring those present). `<table>_values` holds the shared values with their expiry. Every value is a bound
-parameter; the table names derive from the validated token table name.
+Either way one row has one lease, so no more than `limit` leases are live. `<table>_values` holds the shared values
+with their expiry. Every value is a bound parameter; the table names derive from the validated token table name.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SqlLeases"]
 
-_RESEED_SECONDS = 10.0  # a name found full is re-seeded at most this often (rows deleted by hand come back)
+_RESEED_SECONDS = 2.0  # a full name is re-seeded at most this often: rows lost in a server restart come back
 _MAX_NAME = 63
 
 
@@ -36,11 +38,12 @@ class SqlLeases:
     def __init__(
         self, engine: sa.Engine, table: str, *, is_mysql: bool, error: Callable[[str, Exception], Exception]
     ) -> None:
+        """`engine`: an autocommit engine of the store's database, for leases alone."""
         import sqlalchemy as sa
         from sqlalchemy.dialects import mysql
 
         self._sa = sa
-        self._engine = engine  # autocommit, not pre-pinged: one statement is one round trip
+        self._engine = engine
         self._is_mysql = is_mysql
         self._error = error
         base = table if len(table) + len("_values") <= _MAX_NAME else f"{table[:40]}_{_short(table)}"
@@ -53,7 +56,8 @@ class SqlLeases:
             sa.Column("slot_no", sa.Integer, primary_key=True, autoincrement=False),
             sa.Column("lease_id", sa.String(32)),
             sa.Column("expires_at", sa.Double()),
-            **options,
+            **({**options, "mysql_charset": "ascii", "mysql_collate": "ascii_bin"} if is_mysql else {}),
+            prefixes=[] if is_mysql else ["UNLOGGED"],
         )
         self.values = sa.Table(
             f"{base}_values",
@@ -68,62 +72,62 @@ class SqlLeases:
         quote = engine.dialect.identifier_preparer.quote
         s, v = quote(self.slots.name), quote(self.values.name)
         now = "UNIX_TIMESTAMP(NOW(6))" if is_mysql else "CAST(extract(epoch FROM clock_timestamp()) AS float8)"
-        free = f"(lease_id IS NULL OR expires_at <= {now})"
+        free = f"slot_name = :name AND slot_no < :limit AND (lease_id IS NULL OR expires_at <= {now})"
+        text = sa.text
+        # The table names are validated; every value is a bound parameter.
+        self._sql_free = text(f"SELECT slot_no FROM {s} WHERE {free} ORDER BY slot_no LIMIT 1")  # noqa: S608
+        self._sql_pick = text(f"SELECT slot_no FROM {s} WHERE {free} ORDER BY slot_no LIMIT 1 FOR UPDATE SKIP LOCKED")  # noqa: S608
+        self._sql_lease = text(
+            f"UPDATE {s} SET lease_id = :lease, expires_at = {now} + :ttl WHERE slot_name = :name AND slot_no = :no"  # noqa: S608
+        )
+        self._sql_take = text(
+            f"UPDATE {s} SET lease_id = :lease, expires_at = {now} + :ttl WHERE slot_name = :name AND slot_no = "  # noqa: S608
+            f"(SELECT slot_no FROM {s} WHERE {free} ORDER BY slot_no LIMIT 1 FOR UPDATE SKIP LOCKED)"
+        )
+        self._sql_renew = text(
+            f"UPDATE {s} SET expires_at = {now} + :ttl "  # noqa: S608
+            f"WHERE slot_name = :name AND lease_id = :lease AND expires_at > {now}"
+        )
+        self._sql_release = text(
+            f"UPDATE {s} SET lease_id = NULL, expires_at = NULL WHERE slot_name = :name AND lease_id = :lease"  # noqa: S608
+        )
+        self._sql_get = text(f"SELECT value_text FROM {v} WHERE value_name = :name AND expires_at > {now}")  # noqa: S608
         if is_mysql:
-            take = (
-                f"UPDATE {s} SET lease_id = :lease, expires_at = {now} + :ttl "  # noqa: S608 - names validated
-                f"WHERE slot_name = :name AND slot_no < :limit AND {free} ORDER BY slot_no LIMIT 1"
-            )
-            put = (
-                f"INSERT INTO {v} (value_name, value_text, expires_at) VALUES (:name, :value, {now} + :ttl) "  # noqa: S608
-                "ON DUPLICATE KEY UPDATE value_text = VALUES(value_text), expires_at = VALUES(expires_at)"
-            )
+            put = "ON DUPLICATE KEY UPDATE value_text = VALUES(value_text), expires_at = VALUES(expires_at)"
         else:
-            take = (
-                f"UPDATE {s} SET lease_id = :lease, expires_at = {now} + :ttl "  # noqa: S608 - names validated
-                f"WHERE slot_name = :name AND slot_no = (SELECT slot_no FROM {s} WHERE slot_name = :name "
-                f"AND slot_no < :limit AND {free} ORDER BY slot_no LIMIT 1 FOR UPDATE SKIP LOCKED)"
-            )
             put = (
-                f"INSERT INTO {v} (value_name, value_text, expires_at) VALUES (:name, :value, {now} + :ttl) "  # noqa: S608
                 "ON CONFLICT (value_name) DO UPDATE "
                 "SET value_text = excluded.value_text, expires_at = excluded.expires_at"
             )
-        self._take = sa.text(take)
-        self._put = sa.text(put)
-        self._renew = sa.text(
-            f"UPDATE {s} SET expires_at = {now} + :ttl "  # noqa: S608 - names validated
-            f"WHERE slot_name = :name AND lease_id = :lease AND expires_at > {now}"
+        self._sql_put = text(
+            f"INSERT INTO {v} (value_name, value_text, expires_at) VALUES (:name, :value, {now} + :ttl) {put}"  # noqa: S608
         )
-        self._release = sa.text(
-            f"UPDATE {s} SET lease_id = NULL, expires_at = NULL WHERE slot_name = :name AND lease_id = :lease"  # noqa: S608
-        )
-        self._get = sa.text(f"SELECT value_text FROM {v} WHERE value_name = :name AND expires_at > {now}")  # noqa: S608
 
     def acquire_slot(self, name: str, limit: int, ttl: float) -> str | None:
-        lease = new_lease_id()
         seeded = self._seeded.get((name, limit))
         if seeded is None:
             self._seed(name, limit)
-        taken = self._run(self._take, {"lease": lease, "ttl": float(ttl), "name": name, "limit": int(limit)})
-        if taken.rowcount == 1:
+        lease = new_lease_id()
+        params = {"lease": lease, "ttl": float(ttl), "name": name, "limit": int(limit)}
+        taken = self._with(self._take_mysql if self._is_mysql else self._take_postgresql, params)
+        if taken:
             return lease
         if seeded is not None and time.monotonic() - seeded > _RESEED_SECONDS:
             self._seed(name, limit)
         return None
 
     def renew_slot(self, name: str, lease: str, ttl: float) -> bool:
-        return bool(self._run(self._renew, {"ttl": float(ttl), "name": name, "lease": lease}).rowcount == 1)
+        return bool(self._run(self._sql_renew, {"ttl": float(ttl), "name": name, "lease": lease}).rowcount == 1)
 
     def release_slot(self, name: str, lease: str) -> None:
-        self._run(self._release, {"name": name, "lease": lease})
+        self._run(self._sql_release, {"name": name, "lease": lease})
 
     def get_value(self, name: str) -> str | None:
-        row = self._run(self._get, {"name": name}).first()
+        row = self._run(self._sql_get, {"name": name}).first()
         return None if row is None else str(row[0])
 
     def set_value(self, name: str, value: str, ttl: float) -> None:
-        self._run(self._put, {"name": name, "value": value, "ttl": float(ttl)})
+        self._run(self._sql_put, {"name": name, "value": value, "ttl": float(ttl)})
 
     def close(self) -> None:
         self._engine.dispose()
@@ -136,17 +140,38 @@ class SqlLeases:
 
     # -- internals ---------------------------------------------------------------------------------------------
 
+    def _take_postgresql(self, conn: sa.Connection, params: dict[str, Any]) -> bool:
+        return bool(conn.execute(self._sql_take, params).rowcount == 1)
+
+    def _take_mysql(self, conn: sa.Connection, params: dict[str, Any]) -> bool:
+        if conn.execute(self._sql_free, params).first() is None:
+            return False
+        text = self._sa.text
+        conn.execute(text("START TRANSACTION"))
+        try:
+            row = conn.execute(self._sql_pick, params).first()
+            if row is not None:
+                conn.execute(self._sql_lease, {**params, "no": row[0]})
+            conn.execute(text("COMMIT"))
+        except BaseException:
+            conn.execute(text("ROLLBACK"))
+            raise
+        return row is not None
+
     def _run(self, statement: Any, params: dict[str, Any]) -> Any:
+        return self._with(lambda conn, p: conn.execute(statement, p), params)
+
+    def _with(self, work: Callable[[sa.Connection, dict[str, Any]], Any], params: dict[str, Any]) -> Any:
         sa = self._sa
         if not self._created:
             self._create()
         for attempt in (1, 2):
             try:
                 with self._engine.connect() as conn:
-                    return conn.execute(statement, params)
+                    return work(conn, params)
             except sa.exc.DBAPIError as e:
                 # A pooled connection the server dropped (a restart, an idle timeout) is not pre-pinged: it fails
-                # once, is discarded, and the statement (idempotent or failed before running) goes on a new one.
+                # once, is discarded, and the work (which failed before it ran) goes to a new connection.
                 if attempt == 1 and e.connection_invalidated:
                     continue
                 raise self._error("use the limits tables", e) from None
@@ -156,7 +181,6 @@ class SqlLeases:
 
     def _seed(self, name: str, limit: int) -> None:
         """The name's slot rows 0…limit-1, inserted where missing (concurrent seeders are harmless)."""
-        sa = self._sa
         rows = [{"slot_name": name, "slot_no": n} for n in range(limit)]
         if self._is_mysql:
             statement: Any = self.slots.insert().prefix_with("IGNORE").values(rows)
@@ -164,13 +188,7 @@ class SqlLeases:
             from sqlalchemy.dialects import postgresql
 
             statement = postgresql.insert(self.slots).values(rows).on_conflict_do_nothing()
-        if not self._created:
-            self._create()
-        try:
-            with self._engine.connect() as conn:
-                conn.execute(statement)
-        except sa.exc.SQLAlchemyError as e:
-            raise self._error("create the slots of a limit", e) from None
+        self._with(lambda conn, _: conn.execute(statement), {})
         self._seeded[(name, limit)] = time.monotonic()
 
     def _create(self) -> None:
