@@ -37,7 +37,9 @@ def shared(tmp_path: Path, clock: FakeClock) -> dict[str, Any]:
     url = f"sqlite:///{tmp_path}/tokens.db"
     open_store(url).save_token(
         Token(
-            **CLIENT,
+            client_id=CLIENT["client_id"],
+            client_secret=CLIENT["client_secret"],
+            refresh_token=CLIENT["refresh_token"],
             access_token=ACCESS_TOKEN,
             expires_at=clock.now + 3600,
             accounts_url="https://accounts.zoho.eu",
