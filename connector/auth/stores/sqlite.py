@@ -8,6 +8,7 @@ database. Columns added since a table was created are added on opening (ALTER TA
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -137,7 +138,12 @@ class SqliteStore:
     def _connect(self, create: Callable[[sqlite3.Connection], None], *, synchronous: str) -> sqlite3.Connection:
         """A new connection to the database (made private, in WAL mode), after `create` ran under the opening lock."""
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(open_private(self.path, os.O_RDWR))  # SQLite gives its -wal/-shm files the database's mode
+        if not self.path.exists():
+            # Created 0600 before SQLite opens it (SQLite gives its -wal/-shm files the database's mode). Never open
+            # an existing database file outside SQLite: closing any descriptor of it drops every POSIX lock this
+            # process holds on it, the locks of its other SQLite connections included, and lets a second writer in.
+            with contextlib.suppress(FileExistsError):
+                os.close(open_private(self.path, os.O_RDWR | os.O_EXCL))
         for path in (
             self.path,
             self.path.with_name(self.path.name + "-wal"),
