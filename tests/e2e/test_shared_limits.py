@@ -113,7 +113,7 @@ def test_without_sharing_the_same_workers_pass_the_cap(sandbox: str, tmp_path: P
     lead = a_lead(sandbox, connection)
     httpx.post(f"{sandbox}/__sandbox/faults", json={"slow_ms": 20}).raise_for_status()
     inputs = {"recordType": "Leads", "recordId": lead, "maxRetries": 20}
-    results, stats = run_workers(connection, "crmGetRecord", inputs, sandbox, [False, False, False], 4)
+    _, stats = run_workers(connection, "crmGetRecord", inputs, sandbox, [False, False, False], 4)
     assert stats["throttled"].get("concurrency", 0) > 0
 
 
