@@ -31,20 +31,17 @@ process, with a warning.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import functools
 import hashlib
 import logging
 import math
 import os
-import random
 import re
 import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from connector._flow import AsyncGate, Gate, Send
 from connector._ratelimit import Budget
@@ -81,11 +78,12 @@ def heavy_cap(product: Product, path: str) -> int | None:
 
 @functools.lru_cache(maxsize=64)
 def _pattern(paths: tuple[str, ...]) -> re.Pattern[str]:
+    import fnmatch
+
     return re.compile("|".join(fnmatch.translate(p) for p in paths))
 
 
-@dataclass(frozen=True)
-class Names:
+class Names(NamedTuple):
     """What the account's limits are called in the store: digests of its key (see TokenSource.limits_key)."""
 
     calls: str  # the slots of every call, max_concurrency of them
@@ -93,14 +91,18 @@ class Names:
     allowance: str  # the value holding the allowance Zoho last reported
 
 
-@dataclass(eq=False)
 class _Held:
-    store: LeaseStore
-    name: str
-    lease: str
-    ttl: float
-    born: float = field(default_factory=time.monotonic)  # when the lease was taken from the store
-    renew_at: float = 0.0  # time.monotonic() when it is renewed next
+    """A lease this process holds (a plain class: dataclasses cost cold start time, and every run imports this)."""
+
+    __slots__ = ("born", "lease", "name", "renew_at", "store", "ttl")
+
+    def __init__(self, store: LeaseStore, name: str, lease: str, ttl: float) -> None:
+        self.store = store
+        self.name = name
+        self.lease = lease
+        self.ttl = ttl
+        self.born = time.monotonic()  # when the lease was taken from the store
+        self.renew_at = 0.0  # time.monotonic() when it is renewed next
 
 
 class _Waiters:
@@ -156,16 +158,14 @@ class AccountLimits:
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
-        from connector.auth.stores.leases import LocalLeases
-
         self.tokens = tokens
         self.policy = policy
         self.budget = budget
         self._clock = clock
         self._sleep = sleep
         self._async_sleep = async_sleep
-        self._local = LocalLeases()  # heavy slots when nothing is shared
-        self._resolved: tuple[LeaseStore, bool] | None = None
+        self._local: LeaseStore | None = None  # heavy slots when nothing is shared, made on first use
+        self._resolved: tuple[LeaseStore | None] | None = None
         self._names: tuple[str, Names] | None = None
         self._queues: dict[str, _Queue] = {}
         self._lock = threading.Lock()
@@ -188,7 +188,7 @@ class AccountLimits:
     @property
     def shared(self) -> bool:
         """Whether this account's limits are counted in the store, for every worker (resolved on first use)."""
-        return self._backend()[1]
+        return self._backend() is not None
 
     @property
     def names(self) -> Names:
@@ -238,16 +238,16 @@ class AccountLimits:
 
     def share(self) -> None:
         """Merge the budget's view of the allowance with the account's (the flow's Share effect)."""
-        store, shared = self._backend()
-        channel = _Value(store, self._names_now().allowance) if shared else None
+        store = self._backend()
+        channel = _Value(store, self._names_now().allowance) if store is not None else None
         try:
             self.budget.share(channel, self._clock())
         except TransientError as e:
             self._degraded(e)
 
     async def ashare(self) -> None:
-        store, shared = self._backend()
-        if not shared:
+        store = self._backend()
+        if store is None:
             self.budget.share(None, self._clock())
             return
         channel = _Value(store, self._names_now().allowance)
@@ -260,12 +260,12 @@ class AccountLimits:
 
     def _steps(self, heavy: int | None) -> list[tuple[LeaseStore, str, int]]:
         """The slots a call takes, in order (heavy first: every worker takes them in the same order)."""
-        store, shared = self._backend()
+        store = self._backend()
         steps: list[tuple[LeaseStore, str, int]] = []
         cap = self.policy.max_concurrency
         if heavy is not None and heavy < cap:
-            steps.append((store if shared else self._local, self._names_now().heavy, heavy))
-        if shared:  # in process, the runner's semaphore already holds calls to max_concurrency
+            steps.append((store if store is not None else self._local_leases(), self._names_now().heavy, heavy))
+        if store is not None:  # in process, the runner's semaphore already holds calls to max_concurrency
             steps.append((store, self._names_now().calls, cap))
         return steps
 
@@ -441,26 +441,36 @@ class AccountLimits:
             cached = self._names = (key, Names(_name(key, "calls"), _name(key, "heavy"), _name(key, "allowance")))
         return cached[1]
 
-    def _backend(self) -> tuple[LeaseStore, bool]:
+    def _local_leases(self) -> LeaseStore:
+        if self._local is None:
+            from connector.auth.stores.leases import LocalLeases
+
+            with self._lock:
+                if self._local is None:
+                    self._local = LocalLeases()
+        return self._local
+
+    def _backend(self) -> LeaseStore | None:
+        """The store that shares this account's limits, or None when they are counted in this process."""
         resolved = self._resolved
         if resolved is None:
             with self._lock:
                 if self._resolved is None:
-                    self._resolved = self._resolve()
+                    self._resolved = (self._resolve(),)
                 resolved = self._resolved
-        return resolved
+        return resolved[0]
 
-    def _resolve(self) -> tuple[LeaseStore, bool]:
+    def _resolve(self) -> LeaseStore | None:
         from connector.auth.stores._common import safe_url
         from connector.auth.stores.leases import leases_of, missing_lease_methods
 
         setting = self.policy.shared_limits
         if setting is False or (setting is None and not self.tokens.uses_store):
-            return self._local, False
+            return None
         store = self.tokens.store
         leases = leases_of(store)
         if leases is not None:
-            return leases, True
+            return leases
         url = self.tokens.connection.token_store or ""
         if url.lower().startswith("memory:"):
             why = "the memory: token store is this process's alone"
@@ -474,7 +484,7 @@ class AccountLimits:
         if not url.lower().startswith("memory:") and type(store) not in _WARNED:
             _WARNED.add(type(store))
             log.warning("%s: Zoho's concurrency cap and allowance are counted in each process", why)
-        return self._local, False
+        return None
 
     def _degraded(self, error: Exception) -> None:
         now = time.monotonic()
@@ -564,6 +574,8 @@ def _reused(held: _Held, ttl: float) -> _Held:
 
 def _jittered(delay: float) -> float:
     # Processes polling the same name drift apart instead of polling in step.
+    import random
+
     return delay * random.uniform(0.75, 1.25)  # noqa: S311 - not cryptographic
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from connector.auth.stores.base import LeaseStore
+from connector.auth.stores.encrypted import EncryptedStore
 from connector.auth.stores.leases import leases_of
 from connector.auth.tokens import Token
 from tests.connector.auth.stores.kinds import Kind, kind_params, prepared
@@ -50,7 +51,9 @@ def test_memory_and_a_plain_python_store_offer_no_leases(kind_name: str, tmp_pat
 def test_an_encrypted_store_passes_leases_to_the_store_it_wraps(tmp_path: Path) -> None:
     with prepared("encrypted-sqlite", tmp_path) as kind:
         store = kind.open()
-        assert leases_of(store) is store.inner
+        assert isinstance(store, EncryptedStore)
+        inner: object = store.inner
+        assert leases_of(store) is inner
 
 
 def test_slots_are_handed_out_up_to_the_limit(leases: LeaseStore) -> None:
@@ -155,7 +158,7 @@ def test_spawned_processes_never_hold_more_than_the_limit(leasing: Kind) -> None
     for worker in workers:
         worker.join(30)
     assert taken == [40] * 4
-    assert list(held) == [0, limit]  # someone always waited, and never more than the limit held at once
+    assert [held[0], held[1]] == [0, limit]  # someone always waited, and never more than the limit held at once
 
 
 @pytest.mark.slow
