@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import bulk, bulk_read, connections, core, files, storm, token_stores
+from bench import bulk, bulk_read, connections, core, files, shared_limits, storm, token_stores
 
 
 def main() -> None:
@@ -20,6 +20,8 @@ def main() -> None:
     bulk_read.main()
     print("\n== token stores ==")
     token_stores.main()
+    print("\n== many workers, one account: shared limits ==")
+    shared_limits.main([])
 
 
 if __name__ == "__main__":

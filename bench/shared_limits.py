@@ -1,13 +1,14 @@
 """Many workers, one account: 8 worker processes hammer one Zoho account on the sandbox through each token store.
 
-    python -m bench.shared_limits [--seconds 6] [--processes 8] [--threads 8] [--slow-ms 100] [--stores sqlite,redis]
+    python -m bench.shared_limits [--seconds 6] [--processes 8] [--threads 8] [--slow-ms 200] [--stores sqlite,redis]
 
 The sandbox (its own process) caps CRM calls in flight at the edition's 20 and answers 429 beyond it, and holds
 every call `--slow-ms` ms. Each worker process runs `--threads` threads calling `crmGetRecord` in a loop on the
 same connection (a refresh token, the store under test). Reported per store: the sandbox's own peak in-flight count
 (target: <= the cap) and 429s for concurrency (target: 0), calls per second against the ideal (cap / the latency
-of one call alone; target: >= 90%), and what one slot costs (acquire + release, uncontended, in one process). The
-last row runs with `shared_limits: false`: each process counts alone, and the sandbox refuses the excess.
+of one call alone; target: >= 90%), what one slot costs (acquire + release, uncontended, in one process), and what
+sharing costs a single caller making calls in a row. The last row runs with `shared_limits: false`: each process
+counts alone, and the sandbox refuses the excess.
 """
 
 from __future__ import annotations
@@ -125,6 +126,32 @@ def store_url(kind: str, tmp: Path) -> Iterator[str | None]:
         store.close()
 
 
+def single_caller_cost(base: str, record: str, url: str, calls: int = 500) -> tuple[float, float]:
+    """Milliseconds per call for one caller making `calls` calls in a row (no artificial latency), with the
+    account's limits shared through the store at `url` and with `shared_limits: false`."""
+    tokens = httpx.post(f"{base}/__sandbox/tokens", json={}, timeout=30).json()
+    connection: dict[str, Any] = {
+        "client_id": "1000.SANDBOXCLIENT",
+        "client_secret": "sandbox-secret",
+        "refresh_token": tokens["refresh_token"],
+        "accounts_url": base,
+        "api_domain": base,
+        "token_store": url,
+    }
+    inputs = {"recordType": "Leads", "recordId": record}
+    result = []
+    for shared in (True, False):
+        with Connector.load() as connector:
+            chosen = {**connection, "shared_limits": shared}
+            for _ in range(20):
+                connector.run("crmGetRecord", inputs, connection=chosen)
+            start = time.perf_counter()
+            for _ in range(calls):
+                connector.run("crmGetRecord", inputs, connection=chosen)
+            result.append((time.perf_counter() - start) / calls * 1000)
+    return result[0], result[1]
+
+
 def one_call_latency(base: str, connection: dict[str, Any], record: str) -> float:
     with Connector.load() as connector:
         inputs = {"recordType": "Leads", "recordId": record}
@@ -154,6 +181,9 @@ def run(kind: str, args: argparse.Namespace, base: str, record: str, tmp: Path) 
             connection["shared_limits"] = False
         latency = one_call_latency(base, connection, record)
         cost = slot_cost(url)
+        httpx.post(f"{base}/__sandbox/faults", json={"slow_ms": 0}, timeout=30).raise_for_status()
+        alone = single_caller_cost(base, record, url) if kind != "sqlite-unshared" else None
+        httpx.post(f"{base}/__sandbox/faults", json={"slow_ms": args.slow_ms}, timeout=30).raise_for_status()
         context = multiprocessing.get_context("spawn")
         start, go, queue = context.Value("d", 0.0), context.Event(), context.Queue()
         processes = [
@@ -183,6 +213,7 @@ def run(kind: str, args: argparse.Namespace, base: str, record: str, tmp: Path) 
         "ideal": CAP / latency,
         "latency_ms": latency * 1000,
         "slot_us": cost,
+        "alone": alone,
     }
 
 
@@ -191,14 +222,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--slow-ms", type=float, default=100.0)
+    parser.add_argument("--slow-ms", type=float, default=200.0)  # a fast Zoho answer
     parser.add_argument("--stores", default="sqlite,file,redis,postgresql,mariadb,sqlite-unshared")
     args = parser.parse_args(argv)
     print(
         f"{args.processes} processes x {args.threads} threads on one account, cap {CAP} in flight, "
         f"{args.slow_ms:.0f} ms per call, {args.seconds:.0f} s each (targets: peak <= {CAP}, 0 x 429, >= 90% of ideal)"
     )
-    print(f"    {'store':<16}{'peak':>5}{'429s':>6}{'calls/s':>9}{'ideal':>7}{'ratio':>7}{'slot µs':>9}  errors")
+    print(
+        f"    {'store':<16}{'peak':>5}{'429s':>6}{'calls/s':>9}{'ideal':>7}{'ratio':>7}{'slot µs':>9}"
+        f"{'1 caller ms/call':>18}  errors"
+    )
     with sandbox_process() as base, tempfile.TemporaryDirectory() as tmp:
         httpx.post(f"{base}/__sandbox/faults", json={"slow_ms": args.slow_ms}, timeout=30).raise_for_status()
         httpx.post(f"{base}/__sandbox/seed", json={"module": "Leads", "count": 1}, timeout=30).raise_for_status()
@@ -208,10 +242,16 @@ def main(argv: list[str] | None = None) -> None:
             if r is None:
                 print(f"    {kind:<16}(server not reachable: skipped)")
                 continue
+            alone = f"{r['alone'][0]:.2f} vs {r['alone'][1]:.2f}" if r["alone"] else "—"
+            errors = f"{r['errors']} {r['error_sample'] or ''}"
             print(
                 f"    {r['store']:<16}{r['peak']:>5}{r['throttled']:>6}{r['rate']:>9.1f}{r['ideal']:>7.1f}"
-                f"{r['rate'] / r['ideal']:>7.0%}{r['slot_us']:>9.0f}  {r['errors']} {r['error_sample'] or ''}"
+                f"{r['rate'] / r['ideal']:>7.0%}{r['slot_us']:>9.0f}{alone:>18}  {errors}"
             )
+    print(
+        "    slot µs: one acquire + release, uncontended; 1 caller: ms per call in a row without latency, "
+        "shared vs shared_limits: false"
+    )
 
 
 def _first_lead(base: str) -> str:

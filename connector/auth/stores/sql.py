@@ -337,7 +337,7 @@ def _lease_session_postgresql(dbapi_connection: Any, _: Any) -> None:
 
 
 def _lease_session_mysql(dbapi_connection: Any, _: Any) -> None:
-    # A lease's transaction locks only the row it takes (no gap locks), and its reads see the latest commits.
+    # A lease's UPDATE locks only the row it takes (no gap locks) and re-checks that row's latest version.
     with dbapi_connection.cursor() as cursor:
         cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
 

@@ -8,9 +8,10 @@ server restart come back. Taking a slot leases one free or expired row, and take
 - PostgreSQL: one UPDATE whose row comes from a subquery `FOR UPDATE SKIP LOCKED`; a row another taker changed
   meanwhile is re-checked and skipped. The table is UNLOGGED (slots are worthless after a crash: every lease would
   have expired) and lease connections commit without waiting for the WAL flush (`synchronous_commit = off`).
-- MySQL/MariaDB (8.0 / 10.6 and later): a plain read first (a full name costs one round trip and no lock), then a
-  transaction that picks a row `FOR UPDATE SKIP LOCKED` and leases it, under READ COMMITTED. InnoDB flushes its log
-  at every commit with the row still locked; SKIP LOCKED lets the other takers pass that row instead of waiting.
+- MySQL/MariaDB: a plain read of the free rows (a full name costs one round trip and takes no lock), then an UPDATE
+  of one of them, chosen at random, that re-checks it is still free (under READ COMMITTED, on the row's latest
+  version): two takers that chose the same row get it once. InnoDB flushes its log at every commit with the row
+  still locked, so taking the lowest free row, as PostgreSQL does, would queue every taker behind that flush.
 
 Either way one row has one lease, so no more than `limit` leases are live. `<table>_values` holds the shared values
 with their expiry. Every value is a bound parameter; the table names derive from the validated token table name.
@@ -32,6 +33,7 @@ __all__ = ["SqlLeases"]
 
 _RESEED_SECONDS = 2.0  # a full name is re-seeded at most this often: rows lost in a server restart come back
 _MAX_NAME = 63
+_TRIES = 3  # free rows a MySQL taker tries before reporting the name full (others took them meanwhile)
 
 
 class SqlLeases:
@@ -75,10 +77,10 @@ class SqlLeases:
         free = f"slot_name = :name AND slot_no < :limit AND (lease_id IS NULL OR expires_at <= {now})"
         text = sa.text
         # The table names are validated; every value is a bound parameter.
-        self._sql_free = text(f"SELECT slot_no FROM {s} WHERE {free} ORDER BY slot_no LIMIT 1")  # noqa: S608
-        self._sql_pick = text(f"SELECT slot_no FROM {s} WHERE {free} ORDER BY slot_no LIMIT 1 FOR UPDATE SKIP LOCKED")  # noqa: S608
+        self._sql_free = text(f"SELECT slot_no FROM {s} WHERE {free}")  # noqa: S608
         self._sql_lease = text(
-            f"UPDATE {s} SET lease_id = :lease, expires_at = {now} + :ttl WHERE slot_name = :name AND slot_no = :no"  # noqa: S608
+            f"UPDATE {s} SET lease_id = :lease, expires_at = {now} + :ttl "  # noqa: S608
+            f"WHERE slot_name = :name AND slot_no = :no AND (lease_id IS NULL OR expires_at <= {now})"
         )
         self._sql_take = text(
             f"UPDATE {s} SET lease_id = :lease, expires_at = {now} + :ttl WHERE slot_name = :name AND slot_no = "  # noqa: S608
@@ -144,19 +146,13 @@ class SqlLeases:
         return bool(conn.execute(self._sql_take, params).rowcount == 1)
 
     def _take_mysql(self, conn: sa.Connection, params: dict[str, Any]) -> bool:
-        if conn.execute(self._sql_free, params).first() is None:
-            return False
-        text = self._sa.text
-        conn.execute(text("START TRANSACTION"))
-        try:
-            row = conn.execute(self._sql_pick, params).first()
-            if row is not None:
-                conn.execute(self._sql_lease, {**params, "no": row[0]})
-            conn.execute(text("COMMIT"))
-        except BaseException:
-            conn.execute(text("ROLLBACK"))
-            raise
-        return row is not None
+        import random
+
+        free = [row[0] for row in conn.execute(self._sql_free, params)]
+        for no in random.sample(free, min(len(free), _TRIES)):
+            if conn.execute(self._sql_lease, {**params, "no": no}).rowcount == 1:
+                return True
+        return False
 
     def _run(self, statement: Any, params: dict[str, Any]) -> Any:
         return self._with(lambda conn, p: conn.execute(statement, p), params)

@@ -3,7 +3,9 @@
 WAL lets readers run while a writer commits; busy_timeout makes writers queue instead of failing; every upsert is
 one BEGIN IMMEDIATE transaction (the write lock is taken before the read, so two writers cannot both decide to
 insert); unique indexes on the match-key digests back the rule up. `lock(key)` is a lock file per key beside the
-database. Columns added since a table was created are added on opening (ALTER TABLE … ADD COLUMN).
+database. Columns added since a table was created are added on opening (ALTER TABLE … ADD COLUMN). Shared limits
+(concurrency slots, the allowance) live in tables beside the token table, through connections of their own
+(sqlite_leases.py).
 """
 
 from __future__ import annotations
