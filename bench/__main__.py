@@ -17,6 +17,7 @@ from bench import (
     protocol,
     storm,
     temporal,
+    shared_limits,
     token_stores,
 )
 
@@ -46,6 +47,8 @@ def main() -> None:
     protocol.main()
     print("\n== Temporal: zoho.run_action throughput ==")
     temporal.main()
+    print("\n== many workers, one account: shared limits ==")
+    shared_limits.main([])
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """One call to Zoho as a generator of effects, so a single loop serves the sync and the async runner.
 
-The flow yields what it needs done — `Send(request)`, `Sleep(seconds)`, `GetToken(failed)` — and receives the
-result; `drive` performs effects with an httpx.Client and blocking sleep, `adrive` with an httpx.AsyncClient and
-async sleep. Retry, refresh-once-on-401, pacing and the daily allowance therefore exist once, in `exchange`.
+The flow yields what it needs done — `Send(request)`, `Sleep(seconds)`, `GetToken(failed)`, `Share()` — and receives
+the result; `drive` performs effects with an httpx.Client and blocking sleep, `adrive` with an httpx.AsyncClient and
+async sleep. Retry, refresh-once-on-401, pacing and the daily allowance therefore exist once, in `exchange`. The
+driver's `gate` holds each Send in one of the account's concurrency slots, and its `share` merges the allowance
+with the other workers' (`_limits`).
 
 Drivers read every answer under two bounds: the call's timeout covers the whole answer (a server trickling a byte
 at a time cannot stretch it), and a body past `max_response_bytes` is refused rather than held in memory.
@@ -14,6 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Generator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypeVar
 
@@ -26,7 +29,7 @@ from connector.errors import AuthenticationError, BadResponseError, RateLimitedE
 if TYPE_CHECKING:
     from connector.strategies import Envelope
 
-__all__ = ["CallPolicy", "GetToken", "Reply", "Send", "Sleep", "adrive", "drive", "exchange"]
+__all__ = ["CallPolicy", "GetToken", "Reply", "Send", "Share", "Sleep", "adrive", "drive", "exchange"]
 
 log = logging.getLogger("connector")
 T = TypeVar("T")
@@ -50,8 +53,14 @@ class GetToken(NamedTuple):
     failed: str | None = None  # the access token Zoho just refused, if any
 
 
-Effect = Send | Sleep | GetToken
+class Share(NamedTuple):
+    """Merge the budget's view of the allowance with the account's shared one (due at most once a second)."""
+
+
+Effect = Send | Sleep | GetToken | Share
 Flow = Generator[Effect, Any, T]
+Gate = Callable[[Send], AbstractContextManager[object]]
+AsyncGate = Callable[[Send], AbstractAsyncContextManager[object]]
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,8 @@ def exchange(policy: CallPolicy, build: Callable[[str], httpx.Request]) -> Flow[
     attempt = 0
     first_try = policy.clock()
     while True:
+        if policy.budget.share_due(policy.clock()):
+            yield Share()
         wait = policy.budget.before_call(policy.clock())  # raises RateLimitedError below min_calls_remaining
         if wait > 0:
             yield Sleep(wait)
@@ -125,6 +136,8 @@ def exchange(policy: CallPolicy, build: Callable[[str], httpx.Request]) -> Flow[
             attempt += 1
             continue
         policy.budget.after_response(response.headers, policy.clock())
+        if policy.budget.share_due(policy.clock()):  # the allowance was just found spent: tell the others now
+            yield Share()
         body, parsed = _json(response)
         outcome = _retry.classify_response(
             response.status_code, body, response.headers, policy.clock(), policy.envelope
@@ -212,8 +225,12 @@ def drive(
     client: httpx.Client,
     get_token: Callable[[str | None], str],
     sleep: Callable[[float], None] = time.sleep,
+    *,
+    gate: Gate | None = None,
+    share: Callable[[], None] | None = None,
 ) -> T:
-    """Run a flow with blocking I/O."""
+    """Run a flow with blocking I/O. `gate(send)` is held while a request is in flight (a concurrency slot);
+    `share()` performs Share (without it, Share does nothing)."""
     value: Any = None
     error: BaseException | None = None
     while True:
@@ -225,9 +242,16 @@ def drive(
         value, error = None, None
         try:
             if isinstance(effect, Send):
-                value = _receive(client, effect)
+                if gate is None:
+                    value = _receive(client, effect)
+                else:
+                    with gate(effect):
+                        value = _receive(client, effect)
             elif isinstance(effect, Sleep):
                 sleep(effect.seconds)
+            elif isinstance(effect, Share):
+                if share is not None:
+                    share()
             else:
                 value = get_token(effect.failed)
         except httpx.TransportError as exc:
@@ -239,6 +263,9 @@ async def adrive(
     client: httpx.AsyncClient,
     get_token: Callable[[str | None], Awaitable[str]],
     sleep: Callable[[float], Awaitable[None]],
+    *,
+    gate: AsyncGate | None = None,
+    share: Callable[[], Awaitable[None]] | None = None,
 ) -> T:
     """Run a flow with async I/O: the same loop, awaiting each effect."""
     value: Any = None
@@ -252,9 +279,16 @@ async def adrive(
         value, error = None, None
         try:
             if isinstance(effect, Send):
-                value = await _areceive(client, effect)
+                if gate is None:
+                    value = await _areceive(client, effect)
+                else:
+                    async with gate(effect):
+                        value = await _areceive(client, effect)
             elif isinstance(effect, Sleep):
                 await sleep(effect.seconds)
+            elif isinstance(effect, Share):
+                if share is not None:
+                    await share()
             else:
                 value = await get_token(effect.failed)
         except httpx.TransportError as exc:

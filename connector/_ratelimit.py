@@ -4,19 +4,25 @@ Zoho's rate-limit headers are undocumented (../shared/notes/zoho-api.md §3-4): 
 (`X-RateLimit-*`, Books' `X-Rate-Limit-*`, `X-API-CREDITS-REMAINING`) are read when present, and their absence or
 garbage in them is never an error. Every number read from a header is checked: only plain non-negative decimals
 count, and waits are capped at a day, so no header can crash a call, put NaN/Infinity into an error's JSON, or
-make the connector retry at once. Concurrency is capped by the runner with a semaphore.
+make the connector retry at once. Concurrency is capped by the runner (a semaphore, then `_limits`' slots).
+
+The allowance is the account's, not the process's: when the connection's token store shares limits (`_limits`),
+the Budget merges its view with the one kept in the store, at most once a second and at once when a call finds the
+allowance spent, so every worker of the account refuses calls together. The newer observation wins.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import threading
 from collections.abc import Mapping
+from typing import Any, Protocol
 
 from connector.errors import RateLimitedError
 
-__all__ = ["DEFAULT_WINDOW", "MAX_WAIT", "Budget", "header", "parse_retry_after"]
+__all__ = ["DEFAULT_WINDOW", "MAX_WAIT", "SHARE_INTERVAL", "Budget", "SharedValue", "header", "parse_retry_after"]
 
 # How long a low "remaining" count holds when Zoho gives no (usable) reset time. The count is a snapshot, not a
 # promise: without an expiry one `Remaining: 0` would refuse every later call for the life of the process.
@@ -37,14 +43,32 @@ _LIMIT = ("x-ratelimit-limit", "x-rate-limit-limit")
 _DECIMAL = re.compile(r"([0-9]+)(?:\.[0-9]+)?", flags=re.ASCII)
 _EPOCH = 1e9  # a reset this large is a Unix timestamp (2001 onwards), not seconds from now
 _EPOCH_MS = 1e12
+# How often a worker merges its view of the allowance with the shared one. A second's delay costs a spent allowance
+# at most a second of calls Zoho refuses; merging on every call would cost a store round trip on every call.
+SHARE_INTERVAL = 1.0
+
+
+class SharedValue(Protocol):
+    """Where the account's allowance is kept for every worker (a store's value, see `_limits`)."""
+
+    def get(self) -> str | None: ...
+
+    def put(self, value: str, ttl: float) -> None: ...
 
 
 class Budget:
     """Tracks when the next call may start and how many calls the allowance has left."""
 
     def __init__(
-        self, intercall_delay: float = 0.0, min_calls_remaining: int = 1, default_window: float = DEFAULT_WINDOW
+        self,
+        intercall_delay: float = 0.0,
+        min_calls_remaining: int = 1,
+        default_window: float = DEFAULT_WINDOW,
+        *,
+        shared: bool = False,
     ) -> None:
+        """`shared`: the allowance may be kept in a store for every worker; the first `share` call says whether it
+        really is (a channel, or None)."""
         self.intercall_delay = intercall_delay
         self.min_calls_remaining = min_calls_remaining
         self.default_window = default_window
@@ -53,8 +77,44 @@ class Budget:
         # When the reported count stops applying: Zoho's reset time, or the default window when it gave none.
         self.reset_at: float | None = None
         self.reset_known = False
+        self.observed_at: float | None = None  # when the count was reported (here or by another worker)
+        self.shared = shared
+        self._synced_at = -math.inf
+        self._published: float | None = None  # observed_at of the view last written to the store
+        self._urgent = False  # the allowance was just found spent: tell the other workers now
         self._next_call = 0.0
         self._lock = threading.Lock()
+
+    def share_due(self, now: float) -> bool:
+        """Whether `share` should run before the next call (cheap: no I/O)."""
+        return self.shared and (self._urgent or now - self._synced_at >= SHARE_INTERVAL)
+
+    def share(self, channel: SharedValue | None, now: float) -> None:
+        """Merge with the account's shared view: adopt it when newer than ours, publish ours when newer than it.
+        `channel` None: the allowance is this process's alone, and `share` is not due again."""
+        if channel is None:
+            self.shared = False
+            return
+        theirs = _view(channel.get())
+        with self._lock:
+            self._synced_at, self._urgent = now, False
+            if theirs is not None and (self.observed_at is None or theirs["observed_at"] > self.observed_at):
+                self.remaining, self.limit = theirs["remaining"], theirs["limit"]
+                self.reset_at, self.reset_known = theirs["reset_at"], theirs["reset_known"]
+                self.observed_at = theirs["observed_at"]
+                return
+            if self.observed_at is None or self.observed_at == self._published or self.remaining is None:
+                return
+            mine = {
+                "remaining": self.remaining,
+                "limit": self.limit,
+                "reset_at": self.reset_at,
+                "reset_known": self.reset_known,
+                "observed_at": self.observed_at,
+            }
+            self._published = self.observed_at
+            ttl = min(max((self.reset_at or now) - now, 1.0), MAX_WAIT)
+        channel.put(json.dumps(mine, separators=(",", ":")), ttl)
 
     def before_call(self, now: float) -> float:
         """Seconds to wait before this call may start; raises RateLimitedError when the allowance is spent."""
@@ -91,6 +151,28 @@ class Budget:
             self.limit = limit
             self.reset_known = reset is not None
             self.reset_at = now + (reset if reset is not None else self.default_window)
+            self.observed_at = now
+            if remaining < self.min_calls_remaining:
+                self._urgent = self.shared
+
+
+def _view(text: str | None) -> dict[str, Any] | None:
+    """A shared allowance record, or None when absent or not one (a store is not trusted to hold our JSON)."""
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+        view: dict[str, Any] = {
+            "remaining": int(data["remaining"]),
+            "limit": None if data.get("limit") is None else int(data["limit"]),
+            "reset_at": None if data.get("reset_at") is None else float(data["reset_at"]),
+            "reset_known": bool(data.get("reset_known")),
+            "observed_at": float(data["observed_at"]),
+        }
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        return None
+    numbers: list[float] = [view["remaining"], view["observed_at"], view["reset_at"] or 0.0, view["limit"] or 0]
+    return view if all(math.isfinite(n) and n >= 0 for n in numbers) else None
 
 
 def header(headers: Mapping[str, str], names: str | tuple[str, ...]) -> str | None:

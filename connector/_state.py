@@ -1,7 +1,7 @@
 """What a Connector keeps between calls: per-connection state, bounded, and the pooled HTTP clients.
 
-Per connection: its token source (which also remembers the organization ids found for it), pacing budget and
-concurrency cap. States
+Per connection: its token source (which also remembers the organization ids found for it), pacing budget,
+concurrency cap in this process and the account's shared limits (`_limits`). States
 are keyed by the connection's identity (`Connection.cache_key`: a digest of client, user, hosts, store and tokens),
 never by secret values, and kept in a small LRU: a process that sees ten thousand short-lived connections holds a few
 hundred states, not ten thousand. HTTP clients are not per connection: every call goes through one pooled client
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from connector._limits import AccountLimits
 from connector._ratelimit import Budget
 from connector.auth.session import TokenSource
 from connector.connection import Connection
@@ -39,6 +40,7 @@ class ConnectionState:
     tokens: TokenSource
     budget: Budget
     semaphore: threading.BoundedSemaphore
+    limits: AccountLimits
     async_semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = field(
         default_factory=weakref.WeakKeyDictionary
     )

@@ -53,6 +53,7 @@ class Policy:
     min_calls_remaining: int = 1
     retry_backoff_seconds: float = 0.5
     max_concurrency: int = 20
+    shared_limits: bool | None = None  # None: shared when the tokens live in a store that can share them
     retry_budget_seconds: float = DEFAULT_RETRY_BUDGET_SECONDS
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     max_pages: int = PageLimits().max_pages
@@ -193,6 +194,7 @@ def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:
         min_calls_remaining=int(values["min_calls_remaining"]),
         retry_backoff_seconds=float(values["retry_backoff_seconds"]),
         max_concurrency=int(values["max_concurrency"] or EDITION_CONCURRENCY[edition]),
+        shared_limits=None if values["shared_limits"] is None else bool(values["shared_limits"]),
         retry_budget_seconds=float(values["retry_budget_seconds"]),
         max_response_bytes=int(values["max_response_bytes"]),
         max_pages=int(values["max_pages"]),

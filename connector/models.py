@@ -38,6 +38,7 @@ __all__ = [
     "Batch",
     "ConnectionDef",
     "ConnectionFile",
+    "Heavy",
     "InputOptions",
     "Job",
     "Manifest",
@@ -114,6 +115,16 @@ class Organization(TypedDict):
     """How to find the default organization when neither the action nor the connection names one."""
 
 
+class Heavy(TypedDict):
+    """Calls the product's API counts against a lower concurrency cap of their own (Zoho's sub-concurrency for heavy
+    APIs such as COQL, bulk and mass operations, convert and mail)."""
+
+    paths: Annotated[list[Annotated[str, Field(pattern=r"^/[^?#]*$")]], Field(min_length=1)]
+    """URL paths on the API host, as shell patterns (`*` matches any text, `/` included), e.g. `/crm/v8/coql`."""
+    max_concurrency: Annotated[int, Field(ge=1)]
+    """How many such calls one account may have in flight at once."""
+
+
 @dataclass(kw_only=True, eq=False)
 class ProductFile:
     """One Zoho product in manifest.yaml: where its API lives and which strategies read it."""
@@ -135,6 +146,8 @@ class ProductFile:
     )
     """Older bases the product still answers on (Billing's /subscriptions/v1): a rendered path that starts with one
     of them is sent from the API domain's root as written, not under base_path."""
+    heavy: Heavy | None = None
+    """Calls with a concurrency cap of their own, held in their own slots of the account (see connector/_limits.py)."""
 
 
 @dataclass(kw_only=True, eq=False)

@@ -23,6 +23,7 @@ import httpx
 
 from connector import _batch, _flow, _jobs, _options, _poll, _walk
 from connector._inputs import checked_inputs
+from connector._limits import AccountLimits
 from connector._plan import Call, Options, plan
 from connector._ratelimit import Budget
 from connector._request import OrganizationPlacement
@@ -399,29 +400,52 @@ class Connector:
 
     def _new_state(self, connection: Connection, definition: ConnectionDef) -> ConnectionState:
         token_path = definition.oauth["token_path"]
+        policy = connection.policy
+        tokens = TokenSource(
+            connection,
+            token_path=token_path,
+            clock=self._clock,
+            transport=self._transport,
+            async_transport=self._async_transport,
+            allow_python_stores=self._allow_python_stores,
+        )
+        budget = Budget(policy.intercall_delay, policy.min_calls_remaining, shared=policy.shared_limits is not False)
         return ConnectionState(
             connection=connection,
-            tokens=TokenSource(
-                connection,
-                token_path=token_path,
-                clock=self._clock,
-                transport=self._transport,
-                async_transport=self._async_transport,
-                allow_python_stores=self._allow_python_stores,
+            tokens=tokens,
+            budget=budget,
+            semaphore=threading.BoundedSemaphore(policy.max_concurrency),
+            limits=AccountLimits(
+                tokens, policy, budget, clock=self._clock, sleep=self._sleep, async_sleep=self._async_sleep
             ),
-            budget=Budget(connection.policy.intercall_delay, connection.policy.min_calls_remaining),
-            semaphore=threading.BoundedSemaphore(connection.policy.max_concurrency),
         )
 
     # --- driving -----------------------------------------------------------------------------------------------
 
     def _drive(self, call: Call, flow: _flow.Flow[_flow.Reply]) -> _flow.Reply:
-        with call.state.semaphore:
-            return _flow.drive(flow, self._clients.sync(), call.state.tokens.get, self._sleep)
+        """One call: the process's semaphore first, then (per request) the account's slots (`_limits`)."""
+        state = call.state
+        with state.semaphore:
+            return _flow.drive(
+                flow,
+                self._clients.sync(),
+                state.tokens.get,
+                self._sleep,
+                gate=state.limits.gate(call.product),
+                share=state.limits.share,
+            )
 
     async def _adrive(self, call: Call, flow: _flow.Flow[_flow.Reply]) -> _flow.Reply:
-        async with call.state.async_semaphore():
-            return await _flow.adrive(flow, self._clients.async_(), call.state.tokens.aget, self._async_sleep)
+        state = call.state
+        async with state.async_semaphore():
+            return await _flow.adrive(
+                flow,
+                self._clients.async_(),
+                state.tokens.aget,
+                self._async_sleep,
+                gate=state.limits.agate(call.product),
+                share=state.limits.ashare,
+            )
 
     def _send(self, call: Call) -> Any:
         """One call's data (one chunk of a many-items action)."""

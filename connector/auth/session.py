@@ -15,6 +15,8 @@ accounts server or API domain that is not one of Zoho's hosts (nor the connectio
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -136,6 +138,22 @@ class TokenSource:
         token = self._static(failed) if not self._can_refresh() else await self.astored_token(failed=failed)
         self._token = token
         return str(token.access_token)
+
+    @property
+    def uses_store(self) -> bool:
+        """Whether this connection's tokens live in its token store (not a bare access token)."""
+        return self._can_refresh()
+
+    def limits_key(self) -> str:
+        """What identifies the account whose limits this connection's calls count against, never a secret: the
+        stored token's id, which every worker sharing the store reads, else a digest of the connection's client,
+        user and token."""
+        token = self._token
+        if token is not None and token.id:
+            return f"token:{token.id}"
+        c = self.connection
+        parts = [c.accounts_url, c.client_id, c.user_name, c.refresh_token or c.access_token]
+        return "connection:" + hashlib.sha256(json.dumps(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
     def _margin(self) -> float:
         return REFRESH_MARGIN_SECONDS if self._can_refresh() else 0.0

@@ -150,3 +150,82 @@ def test_no_header_can_crash_wedge_or_break_json(
     budget.after_response(headers, NOW + later)
     assert budget.before_call(NOW + later + MAX_WAIT) == 0.0  # never held longer than a day
     assert budget.reset_at is None or math.isfinite(budget.reset_at)
+
+
+# --- the allowance shared between workers (Budget.share, through a store's value) --------------------------------
+
+
+class Shelf:
+    """A SharedValue in a dict: what a token store's get_value/set_value keep for every worker."""
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+        self.ttl: float | None = None
+        self.writes = 0
+
+    def get(self) -> str | None:
+        return self.value
+
+    def put(self, value: str, ttl: float) -> None:
+        self.value, self.ttl, self.writes = value, ttl, self.writes + 1
+
+
+def test_a_spent_allowance_seen_by_one_worker_stops_the_others_at_once() -> None:
+    shelf = Shelf()
+    first, second = Budget(shared=True), Budget(shared=True)
+    second.share(shelf, NOW)  # the second worker has already looked: nothing known
+    first.after_response({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "3600"}, NOW + 5)
+    assert first.share_due(NOW + 5)  # spent: tell the others now, not in a second
+    first.share(shelf, NOW + 5)
+    assert shelf.ttl == 3600.0  # kept as long as the count holds
+    assert second.share_due(NOW + 6)
+    second.share(shelf, NOW + 6)
+    error = refusal(second, NOW + 6)
+    assert error.retry_after == 3599.0 and "it resets in" in error.message
+
+
+def test_the_newer_observation_wins() -> None:
+    shelf = Shelf()
+    old, new = Budget(shared=True), Budget(shared=True)
+    old.after_response({"X-RateLimit-Remaining": "0"}, NOW)
+    old.share(shelf, NOW)
+    new.after_response({"X-RateLimit-Remaining": "4000"}, NOW + 2)  # a later answer: the allowance is back
+    new.share(shelf, NOW + 2)
+    assert new.remaining == 4000 and new.before_call(NOW + 2) == 0.0
+    old.share(shelf, NOW + 3)
+    assert old.remaining == 4000 and old.before_call(NOW + 3) == 0.0
+
+
+def test_sharing_is_due_once_a_second_and_writes_only_news() -> None:
+    shelf = Shelf()
+    budget = Budget(shared=True)
+    assert budget.share_due(NOW)
+    budget.share(shelf, NOW)
+    assert not budget.share_due(NOW + 0.5) and budget.share_due(NOW + 1.0)
+    budget.after_response({"X-RateLimit-Remaining": "900"}, NOW + 1)
+    budget.share(shelf, NOW + 1)
+    budget.share(shelf, NOW + 2)  # nothing new since
+    assert shelf.writes == 1
+    assert not Budget().share_due(NOW)  # a budget of one process never shares
+    budget.share(None, NOW + 3)  # the account turned out not to be shared: never due again
+    assert not budget.share_due(NOW + 100)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "not json",
+        "[]",
+        '{"remaining": "many", "observed_at": 1}',
+        '{"remaining": -1, "observed_at": 1900000000}',
+        '{"remaining": 1e400, "observed_at": 1900000000}',
+        '{"remaining": 0}',
+        '{"remaining": 0, "observed_at": NaN}',
+    ],
+)
+def test_a_damaged_shared_value_is_ignored(stored: str) -> None:
+    shelf = Shelf()
+    shelf.value = stored
+    budget = Budget(shared=True)
+    budget.share(shelf, NOW)
+    assert budget.remaining is None and budget.before_call(NOW) == 0.0

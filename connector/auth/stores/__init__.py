@@ -9,7 +9,8 @@
     python:package.module:ClassName          your own TokenStore class, built with no arguments (opt-in)
 
 SQL URLs take `?table=name`, Redis URLs `?prefix=…` and `?lock_ttl=seconds`. With ZOHO_CONNECTOR_TOKEN_KEY set,
-the chosen store is wrapped by EncryptedStore.
+the chosen store is wrapped by EncryptedStore. Every store but memory: also shares Zoho's per-account limits
+between the workers that use it (base.LeaseStore; leases.py).
 
 A `python:` URL imports and runs code named by whoever writes the connection, so it is refused unless the operator
 enables it: `allow_python_stores=True`, or ZOHO_CONNECTOR_ALLOW_PYTHON_STORES=1 in the environment. Even then it

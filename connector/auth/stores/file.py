@@ -2,7 +2,8 @@
 
 Zoho's FileStore truncates and rewrites its CSV in place, unlocked and world-readable, so concurrent writers lose
 rows. Here every write goes to a private temp file in the same directory, is fsynced and then renamed over the
-store (readers always see a whole file, old or new), and writers are serialised by a lock file.
+store (readers always see a whole file, old or new), and writers are serialised by a lock file. Shared limits
+(concurrency slots, the allowance) live in `<path>.limits.json` beside it (leases.FileLeases).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.auth.stores._common import open_private, private_dir, private_file
+from connector.auth.stores.leases import FileLeases
 from connector.auth.stores.locks import file_lock
 from connector.auth.stores.schema import check_id, check_token, find_match, from_row, plan_upsert, saved_id, to_row
 from connector.auth.tokens import Token
@@ -38,6 +40,7 @@ class FileStore:
             raise ConnectionConfigError(f"the token file path must be absolute: {str(path)[:200]}")
         self._write_lock = self.path.with_name(self.path.name + ".lock")
         self._lock_dir = self.path.with_name(self.path.name + ".locks")
+        self._leases = FileLeases(self.path.with_name(self.path.name + ".limits.json"))
 
     def find_token(self, token: Token) -> Token | None:
         return find_match(check_token(token), self._read())
@@ -73,6 +76,23 @@ class FileStore:
         private_dir(self._lock_dir)
         name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
         return file_lock(self._lock_dir / f"{name}.lock", timeout)
+
+    # -- shared limits (base.LeaseStore): `<path>.limits.json`, see leases.FileLeases ----------------------------
+
+    def acquire_slot(self, name: str, limit: int, ttl: float) -> str | None:
+        return self._leases.acquire_slot(name, limit, ttl)
+
+    def renew_slot(self, name: str, lease: str, ttl: float) -> bool:
+        return self._leases.renew_slot(name, lease, ttl)
+
+    def release_slot(self, name: str, lease: str) -> None:
+        self._leases.release_slot(name, lease)
+
+    def get_value(self, name: str) -> str | None:
+        return self._leases.get_value(name)
+
+    def set_value(self, name: str, value: str, ttl: float) -> None:
+        self._leases.set_value(name, value, ttl)
 
     # -- internals ---------------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ Layout under the key prefix P (`zoho-connector:oauthtoken` unless `?prefix=` say
 each match key (user name, access token, refresh/grant token with client). An upsert reads the candidates under
 WATCH and writes in MULTI/EXEC, retrying if another writer touched any of them. `lock(key)` is
 `SET P:lock:<name> <random> NX PX <ttl>`, renewed while held and released only by its owner (a Lua check-and-del).
+Shared limits are sorted sets of leases `P:slots:<name>` and keys `P:value:<name>` (redis_leases.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from connector.auth.stores._common import lock_name, require, safe_url
+from connector.auth.stores.redis_leases import RedisLeases
 from connector.auth.stores.schema import (
     check_id,
     check_token,
@@ -68,6 +70,7 @@ class RedisStore:
             raise ConnectionConfigError(f"token_store: invalid Redis URL {self._safe}") from None
         self._release = self._r.register_script(_RELEASE)
         self._renew = self._r.register_script(_RENEW)
+        self._leases = RedisLeases(self._r, self.prefix)
 
     # -- the six methods ---------------------------------------------------------------------------------------
 
@@ -183,6 +186,28 @@ class RedisStore:
             renewer.join()
             with self._guard():
                 self._release(keys=[name], args=[owner])
+
+    # -- shared limits (base.LeaseStore): redis_leases.py --------------------------------------------------------
+
+    def acquire_slot(self, name: str, limit: int, ttl: float) -> str | None:
+        with self._guard():
+            return self._leases.acquire_slot(name, limit, ttl)
+
+    def renew_slot(self, name: str, lease: str, ttl: float) -> bool:
+        with self._guard():
+            return self._leases.renew_slot(name, lease, ttl)
+
+    def release_slot(self, name: str, lease: str) -> None:
+        with self._guard():
+            self._leases.release_slot(name, lease)
+
+    def get_value(self, name: str) -> str | None:
+        with self._guard():
+            return self._leases.get_value(name)
+
+    def set_value(self, name: str, value: str, ttl: float) -> None:
+        with self._guard():
+            self._leases.set_value(name, value, ttl)
 
     def close(self) -> None:
         self._r.close()

@@ -6,6 +6,7 @@ READ COMMITTED transaction that locks the matching rows (FOR UPDATE); a concurre
 hits a unique key and the upsert is retried, as is a deadlock. `lock(key)` is a server-side lock (MySQL
 GET_LOCK, PostgreSQL pg_advisory_lock) held by a dedicated, unpooled connection, so that waiting for a lock
 never starves the pool the lock holder needs. Columns added since a table was created are added on first use.
+Shared limits (concurrency slots, the allowance) are in `<table>_slots` and `<table>_values` (sql_leases.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from connector.auth.stores.schema import (
     saved_id,
     to_row,
 )
+from connector.auth.stores.sql_leases import SqlLeases
 from connector.auth.tokens import Token
 from connector.errors import ConnectionConfigError, TransientError
 
@@ -86,6 +88,12 @@ class SqlStore:
         self._lock_engine = sa.create_engine(sa_url, poolclass=sa.pool.NullPool, **common)
         self.table = self._define()
         self._created = False
+        # Leases get their own autocommit pool without pre-ping: taking a slot is then one round trip. It keeps more
+        # connections than the default 5: a connection beyond the pool's size is closed when given back, and
+        # opening one (a server process or thread, authentication) costs far more than the statement.
+        lease_engine = sa.create_engine(sa_url, isolation_level="AUTOCOMMIT", pool_size=16, max_overflow=16, **common)
+        sa.event.listen(lease_engine, "connect", _lease_session_mysql if self.is_mysql else _lease_session_postgresql)
+        self._leases = SqlLeases(lease_engine, self.table_name, is_mysql=self.is_mysql, error=self._error)
 
     # -- the six methods ---------------------------------------------------------------------------------------
 
@@ -163,16 +171,35 @@ class SqlStore:
         finally:
             conn.close()  # a closed session releases its locks even if the unlock failed
 
+    # -- shared limits (base.LeaseStore): sql_leases.py ----------------------------------------------------------
+
+    def acquire_slot(self, name: str, limit: int, ttl: float) -> str | None:
+        return self._leases.acquire_slot(name, limit, ttl)
+
+    def renew_slot(self, name: str, lease: str, ttl: float) -> bool:
+        return self._leases.renew_slot(name, lease, ttl)
+
+    def release_slot(self, name: str, lease: str) -> None:
+        self._leases.release_slot(name, lease)
+
+    def get_value(self, name: str) -> str | None:
+        return self._leases.get_value(name)
+
+    def set_value(self, name: str, value: str, ttl: float) -> None:
+        self._leases.set_value(name, value, ttl)
+
     # -- maintenance -------------------------------------------------------------------------------------------
 
     def drop_table(self) -> None:
-        """Drop the token table (tests, uninstall)."""
+        """Drop the token table and its limits tables (tests, uninstall)."""
         self.table.drop(self._engine, checkfirst=True)
+        self._leases.drop_tables()
         self._created = False
 
     def close(self) -> None:
         self._engine.dispose()
         self._lock_engine.dispose()
+        self._leases.close()
 
     # -- internals ---------------------------------------------------------------------------------------------
 
@@ -300,6 +327,19 @@ class SqlStore:
         if isinstance(e, self._sa.exc.OperationalError):
             return TransientError(what)
         return ConnectionConfigError(what)
+
+
+def _lease_session_postgresql(dbapi_connection: Any, _: Any) -> None:
+    # A lease is worthless after a crash (it would have expired), so its commit need not wait for the WAL flush.
+    # PostgreSQL allows this per session; MySQL's equivalent is server-wide, so it is left alone there.
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+
+
+def _lease_session_mysql(dbapi_connection: Any, _: Any) -> None:
+    # A lease's UPDATE locks only the row it takes (no gap locks) and re-checks that row's latest version.
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
 
 
 def _is_deadlock(e: Any) -> bool:

@@ -3,15 +3,19 @@
 WAL lets readers run while a writer commits; busy_timeout makes writers queue instead of failing; every upsert is
 one BEGIN IMMEDIATE transaction (the write lock is taken before the read, so two writers cannot both decide to
 insert); unique indexes on the match-key digests back the rule up. `lock(key)` is a lock file per key beside the
-database. Columns added since a table was created are added on opening (ALTER TABLE … ADD COLUMN).
+database. Columns added since a table was created are added on opening (ALTER TABLE … ADD COLUMN). Shared limits
+(concurrency slots, the allowance) live in tables beside the token table, through connections of their own
+(sqlite_leases.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,7 @@ from connector.auth.stores.schema import (
     saved_id,
     to_row,
 )
+from connector.auth.stores.sqlite_leases import SqliteLeases
 from connector.auth.tokens import Token
 from connector.errors import ConnectionConfigError
 
@@ -49,6 +54,7 @@ class SqliteStore:
         self._busy_timeout = busy_timeout
         self._local = threading.local()  # one connection per thread: sqlite3 connections are not thread-safe
         self._lock_dir = self.path.with_name(self.path.name + ".locks")
+        self._leases = SqliteLeases(self.table, self._connect)
         t = self.table
         # The table name is validated above; every value is a bound parameter.
         self._sql_select = f'SELECT {", ".join(FIELDS)} FROM "{t}"'  # noqa: S608
@@ -96,12 +102,30 @@ class SqliteStore:
         name = hashlib.sha256(f"{self.table}\0{key}".encode("utf-8", "surrogatepass")).hexdigest()[:40]
         return file_lock(self._lock_dir / f"{name}.lock", timeout)
 
+    # -- shared limits (base.LeaseStore), in tables beside the token table: sqlite_leases.py ------------------
+
+    def acquire_slot(self, name: str, limit: int, ttl: float) -> str | None:
+        return self._leases.acquire_slot(name, limit, ttl)
+
+    def renew_slot(self, name: str, lease: str, ttl: float) -> bool:
+        return self._leases.renew_slot(name, lease, ttl)
+
+    def release_slot(self, name: str, lease: str) -> None:
+        self._leases.release_slot(name, lease)
+
+    def get_value(self, name: str) -> str | None:
+        return self._leases.get_value(name)
+
+    def set_value(self, name: str, value: str, ttl: float) -> None:
+        self._leases.set_value(name, value, ttl)
+
     def close(self) -> None:
-        """Close this thread's connection (others close when their thread ends)."""
+        """Close this thread's connections (others close when their thread ends)."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+        self._leases.close()
 
     # -- internals ---------------------------------------------------------------------------------------------
 
@@ -109,8 +133,19 @@ class SqliteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
             return conn
+        conn = self._connect(self._create, synchronous="FULL")
+        self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _connect(self, create: Callable[[sqlite3.Connection], None], *, synchronous: str) -> sqlite3.Connection:
+        """A new connection to the database (made private, in WAL mode), after `create` ran under the opening lock."""
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(open_private(self.path, os.O_RDWR))  # SQLite gives its -wal/-shm files the database's mode
+        if not self.path.exists():
+            # Created 0600 before SQLite opens it (SQLite gives its -wal/-shm files the database's mode). Never open
+            # an existing database file outside SQLite: closing any descriptor of it drops every POSIX lock this
+            # process holds on it, the locks of its other SQLite connections included, and lets a second writer in.
+            with contextlib.suppress(FileExistsError):
+                os.close(open_private(self.path, os.O_RDWR | os.O_EXCL))
         for path in (
             self.path,
             self.path.with_name(self.path.name + "-wal"),
@@ -125,13 +160,12 @@ class SqliteStore:
                 conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
                 conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
                 conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = FULL")
-                self._create(conn)
+                conn.execute(f"PRAGMA synchronous = {synchronous}")
+                create(conn)
         except TimeoutError:
             raise ConnectionConfigError(f"cannot open the SQLite token store {self.path}: busy") from None
         except sqlite3.DatabaseError as e:
             raise ConnectionConfigError(f"cannot open the SQLite token store {self.path}: {e}") from None
-        self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
     def _create(self, conn: sqlite3.Connection) -> None:

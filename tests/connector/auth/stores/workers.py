@@ -8,6 +8,7 @@ import threading
 import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 from connector.auth.refresh import ensure_fresh
 from connector.auth.stores import TokenStore, open_store
@@ -100,3 +101,52 @@ def hold_lock(db_path: str, key: str, ready: Event, release: Event) -> None:
     with SqliteStore(Path(db_path)).lock(key, timeout=10):
         ready.set()
         release.wait(30)
+
+
+def hold_slots(
+    url: str, env: dict[str, str], name: str, limit: int, threads: int, rounds: int, held: Any, results: Any
+) -> None:
+    """`threads` threads each take a slot `rounds` times (polling), count themselves into the shared `held`
+    ([now, peak] under its lock) while holding it, and give it back. Puts the slots this process took on
+    `results`."""
+    from connector.auth.stores.leases import leases_of
+
+    leases = leases_of(open_store(url, env=env))
+    assert leases is not None
+    taken = 0
+    guard = threading.Lock()
+
+    def run() -> None:
+        nonlocal taken
+        for _ in range(rounds):
+            lease = None
+            while lease is None:
+                lease = leases.acquire_slot(name, limit, 30.0)
+                if lease is None:
+                    time.sleep(0.002)
+            with held.get_lock():
+                held[0] += 1
+                held[1] = max(held[1], held[0])
+            time.sleep(0.003)
+            with held.get_lock():
+                held[0] -= 1
+            leases.release_slot(name, lease)
+            with guard:
+                taken += 1
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    results.put(taken)
+
+
+def take_slot_and_hang(url: str, env: dict[str, str], name: str, ttl: float, ready: Event) -> None:
+    """Take the only slot of `name` for `ttl` seconds, say so, and hang until killed (kill -9)."""
+    from connector.auth.stores.leases import leases_of
+
+    leases = leases_of(open_store(url, env=env))
+    assert leases is not None and leases.acquire_slot(name, 1, ttl) is not None
+    ready.set()
+    time.sleep(600)
