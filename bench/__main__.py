@@ -15,9 +15,9 @@ from bench import (
     partner_store,
     poll,
     protocol,
+    shared_limits,
     storm,
     temporal,
-    shared_limits,
     token_stores,
 )
 

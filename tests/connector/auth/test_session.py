@@ -273,7 +273,7 @@ async def test_concurrent_first_async_calls_refresh_once(anyio_backend: str, tmp
     for round_ in range(10):
         refreshes: list[httpx.Request] = []
 
-        async def handler(request: httpx.Request) -> httpx.Response:
+        async def handler(request: httpx.Request, refreshes: list[httpx.Request] = refreshes) -> httpx.Response:
             refreshes.append(request)
             await asyncio.sleep(0.01)  # a real round trip: the other tasks get to run meanwhile
             return httpx.Response(200, json=answer())
