@@ -206,16 +206,16 @@ def test_a_poll_automation_runs_each_new_record_once_across_runs(tmp_path: Path)
 
         first = create("Ada", "Bob", "Cy")
         assert run()[:2] == [
-            {"trigger": "crmNewRecords", "records": 3},
+            {"trigger": "crmNewRecords", "records": 3, "more": False},
             {"step": "mark", "action": "crmUpdateRecord", "calls": 3, "ok": True},
         ]
         assert run() == [
-            {"trigger": "crmNewRecords", "records": 0},
+            {"trigger": "crmNewRecords", "records": 0, "more": False},
             {"automation": "mark-new-leads", "ok": True, "ran": False, "steps": 0},
         ]
         later = create("Dee")
         assert run()[:2] == [
-            {"trigger": "crmNewRecords", "records": 1},
+            {"trigger": "crmNewRecords", "records": 1, "more": False},
             {"step": "mark", "action": "crmUpdateRecord", "calls": 1, "ok": True},
         ]
         for record_id, name in zip(first + later, ["Ada", "Bob", "Cy", "Dee"], strict=True):
