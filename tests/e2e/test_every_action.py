@@ -29,6 +29,7 @@ from connector.errors import (
     RateLimitedError,
     TransientError,
     Violation,
+    WebhookRejected,
     ZohoAPIError,
 )
 from connector.sandbox import SandboxState, serve_in_thread
@@ -124,6 +125,8 @@ def error_from_json(e: dict[str, Any]) -> ConnectorError:
         zoho = ZohoAPIError if kind == "zoho_error" else NotFoundError
         details = {k: e[k] for k in ("status", "code", "details", "request_id")}
         error = zoho(message=e["zoho_message"], **details, **common)
+    elif kind == "webhook_rejected":
+        error = WebhookRejected(e["message"], reason=e["reason"])
     else:
         raise AssertionError(f"the CLI printed an error of unknown type {kind!r}: {e}")
     assert error.kind == kind
