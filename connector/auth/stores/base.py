@@ -98,3 +98,25 @@ class LeaseStore(Protocol):
     def set_value(self, name: str, value: str, ttl: float) -> None:
         """Keep `value` (a short JSON text) under `name` for `ttl` seconds, replacing any earlier value."""
         ...
+
+
+class LeasesHeldBy:
+    """The LeaseStore methods of a store that keeps its leases in a helper object, `self._leases` (the SQLite,
+    file and SQL stores: sqlite_leases.py, leases.FileLeases, sql_leases.py)."""
+
+    _leases: LeaseStore
+
+    def acquire_slot(self, name: str, limit: int, ttl: float) -> str | None:
+        return self._leases.acquire_slot(name, limit, ttl)
+
+    def renew_slot(self, name: str, lease: str, ttl: float) -> bool:
+        return self._leases.renew_slot(name, lease, ttl)
+
+    def release_slot(self, name: str, lease: str) -> None:
+        self._leases.release_slot(name, lease)
+
+    def get_value(self, name: str) -> str | None:
+        return self._leases.get_value(name)
+
+    def set_value(self, name: str, value: str, ttl: float) -> None:
+        self._leases.set_value(name, value, ttl)

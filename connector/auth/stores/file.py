@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.auth.stores._common import open_private, private_dir, private_file
+from connector.auth.stores.base import LeasesHeldBy
 from connector.auth.stores.leases import FileLeases
 from connector.auth.stores.locks import file_lock
 from connector.auth.stores.schema import check_id, check_token, find_match, from_row, plan_upsert, saved_id, to_row
@@ -30,7 +31,7 @@ _FORMAT = "zoho-connector-tokens"
 _WRITE_TIMEOUT = 60.0
 
 
-class FileStore:
+class FileStore(LeasesHeldBy):
     """Tokens as JSON at `path` (mode 0600). `<path>.lock` serialises writers; `lock(key)` uses one lock file per
     key in `<path>.locks/`."""
 
@@ -40,7 +41,8 @@ class FileStore:
             raise ConnectionConfigError(f"the token file path must be absolute: {str(path)[:200]}")
         self._write_lock = self.path.with_name(self.path.name + ".lock")
         self._lock_dir = self.path.with_name(self.path.name + ".locks")
-        self._leases = FileLeases(self.path.with_name(self.path.name + ".limits.json"))
+        # shared limits (base.LeaseStore, through base.LeasesHeldBy)
+        self._leases: FileLeases = FileLeases(self.path.with_name(self.path.name + ".limits.json"))
 
     def find_token(self, token: Token) -> Token | None:
         return find_match(check_token(token), self._read())
@@ -76,23 +78,6 @@ class FileStore:
         private_dir(self._lock_dir)
         name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
         return file_lock(self._lock_dir / f"{name}.lock", timeout)
-
-    # -- shared limits (base.LeaseStore): `<path>.limits.json`, see leases.FileLeases ----------------------------
-
-    def acquire_slot(self, name: str, limit: int, ttl: float) -> str | None:
-        return self._leases.acquire_slot(name, limit, ttl)
-
-    def renew_slot(self, name: str, lease: str, ttl: float) -> bool:
-        return self._leases.renew_slot(name, lease, ttl)
-
-    def release_slot(self, name: str, lease: str) -> None:
-        self._leases.release_slot(name, lease)
-
-    def get_value(self, name: str) -> str | None:
-        return self._leases.get_value(name)
-
-    def set_value(self, name: str, value: str, ttl: float) -> None:
-        self._leases.set_value(name, value, ttl)
 
     # -- internals ---------------------------------------------------------------------------------------------
 

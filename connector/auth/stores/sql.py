@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from connector.auth.stores._common import lock_name, require, safe_url, validate_table
+from connector.auth.stores.base import LeasesHeldBy
 from connector.auth.stores.schema import (
     FIELDS,
     KEYS,
@@ -55,7 +56,7 @@ _DRIVERS = {
 _ATTEMPTS = 8
 
 
-class SqlStore:
+class SqlStore(LeasesHeldBy):
     """Tokens in a MySQL, MariaDB or PostgreSQL table. `url` is e.g. `mysql://user:pw@host:3306/db?table=t`."""
 
     def __init__(self, url: str) -> None:
@@ -93,7 +94,8 @@ class SqlStore:
         # opening one (a server process or thread, authentication) costs far more than the statement.
         lease_engine = sa.create_engine(sa_url, isolation_level="AUTOCOMMIT", pool_size=16, max_overflow=16, **common)
         sa.event.listen(lease_engine, "connect", _lease_session_mysql if self.is_mysql else _lease_session_postgresql)
-        self._leases = SqlLeases(lease_engine, self.table_name, is_mysql=self.is_mysql, error=self._error)
+        # shared limits (base.LeaseStore, through base.LeasesHeldBy)
+        self._leases: SqlLeases = SqlLeases(lease_engine, self.table_name, is_mysql=self.is_mysql, error=self._error)
 
     # -- the six methods ---------------------------------------------------------------------------------------
 
@@ -170,23 +172,6 @@ class SqlStore:
                     conn.commit()
         finally:
             conn.close()  # a closed session releases its locks even if the unlock failed
-
-    # -- shared limits (base.LeaseStore): sql_leases.py ----------------------------------------------------------
-
-    def acquire_slot(self, name: str, limit: int, ttl: float) -> str | None:
-        return self._leases.acquire_slot(name, limit, ttl)
-
-    def renew_slot(self, name: str, lease: str, ttl: float) -> bool:
-        return self._leases.renew_slot(name, lease, ttl)
-
-    def release_slot(self, name: str, lease: str) -> None:
-        self._leases.release_slot(name, lease)
-
-    def get_value(self, name: str) -> str | None:
-        return self._leases.get_value(name)
-
-    def set_value(self, name: str, value: str, ttl: float) -> None:
-        self._leases.set_value(name, value, ttl)
 
     # -- maintenance -------------------------------------------------------------------------------------------
 

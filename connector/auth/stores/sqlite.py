@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.auth.stores._common import open_private, private_dir, private_file, validate_table
+from connector.auth.stores.base import LeasesHeldBy
 from connector.auth.stores.locks import file_lock
 from connector.auth.stores.schema import (
     COLUMNS,
@@ -43,7 +44,7 @@ from connector.errors import ConnectionConfigError
 __all__ = ["SqliteStore"]
 
 
-class SqliteStore:
+class SqliteStore(LeasesHeldBy):
     """Tokens in table `table` (default `oauthtoken`) of the SQLite database at `path` (created 0600)."""
 
     def __init__(self, path: str | os.PathLike[str], *, table: str = "oauthtoken", busy_timeout: float = 30.0) -> None:
@@ -54,7 +55,8 @@ class SqliteStore:
         self._busy_timeout = busy_timeout
         self._local = threading.local()  # one connection per thread: sqlite3 connections are not thread-safe
         self._lock_dir = self.path.with_name(self.path.name + ".locks")
-        self._leases = SqliteLeases(self.table, self._connect)
+        # shared limits (base.LeaseStore, through base.LeasesHeldBy)
+        self._leases: SqliteLeases = SqliteLeases(self.table, self._connect)
         t = self.table
         # The table name is validated above; every value is a bound parameter.
         self._sql_select = f'SELECT {", ".join(FIELDS)} FROM "{t}"'  # noqa: S608
@@ -101,23 +103,6 @@ class SqliteStore:
         private_dir(self._lock_dir)
         name = hashlib.sha256(f"{self.table}\0{key}".encode("utf-8", "surrogatepass")).hexdigest()[:40]
         return file_lock(self._lock_dir / f"{name}.lock", timeout)
-
-    # -- shared limits (base.LeaseStore), in tables beside the token table: sqlite_leases.py ------------------
-
-    def acquire_slot(self, name: str, limit: int, ttl: float) -> str | None:
-        return self._leases.acquire_slot(name, limit, ttl)
-
-    def renew_slot(self, name: str, lease: str, ttl: float) -> bool:
-        return self._leases.renew_slot(name, lease, ttl)
-
-    def release_slot(self, name: str, lease: str) -> None:
-        self._leases.release_slot(name, lease)
-
-    def get_value(self, name: str) -> str | None:
-        return self._leases.get_value(name)
-
-    def set_value(self, name: str, value: str, ttl: float) -> None:
-        self._leases.set_value(name, value, ttl)
 
     def close(self) -> None:
         """Close this thread's connections (others close when their thread ends)."""
