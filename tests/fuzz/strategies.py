@@ -1,4 +1,4 @@
-"""Inputs for any action, from its own input schema: valid ones, and near-misses and garbage."""
+"""Inputs for any action or trigger, from its own input schema: valid ones, and near-misses and garbage."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from hypothesis_jsonschema import from_schema
 
 from connector import Connector
 
-__all__ = ["ACTIONS", "invalid_inputs", "json_values", "valid_inputs"]
+__all__ = ["ACTIONS", "TRIGGERS", "invalid_inputs", "json_values", "valid_inputs"]
 
 _CONNECTOR = Connector.load()
 ACTIONS: list[str] = sorted(_CONNECTOR.actions)  # every action, present and future
+TRIGGERS: list[str] = sorted(_CONNECTOR.manifest.triggers)  # and every trigger
 
 json_values: st.SearchStrategy[Any] = st.recursive(
     st.none()
@@ -29,7 +30,9 @@ json_values: st.SearchStrategy[Any] = st.recursive(
 
 
 def _schema(key: str) -> Mapping[str, Any]:
-    return _CONNECTOR.actions[key].input_schema
+    """An action's or a trigger's input schema (they share one namespace of keys)."""
+    found = _CONNECTOR.actions.get(key) or _CONNECTOR.manifest.triggers[key]
+    return found.input_schema
 
 
 @cache
