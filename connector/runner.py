@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
@@ -36,6 +36,9 @@ from connector.hooks import HOOKS
 from connector.manifest import Action, ConnectionDef, Manifest, Trigger, bundled_manifest, load_manifest
 from connector.named_connections import NamedConnections
 from connector.strategies import Pager
+
+if TYPE_CHECKING:
+    from connector.auth.stores.base import LeaseStore
 
 __all__ = ["Connector", "Stream"]
 
@@ -331,6 +334,22 @@ class Connector:
 
     def _runner(self, connection: ConnectionLike) -> Callable[[str, Mapping[str, Any]], dict[str, Any]]:
         return lambda action, inputs: self.run(action, inputs, connection=connection)
+
+    def shared_store(self, key: str, *, connection: ConnectionLike) -> LeaseStore | None:
+        """The slots and values of the token store that action or trigger `key` uses on `connection`: shared by
+        every worker of that store (engines keep a poll automation's state and run lock there). None when the
+        store is this process's alone (memory:) or lacks the LeaseStore methods."""
+        from connector.auth.stores.leases import leases_of
+
+        definition = self.manifest.triggers.get(key) or self.manifest.actions.get(key)
+        if definition is None:
+            raise InputValidationError(key, [Violation("(key)", "", "no action or trigger has this key")])
+        connection_def = self.manifest.connections[definition.connection]
+        resolved = self.resolved(connection_def, connection)
+        state = self._states.get(resolved, lambda c: self._new_state(c, connection_def))
+        if not state.tokens.uses_store:
+            return None
+        return leases_of(state.tokens.store)
 
     def close(self) -> None:
         self._clients.close()

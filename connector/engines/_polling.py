@@ -1,0 +1,161 @@
+"""Poll automations on an engine: the poll's state and the run's lock live in the connection's token store.
+
+A poll automation (`trigger: {poll: {trigger, inputs, cron}}`) runs on an engine as windows, each one an engine
+task or activity, in this order and never two runs of one automation at once:
+
+    lease = begin(connector, job)                 # None: a run of this automation is still going; skip this one
+    while True:
+        window = poll_window(connector, job, lease)   # {"records", "state", "more"}, from the stored state
+        ... the automation's steps on window["records"] (none when empty) ...
+        commit(connector, job, lease, window["state"])  # only once every step succeeded
+        if not window["more"]: break
+    finish(connector, job, lease)
+
+The state is kept under the job's name in the connection's token store (base.LeaseStore values), the one store
+every worker of that connection shares, so the next run, on any worker or machine, starts where this one ended. A
+window whose steps fail leaves the state where it was: the next run hands out the same records again (the shipped
+automations upsert, so a window written twice leaves each record once). The lock is a lease of one slot that
+expires `lock_seconds` after it was last renewed (each window renews it), so a run whose worker died blocks the
+automation no longer than that; a run that finds its lease gone (it ran past it, and another run may have started)
+stops before saving anything.
+
+Every function here is blocking and does I/O: engines call them from an activity or a task, never from workflow
+code. Job and window are plain JSON, so they travel in engine messages and histories (they hold no secret: a
+connection NAME, trigger inputs, record ids and timestamps).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from connector.errors import ConnectionConfigError, ConnectorError, InputValidationError, Violation
+
+if TYPE_CHECKING:
+    from connector.auth.stores.base import LeaseStore
+    from connector.automations import Automation
+    from connector.runner import Connector
+
+__all__ = ["LOCK_SECONDS", "STATE_SECONDS", "LostLock", "PollJob", "begin", "commit", "finish", "poll_window"]
+
+LOCK_SECONDS = 3600.0  # a run's lock outlives a dead worker by at most this long; each window renews it
+STATE_SECONDS = 10 * 366 * 86400.0  # store values expire; a poll's state should not (ten years)
+
+
+class LostLock(ConnectorError):
+    """The run's lock expired before it saved its state: another run may have taken over, so this one stops
+    without saving (its windows' records will be handed out again, never lost)."""
+
+    kind = "lost_lock"
+
+
+@dataclass(frozen=True)
+class PollJob:
+    """One poll automation on one connection: what identifies its state and its lock."""
+
+    automation: str
+    trigger: str
+    connection: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    lock_seconds: float = LOCK_SECONDS
+
+    @classmethod
+    def of(cls, automation: Automation, connection: str, *, lock_seconds: float = LOCK_SECONDS) -> PollJob:
+        poll = automation.trigger.get("poll")
+        if not isinstance(poll, Mapping):
+            problem = f"expected an automation with a poll trigger; this one's is {automation.trigger_kind}"
+            raise InputValidationError(automation.source, [Violation("trigger", "/trigger", problem)])
+        return cls(automation.name, poll["trigger"], connection, dict(poll.get("inputs") or {}), lock_seconds)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "automation": self.automation,
+            "trigger": self.trigger,
+            "connection": self.connection,
+            "inputs": self.inputs,
+            "lock_seconds": self.lock_seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PollJob:
+        return cls(
+            str(data["automation"]),
+            str(data["trigger"]),
+            str(data["connection"]),
+            dict(data.get("inputs") or {}),
+            float(data.get("lock_seconds") or LOCK_SECONDS),
+        )
+
+    @property
+    def state_name(self) -> str:
+        """Where the state is kept: per automation, trigger and connection (a new trigger starts afresh)."""
+        return "zoho-poll-state:" + self._digest()
+
+    @property
+    def lock_name(self) -> str:
+        return "zoho-poll-lock:" + self._digest()
+
+    def _digest(self) -> str:
+        # Store names are short ASCII (base.LeaseStore); the automation's name may be neither.
+        identity = json.dumps([self.automation, self.trigger, self.connection], ensure_ascii=False)
+        return hashlib.sha256(identity.encode()).hexdigest()[:40]
+
+
+def begin(connector: Connector, job: PollJob) -> str | None:
+    """Take the automation's lock: a lease id, or None when another run holds it (this run should then end
+    without polling)."""
+    return _store(connector, job).acquire_slot(job.lock_name, 1, job.lock_seconds)
+
+
+def poll_window(connector: Connector, job: PollJob, lease: str) -> dict[str, Any]:
+    """The next window of what is new since the stored state: `{"records", "state", "more"}` (the trigger's own
+    answer). Renews the lock first; the stored state is not changed (see `commit`)."""
+    store = _store(connector, job)
+    _renew(store, job, lease)
+    text = store.get_value(job.state_name)
+    state = None if text is None else json.loads(text)
+    answer = connector.poll(job.trigger, job.inputs, state, connection=job.connection)
+    return {"records": answer["records"], "state": answer["state"], "more": bool(answer.get("more"))}
+
+
+def commit(connector: Connector, job: PollJob, lease: str, state: Any) -> None:
+    """Keep `state` (a window's, once its steps succeeded) for the next window or run. Refuses, saving nothing,
+    when the lock was lost."""
+    store = _store(connector, job)
+    _renew(store, job, lease)
+    store.set_value(job.state_name, json.dumps(state, ensure_ascii=False, separators=(",", ":")), STATE_SECONDS)
+
+
+def finish(connector: Connector, job: PollJob, lease: str) -> None:
+    """Give the lock back (harmless when it already expired)."""
+    _store(connector, job).release_slot(job.lock_name, lease)
+
+
+def stored_state(connector: Connector, job: PollJob) -> Any:
+    """The state the last committed window left (None before the first): for operators and tests."""
+    text = _store(connector, job).get_value(job.state_name)
+    return None if text is None else json.loads(text)
+
+
+def _renew(store: LeaseStore, job: PollJob, lease: str) -> None:
+    if not store.renew_slot(job.lock_name, lease, job.lock_seconds):
+        raise LostLock(
+            f"automation {job.automation!r}: this run's lock expired (it was not renewed within "
+            f"{job.lock_seconds:g} s), so another run may have started; it stops without saving its poll state, "
+            "and the next run hands out the same records again",
+            retryable=False,
+        )
+
+
+def _store(connector: Connector, job: PollJob) -> LeaseStore:
+    store = connector.shared_store(job.trigger, connection=job.connection)
+    if store is None:
+        raise ConnectionConfigError(
+            f"connection {job.connection!r}: a poll automation on an engine keeps its state in the connection's "
+            "token store, shared by every worker; this connection's store is one process's (memory:) or cannot "
+            "keep values. Use a SQLite file, MySQL/MariaDB, PostgreSQL or Redis store"
+        )
+    return store

@@ -1,0 +1,107 @@
+"""Poll automations' state and lock in the connection's token store (connector/engines/_polling.py), engine-free:
+the pieces every engine adapter calls, against the sandbox's Partner Store and a SQLite token store."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from connector import Connector
+from connector.automations import load_automation
+from connector.engines import _polling
+from connector.errors import ConnectionConfigError
+from connector.manifest import bundled_manifest, data_root
+from connector.sandbox import SandboxState, serve_in_thread
+from tests.e2e.connections import with_refresh_token
+
+
+@pytest.fixture
+def store_sandbox(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    with serve_in_thread(SandboxState()) as base:
+        connection = {**with_refresh_token(base, tmp_path), "store_url": f"{base}/api/v1/partner"}
+        path = tmp_path / "connections.json"
+        path.write_text(json.dumps({"zoho": connection}))
+        yield base, path
+
+
+@pytest.fixture
+def job() -> _polling.PollJob:
+    automation = load_automation(
+        data_root() / "automations" / "partner-store" / "transactions.yaml", bundled_manifest()
+    )
+    return _polling.PollJob.of(automation, "zoho")
+
+
+def windows(connector: Connector, job: _polling.PollJob, lease: str) -> list[list[Any]]:
+    """Every window of one run, committing each: the record ids per window."""
+    seen = []
+    while True:
+        window = _polling.poll_window(connector, job, lease)
+        seen.append([r["id"] for r in window["records"]])
+        _polling.commit(connector, job, lease, window["state"])
+        if not window["more"]:
+            return seen
+
+
+def test_windows_resume_from_the_committed_state_on_another_connector(
+    store_sandbox: tuple[str, Path], job: _polling.PollJob
+) -> None:
+    base, connections = store_sandbox
+    httpx.post(f"{base}/__sandbox/store", json={"add": {"kind": "transactions", "count": 450}}).raise_for_status()
+    with Connector.load(connections=connections) as first:
+        lease = _polling.begin(first, job)
+        assert lease is not None
+        assert _polling.begin(first, job) is None  # one run of an automation at a time
+        window = _polling.poll_window(first, job, lease)
+        assert len(window["records"]) == 200 and window["more"]
+        _polling.commit(first, job, lease, window["state"])
+        _polling.poll_window(first, job, lease)  # polled, but its steps "failed": nothing committed
+        _polling.finish(first, job, lease)
+        first_ids = [r["id"] for r in window["records"]]
+    with Connector.load(connections=connections) as second:  # another worker, sharing the token store
+        assert _polling.stored_state(second, job) is not None
+        lease = _polling.begin(second, job)
+        assert lease is not None
+        rest = windows(second, job, lease)
+        _polling.finish(second, job, lease)
+        everything = first_ids + [rid for window_ids in rest for rid in window_ids]
+        listed = second.run("storeListTransactions", {"fetchAll": True}, connection="zoho")["data"]
+    assert sorted(everything) == sorted(r["id"] for r in listed)  # each once: none lost, none repeated
+
+
+def test_a_run_whose_lock_expired_saves_nothing(store_sandbox: tuple[str, Path], job: _polling.PollJob) -> None:
+    _, connections = store_sandbox
+    short = _polling.PollJob.from_dict({**job.to_dict(), "lock_seconds": 0.05})
+    with Connector.load(connections=connections) as connector:
+        lease = _polling.begin(connector, short)
+        assert lease is not None
+        window = _polling.poll_window(connector, short, lease)
+        time.sleep(0.1)
+        taken = _polling.begin(connector, short)  # the lock expired: another run may take it
+        assert taken is not None
+        with pytest.raises(_polling.LostLock, match="expired"):
+            _polling.commit(connector, short, lease, window["state"])
+        assert _polling.stored_state(connector, short) is None
+
+
+def test_a_memory_token_store_is_refused_with_what_to_use(tmp_path: Path, job: _polling.PollJob) -> None:
+    with serve_in_thread(SandboxState()) as base:
+        connection = {**with_refresh_token(base, tmp_path), "token_store": "memory:"}
+        with (
+            Connector.load(connections={"zoho": connection}) as connector,
+            pytest.raises(ConnectionConfigError, match="SQLite file, MySQL/MariaDB, PostgreSQL or Redis"),
+        ):
+            _polling.begin(connector, job)
+
+
+def test_the_state_is_kept_per_automation_trigger_and_connection(job: _polling.PollJob) -> None:
+    other = _polling.PollJob.from_dict({**job.to_dict(), "connection": "other"})
+    assert job.state_name != other.state_name and job.lock_name != other.lock_name
+    assert len(job.state_name) <= 64 and job.state_name.isascii()
+    assert _polling.PollJob.from_dict(job.to_dict()) == job
