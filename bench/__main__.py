@@ -11,6 +11,7 @@ from bench import (
     celery,
     connections,
     core,
+    engine_limits,
     files,
     partner_store,
     poll,
@@ -49,6 +50,8 @@ def main() -> None:
     temporal.main()
     print("\n== many workers, one account: shared limits ==")
     shared_limits.main([])
+    print("\n== many engine workers, one account: shared limits on Celery and Temporal ==")
+    engine_limits.main([])
 
 
 if __name__ == "__main__":

@@ -81,9 +81,9 @@ def dev_server() -> Iterator[str]:
 
 
 @contextmanager
-def workers(count: int, address: str, connections: Path, folder: Path) -> Iterator[None]:
+def workers(count: int, address: str, connections: Path, folder: Path, concurrency: int = 8) -> Iterator[None]:
     command = [str(BIN / "zoho-connector"), "--connections", str(connections), "temporal", "worker"]
-    command += ["--address", address, "--task-queue", QUEUE]
+    command += ["--address", address, "--task-queue", QUEUE, "--concurrency", str(concurrency)]
     logs = [folder / f"worker-{n}.log" for n in range(count)]
     started = [subprocess.Popen(command, stderr=log.open("wb")) for log in logs]
     try:
