@@ -2,6 +2,8 @@
 
     zoho.run_action      activity; payload {"action", "inputs", "connection": NAME} → the action's {"data": …}
     zoho.plan_automation activity; {"automation": file content} → the checked steps (validated by the worker)
+    zoho.poll_begin, zoho.poll_window, zoho.poll_commit, zoho.poll_finish
+                         activities; a poll automation's lock and state in the connection's token store (_polling)
     zoho.automation      workflow; {"automation": file content, "connection": NAME, "trigger"?, "options"?}
 
 Workers run the connector in engine mode, so Temporal does every retry: a ConnectorError becomes an
@@ -17,6 +19,14 @@ attempt that follows a dead worker starts from the last checkpoint Temporal kept
 All records come back in the activity's result, which Temporal stores in the workflow's history: past
 `max_result_bytes` (1.5 MB, under Temporal's 2 MB payload limit) the activity fails, not retryable, and says to
 fetch page by page, narrow the query or use a bulk read.
+
+A poll automation (`trigger: {poll: {trigger, inputs, cron}}`) started without records polls on the engine: the
+workflow takes the automation's lock (another run going: this one ends, skipped), then window after window polls
+from the state the last run kept, runs the steps on the window's records and keeps its state once they succeeded,
+until the trigger has nothing more, and gives the lock back however it ends. Every window is a few activities whose
+records are in the history, so after `poll_windows_per_run` windows the run continues as new, carrying its lease.
+`schedule_automation` schedules such a file on its `cron`. A batch step that did not write every item fails the run
+(not retryable), so a window with refused or in-doubt records is never marked done.
 """
 
 from __future__ import annotations

@@ -891,3 +891,20 @@ def test_cron_of_reads_a_schedule_or_a_polls_cron_and_refuses_the_rest() -> None
     ):
         temporal.cron_of(temporal.checked_automation(without, "no-cron.yaml"))
     assert temporal.cron_of(temporal.checked_automation(CREATE_THEN_READ)) == "*/5 * * * *"
+
+
+def test_a_polling_step_whose_lock_is_gone_is_not_retried_and_a_bad_payload_is_named(store: Store) -> None:
+    job = store.job.to_dict()
+    with pytest.raises(ApplicationError) as lost:
+        ActivityEnvironment().run(temporal.poll_commit, {"job": job, "lease": "not-ours", "state": {"x": 1}})
+    assert (lost.value.type, lost.value.non_retryable) == ("lost_lock", True)
+    assert _polling.stored_state(store.engine, store.job) is None  # nothing saved
+    with pytest.raises(ApplicationError) as no_lease:
+        ActivityEnvironment().run(temporal.poll_finish, {"job": job})
+    assert (no_lease.value.type, no_lease.value.non_retryable) == ("invalid_input", True)
+    assert "lease" in no_lease.value.message
+    with pytest.raises(ApplicationError) as settings:
+        ActivityEnvironment().run(temporal.poll_begin, {"job": {**job, "connection": store.connection}})
+    assert settings.value.type == "invalid_input" and store.connection["refresh_token"] not in settings.value.message
+    lease = ActivityEnvironment().run(temporal.poll_begin, {"job": job})
+    assert isinstance(lease, str) and ActivityEnvironment().run(temporal.poll_begin, {"job": job}) is None
