@@ -2,6 +2,8 @@
 
     zoho.run_action      activity; payload {"action", "inputs", "connection": NAME} → the action's {"data": …}
     zoho.plan_automation activity; {"automation": file content} → the checked steps (validated by the worker)
+    zoho.poll_begin, zoho.poll_window, zoho.poll_commit, zoho.poll_finish
+                         activities; a poll automation's lock and state in the connection's token store (_polling)
     zoho.automation      workflow; {"automation": file content, "connection": NAME, "trigger"?, "options"?}
 
 Workers run the connector in engine mode, so Temporal does every retry: a ConnectorError becomes an
@@ -17,6 +19,14 @@ attempt that follows a dead worker starts from the last checkpoint Temporal kept
 All records come back in the activity's result, which Temporal stores in the workflow's history: past
 `max_result_bytes` (1.5 MB, under Temporal's 2 MB payload limit) the activity fails, not retryable, and says to
 fetch page by page, narrow the query or use a bulk read.
+
+A poll automation (`trigger: {poll: {trigger, inputs, cron}}`) started without records polls on the engine: the
+workflow takes the automation's lock (another run going: this one ends, skipped), then window after window polls
+from the state the last run kept, runs the steps on the window's records and keeps its state once they succeeded,
+until the trigger has nothing more, and gives the lock back however it ends. Every window is a few activities whose
+records are in the history, so after `poll_windows_per_run` windows the run continues as new, carrying its lease.
+`schedule_automation` schedules such a file on its `cron`. A batch step that did not write every item fails the run
+(not retryable), so a window with refused or in-doubt records is never marked done.
 """
 
 from __future__ import annotations
@@ -56,15 +66,26 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 with workflow.unsafe.imports_passed_through():
     from connector._redact import redact_value
-    from connector.automations import Automation, AutomationError, load_automation, parse, step_calls
-    from connector.engines._common import checked_payload, engine_connector
+    from connector.automations import (
+        Automation,
+        AutomationError,
+        item_failures,
+        items_error,
+        load_automation,
+        parse,
+        step_calls,
+    )
+    from connector.engines import _polling
+    from connector.engines._common import CONNECTION_NAME, checked_payload, engine_connector
     from connector.errors import ConnectorError, InputValidationError, Violation
     from connector.runner import Stream
 
 if TYPE_CHECKING:
     from connector.models import Action, Manifest
+    from connector.runner import Connector
 
 __all__ = [
+    "ACTIVITIES",
     "MAX_RESULT_BYTES",
     "TASK_QUEUE",
     "AutomationWorkflow",
@@ -74,6 +95,10 @@ __all__ = [
     "cron_of",
     "option_problems",
     "plan_automation",
+    "poll_begin",
+    "poll_commit",
+    "poll_finish",
+    "poll_window",
     "run_action",
     "running_worker",
     "schedule_automation",
@@ -245,6 +270,77 @@ class _Pulse:
             self._thread.join()
 
 
+# --- poll automations: the poll's state and the run's lock, kept in the connection's token store ----------------
+
+
+@activity.defn(name="zoho.poll_begin")
+def poll_begin(payload: dict[str, Any]) -> str | None:
+    """Take the poll automation's lock: a lease id, or None when another run holds it (`_polling.begin`)."""
+    lease: str | None = _polling_step(payload, lambda connector, job: _polling.begin(connector, job))
+    return lease
+
+
+@activity.defn(name="zoho.poll_window")
+def poll_window(payload: dict[str, Any]) -> dict[str, Any]:
+    """The next window from the stored state, `{"records", "state", "more"}`; renews the lock, saves nothing."""
+    lease = _lease(payload)
+    with _Pulse():
+        window: dict[str, Any] = _polling_step(payload, lambda c, job: _polling.poll_window(c, job, lease))
+        return window
+
+
+@activity.defn(name="zoho.poll_commit")
+def poll_commit(payload: dict[str, Any]) -> None:
+    """Keep a window's state once its steps succeeded; refused (LostLock, not retryable) when the lock was lost."""
+    lease, state = _lease(payload), payload.get("state")
+    _polling_step(payload, lambda connector, job: _polling.commit(connector, job, lease, state))
+
+
+@activity.defn(name="zoho.poll_finish")
+def poll_finish(payload: dict[str, Any]) -> None:
+    """Give the lock back."""
+    lease = _lease(payload)
+    _polling_step(payload, lambda connector, job: _polling.finish(connector, job, lease))
+
+
+def _polling_step(payload: Any, call: Callable[[Connector, _polling.PollJob], Any]) -> Any:
+    try:
+        job = _poll_job(payload)
+        return call(engine_connector(), job)
+    except ConnectorError as exc:
+        raise application_error(exc) from None
+    except ApplicationError:
+        raise
+    except Exception as exc:
+        # The store's own failure (a dropped database connection, …): tried again. Committing a state or giving
+        # the lock back twice is harmless; a lock taken by an attempt whose answer was lost is held by nobody, so
+        # the retry finds it taken and the run is skipped, and the lock expires after its lock_seconds.
+        raise ApplicationError(f"{type(exc).__name__} while keeping the poll's state", type="unexpected") from None
+
+
+def _poll_job(payload: Any) -> _polling.PollJob:
+    job = payload.get("job") if isinstance(payload, Mapping) else None
+    try:
+        if not isinstance(job, Mapping):
+            raise TypeError
+        parsed = _polling.PollJob.from_dict(job)
+    except (KeyError, TypeError, ValueError):
+        expected = "expected {job: {automation, trigger, connection, inputs}, lease?, state?}"
+        raise ApplicationError(expected, type="invalid_input", non_retryable=True) from None
+    if not CONNECTION_NAME.fullmatch(parsed.connection):
+        message = "job.connection: expected the NAME of a connection in the workers' connections file"
+        raise ApplicationError(message, type="invalid_input", non_retryable=True)
+    return parsed
+
+
+def _lease(payload: Any) -> str:
+    lease = payload.get("lease") if isinstance(payload, Mapping) else None
+    if not isinstance(lease, str) or not lease:
+        message = "lease: expected the lease id zoho.poll_begin gave"
+        raise ApplicationError(message, type="invalid_input", non_retryable=True)
+    return lease
+
+
 # --- the workflow ----------------------------------------------------------------------------------------------
 
 
@@ -252,8 +348,16 @@ class _Pulse:
 class AutomationWorkflow:
     """Runs an automation's steps in order; a step with `for_each` runs one activity per element, concurrently
     (at most `options.for_each_concurrency` at once; 1 runs them in order), its result the list of their answers.
-    Deterministic: the plan comes from an activity, references are resolved by pure functions, and every call to
-    Zoho is a `zoho.run_action` activity under the retry policy of `options.retry`."""
+    A step whose answer lists items the action did not write (a batch with refused or in-doubt records) fails the
+    run, as `run_automation` does. Deterministic: the plan comes from an activity, references are resolved by pure
+    functions, and every call to Zoho or to the token store is an activity under the retry policy of
+    `options.retry`.
+
+    A poll automation started without records polls itself: under the automation's lock (a second run meanwhile
+    ends at once, `ran` false and `skipped` saying why), window after window from the state the last run left,
+    the steps on each window's records, the window's state kept once they succeeded, until the trigger has nothing
+    more; the lock is given back however the run ends. Past `options.poll_windows_per_run` windows (or when
+    Temporal suggests it) the run continues as new with the lock, so a long backlog never grows one history."""
 
     @workflow.run
     async def run(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -265,10 +369,58 @@ class AutomationWorkflow:
             retry_policy=RetryPolicy(maximum_attempts=3),
         )
         automation = Automation.from_dict(plan)
+        if automation.trigger_kind == "poll" and params.get("trigger") is None:
+            return await self._poll(automation, connection, options, params)
         context: dict[str, Any] = {"trigger": dict(params.get("trigger") or {}), "steps": {}}
         outcome = {"automation": automation.name, "trigger": context["trigger"], "steps": context["steps"]}
         if automation.trigger_kind != "schedule" and not context["trigger"].get("records"):
             return {**outcome, "ran": False}  # as run_automation: a poll or webhook with no records runs nothing
+        await self._steps(automation, context, connection, options)
+        return {**outcome, "ran": True}
+
+    async def _poll(
+        self, automation: Automation, connection: str, options: dict[str, Any], params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        job = _polling.PollJob.of(automation, connection)
+        trigger = job.trigger
+        carried = _carried(params.get("poll"))  # a run that continued as new holds the lock already
+        counts = {key: carried.get(key, 0) for key in ("polls", "windows", "records")}
+        outcome: dict[str, Any] = {"automation": automation.name, "trigger": {"poll": trigger}}
+        if carried:
+            lease = carried["lease"]
+        else:
+            lease = await _poll_activity("zoho.poll_begin", {"job": job.to_dict()}, trigger, options)
+            if lease is None:
+                skipped = "another run of this automation is going (it holds the automation's lock)"
+                return {**outcome, **counts, "ran": False, "skipped": skipped}
+        held = {"job": job.to_dict(), "lease": lease}
+        handed_over = False
+        try:
+            this_run = 0
+            while True:
+                window = await _poll_activity("zoho.poll_window", held, trigger, options)
+                counts["polls"] += 1
+                this_run += 1
+                if window["records"]:
+                    await self._steps(automation, _context(window["records"]), connection, options)
+                    counts["windows"] += 1
+                    counts["records"] += len(window["records"])
+                await _poll_activity("zoho.poll_commit", {**held, "state": window["state"]}, trigger, options)
+                if not window["more"]:
+                    break
+                if this_run >= options["poll_windows_per_run"] or workflow.info().is_continue_as_new_suggested():
+                    handed_over = True
+                    workflow.continue_as_new({**params, "poll": {"lease": lease, **counts}})
+        except BaseException:
+            if not handed_over:
+                await _let_go(held, trigger, options)  # the run's own failure is the one to report
+            raise
+        await _poll_activity("zoho.poll_finish", held, trigger, options)
+        return {**outcome, **counts, "ran": counts["windows"] > 0}
+
+    async def _steps(
+        self, automation: Automation, context: dict[str, Any], connection: str, options: dict[str, Any]
+    ) -> None:
         for step in automation.steps:
             try:
                 calls = step_calls(step, context)
@@ -276,8 +428,12 @@ class AutomationWorkflow:
                 error = application_error(AutomationError(automation.source, exc.problems))
                 raise ApplicationError(error.message, *error.details, type=error.type, non_retryable=True) from None
             results = await self._calls(step.name, step.action, calls, connection, options)
+            for index, result in enumerate(results):
+                failures = item_failures(result)
+                if failures:
+                    call = index if step.for_each is not None else None
+                    raise _items_failed(step.name, step.action, call, result, failures)
             context["steps"][step.name] = results if step.for_each is not None else results[0]
-        return {**outcome, "ran": True}
 
     async def _calls(
         self, name: str, action: str, calls: list[dict[str, Any]], connection: str, options: dict[str, Any]
@@ -289,6 +445,74 @@ class AutomationWorkflow:
                 return await _activity(name, action, inputs, connection, options)
 
         return list(await asyncio.gather(*(one(inputs) for inputs in calls)))
+
+
+def _context(records: list[Any]) -> dict[str, Any]:
+    return {"trigger": {"records": records}, "steps": {}}
+
+
+def _items_failed(
+    name: str, action: str, call: int | None, result: Any, failures: list[dict[str, Any]]
+) -> ApplicationError:
+    """A batch step that did not write every item fails the run, not retryable (its other items were written: the
+    workflow does not send them again), naming the step as local runs do; a poll window's state is then not kept."""
+    error = application_error(items_error(failures, len(result["data"])))
+    details = {**error.details[0], "step": name, **({"call": call} if call is not None else {})}
+    where = f"step {name!r} ({action}" + (f", call {call}" if call is not None else "") + ")"
+    return ApplicationError(f"{where} failed: {error.message}", details, type=error.type, non_retryable=True)
+
+
+def _carried(value: Any) -> dict[str, Any]:
+    """What a run that continued as new passed on: its lease and counts ({} for a first run)."""
+    if value is None:
+        return {}
+    counts = ("polls", "windows", "records")
+    if (
+        not isinstance(value, Mapping)
+        or not isinstance(value.get("lease"), str)
+        or not all(type(value.get(key, 0)) is int and value.get(key, 0) >= 0 for key in counts)
+    ):
+        raise ApplicationError(
+            "poll: expected {lease, polls, windows, records}, as a run that continued as new passes on",
+            type="invalid_input",
+            non_retryable=True,
+        )
+    return {"lease": value["lease"], **{key: int(value.get(key, 0)) for key in counts}}
+
+
+async def _poll_activity(name: str, payload: dict[str, Any], trigger: str, options: dict[str, Any]) -> Any:
+    """One polling step under the workflow's retry policy; a failure fails the run, naming the trigger."""
+    retry = options["retry"]
+    long = name == "zoho.poll_window"  # a poll reads the source, maybe several pages; the others are one store call
+    try:
+        return await workflow.execute_activity(
+            name,
+            payload,
+            start_to_close_timeout=timedelta(seconds=options["timeout_seconds"] if long else 120),
+            heartbeat_timeout=timedelta(seconds=options["heartbeat_seconds"]) if long else None,
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=retry["initial_seconds"]),
+                backoff_coefficient=retry["backoff"],
+                maximum_interval=timedelta(seconds=retry["maximum_seconds"]),
+                maximum_attempts=retry["maximum_attempts"],
+            ),
+        )
+    except ActivityError as err:
+        cause = err.cause
+        what = f"poll {trigger!r} ({name})"
+        if isinstance(cause, ApplicationError):
+            raise ApplicationError(
+                f"{what} failed: {cause.message}", *cause.details, type=cause.type, non_retryable=True
+            ) from err
+        raise ApplicationError(f"{what} failed: {err.message}", non_retryable=True) from err
+
+
+async def _let_go(held: dict[str, Any], trigger: str, options: dict[str, Any]) -> None:
+    """Give the lock back after a failure, without hiding it: a lock not given back expires on its own."""
+    try:
+        await _poll_activity("zoho.poll_finish", held, trigger, options)
+    except ApplicationError:
+        workflow.logger.warning("could not give back the lock of poll %r; it expires on its own", trigger)
 
 
 async def _activity(name: str, action: str, inputs: dict[str, Any], connection: str, options: dict[str, Any]) -> Any:
@@ -321,6 +545,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "timeout_seconds": 3600.0,  # one action, a whole Fetch All or bulk read included
     "heartbeat_seconds": 60.0,  # a dead worker's activity is retried elsewhere after this long
     "for_each_concurrency": 4,
+    "poll_windows_per_run": 10,  # a poll run continues as new after this many windows: a history of a few MB
 }
 
 
@@ -447,9 +672,9 @@ async def schedule_automation(
     options: Mapping[str, Any] | None = None,
     file: str | None = None,
 ) -> str:
-    """Create (or replace) the Temporal Schedule of an automation whose trigger is `{schedule: {cron}}` (UTC, as
-    automation files say); runs never overlap (a run still going when the next is due skips that one). Returns
-    the schedule id."""
+    """Create (or replace) the Temporal Schedule of an automation whose trigger is `{schedule: {cron}}` or
+    `{poll: {trigger, inputs, cron}}` (UTC, as automation files say; a poll's runs poll from the state the last one
+    kept); runs never overlap (a run still going when the next is due skips that one). Returns the schedule id."""
     automation = checked_automation(source, file)
     cron = cron_of(automation)
     sid = schedule_id or f"zoho-automation-{automation.name}"
@@ -474,6 +699,16 @@ async def schedule_automation(
     return sid
 
 
+ACTIVITIES: tuple[Callable[..., Any], ...] = (
+    run_action,
+    plan_automation,
+    poll_begin,
+    poll_window,
+    poll_commit,
+    poll_finish,
+)
+
+
 def workflow_runner() -> SandboxedWorkflowRunner:
     """Temporal's workflow sandbox, with the connector passed through: it is pure Python with no global side
     effects at import, so it is loaded once rather than for every workflow run (also for a Replayer)."""
@@ -481,11 +716,14 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 def cron_of(automation: Automation) -> str:
-    """The cron expression of an automation's schedule trigger; an error for any other trigger."""
-    cron = automation.trigger.get("schedule", {}).get("cron")
+    """The cron expression of an automation's schedule trigger, or of its poll trigger (how often it polls); an
+    error for a webhook, or a poll without a cron."""
+    body = automation.trigger.get(automation.trigger_kind)
+    cron = body.get("cron") if automation.trigger_kind in ("schedule", "poll") and isinstance(body, Mapping) else None
     if not isinstance(cron, str):
         problem = (
-            f"only an automation with a schedule trigger can be scheduled; this one's is {automation.trigger_kind}"
+            "only an automation with a schedule trigger, or a poll trigger with a cron, can be scheduled; this "
+            f"one's is {automation.trigger_kind}" + (" without a cron" if automation.trigger_kind == "poll" else "")
         )
         raise AutomationError(automation.source, [Violation("trigger", "/trigger", problem)])
     return cron
@@ -499,14 +737,15 @@ async def running_worker(
     max_concurrent_activities: int = 8,
     activities: Sequence[Callable[..., Any]] | None = None,
 ) -> AsyncIterator[Worker]:
-    """A worker polling `task_queue` for the automation workflow and the activities (default: run_action and
-    plan_automation; pass others to add your own or wrap these), until the block ends."""
+    """A worker polling `task_queue` for the automation workflow and the activities (default: ACTIVITIES, i.e.
+    run_action, plan_automation and the four polling steps; pass others to add your own or wrap these), until the
+    block ends."""
     executor = ThreadPoolExecutor(max_workers=max_concurrent_activities, thread_name_prefix="zoho-activity")
     worker = Worker(
         client,
         task_queue=task_queue,
         workflows=[AutomationWorkflow],
-        activities=list(activities or (run_action, plan_automation)),
+        activities=list(activities or ACTIVITIES),
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities,
         workflow_runner=workflow_runner(),

@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--namespace", default=namespace, help=f"the Temporal namespace (default {namespace})")
         p.add_argument("--task-queue", default=queue, help=f"the task queue workers poll (default {queue})")
 
-    p = sub.add_parser("worker", help="run a worker: the automation workflow and the zoho.run_action activity")
+    p = sub.add_parser("worker", help="run a worker: the automation workflow and its activities (zoho.run_action, …)")
     server_options(p)
     p.add_argument("--concurrency", type=int, default=8, help="activities run at once (threads; default 8)")
     p.set_defaults(handler=_worker, prepare=_prepare_worker)
@@ -88,7 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true", help="print the workflow id and return without waiting")
     p.set_defaults(handler=_start, prepare=_prepare_start)
 
-    p = sub.add_parser("schedule", help="create or replace the Temporal Schedule of an automation's cron trigger")
+    p = sub.add_parser(
+        "schedule", help="create or replace the Temporal Schedule of an automation's cron (a schedule's, or a poll's)"
+    )
     p.add_argument("file")
     server_options(p)
     p.add_argument("--connection", help=CONNECTION_HELP)

@@ -26,7 +26,10 @@ import httpx
 import pytest
 
 from connector import Connector
+from connector.automations import AutomationError, load_automation
+from connector.manifest import bundled_manifest, data_root
 from connector.sandbox import DEFAULT_CLIENT_SECRET, SandboxState, serve_in_thread
+from connector.strategies.partner_store import plan, setup
 from tests.e2e.connections import with_refresh_token
 
 BIN = Path(sys.executable).parent
@@ -54,13 +57,14 @@ from temporalio.client import (  # noqa: E402
     Client,
     ScheduleActionExecutionStartWorkflow,
     ScheduleActionStartWorkflow,
+    ScheduleOverlapPolicy,
     WorkflowFailureError,
 )
 from temporalio.exceptions import ApplicationError  # noqa: E402
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Replayer  # noqa: E402
 
-from connector.engines import _common, temporal  # noqa: E402
+from connector.engines import _common, _polling, temporal  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -175,7 +179,9 @@ def on_time_skipping(scenario: Callable[[Client], Awaitable[Any]], activities: l
     async def main() -> Any:
         env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(BIN / "temporal-test-server"))
         async with env:
-            activities_ = [*(activities or [temporal.run_action]), temporal.plan_automation]
+            given = {activity._Definition.must_from_callable(a).name: a for a in activities or []}
+            defaults = {activity._Definition.must_from_callable(a).name: a for a in temporal.ACTIVITIES}
+            activities_ = list({**defaults, **given}.values())  # the defaults, some replaced by wrappers
             async with temporal.running_worker(env.client, task_queue="test", activities=activities_):
                 return await scenario(env.client)
 
@@ -586,8 +592,319 @@ def test_workflow_options_are_checked_and_each_problem_named() -> None:
         "retry.maximum_attempts: expected a positive whole number",
         "retry.jitter: unknown; known: initial_seconds, backoff, maximum_seconds, maximum_attempts",
         "heartbeat_seconds: expected a positive number of seconds",
-        "bogus: unknown; known: retry, timeout_seconds, heartbeat_seconds, for_each_concurrency",
+        "bogus: unknown; known: retry, timeout_seconds, heartbeat_seconds, for_each_concurrency, poll_windows_per_run",
     ]
     assert temporal.option_problems({"retry": {"initial_seconds": 0.2}, "for_each_concurrency": 1}) == []
     with pytest.raises(Exception, match="for_each_concurrency"):
         temporal.automation_input(CREATE_THEN_READ, "zoho", options={"for_each_concurrency": 0})
+
+
+# --- poll automations on Temporal: the Partner Store → CRM sync, polled by the engine ----------------------------
+
+TRANSACTIONS = data_root() / "automations" / "partner-store" / "transactions.yaml"
+UPSERT = "POST /crm/v8/Store_Transactions/upsert"
+# Two windows per workflow run, so a run of three windows continues as new once, carrying the lock.
+POLL_OPTIONS = {"poll_windows_per_run": 2}
+
+
+class Store:
+    """The sandbox's Partner Store and CRM, `partner-store setup` done, and the engine connector naming them "zoho"."""
+
+    def __init__(self, base: str, engine: Connector, connection: dict[str, Any]) -> None:
+        self.base, self.engine, self.connection = base, engine, connection
+        self.automation = load_automation(TRANSACTIONS, bundled_manifest())
+        self.job = _polling.PollJob.of(self.automation, "zoho")
+
+    def add(self, count: int) -> list[dict[str, Any]]:
+        response = httpx.post(f"{self.base}/__sandbox/store", json={"add": {"kind": "transactions", "count": count}})
+        response.raise_for_status()
+        return list(response.json()["added"])
+
+    def listed(self) -> list[str]:
+        return [
+            r["id"] for r in self.engine.run("storeListTransactions", {"fetchAll": True}, connection="zoho")["data"]
+        ]
+
+    def crm(self) -> list[str]:
+        """The Store ids the CRM holds, one per record (a transaction held twice appears twice)."""
+        rows = self.engine.iter_records(
+            "crmGetRecords", {"recordType": "Store_Transactions", "fields": ["Store_Id"]}, connection="zoho"
+        )
+        return [row["Store_Id"] for row in rows]
+
+    def writes(self) -> dict[str, int]:
+        """Requests since the last call that may change data (not reads, not token grants), then forgets them."""
+        requests = httpx.get(f"{self.base}/__sandbox/stats").json()["requests"]
+        httpx.delete(f"{self.base}/__sandbox/stats").raise_for_status()
+        return {path: n for path, n in requests.items() if not path.startswith(("GET ", "POST /oauth/"))}
+
+    def faults(self, **settings: Any) -> None:
+        httpx.post(f"{self.base}/__sandbox/faults", json=settings).raise_for_status()
+
+    def secrets(self) -> list[str]:
+        return [DEFAULT_CLIENT_SECRET, self.connection["refresh_token"]]
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    state = SandboxState()
+    with serve_in_thread(state) as base:
+        connection = {**with_refresh_token(base, tmp_path), "store_url": f"{base}/api/v1/partner"}
+        path = tmp_path / "connections.json"
+        path.write_text(json.dumps({"zoho": connection}))
+        monkeypatch.setenv("ZOHO_CONNECTIONS", str(path))
+        _common.reset_engine_connector()
+        engine = _common.engine_connector()
+        store = Store(base, engine, connection)
+        setup(engine, plan([store.automation]), connection="zoho")
+        yield store
+        _common.reset_engine_connector()
+        leaked = [t for t in state.access_tokens if t in store.secrets()]
+        assert leaked == []
+
+
+async def start_poll(client: Client, options: dict[str, Any] | None = None) -> Any:
+    """The shipped transactions automation, started as `temporal start FILE` starts it: no --trigger."""
+    source = TRANSACTIONS.read_text(encoding="utf-8")
+    return await temporal.start_automation(
+        client, source, "zoho", task_queue="test", options={**POLL_OPTIONS, **(options or {})}, file=TRANSACTIONS.name
+    )
+
+
+async def histories(client: Client, handle: Any) -> list[str]:
+    """Every run of a workflow, decoded: the first, then each it continued as (the test server cannot list them)."""
+    texts, run_id = [], handle.first_execution_run_id or handle.result_run_id
+    while run_id:
+        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        texts.append(readable(history))
+        last = history.events[-1]
+        continued = last.HasField("workflow_execution_continued_as_new_event_attributes")
+        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id if continued else ""
+    return texts
+
+
+def test_the_partner_store_sync_polls_on_temporal_each_record_once_and_a_second_run_writes_nothing(
+    store: Store,
+) -> None:
+    store.add(450)  # with the 3 seeded: three windows of at most 200, over two workflow runs
+    store.writes()
+    outcome: dict[str, Any] = {}
+
+    async def scenario(client: Client) -> None:
+        handle = await start_poll(client)
+        outcome["first"] = await handle.result()  # follows the run it continued as
+        first_history = await handle.fetch_history()  # the first run: two windows, then continue-as-new
+        replayer = Replayer(workflows=[temporal.AutomationWorkflow], workflow_runner=temporal.workflow_runner())
+        await replayer.replay_workflow(first_history)
+        outcome["runs"] = await histories(client, handle)
+        outcome["first_writes"] = store.writes()
+        outcome["crm_after_first"], outcome["store_after_first"] = store.crm(), store.listed()
+        outcome["second"] = await (await start_poll(client)).result()
+        outcome["second_writes"] = store.writes()
+        outcome["new"] = [t["id"] for t in store.add(7)]
+        store.writes()
+        outcome["third"] = await (await start_poll(client)).result()
+        outcome["third_writes"] = store.writes()
+
+    on_time_skipping(scenario)
+    first = outcome["first"]
+    assert (first["ran"], first["polls"], first["windows"], first["records"]) == (True, 3, 3, 453)
+    assert first["trigger"] == {"poll": "storeNewTransactions"}
+    assert sorted(outcome["crm_after_first"]) == sorted(
+        outcome["store_after_first"]
+    )  # each once: none lost, none repeated
+    assert outcome["first_writes"] == {UPSERT: 5}  # 200 + 200 + 53, upserted 100 a call
+    second = outcome["second"]
+    assert (second["ran"], second["polls"], second["records"]) == (False, 1, 0)
+    assert outcome["second_writes"] == {}  # nothing new: nothing written
+    third = outcome["third"]
+    assert (third["ran"], third["records"]) == (True, 7)
+    assert outcome["third_writes"] == {UPSERT: 1}
+    crm = store.crm()
+    assert sorted(crm) == sorted(store.listed()) and set(outcome["new"]) <= set(crm)
+    assert len(crm) == len(set(crm)) == 460
+    runs = outcome["runs"]
+    assert len(runs) == 2  # two windows, then the third in a run continued as new, holding the same lock
+    assert sum(run.count("zoho.poll_begin") for run in runs) == 1
+    history = "\n".join(runs)
+    assert "zoho.poll_window" in history and "zoho.poll_commit" in history and '"zoho"' in history
+    leaked = [secret for secret in store.secrets() if secret in history]
+    assert leaked == []
+
+
+def test_a_poll_run_failing_halfway_saves_only_finished_windows_and_the_next_run_completes_each_once(
+    store: Store,
+) -> None:
+    """A 5xx on the second window's first upsert call (it may have acted: those 100 records come back in doubt)
+    fails the run, not retried; the state stays after the first window and the lock is given back, so the next
+    run writes windows two and three, and the CRM holds every transaction once."""
+    store.add(450)
+    upserts: list[int] = []
+
+    @activity.defn(name="zoho.run_action")
+    def failing_second_window(payload: dict[str, Any]) -> dict[str, Any]:
+        if payload["action"] == "crmUpsertRecords":
+            upserts.append(len(payload["inputs"]["records"]))
+            if len(upserts) == 2:
+                store.faults(fail_next=1, fail_kind="5xx")
+        return temporal.run_action(payload)
+
+    async def scenario(client: Client) -> tuple[BaseException, Any, list[int], dict[str, int], dict[str, Any]]:
+        handle = await start_poll(client)
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+        saved = _polling.stored_state(store.engine, store.job)
+        failed_run = list(upserts)
+        store.writes()
+        again = await (await start_poll(client)).result()
+        return failed.value, saved, failed_run, store.writes(), again
+
+    failure, saved, failed_run, writes, again = on_time_skipping(scenario, [failing_second_window])
+    cause = failure.cause
+    assert isinstance(cause, ApplicationError) and cause.non_retryable
+    assert "step 'transactions' (crmUpsertRecords) failed" in cause.message
+    assert "100 of 200 items were not written (100 in doubt)" in cause.message
+    assert cause.details[0]["step"] == "transactions" and cause.details[0]["may_have_acted"] is True
+    assert failed_run == [200, 200]  # the run stopped at the failed window: no third window, no retry
+    assert saved is not None  # the first window's state
+    assert again["ran"] is True and again["records"] == 253  # the lock was given back; windows 2 and 3 again
+    assert writes == {UPSERT: 3}
+    crm = store.crm()
+    assert len(crm) == len(set(crm)) and sorted(crm) == sorted(store.listed())
+
+
+def test_a_second_run_while_the_lock_is_held_is_skipped_and_writes_nothing(store: Store) -> None:
+    store.add(10)
+    lease = _polling.begin(store.engine, store.job)  # a run of this automation going on another worker
+    assert lease is not None
+    store.writes()
+
+    async def scenario(client: Client) -> tuple[dict[str, Any], dict[str, int], dict[str, Any]]:
+        skipped = await (await start_poll(client)).result()
+        writes = store.writes()
+        _polling.finish(store.engine, store.job, lease)
+        return skipped, writes, await (await start_poll(client)).result()
+
+    skipped, writes, after = on_time_skipping(scenario)
+    assert skipped["ran"] is False and "another run of this automation is going" in skipped["skipped"]
+    assert skipped["polls"] == 0
+    assert writes == {}
+    assert (after["ran"], after["records"]) == (True, 13)
+    assert sorted(store.crm()) == sorted(store.listed())
+
+
+PARTLY_REFUSED = """
+name: partly-refused
+trigger: {schedule: {cron: "0 * * * *"}}
+steps:
+  - name: leads
+    action: crmCreateRecords
+    inputs:
+      recordType: Leads
+      records: [{Last_Name: Ada}, {First_Name: NoLastName}]
+  - name: never
+    action: crmGetRecord
+    inputs: {recordType: Leads, recordId: "${steps.leads.data.0.id}"}
+"""
+
+
+def test_a_batch_step_with_a_refused_item_fails_the_workflow_naming_the_step(
+    sandbox: Sandbox, engine: Connector
+) -> None:
+    async def scenario(client: Client) -> BaseException:
+        handle = await temporal.start_automation(client, PARTLY_REFUSED, "zoho", task_queue="test")
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+        return failed.value
+
+    cause = on_time_skipping(scenario).cause
+    assert isinstance(cause, ApplicationError) and cause.non_retryable
+    assert "step 'leads' (crmCreateRecords) failed" in cause.message and "1 of 2 items" in cause.message
+    assert cause.details[0]["step"] == "leads" and cause.details[0]["may_have_acted"] is True
+    stats = sandbox.stats()
+    assert stats["records"]["Leads"] == 1 and "GET /crm/v8/Leads" not in stats["requests"]  # the next step never ran
+
+
+def test_a_poll_automation_is_scheduled_on_its_cron_and_a_scheduled_run_polls(
+    dev_server: str, store: Store, tmp_path: Path
+) -> None:
+    connections = Path(os.environ["ZOHO_CONNECTIONS"])
+    made = subprocess.run(
+        _cli(
+            "schedule",
+            str(TRANSACTIONS),
+            "--address",
+            dev_server,
+            "--task-queue",
+            "sched-poll",
+            "--options",
+            json.dumps({**FAST, **POLL_OPTIONS}),
+            connections=connections,
+        ),
+        env=_env(),
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr.decode()
+    sid = "zoho-automation-partner-store-transactions"
+    assert json.loads(made.stdout) == {"schedule_id": sid}
+
+    async def check() -> dict[str, Any]:
+        client = await Client.connect(dev_server)
+        handle = client.get_schedule_handle(sid)
+        described = await handle.describe()
+        upcoming = described.info.next_action_times[:3]  # the file's "0 */2 * * *"
+        assert upcoming and all(t.hour % 2 == 0 and t.minute == 0 and t.second == 0 for t in upcoming)
+        assert [(b - a).total_seconds() for a, b in itertools.pairwise(upcoming)] == [7200, 7200]
+        assert described.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
+        action = described.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        assert (action.workflow, action.task_queue) == ("zoho.automation", "sched-poll")
+        args = json.loads(action.args[0].data)
+        assert args["connection"] == "zoho" and "trigger" not in args  # each run polls for itself
+        assert args["automation"] == TRANSACTIONS.read_text(encoding="utf-8")
+        async with temporal.running_worker(client, task_queue="sched-poll"):
+            await handle.trigger()
+            deadline = time.monotonic() + 60
+            while not (await handle.describe()).info.recent_actions:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.2)
+            started = (await handle.describe()).info.recent_actions[0].action
+            assert isinstance(started, ScheduleActionExecutionStartWorkflow)
+            result: dict[str, Any] = await client.get_workflow_handle(started.workflow_id).result()
+        await handle.delete()
+        return result
+
+    store.add(250)
+    result = asyncio.run(check())
+    assert (result["ran"], result["records"]) == (True, 253)
+    assert sorted(store.crm()) == sorted(store.listed())
+
+
+def test_cron_of_reads_a_schedule_or_a_polls_cron_and_refuses_the_rest() -> None:
+    manifest = bundled_manifest()
+    assert temporal.cron_of(load_automation(TRANSACTIONS, manifest)) == "0 */2 * * *"
+    without = TRANSACTIONS.read_text(encoding="utf-8").replace('cron: "0 */2 * * *"', "")
+    with pytest.raises(
+        AutomationError, match=r"a poll trigger with a cron, can be scheduled; this one's is poll without a cron"
+    ):
+        temporal.cron_of(temporal.checked_automation(without, "no-cron.yaml"))
+    assert temporal.cron_of(temporal.checked_automation(CREATE_THEN_READ)) == "*/5 * * * *"
+
+
+def test_a_polling_step_whose_lock_is_gone_is_not_retried_and_a_bad_payload_is_named(store: Store) -> None:
+    job = store.job.to_dict()
+    with pytest.raises(ApplicationError) as lost:
+        ActivityEnvironment().run(temporal.poll_commit, {"job": job, "lease": "not-ours", "state": {"x": 1}})
+    assert (lost.value.type, lost.value.non_retryable) == ("lost_lock", True)
+    assert _polling.stored_state(store.engine, store.job) is None  # nothing saved
+    with pytest.raises(ApplicationError) as no_lease:
+        ActivityEnvironment().run(temporal.poll_finish, {"job": job})
+    assert (no_lease.value.type, no_lease.value.non_retryable) == ("invalid_input", True)
+    assert "lease" in no_lease.value.message
+    with pytest.raises(ApplicationError) as settings:
+        ActivityEnvironment().run(temporal.poll_begin, {"job": {**job, "connection": store.connection}})
+    assert settings.value.type == "invalid_input" and store.connection["refresh_token"] not in settings.value.message
+    lease = ActivityEnvironment().run(temporal.poll_begin, {"job": job})
+    assert isinstance(lease, str) and ActivityEnvironment().run(temporal.poll_begin, {"job": job}) is None
