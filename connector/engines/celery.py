@@ -2,7 +2,7 @@
 
     pip install 'zoho-connector[celery]'
     ZOHO_CONNECTIONS=connections.yaml celery -A connector.engines.celery worker      # or: zoho-connector celery worker
-    celery -A connector.engines.celery beat                                           # scheduled automations
+    celery -A connector.engines.celery beat                                           # scheduled and poll automations
 
     from connector.engines.celery import run_action
     run_action.delay({"action": "crmGetRecord", "inputs": {…}, "connection": "eu-prod"}).get()
@@ -27,6 +27,17 @@ returning every record once. A write (create, upload, POST, the bulk actions) re
 started; run again after it may have been sent, it fails as `may_have_acted` instead of sending a duplicate, and one
 that had finished returns its stored result. A write that must complete despite crashes should be idempotent and
 say so: an upsert with duplicateCheckFields and `retryAllErrors: true` is retried and re-run like a read.
+
+A poll automation (`trigger: {poll: {trigger, inputs, cron}}`) sent with no trigger polls it (engines/_polling.py):
+`zoho.run_automation` takes the automation's lock in the connection's token store (while another run holds it, the
+run is skipped: `{"ran": false, "skipped": …}`), `zoho.automation_poll` polls a window from the stored state, the
+window's steps run as the chain above, and `zoho.automation_commit` saves the window's state, then polls the next
+window while the trigger says `more`, and at the end gives the lock back. A failing task ends the run: its errback
+(`zoho.automation_release`) gives the lock back at once, and the state stays that of the last window whose steps
+succeeded, so the next run hands out the same records again. A worker that dies outright runs no errback: the run's
+messages go back to the queue (late acks) and go on with the same lock, or else the lock expires an hour after the
+run last renewed it. A batch step where any item was refused or is in doubt fails, naming the step, in every
+automation. Beat sends poll automations on their `poll.cron`.
 """
 
 from __future__ import annotations

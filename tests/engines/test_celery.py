@@ -695,6 +695,38 @@ def test_a_run_while_another_holds_the_lock_is_skipped_and_polls_nothing(
     assert_each_transaction_once(store_crm)
 
 
+def test_a_window_whose_worker_died_mid_upsert_ends_the_run_and_the_next_run_writes_it_once(
+    own_worker: Callable[[], Worker], sandbox: tuple[str, SandboxState], store_crm: Any, faults: Callable[..., None]
+) -> None:
+    """The shipped automation's upsert is a write without retryAllErrors: redelivered after its worker died, it
+    fails in doubt (the write guard) rather than being sent again, the run ends, its lock is given back and its
+    state stays; the next run writes the window again, and upserting by Store_Id leaves each record once."""
+    from connector.engines.celery import automation_document, run_automation
+
+    base, _ = sandbox
+    worker = own_worker()
+    poll_run()
+    add_transactions(base, 150)
+    writes(base)
+    faults(slow_reply_ms=3000, fault_targets=["crm"])  # the upserts act; their answers are held back
+    result = run_automation.delay(automation_document(TRANSACTIONS), "sandbox")
+    _wait_for(lambda: stats(base)["requests"].get(UPSERT, 0) >= 2, "the window's upserts to be sent")
+    worker.kill()
+    httpx.delete(f"{base}/__sandbox/faults")
+    successor = own_worker()  # the broker hands it the dead worker's unacknowledged upsert
+    with pytest.raises(ZohoTaskError) as caught:
+        result.get(timeout=120)
+    error = caught.value.error
+    assert (error["step"], error["may_have_acted"]) == ("transactions", True)
+    assert "not sent again" in error["message"]
+    _wait_for(lambda: "the failed run gave its lock back" in successor.text(), "the lock to be given back")
+    writes(base)
+    outcome = poll_run()
+    assert (outcome["ran"], outcome["records"]) == (True, 150)  # the window again: its state was not saved
+    assert writes(base) == {UPSERT: 2}
+    assert_each_transaction_once(store_crm)
+
+
 def test_a_batch_step_with_refused_or_doubtful_items_fails_naming_the_step() -> None:
     from connector.engines.celery import automation_merge
 
