@@ -278,7 +278,10 @@ def run_automation(
     document, checked = _checked_run(automation, connection, trigger)
     if trigger is None and checked.trigger_kind == "poll":
         job = _polling.PollJob.of(checked, connection)
-        lease = _polling.begin(engine_connector(), job)
+        try:
+            lease = _polling.begin(engine_connector(), job)
+        except ConnectorError as exc:  # e.g. a memory: token store, which no other worker could read
+            raise ZohoTaskError({**exc.to_dict()["error"], "automation": checked.name}) from None
         if lease is None:
             skipped = (
                 f"another run of automation {checked.name!r} on connection {connection!r} still holds its lock "

@@ -77,7 +77,8 @@ def secrets(sandbox: tuple[str, SandboxState], workdir: Path) -> dict[str, str]:
         "retry_backoff_seconds": 1,
         "max_retries": 4,
     }
-    (workdir / "connections.json").write_text(json.dumps({"sandbox": connection}))
+    memory = {**connection, "token_store": "memory:"}  # one process's tokens: no place for a poll's state
+    (workdir / "connections.json").write_text(json.dumps({"sandbox": connection, "sandbox-memory": memory}))
     return {"client_secret": DEFAULT_CLIENT_SECRET, "refresh_token": tokens["refresh_token"]}
 
 
@@ -613,8 +614,15 @@ def assert_each_transaction_once(connector: Any) -> None:
 def test_the_partner_store_sync_polls_on_celery_in_windows_and_writes_each_transaction_once(
     worker: Worker, sandbox: tuple[str, SandboxState], store_crm: Any, faults: Callable[..., None]
 ) -> None:
+    from connector.engines.celery import beat_schedule
+
     base, _ = sandbox
-    poll_run()  # catch up with what the Store already lists (the seeded few, or an earlier test's)
+    # Catch up with what the Store already lists (the seeded few, or an earlier test's), as beat would: its entry
+    # for the automation, published by task name with the entry's arguments.
+    entry = beat_schedule([TRANSACTIONS.parent], "sandbox")["zoho:partner-store-transactions"]
+    assert (
+        app.send_task(entry["task"], args=entry["args"]).get(timeout=120)["automation"] == "partner-store-transactions"
+    )
     add_transactions(base, 450)
     writes(base)
     outcome = poll_run()
@@ -690,9 +698,65 @@ def test_a_run_while_another_holds_the_lock_is_skipped_and_polls_nothing(
         assert not [path for path in stats(base)["requests"] if "/partner/" in path or "Store_" in path]
     finally:
         _polling.finish(store_crm, job, lease)
-    outcome = poll_run()  # the lock given back: the next run takes it and loads the five
-    assert (outcome["ran"], outcome["records"]) == (True, 5)
+    ran = subprocess.run(  # the lock given back, the next run (from the shell, as a user) takes it
+        [str(BIN / "zoho-connector"), "celery", "run", str(TRANSACTIONS), "--connection", "sandbox"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    outcome = json.loads(ran.stdout)
+    assert (outcome["ran"], outcome["records"], outcome["polls"]) == (True, 5, 1)
     assert_each_transaction_once(store_crm)
+
+
+def test_a_poll_that_fails_retryably_is_retried_by_celery(
+    worker: Worker, sandbox: tuple[str, SandboxState], store_crm: Any, faults: Callable[..., None]
+) -> None:
+    base, _ = sandbox
+    poll_run()
+    add_transactions(base, 4)
+    faults(fail_next=1, fail_kind="5xx", fault_targets=["store"])
+    outcome = poll_run()
+    assert (outcome["ran"], outcome["records"]) == (True, 4)
+    assert stats(base)["faults_injected"] == {"5xx": 1}
+    assert re.search(r"zoho.automation_poll\[\S+\] transient: retrying in", worker.text())
+    assert_each_transaction_once(store_crm)
+
+
+def test_beat_from_the_cli_schedules_the_partner_store_sync(worker: Worker, workdir: Path) -> None:
+    """`zoho-connector celery beat --automations DIR` starts beat with an entry per Partner Store automation."""
+    command = [
+        str(BIN / "zoho-connector"),
+        "celery",
+        "beat",
+        "--automations",
+        str(TRANSACTIONS.parent),
+        "--connection",
+        "sandbox",
+        "-s",
+        str(workdir / "beat-schedule"),
+        "-l",
+        "debug",  # beat then logs its schedule as it loaded it
+    ]
+    log = workdir / "beat.log"
+    with log.open("wb") as out:
+        beat = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT
+        )
+    loaded = "beat: Waking up"  # logged once the schedule is set up (stopping it sooner interrupts its imports)
+    try:
+        _wait_for(lambda: loaded in log.read_text(errors="replace") or beat.poll() is not None, "beat to start")
+    finally:
+        beat.terminate()
+        beat.wait(timeout=30)
+    text = log.read_text(errors="replace")
+    assert loaded in text, text
+    for name, cron in [("transactions", "0 */2"), ("subscriptions", "5 */2"), ("commissions", "30 6")]:
+        minute, hour = cron.split()
+        assert f"zoho:partner-store-{name}: <crontab: {minute} {hour} * * * (m/h/dM/MY/d)>" in text
+        assert f"<ScheduleEntry: zoho:partner-store-{name} zoho.run_automation(" in text
 
 
 def test_a_window_whose_worker_died_mid_upsert_ends_the_run_and_the_next_run_writes_it_once(
@@ -725,6 +789,22 @@ def test_a_window_whose_worker_died_mid_upsert_ends_the_run_and_the_next_run_wri
     assert (outcome["ran"], outcome["records"]) == (True, 150)  # the window again: its state was not saved
     assert writes(base) == {UPSERT: 2}
     assert_each_transaction_once(store_crm)
+
+
+def test_a_poll_automation_on_a_connection_whose_token_store_workers_cannot_share_is_refused(
+    worker: Worker, sandbox: tuple[str, SandboxState]
+) -> None:
+    from connector.engines.celery import automation_document, run_automation
+
+    base, _ = sandbox
+    httpx.delete(f"{base}/__sandbox/stats")
+    result = run_automation.delay(automation_document(TRANSACTIONS), "sandbox-memory")
+    with pytest.raises(ZohoTaskError) as caught:
+        result.get(timeout=60)
+    error = caught.value.error
+    assert (error["type"], error["automation"]) == ("connection_error", "partner-store-transactions")
+    assert "SQLite file, MySQL/MariaDB, PostgreSQL or Redis" in error["message"]
+    assert not [path for path in stats(base)["requests"] if "/partner/" in path]
 
 
 def test_a_batch_step_with_refused_or_doubtful_items_fails_naming_the_step() -> None:
