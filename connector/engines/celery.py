@@ -2,7 +2,7 @@
 
     pip install 'zoho-connector[celery]'
     ZOHO_CONNECTIONS=connections.yaml celery -A connector.engines.celery worker      # or: zoho-connector celery worker
-    celery -A connector.engines.celery beat                                           # scheduled automations
+    celery -A connector.engines.celery beat                                           # scheduled and poll automations
 
     from connector.engines.celery import run_action
     run_action.delay({"action": "crmGetRecord", "inputs": {…}, "connection": "eu-prod"}).get()
@@ -27,6 +27,17 @@ returning every record once. A write (create, upload, POST, the bulk actions) re
 started; run again after it may have been sent, it fails as `may_have_acted` instead of sending a duplicate, and one
 that had finished returns its stored result. A write that must complete despite crashes should be idempotent and
 say so: an upsert with duplicateCheckFields and `retryAllErrors: true` is retried and re-run like a read.
+
+A poll automation (`trigger: {poll: {trigger, inputs, cron}}`) sent with no trigger polls it (engines/_polling.py):
+`zoho.run_automation` takes the automation's lock in the connection's token store (while another run holds it, the
+run is skipped: `{"ran": false, "skipped": …}`), `zoho.automation_poll` polls a window from the stored state, the
+window's steps run as the chain above, and `zoho.automation_commit` saves the window's state, then polls the next
+window while the trigger says `more`, and at the end gives the lock back. A failing task ends the run: its errback
+(`zoho.automation_release`) gives the lock back at once, and the state stays that of the last window whose steps
+succeeded, so the next run hands out the same records again. A worker that dies outright runs no errback: the run's
+messages go back to the queue (late acks) and go on with the same lock, or else the lock expires an hour after the
+run last renewed it. A batch step where any item was refused or is in doubt fails, naming the step, in every
+automation. Beat sends poll automations on their `poll.cron`.
 """
 
 from __future__ import annotations
@@ -46,7 +57,9 @@ from celery.schedules import crontab
 from celery.signals import worker_process_shutdown
 
 from connector._redact import redact_text
-from connector.automations import Automation, load_automation, parse, step_calls
+from connector._retry import Schedule, backoff
+from connector.automations import Automation, item_failures, items_error, load_automation, parse, step_calls
+from connector.engines import _polling
 from connector.engines._common import (
     Payload,
     checked_payload,
@@ -61,7 +74,10 @@ from connector.manifest import bundled_manifest
 __all__ = [
     "ZohoTaskError",
     "app",
+    "automation_commit",
     "automation_document",
+    "automation_poll",
+    "automation_release",
     "automation_signature",
     "beat_schedule",
     "cron_schedule",
@@ -146,7 +162,7 @@ class _AutomationTask(_CheckedTask):
     def check(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
         names = ("automation", "connection", "trigger")
         given = {**dict(zip(names, args, strict=False)), **kwargs}
-        automation_signature(given.get("automation"), given.get("connection"), given.get("trigger"))
+        _checked_run(given.get("automation"), given.get("connection"), given.get("trigger"))
 
 
 # --- one action ------------------------------------------------------------------------------------------------
@@ -254,37 +270,87 @@ def run_automation(
 ) -> dict[str, Any]:
     """Run an automation: `automation` is its file's content (a mapping; it holds no secret), `connection` a NAME,
     `trigger` what the trigger handed out (`{"records": […]}`; none for a schedule). Replaced by a chain of one
-    task per step, whose result is `{"automation", "trigger", "steps": {name: result}, "ran": true}`."""
-    if _nothing_to_run(_load(_checked_automation(automation)), trigger):
+    task per step, whose result is `{"automation", "trigger", "steps": {name: result}, "ran": true}`.
+
+    A poll automation given no trigger polls it itself, window after window (see `automation_poll`): the result
+    adds `polls`, `records` (how many were handed out) and the poll's `state`; `ran` says whether any window had
+    records. When another run of it still holds its lock, nothing is polled: `{"ran": false, "skipped": why}`."""
+    document, checked = _checked_run(automation, connection, trigger)
+    if trigger is None and checked.trigger_kind == "poll":
+        job = _polling.PollJob.of(checked, connection)
+        try:
+            lease = _polling.begin(engine_connector(), job)
+        except ConnectorError as exc:  # e.g. a memory: token store, which no other worker could read
+            raise ZohoTaskError({**exc.to_dict()["error"], "automation": checked.name}) from None
+        if lease is None:
+            skipped = (
+                f"another run of automation {checked.name!r} on connection {connection!r} still holds its lock "
+                f"(it ends with that run, or {job.lock_seconds:g} s after the run last renewed it)"
+            )
+            log.info("zoho.run_automation[%s] %s", self.request.id, skipped)
+            return {"automation": checked.name, "trigger": {}, "steps": {}, "ran": False, "skipped": skipped}
+        run = {"job": job.to_dict(), "lease": lease, "polls": 0, "records": 0, "ran": False}
+        # Every task the run becomes inherits this errback (Task.replace carries it over): whichever fails gives
+        # the lock back at once. A worker that dies outright runs no errback; the lock's expiry covers that.
+        release = automation_release.s(job=job.to_dict(), lease=lease)
+        return self.replace(automation_poll.si(run, document, connection).on_error(release))
+    if _nothing_to_run(checked, trigger):
         return {"automation": automation["name"], "trigger": dict(trigger or {}), "steps": {}, "ran": False}
     return self.replace(automation_signature(automation, connection, trigger))
 
 
 def automation_signature(automation: Any, connection: Any, trigger: Any = None) -> Signature[Any]:
-    """The chain that runs an automation, one task per step, checked before anything is sent: the file against
-    the manifest, the connection as a name, the trigger's output as an object."""
+    """The chain that runs an automation's steps, one task per step, checked before anything is sent: the file
+    against the manifest, the connection as a name, the trigger's output as an object. A poll automation needs the
+    records its trigger handed out here; `run_automation` without them polls first."""
+    document, checked = _checked_run(automation, connection, trigger)
+    if trigger is None and checked.trigger_kind == "poll":
+        violation = Violation(
+            "trigger",
+            "",
+            "a poll automation's steps run on the records its trigger handed out ({records: [...]}); to poll "
+            "the trigger, send zoho.run_automation without a trigger",
+        )
+        raise InputValidationError(checked.name, [violation])
+    context = {"automation": checked.name, "trigger": dict(trigger or {}), "steps": {}, "ran": True}
+    return _steps_signature(document, checked, context, connection, None)
+
+
+def _steps_signature(
+    document: Mapping[str, Any],
+    automation: Automation,
+    context: dict[str, Any],
+    connection: str,
+    window: int | None,
+) -> Signature[Any]:
+    options = {} if window is None else {"window": window}
+    first = automation_step.s(context, document, 0, connection, **options)
+    rest = [automation_step.s(document, index, connection, **options) for index in range(1, len(automation.steps))]
+    return chain(first, *rest) if rest else first
+
+
+def _checked_run(automation: Any, connection: Any, trigger: Any) -> tuple[dict[str, Any], Automation]:
+    """What a run needs, checked before it is sent: the file against the manifest, the connection as a name, the
+    trigger's output as an object, or none for a schedule or a poll (which then polls)."""
     document = _checked_automation(automation)
     _check_connection_name(connection)
     checked = _load(document)
     if trigger is not None and not isinstance(trigger, Mapping):
         violation = Violation("trigger", "", "expected what the trigger handed out, an object such as {records: [...]}")
         raise InputValidationError(checked.name, [violation])
-    if trigger is None and checked.trigger_kind != "schedule":
+    if trigger is None and checked.trigger_kind == "webhook":
         raise InputValidationError(
             checked.name,
             [
                 Violation(
                     "trigger",
                     "",
-                    f"the automation starts from a {checked.trigger_kind} trigger: pass what it handed out "
-                    "({records: [...]}), e.g. zoho-connector celery run FILE --trigger @records.json",
+                    "the automation starts from a webhook trigger: pass what it handed out ({records: [...]}), "
+                    "e.g. zoho-connector celery run FILE --trigger @records.json",
                 )
             ],
         )
-    context = {"automation": checked.name, "trigger": dict(trigger or {}), "steps": {}, "ran": True}
-    first = automation_step.s(context, document, 0, connection)
-    rest = [automation_step.s(document, index, connection) for index in range(1, len(checked.steps))]
-    return chain(first, *rest) if rest else first
+    return document, checked
 
 
 def _nothing_to_run(automation: Automation, trigger: Mapping[str, Any] | None) -> bool:
@@ -294,17 +360,25 @@ def _nothing_to_run(automation: Automation, trigger: Mapping[str, Any] | None) -
 
 @app.task(name="zoho.automation_step", bind=True)
 def automation_step(
-    self: Task[Any, Any], context: dict[str, Any], automation: Mapping[str, Any], index: int, connection: str
+    self: Task[Any, Any],
+    context: dict[str, Any],
+    automation: Mapping[str, Any],
+    index: int,
+    connection: str,
+    window: int | None = None,
 ) -> dict[str, Any]:
     """Step `index`: its calls (one, or one per element of for_each) become `zoho.run_action` tasks, a chord for
-    for_each, and the next task adds their results to the context handed to the next step."""
+    for_each, and the next task adds their results to the context handed to the next step. `window` numbers a
+    poll run's windows: their action tasks need ids of their own (the write guard keys on them)."""
     step = _load(automation).steps[index]
     calls = [
         run_action.s({"action": step.action, "inputs": inputs, "connection": connection})
         for inputs in step_calls(step, context)
     ]
     root = self.request.root_id or self.request.id or ""
-    merge = automation_merge.s(context, step.name)
+    if window is not None:
+        root = f"{root}:window:{window}"
+    merge = automation_merge.s(context, step.name, step.action)
     if step.for_each is None:
         return self.replace(calls[0].set(task_id=_step_id(root, step.name, None)) | merge)
     if not calls:
@@ -313,13 +387,111 @@ def automation_step(
 
 
 @app.task(name="zoho.automation_merge")
-def automation_merge(result: Any, context: dict[str, Any], name: str) -> dict[str, Any]:
-    """The context with a step's result: the action's answer, or for for_each the list of answers, in order."""
+def automation_merge(result: Any, context: dict[str, Any], name: str, action: str | None = None) -> dict[str, Any]:
+    """The context with a step's result: the action's answer, or for for_each the list of answers, in order. A
+    batch answer where any item was refused or is in doubt fails the step, as the local runner: its other items
+    are written, but the run (and a poll's state) must not move past records that were not."""
+    answers = result if isinstance(result, list) else [result]
+    for call, answer in enumerate(answers):
+        failures = item_failures(answer)
+        if failures:
+            cause = items_error(failures, len(answer["data"]))
+            where = f"step {name!r}" + (f" ({action})" if action else "")
+            if isinstance(result, list):
+                where += f", call {call}"
+            error = {
+                **cause.to_dict()["error"],
+                "message": f"automation {context.get('automation')!r}: {where} failed: {cause}",
+                "step": name,
+                **({"call": call} if isinstance(result, list) else {}),
+            }
+            raise ZohoTaskError(error)
     return _merged(context, name, result)
 
 
 def _merged(context: Mapping[str, Any], name: str, result: Any) -> dict[str, Any]:
     return {**context, "steps": {**context["steps"], name: result}}
+
+
+# --- poll automations: windows, their state and the run's lock (engines/_polling.py) -------------------------------
+
+POLL_RETRIES = 4  # a poll that fails retryably (the trigger's API throttled or down) is tried again this often
+POLL_BACKOFF = Schedule(base_seconds=2.0, exponential=True, cap_seconds=60.0)
+
+
+@app.task(name="zoho.automation_poll", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=POLL_RETRIES)
+def automation_poll(
+    self: Task[Any, Any], run: dict[str, Any], automation: Mapping[str, Any], connection: str
+) -> dict[str, Any]:
+    """One window of a poll run: poll from the stored state, then replace this task with the window's steps
+    followed by `automation_commit` (which saves the window's state and goes on to the next window). A window
+    with no records runs no step. `run` is `{"job", "lease", "polls", "records", "ran"}`: plain JSON, no secret."""
+    job = _polling.PollJob.from_dict(run["job"])
+    try:
+        window = _polling.poll_window(engine_connector(), job, run["lease"])
+    except ConnectorError as exc:
+        error = ZohoTaskError({**exc.to_dict()["error"], "trigger": job.trigger})
+        if not exc.retryable or self.request.retries >= POLL_RETRIES:
+            raise error from None
+        delay = exc.retry_after if exc.retry_after is not None else backoff(self.request.retries, POLL_BACKOFF)
+        log.info("zoho.automation_poll[%s] %s: retrying in %.1f s", self.request.id, exc.kind, delay)
+        raise self.retry(countdown=delay, exc=error) from None
+    records = window["records"]
+    polls = run["polls"] + 1
+    run = {**run, "polls": polls, "records": run["records"] + len(records), "ran": run["ran"] or bool(records)}
+    context = {"automation": job.automation, "trigger": {"records": records}, "steps": {}, "ran": bool(records)}
+    after = (run, automation, connection, window["state"], window["more"])
+    if not records:
+        return self.replace(automation_commit.si(context, *after))
+    steps = _steps_signature(automation, _load(automation), context, connection, polls)
+    return self.replace(steps | automation_commit.s(*after))
+
+
+@app.task(name="zoho.automation_commit", bind=True, acks_late=True, reject_on_worker_lost=True)
+def automation_commit(
+    self: Task[Any, Any],
+    context: dict[str, Any],
+    run: dict[str, Any],
+    automation: Mapping[str, Any],
+    connection: str,
+    state: Any,
+    more: bool,
+) -> dict[str, Any]:
+    """After a window's steps succeeded: save its state, then poll the next window when the trigger said `more`,
+    or give the lock back and end the run. Saving twice (a redelivered message) saves the same state."""
+    job = _polling.PollJob.from_dict(run["job"])
+    connector = engine_connector()
+    try:
+        _polling.commit(connector, job, run["lease"], state)
+    except ConnectorError as exc:  # LostLock, or the token store failing
+        raise ZohoTaskError({**exc.to_dict()["error"], "automation": job.automation}) from None
+    if more:
+        return self.replace(automation_poll.si(run, automation, connection))
+    _polling.finish(connector, job, run["lease"])
+    return {
+        "automation": job.automation,
+        "trigger": context["trigger"],
+        "steps": context["steps"],
+        "ran": run["ran"],
+        "polls": run["polls"],
+        "records": run["records"],
+        "state": state,
+    }
+
+
+@app.task(name="zoho.automation_release")
+def automation_release(request: Any, exc: Any, traceback: Any, *, job: dict[str, Any], lease: str) -> None:
+    """The errback of a poll run: a task of it failed, so the run ends here and gives its lock back (its state
+    stays that of the last window whose steps succeeded). Called by the failing task's worker, in process."""
+    polled = _polling.PollJob.from_dict(job)
+    try:
+        _polling.finish(engine_connector(), polled, lease)
+    except Exception as error:  # the lock then expires on its own; never hide the run's own failure
+        log.warning(
+            "zoho.automation_release %s: %s; the lock expires on its own", polled.automation, type(error).__name__
+        )
+        return
+    log.info("zoho.automation_release %s: the failed run gave its lock back", polled.automation)
 
 
 def _checked_automation(automation: Any) -> dict[str, Any]:
@@ -360,14 +532,15 @@ def automation_document(path: str | os.PathLike[str]) -> dict[str, Any]:
 def beat_schedule(paths: Iterable[str | os.PathLike[str]], connection: str) -> dict[str, dict[str, Any]]:
     """Celery beat entries for the scheduled automations among `paths` (files, or folders of *.yaml, *.yml and
     *.json): each sends `zoho.run_automation` with the file's content and the connection NAME on its cron, in UTC.
-    Automations started by a poll or a webhook are left out. Every file is checked first."""
+    A poll automation with a `cron` is an entry too (sent without a trigger, it polls); one without a cron, and a
+    webhook's, are left out. Every file is checked first."""
     _check_connection_name(connection)
     entries: dict[str, dict[str, Any]] = {}
     for file in _automation_files(paths):
         document = automation_document(file)
         automation = _load(document)
-        schedule = automation.trigger.get("schedule")
-        if schedule is None:
+        schedule = automation.trigger.get("schedule") or automation.trigger.get("poll") or {}
+        if not schedule.get("cron"):
             continue
         name = f"zoho:{automation.name}"
         if name in entries:

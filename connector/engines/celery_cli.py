@@ -81,7 +81,11 @@ def _enqueue(command: str, rest: list[str]) -> int:
     parser = argparse.ArgumentParser(prog=f"zoho-connector celery {command}")
     if command == "run":
         parser.add_argument("file", help="an automation file (YAML or JSON)")
-        parser.add_argument("--trigger", help="the trigger's output the steps read as ${trigger.…}: JSON or @file")
+        parser.add_argument(
+            "--trigger",
+            help="the trigger's output the steps read as ${trigger.…}: JSON or @file (without it, a poll automation "
+            "polls its trigger from the state its last run saved)",
+        )
     else:
         parser.add_argument("key", help="an action key, e.g. crmGetRecord")
         parser.add_argument("--inputs", default="{}", help="the action's inputs: JSON or @file")

@@ -72,11 +72,13 @@ def secrets(sandbox: tuple[str, SandboxState], workdir: Path) -> dict[str, str]:
         "refresh_token": tokens["refresh_token"],
         "accounts_url": base,
         "api_domain": base,
-        "token_store": f"sqlite:///{workdir / 'tokens.db'}",
+        "token_store": f"sqlite:///{workdir / 'tokens.db'}",  # shared by the workers: a poll's state and lock too
+        "store_url": f"{base}/api/v1/partner",
         "retry_backoff_seconds": 1,
         "max_retries": 4,
     }
-    (workdir / "connections.json").write_text(json.dumps({"sandbox": connection}))
+    memory = {**connection, "token_store": "memory:"}  # one process's tokens: no place for a poll's state
+    (workdir / "connections.json").write_text(json.dumps({"sandbox": connection, "sandbox-memory": memory}))
     return {"client_secret": DEFAULT_CLIENT_SECRET, "refresh_token": tokens["refresh_token"]}
 
 
@@ -556,6 +558,276 @@ def test_a_beat_entry_sends_what_beat_sends_and_the_worker_runs_it(worker: Worke
     assert outcome["steps"]["first"]["data"]["data"][0]["Last_Name"] == "Chain-1"
 
 
+# --- poll automations: the Partner Store → CRM sync, polled by Celery itself --------------------------------------
+
+TRANSACTIONS = ROOT / "automations" / "partner-store" / "transactions.yaml"
+UPSERT = "POST /crm/v8/Store_Transactions/upsert"
+
+
+@pytest.fixture(scope="module")
+def store_crm(secrets: dict[str, str], workdir: Path) -> Iterator[Any]:
+    """The CRM prepared for the shipped transactions automation (`partner-store setup`), and a connector of this
+    process on the workers' connections file (and so their token store)."""
+    from connector import Connector
+    from connector.automations import load_automation
+    from connector.manifest import bundled_manifest
+    from connector.strategies.partner_store import plan, setup
+
+    with Connector.load(connections=workdir / "connections.json") as connector:
+        setup(connector, plan([load_automation(TRANSACTIONS, bundled_manifest())]), connection="sandbox")
+        yield connector
+
+
+def poll_run(timeout: float = 120) -> dict[str, Any]:
+    """The shipped transactions automation sent as beat sends it: its content and the connection's name, no
+    trigger."""
+    from connector.engines.celery import automation_document, run_automation
+
+    outcome: dict[str, Any] = run_automation.delay(automation_document(TRANSACTIONS), "sandbox").get(timeout=timeout)
+    return outcome
+
+
+def add_transactions(base: str, count: int) -> None:
+    httpx.post(f"{base}/__sandbox/store", json={"add": {"kind": "transactions", "count": count}}).raise_for_status()
+
+
+def writes(base: str) -> dict[str, int]:
+    """Requests that may change data since the last call (and forget them): not reads, not token refreshes."""
+    requests = stats(base)["requests"]
+    httpx.delete(f"{base}/__sandbox/stats")
+    return {path: n for path, n in requests.items() if not path.startswith(("GET ", "POST /oauth/"))}
+
+
+def assert_each_transaction_once(connector: Any) -> None:
+    """The CRM holds every transaction the Store lists, each once (an id held twice fails)."""
+    from collections import Counter
+
+    store = connector.run("storeListTransactions", {"fetchAll": True}, connection="sandbox")["data"]
+    rows = connector.iter_records(
+        "crmGetRecords", {"recordType": "Store_Transactions", "fields": ["Store_Id"]}, connection="sandbox"
+    )
+    copies = Counter(row["Store_Id"] for row in rows)
+    assert [rid for rid, n in copies.items() if n > 1] == []
+    assert sorted(copies) == sorted(t["id"] for t in store)
+
+
+def test_the_partner_store_sync_polls_on_celery_in_windows_and_writes_each_transaction_once(
+    worker: Worker, sandbox: tuple[str, SandboxState], store_crm: Any, faults: Callable[..., None]
+) -> None:
+    from connector.engines.celery import beat_schedule
+
+    base, _ = sandbox
+    # Catch up with what the Store already lists (the seeded few, or an earlier test's), as beat would: its entry
+    # for the automation, published by task name with the entry's arguments.
+    entry = beat_schedule([TRANSACTIONS.parent], "sandbox")["zoho:partner-store-transactions"]
+    assert (
+        app.send_task(entry["task"], args=entry["args"]).get(timeout=120)["automation"] == "partner-store-transactions"
+    )
+    add_transactions(base, 450)
+    writes(base)
+    outcome = poll_run()
+    assert (outcome["ran"], outcome["records"], outcome["polls"]) == (True, 450, 3)  # windows of 200, 200, 50
+    assert writes(base) == {UPSERT: 5}  # 100 records a call
+    assert_each_transaction_once(store_crm)
+    assert "Task zoho.automation_poll[" in worker.text() and "Task zoho.automation_commit[" in worker.text()
+
+    again = poll_run()  # nothing new: nothing written
+    assert (again["ran"], again["records"], again["steps"]) == (False, 0, {})
+    assert writes(base) == {}
+
+    add_transactions(base, 7)
+    writes(base)
+    newer = poll_run()
+    assert (newer["ran"], newer["records"]) == (True, 7)
+    assert [row["status"] for row in newer["steps"]["transactions"]["data"]] == ["success"] * 7
+    assert writes(base) == {UPSERT: 1}
+    assert_each_transaction_once(store_crm)
+
+
+def test_a_run_failing_in_its_second_window_keeps_the_first_and_the_next_run_ends_with_each_once(
+    worker: Worker, sandbox: tuple[str, SandboxState], store_crm: Any, faults: Callable[..., None]
+) -> None:
+    """The second window's first upsert call is answered with a 500: its 100 records are in doubt, so the step,
+    and the run, fail; the state stays after the first window, the lock is given back, and the next run writes
+    windows two and three only."""
+    from connector.engines.celery import automation_document, run_automation
+
+    base, _ = sandbox
+    poll_run()
+    add_transactions(base, 450)
+    writes(base)
+    faults(slow_ms=300, fault_targets=["store"])  # each poll takes 0.3 s: time to arm the fault between windows
+    result = run_automation.delay(automation_document(TRANSACTIONS), "sandbox")
+    _wait_for(lambda: stats(base)["requests"].get(UPSERT, 0) >= 2, "the first window's two upsert calls")
+    assert stats(base)["requests"][UPSERT] == 2, "the second window's upsert came before the fault was armed"
+    faults(fail_next=1, fail_kind="5xx", fault_targets=["crm"])
+    with pytest.raises(ZohoTaskError) as caught:
+        result.get(timeout=120)
+    error = caught.value.error
+    assert (error["step"], error["type"], error["may_have_acted"]) == ("transactions", "transient", True)
+    assert "100 of 200 items were not written (100 in doubt)" in error["message"]
+    assert "partner-store-transactions" in error["message"]
+    assert writes(base) == {UPSERT: 4}
+    _wait_for(lambda: "the failed run gave its lock back" in worker.text(), "the failed run to release its lock")
+    httpx.delete(f"{base}/__sandbox/faults")
+
+    outcome = poll_run()
+    assert (outcome["ran"], outcome["records"], outcome["polls"]) == (True, 250, 2)  # from the second window on
+    assert writes(base) == {UPSERT: 3}
+    assert_each_transaction_once(store_crm)
+
+
+def test_a_run_while_another_holds_the_lock_is_skipped_and_polls_nothing(
+    worker: Worker, sandbox: tuple[str, SandboxState], store_crm: Any, faults: Callable[..., None]
+) -> None:
+    from connector.automations import load_automation
+    from connector.engines import _polling
+    from connector.manifest import bundled_manifest
+
+    base, _ = sandbox
+    poll_run()
+    add_transactions(base, 5)
+    job = _polling.PollJob.of(load_automation(TRANSACTIONS, bundled_manifest()), "sandbox")
+    lease = _polling.begin(store_crm, job)  # a run "still going", elsewhere
+    assert lease is not None
+    try:
+        httpx.delete(f"{base}/__sandbox/stats")
+        skipped = poll_run()
+        assert skipped["ran"] is False
+        assert "still holds its lock" in skipped["skipped"]
+        assert not [path for path in stats(base)["requests"] if "/partner/" in path or "Store_" in path]
+    finally:
+        _polling.finish(store_crm, job, lease)
+    ran = subprocess.run(  # the lock given back, the next run (from the shell, as a user) takes it
+        [str(BIN / "zoho-connector"), "celery", "run", str(TRANSACTIONS), "--connection", "sandbox"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    outcome = json.loads(ran.stdout)
+    assert (outcome["ran"], outcome["records"], outcome["polls"]) == (True, 5, 1)
+    assert_each_transaction_once(store_crm)
+
+
+def test_a_poll_that_fails_retryably_is_retried_by_celery(
+    worker: Worker, sandbox: tuple[str, SandboxState], store_crm: Any, faults: Callable[..., None]
+) -> None:
+    base, _ = sandbox
+    poll_run()
+    add_transactions(base, 4)
+    faults(fail_next=1, fail_kind="5xx", fault_targets=["store"])
+    outcome = poll_run()
+    assert (outcome["ran"], outcome["records"]) == (True, 4)
+    assert stats(base)["faults_injected"] == {"5xx": 1}
+    assert re.search(r"zoho.automation_poll\[\S+\] transient: retrying in", worker.text())
+    assert_each_transaction_once(store_crm)
+
+
+def test_beat_from_the_cli_schedules_the_partner_store_sync(worker: Worker, workdir: Path) -> None:
+    """`zoho-connector celery beat --automations DIR` starts beat with an entry per Partner Store automation."""
+    command = [
+        str(BIN / "zoho-connector"),
+        "celery",
+        "beat",
+        "--automations",
+        str(TRANSACTIONS.parent),
+        "--connection",
+        "sandbox",
+        "-s",
+        str(workdir / "beat-schedule"),
+        "-l",
+        "debug",  # beat then logs its schedule as it loaded it
+    ]
+    log = workdir / "beat.log"
+    with log.open("wb") as out:
+        beat = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT
+        )
+    loaded = "beat: Waking up"  # logged once the schedule is set up (stopping it sooner interrupts its imports)
+    try:
+        _wait_for(lambda: loaded in log.read_text(errors="replace") or beat.poll() is not None, "beat to start")
+    finally:
+        beat.terminate()
+        beat.wait(timeout=30)
+    text = log.read_text(errors="replace")
+    assert loaded in text, text
+    for name, cron in [("transactions", "0 */2"), ("subscriptions", "5 */2"), ("commissions", "30 6")]:
+        minute, hour = cron.split()
+        assert f"zoho:partner-store-{name}: <crontab: {minute} {hour} * * * (m/h/dM/MY/d)>" in text
+        assert f"<ScheduleEntry: zoho:partner-store-{name} zoho.run_automation(" in text
+
+
+def test_a_window_whose_worker_died_mid_upsert_ends_the_run_and_the_next_run_writes_it_once(
+    own_worker: Callable[[], Worker], sandbox: tuple[str, SandboxState], store_crm: Any, faults: Callable[..., None]
+) -> None:
+    """The shipped automation's upsert is a write without retryAllErrors: redelivered after its worker died, it
+    fails in doubt (the write guard) rather than being sent again, the run ends, its lock is given back and its
+    state stays; the next run writes the window again, and upserting by Store_Id leaves each record once."""
+    from connector.engines.celery import automation_document, run_automation
+
+    base, _ = sandbox
+    worker = own_worker()
+    poll_run()
+    add_transactions(base, 150)
+    writes(base)
+    faults(slow_reply_ms=3000, fault_targets=["crm"])  # the upserts act; their answers are held back
+    result = run_automation.delay(automation_document(TRANSACTIONS), "sandbox")
+    _wait_for(lambda: stats(base)["requests"].get(UPSERT, 0) >= 2, "the window's upserts to be sent")
+    worker.kill()
+    httpx.delete(f"{base}/__sandbox/faults")
+    successor = own_worker()  # the broker hands it the dead worker's unacknowledged upsert
+    with pytest.raises(ZohoTaskError) as caught:
+        result.get(timeout=120)
+    error = caught.value.error
+    assert (error["step"], error["may_have_acted"]) == ("transactions", True)
+    assert "not sent again" in error["message"]
+    _wait_for(lambda: "the failed run gave its lock back" in successor.text(), "the lock to be given back")
+    writes(base)
+    outcome = poll_run()
+    assert (outcome["ran"], outcome["records"]) == (True, 150)  # the window again: its state was not saved
+    assert writes(base) == {UPSERT: 2}
+    assert_each_transaction_once(store_crm)
+
+
+def test_a_poll_automation_on_a_connection_whose_token_store_workers_cannot_share_is_refused(
+    worker: Worker, sandbox: tuple[str, SandboxState]
+) -> None:
+    from connector.engines.celery import automation_document, run_automation
+
+    base, _ = sandbox
+    httpx.delete(f"{base}/__sandbox/stats")
+    result = run_automation.delay(automation_document(TRANSACTIONS), "sandbox-memory")
+    with pytest.raises(ZohoTaskError) as caught:
+        result.get(timeout=60)
+    error = caught.value.error
+    assert (error["type"], error["automation"]) == ("connection_error", "partner-store-transactions")
+    assert "SQLite file, MySQL/MariaDB, PostgreSQL or Redis" in error["message"]
+    assert not [path for path in stats(base)["requests"] if "/partner/" in path]
+
+
+def test_a_batch_step_with_refused_or_doubtful_items_fails_naming_the_step() -> None:
+    from connector.engines.celery import automation_merge
+
+    context = {"automation": "a", "trigger": {}, "steps": {}, "ran": True}
+    written = {"data": [{"index": 0, "status": "success", "code": "SUCCESS"}]}
+    assert automation_merge(written, context, "rows", "crmUpsertRecords")["steps"] == {"rows": written}
+    refused = {
+        "data": [
+            {"index": 0, "status": "success", "code": "SUCCESS"},
+            {"index": 1, "status": "error", "code": "INVALID_DATA", "message": "invalid data", "details": {}},
+        ]
+    }
+    with pytest.raises(ZohoTaskError) as caught:
+        automation_merge([written, refused], context, "rows", "crmUpsertRecords")
+    error = caught.value.error
+    assert (error["type"], error["code"], error["step"], error["call"]) == ("zoho_error", "INVALID_DATA", "rows", 1)
+    assert "step 'rows' (crmUpsertRecords), call 1 failed" in error["message"]
+    assert "1 of 2 items were not written (0 in doubt)" in error["message"]
+    json.dumps(error)  # stored by the result backend as JSON
+
+
 # --- no secret in a message or a result ---------------------------------------------------------------------------
 
 
@@ -599,9 +871,11 @@ def test_messages_and_results_hold_no_client_secret_refresh_token_or_access_toke
     workdir: Path,
     faults: Callable[..., None],
     firehose: Callable[[], list[str]],
+    store_crm: Any,
 ) -> None:
-    """Every message the broker received while an action ran (and was retried), an action failed and an
-    automation ran, and every key of the result database, checked for the connection's secrets."""
+    """Every message the broker received while an action ran (and was retried), an action failed, an automation
+    ran and a poll automation polled its trigger (its lock and state in the token store), and every key of the
+    result database, checked for the connection's secrets."""
     import redis
 
     from connector.engines.celery import automation_document, run_automation
@@ -614,6 +888,9 @@ def test_messages_and_results_hold_no_client_secret_refresh_token_or_access_toke
         run_action.delay(payload("crmGetRecord", {"recordType": "Leads", "recordId": "404"})).get(timeout=60)
     document = automation_document(_file(workdir, "leads.yaml", AUTOMATION))
     run_automation.delay(document, "sandbox").get(timeout=120)
+    add_transactions(sandbox[0], 3)
+    polled = poll_run()
+    assert polled["records"] == 3
     time.sleep(0.5)  # the firehose copies are asynchronous
     messages = [m for m in firehose() if QUEUE in m]
     keys: list[Any] = list(backend.scan_iter(count=1000))
@@ -621,6 +898,7 @@ def test_messages_and_results_hold_no_client_secret_refresh_token_or_access_toke
     # a create and its retry, a failed read, then the automation's run, 3 steps, 5 actions and 3 merges
     assert len(messages) >= 15
     assert any("zoho.automation_merge" in m for m in messages)
+    assert any("zoho.automation_poll" in m for m in messages) and any("zoho.automation_commit" in m for m in messages)
     assert any('\\"connection\\": \\"sandbox\\"' in m for m in messages)  # the payloads themselves are read
     assert any(lead in result for result in results)  # the results are really there
     access_tokens = list(state.access_tokens)

@@ -87,3 +87,34 @@ def _yaml(text: str) -> dict[str, object]:
 
     loaded: dict[str, object] = yaml.safe_load(text)
     return loaded
+
+
+def test_each_shipped_partner_store_automation_is_an_entry_on_its_poll_cron() -> None:
+    from connector.manifest import data_root
+
+    folder = data_root() / "automations" / "partner-store"
+    entries = beat_schedule([folder], "eu-prod")
+    crons = {
+        "zoho:partner-store-transactions": crontab(minute="0", hour="*/2"),
+        "zoho:partner-store-subscriptions": crontab(minute="5", hour="*/2"),
+        "zoho:partner-store-commissions": crontab(minute="30", hour="6"),
+    }
+    assert {name: entry["schedule"] for name, entry in entries.items()} == crons
+    for name, entry in entries.items():
+        document, connection = entry["args"]  # no trigger: the worker polls it
+        assert (entry["task"], f"zoho:{document['name']}", connection) == ("zoho.run_automation", name, "eu-prod")
+        assert document["trigger"]["poll"]["cron"]
+        json.dumps(entry["args"])
+
+
+def test_a_poll_without_a_cron_and_a_webhook_are_left_out(tmp_path: Path) -> None:
+    (tmp_path / "poll.yaml").write_text(
+        "name: no-cron\ntrigger: {poll: {trigger: storeNewTransactions, inputs: {window: 200}}}\n"
+        "steps:\n  - {name: org, action: crmGetOrganization}\n"
+    )
+    (tmp_path / "webhook.yaml").write_text(
+        "name: on-edit\ntrigger: {webhook: {trigger: crmRecordEvents, inputs: {recordType: Leads}}}\n"
+        "steps:\n  - {name: org, action: crmGetOrganization}\n"
+    )
+    (tmp_path / "every-two-hours.yaml").write_text(EVERY_TWO_HOURS)
+    assert sorted(beat_schedule([tmp_path], "eu-prod")) == ["zoho:every-two-hours"]
