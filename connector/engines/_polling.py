@@ -98,16 +98,35 @@ class PollJob:
     def lock_name(self) -> str:
         return "zoho-poll-lock:" + self._digest()
 
+    @property
+    def owner_name(self) -> str:
+        """Which run holds the lock, and its lease (see `begin`)."""
+        return "zoho-poll-owner:" + self._digest()
+
     def _digest(self) -> str:
         # Store names are short ASCII (base.LeaseStore); the automation's name may be neither.
         identity = json.dumps([self.automation, self.trigger, self.connection], ensure_ascii=False)
         return hashlib.sha256(identity.encode()).hexdigest()[:40]
 
 
-def begin(connector: Connector, job: PollJob) -> str | None:
+def begin(connector: Connector, job: PollJob, owner: str | None = None) -> str | None:
     """Take the automation's lock: a lease id, or None when another run holds it (this run should then end
-    without polling)."""
-    return _store(connector, job).acquire_slot(job.lock_name, 1, job.lock_seconds)
+    without polling).
+
+    `owner` names the run (an engine's task or workflow run id, the same on every attempt). An attempt that follows
+    one whose answer was lost (its worker died after taking the lock) then gets that attempt's lease back instead
+    of finding the lock taken by nobody alive and skipping the run until the lease expires."""
+    store = _store(connector, job)
+    if owner is not None:
+        text = store.get_value(job.owner_name)
+        held = json.loads(text) if text is not None else {}
+        earlier = held.get("lease") if isinstance(held, dict) and held.get("owner") == owner else None
+        if isinstance(earlier, str) and store.renew_slot(job.lock_name, earlier, job.lock_seconds):
+            return earlier
+    lease = store.acquire_slot(job.lock_name, 1, job.lock_seconds)
+    if lease is not None and owner is not None:
+        store.set_value(job.owner_name, json.dumps({"owner": owner, "lease": lease}), job.lock_seconds)
+    return lease
 
 
 def poll_window(connector: Connector, job: PollJob, lease: str) -> dict[str, Any]:

@@ -279,7 +279,9 @@ def run_automation(
     if trigger is None and checked.trigger_kind == "poll":
         job = _polling.PollJob.of(checked, connection)
         try:
-            lease = _polling.begin(engine_connector(), job)
+            # Owned by this task's id, the same on a redelivery: a worker that died after taking the lock
+            # leaves it to the task's next delivery, not to the lock's expiry.
+            lease = _polling.begin(engine_connector(), job, owner=f"celery:{self.request.id}")
         except ConnectorError as exc:  # e.g. a memory: token store, which no other worker could read
             raise ZohoTaskError({**exc.to_dict()["error"], "automation": checked.name}) from None
         if lease is None:

@@ -275,8 +275,11 @@ class _Pulse:
 
 @activity.defn(name="zoho.poll_begin")
 def poll_begin(payload: dict[str, Any]) -> str | None:
-    """Take the poll automation's lock: a lease id, or None when another run holds it (`_polling.begin`)."""
-    lease: str | None = _polling_step(payload, lambda connector, job: _polling.begin(connector, job))
+    """Take the poll automation's lock: a lease id, or None when another run holds it (`_polling.begin`). Owned by
+    the workflow run, so an attempt that follows a lost answer gets its own lease back rather than being skipped."""
+    info = activity.info()
+    owner = f"temporal:{info.workflow_id}/{info.workflow_run_id}"
+    lease: str | None = _polling_step(payload, lambda connector, job: _polling.begin(connector, job, owner))
     return lease
 
 
@@ -313,8 +316,8 @@ def _polling_step(payload: Any, call: Callable[[Connector, _polling.PollJob], An
         raise
     except Exception as exc:
         # The store's own failure (a dropped database connection, …): tried again. Committing a state or giving
-        # the lock back twice is harmless; a lock taken by an attempt whose answer was lost is held by nobody, so
-        # the retry finds it taken and the run is skipped, and the lock expires after its lock_seconds.
+        # the lock back twice is harmless, and a lock taken by an attempt whose answer was lost is the run's own
+        # (zoho.poll_begin names the run as its owner), so the retry gets it back.
         raise ApplicationError(f"{type(exc).__name__} while keeping the poll's state", type="unexpected") from None
 
 

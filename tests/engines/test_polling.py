@@ -105,3 +105,18 @@ def test_the_state_is_kept_per_automation_trigger_and_connection(job: _polling.P
     assert job.state_name != other.state_name and job.lock_name != other.lock_name
     assert len(job.state_name) <= 64 and job.state_name.isascii()
     assert _polling.PollJob.from_dict(job.to_dict()) == job
+
+
+def test_the_run_that_took_the_lock_gets_it_back_on_a_later_attempt(
+    store_sandbox: tuple[str, Path], job: _polling.PollJob
+) -> None:
+    _, connections = store_sandbox
+    with Connector.load(connections=connections) as connector:
+        lease = _polling.begin(connector, job, owner="run-1")  # its answer is lost: the worker died
+        assert lease is not None
+        assert _polling.begin(connector, job, owner="run-1") == lease  # the same run's next attempt
+        assert _polling.begin(connector, job, owner="run-2") is None  # another run still waits
+        assert _polling.begin(connector, job) is None
+        _polling.finish(connector, job, lease)
+        again = _polling.begin(connector, job, owner="run-1")  # released: a fresh lease, not the old one
+        assert again is not None and again != lease
