@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from pathlib import Path
 import httpx
 
 BIN = Path(sys.executable).parent
+PIDS: dict[str, int] = {}
+"""The process id of each running sandbox, by base URL."""
 
 
 @contextmanager
@@ -27,10 +30,18 @@ def sandbox_process(*flags: str) -> Iterator[str]:
         base = process.stdout.readline().strip()
         if not base.startswith("http://127.0.0.1:"):
             raise RuntimeError(f"the sandbox did not start: {base!r}")
+        PIDS[base] = process.pid
         yield base
     finally:
+        PIDS.pop(base, None)
         process.terminate()
         process.wait(timeout=30)
+
+
+def cpu_seconds(base: str) -> float:
+    """CPU time (user + system) the sandbox at `base` has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{PIDS[base]}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def access_connection(base: str) -> dict[str, object]:

@@ -8,17 +8,22 @@ is 10 too, so one more would have been answered 429). Run once blocking (`run`: 
 (`arun`: tasks under the connection's semaphore). Besides the whole call, the send phase is shown: from the first
 request leaving to the last answer arriving, i.e. without checking the 10,000 records' inputs, which happens before
 anything is sent so that bad input sends nothing.
+
+Each line also gives the CPU time of the client (this process) and of the sandbox process during the call, and the
+load average (the machine may be shared), and a `floor` line sends the same 100 bodies, encoded beforehand, with
+plain httpx from 10 threads and reads nothing back but the JSON: what the sandbox and the machine allow any client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
 import httpx
 
-from bench._sandbox import access_connection, sandbox_process
+from bench._sandbox import access_connection, cpu_seconds, sandbox_process
 from connector import Connector
 
 
@@ -70,6 +75,8 @@ def measure(mode: str) -> dict[str, Any]:
         )
         httpx.delete(f"{base}/__sandbox/stats", timeout=30).raise_for_status()
         sync_transport.marks.clear()
+        load = os.getloadavg()[0]
+        sandbox_cpu, client_cpu = cpu_seconds(base), time.process_time()
         start = time.perf_counter()
         if mode == "async":
 
@@ -84,6 +91,7 @@ def measure(mode: str) -> dict[str, Any]:
             result = connector.run("crmCreateRecords", inputs, connection=connection)
             connector.close()
         seconds = time.perf_counter() - start
+        client_cpu, sandbox_cpu = time.process_time() - client_cpu, cpu_seconds(base) - sandbox_cpu
         marks = async_transport.marks if mode == "async" else sync_transport.marks
         stats = httpx.get(f"{base}/__sandbox/stats", timeout=30).json()
     return {
@@ -94,6 +102,44 @@ def measure(mode: str) -> dict[str, Any]:
         "peak": stats["peak_in_flight"],
         "throttled": sum(stats["throttled"].values()),
         "ok": sum(e["status"] == "success" for e in result["data"]),
+        "client_cpu": client_cpu,
+        "sandbox_cpu": sandbox_cpu,
+        "load": (load, os.getloadavg()[0]),
+    }
+
+
+def measure_floor() -> dict[str, Any]:
+    """The same 100 calls without the connector: bodies encoded beforehand, 10 threads of plain httpx."""
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    with sandbox_process("--slow-ms", str(SLOW_MS), "--max-concurrent", str(CAP)) as base:
+        token = access_connection(base)["access_token"]
+        headers = {"Authorization": f"Zoho-oauthtoken {token}", "Content-Type": "application/json"}
+        records = _records("floor")
+        bodies = [json.dumps({"data": records[i : i + 100], "trigger": []}).encode() for i in range(0, RECORDS, 100)]
+        with httpx.Client(headers=headers, timeout=30) as client:
+            client.post(f"{base}/crm/v8/Leads", json={"data": [{"Last_Name": "warm"}]})
+            httpx.delete(f"{base}/__sandbox/stats", timeout=30).raise_for_status()
+            load = os.getloadavg()[0]
+            sandbox_cpu, client_cpu = cpu_seconds(base), time.process_time()
+            start = time.perf_counter()
+            with ThreadPoolExecutor(CAP) as pool:
+                answers = list(pool.map(lambda body: client.post(f"{base}/crm/v8/Leads", content=body).json(), bodies))
+            seconds = time.perf_counter() - start
+            client_cpu, sandbox_cpu = time.process_time() - client_cpu, cpu_seconds(base) - sandbox_cpu
+        stats = httpx.get(f"{base}/__sandbox/stats", timeout=30).json()
+    return {
+        "mode": "floor",
+        "seconds": seconds,
+        "sending": seconds,
+        "requests": stats["requests"].get("POST /crm/v8/Leads", 0),
+        "peak": stats["peak_in_flight"],
+        "throttled": sum(stats["throttled"].values()),
+        "ok": sum(row["status"] == "success" for answer in answers for row in answer["data"]),
+        "client_cpu": client_cpu,
+        "sandbox_cpu": sandbox_cpu,
+        "load": (load, os.getloadavg()[0]),
     }
 
 
@@ -102,12 +148,17 @@ def main() -> None:
         f"crmCreateRecords of {RECORDS:,} records, sandbox --slow-ms {SLOW_MS}, cap {CAP} "
         f"(targets: {RECORDS // 100} requests, <= {1.3 * IDEAL:.2f}s = 1.3 x {IDEAL:.2f}s, peak <= {CAP})"
     )
-    for mode in ("sync", "async"):
-        r = measure(mode)
+    for mode in ("sync", "async", "floor"):
+        r = measure_floor() if mode == "floor" else measure(mode)
         print(
             f"    {r['mode']:5}: {r['requests']} requests, {r['seconds']:.3f}s ({r['seconds'] / IDEAL:.2f}x ideal; "
             f"send phase {r['sending']:.3f}s, {r['sending'] / IDEAL:.2f}x), "
             f"peak {r['peak']} in flight, {r['throttled']} answered 429, {r['ok']:,}/{RECORDS:,} created"
+        )
+        print(
+            f"           CPU: client {r['client_cpu']:.3f}s + sandbox {r['sandbox_cpu']:.3f}s = "
+            f"{r['client_cpu'] + r['sandbox_cpu']:.3f}s in {r['seconds']:.3f}s of wall time on {os.cpu_count()} cores; "
+            f"load average {r['load'][0]:.2f} before, {r['load'][1]:.2f} after"
         )
 
 

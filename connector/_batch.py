@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Chunks", "arun", "run"]
 
 Result = dict[str, Any]
-Outcome = tuple["Chunk", Any, ConnectorError | None]
+Settled = tuple[list[Result], ConnectorError | None]  # a chunk's results, and its error if it failed without acting
 
 
 @dataclass(frozen=True)
@@ -53,20 +53,21 @@ class Chunks:
             for start in range(0, len(items), size)
         ]
 
-    def combine(self, outcomes: list[Outcome]) -> list[Result]:
+    def combine(self, settled: list[Settled]) -> list[Result]:
+        """Every chunk's results in input order; the first chunk's error when none was answered or may have acted."""
         results: list[Result] = []
         unanswered: list[ConnectorError] = []
-        for chunk, data, error in outcomes:
-            entries, whole_failure = self._settle(chunk, data, error)
+        for entries, whole_failure in settled:
             results += entries
             if whole_failure is not None:
                 unanswered.append(whole_failure)
-        if unanswered and len(unanswered) == len(outcomes):
+        if unanswered and len(unanswered) == len(settled):
             raise unanswered[0]
         return results
 
-    def _settle(self, chunk: Chunk, data: Any, error: ConnectorError | None) -> tuple[list[Result], Any]:
-        """The chunk's results, and its error when the call failed as a whole without acting."""
+    def settle(self, chunk: Chunk, data: Any, error: ConnectorError | None) -> Settled:
+        """The chunk's results, and its error when the call failed as a whole without acting. Pure: each chunk is
+        settled as soon as its answer arrives, while the others are still in flight, not all at the end."""
         if error is None:
             found = self._split(chunk.call, data)
             if found is not None and len(found) == len(chunk.items):
@@ -128,11 +129,12 @@ def run(chunks: Chunks, send: Callable[[Call], Any]) -> list[Result]:
     """Every chunk through `send` (one call, blocking), at most the connection's concurrency cap at once (`send`
     holds the connection's semaphore too, which other calls share); results in input order."""
 
-    def one(chunk: Chunk) -> Outcome:
+    def one(chunk: Chunk) -> Settled:
         try:
-            return chunk, send(chunk.call), None
+            data = send(chunk.call)
         except ConnectorError as exc:
-            return chunk, None, exc
+            return chunks.settle(chunk, None, exc)
+        return chunks.settle(chunk, data, None)
 
     if len(chunks.chunks) <= 1:
         return chunks.combine([one(chunk) for chunk in chunks.chunks])
@@ -147,10 +149,11 @@ async def arun(chunks: Chunks, send: Callable[[Call], Awaitable[Any]]) -> list[R
     """The async twin: one task per chunk; `send` holds the connection's semaphore, which bounds them."""
     import asyncio
 
-    async def one(chunk: Chunk) -> Outcome:
+    async def one(chunk: Chunk) -> Settled:
         try:
-            return chunk, await send(chunk.call), None
+            data = await send(chunk.call)
         except ConnectorError as exc:
-            return chunk, None, exc
+            return chunks.settle(chunk, None, exc)
+        return chunks.settle(chunk, data, None)
 
     return chunks.combine(list(await asyncio.gather(*(one(chunk) for chunk in chunks.chunks))))

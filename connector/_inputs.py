@@ -60,21 +60,40 @@ def unsafe_values(values: Mapping[str, Any]) -> list[Violation]:
             if path[0] not in too_deep:  # once per input, however many branches go too deep
                 too_deep.add(path[0])
                 found.append(_unsafe(path[:1], f"nested more than {MAX_DEPTH} levels deep"))
-        elif isinstance(value, str):
-            match = _SURROGATE.search(value)
-            if match:
-                found.append(_unsafe(path, f"contains a lone surrogate ({ord(match.group()):#06x}), not valid Unicode"))
-        elif isinstance(value, float):
-            if not math.isfinite(value):
-                found.append(_unsafe(path, f"{value} is not a JSON number"))
-        elif isinstance(value, Mapping):
-            for key, item in value.items():
-                if isinstance(key, str) and _SURROGATE.search(key):
-                    found.append(_unsafe(path, "a key contains a lone surrogate, not valid Unicode"))
-                stack.append((item, [*path, str(key)]))
+            continue
+        if isinstance(value, dict | Mapping):  # dict first: an ABC check costs more
+            members: Any = value.items()
         elif isinstance(value, list | tuple):
-            stack.extend((item, [*path, str(i)]) for i, item in enumerate(value))
+            members = enumerate(value)
+        else:
+            _check_leaf(value, path, found)
+            continue
+        deepest = len(path) >= MAX_DEPTH  # its members are too deep, whatever they are
+        for key, item in members:
+            if isinstance(key, str) and not key.isascii() and _SURROGATE.search(key):
+                found.append(_unsafe(path, "a key contains a lone surrogate, not valid Unicode"))
+            # Plain strings and numbers (nearly every value of a bulk write) are checked here, not pushed: a path
+            # list is made only for containers and for a value found unsafe.
+            if deepest:
+                stack.append((item, [*path, str(key)]))
+            elif isinstance(item, str):
+                if not item.isascii() and _SURROGATE.search(item):  # isascii: a fast no for most text
+                    _check_leaf(item, [*path, str(key)], found)
+            elif isinstance(item, float):
+                if not math.isfinite(item):
+                    _check_leaf(item, [*path, str(key)], found)
+            elif isinstance(item, dict | list | tuple | Mapping):
+                stack.append((item, [*path, str(key)]))
     return sorted(found, key=lambda v: v.pointer)
+
+
+def _check_leaf(value: Any, path: list[str], found: list[Violation]) -> None:
+    if isinstance(value, str):
+        match = _SURROGATE.search(value)
+        if match:
+            found.append(_unsafe(path, f"contains a lone surrogate ({ord(match.group()):#06x}), not valid Unicode"))
+    elif isinstance(value, float) and not math.isfinite(value):
+        found.append(_unsafe(path, f"{value} is not a JSON number"))
 
 
 def _unsafe(path: list[str], message: str) -> Violation:

@@ -86,13 +86,18 @@ class Call:
 
     def data(self, reply: _flow.Reply) -> Any:
         result = self.action.result
-        return _response.interpret(
+        data = _response.interpret(
             reply,
             self.policy,
             when_empty=result.get("when_empty"),
             empty_is_not_found=bool(result.get("empty_is_not_found")),
             response_type=self.response_type,
         )
+        if "output" not in result:
+            return data
+        from connector import _output
+
+        return _output.shape(result["output"], data, reply, self.policy)
 
     def pager(self) -> Pager:
         pagination = self.action.pagination or {"pager": ""}

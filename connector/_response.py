@@ -24,7 +24,7 @@ from connector.errors import (
 if TYPE_CHECKING:
     from connector._flow import CallPolicy
 
-__all__ = ["error_for", "interpret"]
+__all__ = ["error_for", "interpret", "request_id"]
 
 _REQUEST_ID_HEADERS = ("x-request-id", "x-zoho-request-id", "x-correlation-id")
 
@@ -49,7 +49,7 @@ def interpret(
                 status=response.status_code,
                 code=None,
                 message="no record with this id (Zoho answered with no content)",
-                request_id=_request_id(response),
+                request_id=request_id(response),
             )
         return when_empty if when_empty is not None else {}
     if response_type == "binary":
@@ -99,7 +99,7 @@ def error_for(reply: Reply, policy: CallPolicy) -> ConnectorError:
         code=code,
         message=message or (None if body is not None else redact_text(response.text)[:500] or response.reason_phrase),
         details=details if details is not None or not isinstance(body, Mapping) else body.get("details"),
-        request_id=_request_id(response),
+        request_id=request_id(response),
         response=body,
         may_have_acted=outcome.may_have_acted,
     )
@@ -113,7 +113,7 @@ def _file_metadata(response: Any, size: int) -> dict[str, Any]:
     }
 
 
-def _request_id(response: Any) -> str | None:
+def request_id(response: Any) -> str | None:
     return next((response.headers[h] for h in _REQUEST_ID_HEADERS if h in response.headers), None)
 
 

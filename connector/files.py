@@ -60,13 +60,24 @@ def is_file_like(value: Any) -> bool:
 
 
 def placeholder(value: Any) -> Any:
-    """The value as the input schema sees it: an upload checks as binary contents."""
+    """The value as the input schema sees it: an upload checks as binary contents. Nothing is copied where no
+    upload is found (a bulk write's 10,000 records are checked as they are)."""
     if isinstance(value, Upload):
         return {"base64": ""}
     if isinstance(value, dict):
-        return {k: placeholder(v) for k, v in value.items()}
+        out: dict[Any, Any] | None = None
+        for key, item in value.items():
+            if isinstance(item, Upload | dict | list) and (seen := placeholder(item)) is not item:
+                out = dict(value) if out is None else out
+                out[key] = seen
+        return value if out is None else out
     if isinstance(value, list):
-        return [placeholder(v) for v in value]
+        changed: list[Any] | None = None
+        for i, item in enumerate(value):
+            if isinstance(item, Upload | dict | list) and (seen := placeholder(item)) is not item:
+                changed = list(value) if changed is None else changed
+                changed[i] = seen
+        return value if changed is None else changed
     return value
 
 

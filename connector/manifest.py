@@ -314,6 +314,7 @@ def _check_request(path: str, action: Mapping[str, Any], schema: Mapping[str, An
     if loose:
         raise ManifestError(path, f"path inputs {sorted(loose)} must be required (or sit inside [ … ])")
     _check_hook(path, action.get("hook"))
+    _check_output(path, action)
     batch = action.get("batch")
     if batch and (batch["input"] not in required or schema["properties"][batch["input"]].get("type") != "array"):
         raise ManifestError(path, f"batch input {batch['input']!r} must be a required input of type array")
@@ -326,6 +327,21 @@ def _check_request(path: str, action: Mapping[str, Any], schema: Mapping[str, An
         cursor = job.get("cursor_input")
         if cursor is not None and cursor not in declared:
             raise ManifestError(path, f"job cursor_input {cursor!r} is not an input of the schema")
+
+
+def _check_output(path: str, action: Mapping[str, Any]) -> None:
+    """A declared output names only the answer, and only of one call: pages, batches and jobs have their own shape."""
+    result = action.get("result") or {}
+    if "output" not in result:
+        return
+    from connector import _output
+
+    kinds = [kind for kind in ("pagination", "batch", "job") if action.get(kind)]
+    if kinds:
+        raise ManifestError(path, f"result.output cannot be used with {kinds[0]}")
+    found = _output.problems(result["output"])
+    if found:
+        raise ManifestError(path, "; ".join(found))
 
 
 def options_of(prop: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -502,6 +518,7 @@ def _checker_files() -> list[Path]:
         here / "models.py",
         here / "_template.py",
         here / "_schema.py",
+        here / "_output.py",
         here / "automations.py",
         here / "_inputs.py",
         data_root() / "schemas" / "automation.json",

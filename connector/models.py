@@ -286,6 +286,9 @@ class Result(TypedDict):
     """The data returned when Zoho answers 204 No Content."""
     empty_is_not_found: NotRequired[bool]
     """An empty answer means the record does not exist: raise NotFoundError (fetching one record by id)."""
+    output: NotRequired[Any]
+    """The action's data rebuilt from Zoho's answer: a value whose `${answer.…}` references (with `?`, `$map` and
+    `$json` as in automation inputs) name parts of the answer; see docs/template-language.md, "Output"."""
 
 
 @dataclass(kw_only=True, eq=False)

@@ -86,6 +86,8 @@ def batches(changes: list[Change]) -> list[OperationBatch]:
 def notifications(state: SandboxState, changes: list[Change], now: float) -> list[tuple[Subscription, JSON]]:
     """(subscription, payload) for each batch and each live subscription watching its module and operation."""
     out: list[tuple[Subscription, JSON]] = []
+    if not any(state.watch.values()):  # nobody watching: a bulk write need not group its changes
+        return out
     for batch in batches(changes):
         for subscriptions in state.watch.values():
             sub = subscriptions.get(batch.module)

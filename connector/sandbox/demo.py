@@ -152,10 +152,9 @@ def run_demo(base: str, token_store: str, say: Callable[[str, Any], None]) -> di
             "crmConvertLead",
             {"recordId": ids[2], "deal": {"Deal_Name": "Enigma follow-up", "Stage": "Qualification"}},
         )
-        made = converted["data"][0]["details"]
         say(
             "converted a lead into",
-            {kind: made[kind]["id"] for kind in ("Contacts", "Accounts", "Deals") if made[kind]},
+            {kind: converted[kind] for kind in ("contactId", "accountId", "dealId") if converted[kind]},
         )
         ids.remove(ids[2])  # a converted lead is no longer there to clean up
 

@@ -33,6 +33,9 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    # Listening before the URL is printed: a client that connects at once (a benchmark on a busy machine) is queued
+    # until uvicorn accepts, rather than refused because uvicorn has not called listen() yet.
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 

@@ -44,7 +44,7 @@ class ItemResults(Protocol):
 
 
 def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
+    return value if value is None or type(value) is str else str(value)
 
 
 def _top_level(body: Any) -> ErrorFields:
@@ -86,27 +86,29 @@ class CrmEnvelope:
 
     # Members of a per-record row that are not the result's own (code, status, message, details): upserts add
     # `action` (insert | update) and `duplicate_field`, and they are kept as Zoho sends them.
-    _ROW_KEYS = ("code", "status", "message", "details")
+    _ROW_KEYS = frozenset({"code", "status", "message", "details"})
 
     def results(self, body: Any, member: str | None) -> list[dict[str, Any]] | None:
         rows = body.get(member or "data") if isinstance(body, Mapping) else None
-        if not isinstance(rows, list) or not all(isinstance(row, Mapping) for row in rows):
+        # `dict | Mapping`: the plain-dict check first, as a bulk write reads 100 rows an answer and an ABC check
+        # per row costs more than the rest of the row's reading.
+        if not isinstance(rows, list) or not all(isinstance(row, dict | Mapping) for row in rows):
             return None
         out = []
         for row in rows:
             details = row.get("details")
             # A success names the record in details.id; a failed delete names the id it could not find there too.
-            found = details.get("id") if isinstance(details, Mapping) else None
-            out.append(
-                {
-                    "code": _str(row.get("code")),
-                    "status": _str(row.get("status")),
-                    "message": _str(row.get("message")),
-                    "details": details,
-                    "id": found if isinstance(found, str) else None,
-                    **{k: v for k, v in row.items() if k not in self._ROW_KEYS},
-                }
-            )
+            found = details.get("id") if isinstance(details, dict | Mapping) else None
+            entry = {
+                "code": _str(row.get("code")),
+                "status": _str(row.get("status")),
+                "message": _str(row.get("message")),
+                "details": details,
+                "id": found if isinstance(found, str) else None,
+            }
+            if len(row) > len(self._ROW_KEYS) or not self._ROW_KEYS.issuperset(row):
+                entry.update((k, v) for k, v in row.items() if k not in self._ROW_KEYS)
+            out.append(entry)
         return out
 
 

@@ -293,3 +293,121 @@ def test_zoho_error_keeps_code_message_and_details(
     assert error.details == {"api_name": "Last_Name", "json_path": "$.data[0].Last_Name"}
     assert error.request_id == "req-1"
     assert error.to_dict()["error"]["code"] == "MANDATORY_NOT_FOUND"
+
+
+# --- crmConvertLead: the ids first, Zoho's details kept (result.output, connector/_output.py) ---------------------
+
+CONVERT = f"{CRM}/Leads/5394166000000379001/actions/convert"
+
+
+def converted(details: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "data": [
+            {
+                "code": "SUCCESS",
+                "status": "success",
+                "message": "The record has been converted successfully",
+                "details": details,
+            }
+        ]
+    }
+
+
+def test_convert_lead_returns_the_ids_and_zohos_details(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    details = {
+        "Contacts": {"name": "Jo Doe", "id": "11"},
+        "Accounts": {"name": "Zylker", "id": "12"},
+        "Deals": {"name": "Zylker - Q3", "id": "13"},
+    }
+    httpx_mock.add_response(method="POST", url=CONVERT, json=converted(details))
+    result = connector.run("crmConvertLead", {"recordId": "5394166000000379001"}, connection=connection)
+    assert result == {"data": {"contactId": "11", "accountId": "12", "dealId": "13", "details": details}}
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"Contacts": {"name": "Jo Doe", "id": "11"}, "Accounts": None, "Deals": None},
+        {"Contacts": {"name": "Jo Doe", "id": "11"}},  # members left out rather than null
+    ],
+    ids=["null", "absent"],
+)
+def test_convert_lead_gives_null_for_an_account_or_deal_not_made(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock, details: dict[str, Any]
+) -> None:
+    httpx_mock.add_response(method="POST", url=CONVERT, json=converted(details))
+    result = connector.run("crmConvertLead", {"recordId": "5394166000000379001"}, connection=connection)
+    assert result["data"] == {"contactId": "11", "accountId": None, "dealId": None, "details": details}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code"),
+    [
+        (
+            400,
+            {
+                "code": "ID_ALREADY_CONVERTED",
+                "message": "id already converted",
+                "status": "error",
+                "details": {"resource_path_index": 1},
+            },
+            "ID_ALREADY_CONVERTED",
+        ),
+        # crm-oas (convert_lead.json) documents a 202 carrying the same error, and per-record errors in data[].
+        (
+            202,
+            {
+                "code": "ID_ALREADY_CONVERTED",
+                "message": "id already converted",
+                "status": "error",
+                "details": {"resource_path_index": 1},
+            },
+            "ID_ALREADY_CONVERTED",
+        ),
+        (
+            202,
+            {
+                "data": [
+                    {
+                        "code": "MANDATORY_NOT_FOUND",
+                        "message": "required field not found",
+                        "status": "error",
+                        "details": {"api_name": "Stage", "json_path": "$.data[0].Deals.Stage"},
+                    }
+                ]
+            },
+            "MANDATORY_NOT_FOUND",
+        ),
+    ],
+    ids=["400", "202-top-level", "202-per-record"],
+)
+def test_a_refused_conversion_raises_zohos_error(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock, status: int, body: Any, code: str
+) -> None:
+    httpx_mock.add_response(method="POST", url=CONVERT, status_code=status, json=body)
+    with pytest.raises(ZohoAPIError) as caught:
+        connector.run("crmConvertLead", {"recordId": "5394166000000379001"}, connection=connection)
+    error = caught.value
+    row = body["data"][0] if "data" in body else body
+    assert (error.status, error.code, error.zoho_message, error.details) == (
+        status,
+        code,
+        row["message"],
+        row["details"],
+    )
+    assert len(httpx_mock.get_requests()) == 1  # a write that reached Zoho is never re-sent
+
+
+def test_a_conversion_answer_without_the_contact_is_a_bad_response_never_resent(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    from connector.errors import BadResponseError
+
+    httpx_mock.add_response(method="POST", url=CONVERT, json={"data": []})
+    with pytest.raises(BadResponseError) as caught:
+        connector.run("crmConvertLead", {"recordId": "5394166000000379001"}, connection=connection)
+    assert "answer.data has 0 items" in str(caught.value)
+    assert caught.value.may_have_acted and not caught.value.retryable
+    assert len(httpx_mock.get_requests()) == 1

@@ -188,6 +188,25 @@ def test_the_cache_notices_a_changed_trigger(tree: Path) -> None:
             "schemas/actions/books/get-record.json",
             "input 'recordId' needs a title and a description",
         ),
+        (
+            lambda t: edit(
+                t / "actions/crm/convert-lead.yaml", lambda s: s.replace("${answer.data.0.details}", "${reply.data}")
+            ),
+            "actions/crm/convert-lead.yaml",
+            "result.output/details: '${reply.data}' must be one whole reference, ${answer…}",
+        ),
+        (
+            lambda t: edit(
+                t / "actions/crm/convert-lead.yaml", lambda s: s.replace("${answer.data.0.details}", "id ${answer.id}")
+            ),
+            "actions/crm/convert-lead.yaml",
+            "must be one whole reference",
+        ),
+        (
+            lambda t: edit(t / "actions/crm/create-records.yaml", lambda s: s + "result:\n  output: ${answer.data}\n"),
+            "actions/crm/create-records.yaml",
+            "result.output cannot be used with batch",
+        ),
     ],
     ids=[
         "missing-schema",
@@ -207,6 +226,9 @@ def test_the_cache_notices_a_changed_trigger(tree: Path) -> None:
         "missing-action-file",
         "bad-region",
         "untitled-input",
+        "output-names-no-answer",
+        "output-reference-in-text",
+        "output-with-batch",
     ],
 )
 def test_broken_manifest_names_file_and_problem(

@@ -205,10 +205,11 @@ def test_bulk_writes_and_lead_conversion(run: Any, sandbox: str) -> None:
             "tagNames": ["VIP"],
         },
     )
-    made = converted["data"][0]["details"]
-    assert made["Accounts"]["name"] == "Zylker" and made["Deals"]["name"] == f"Deal {tag}"
-    contact = run("crmGetRecord", {"recordType": "Contacts", "recordId": made["Contacts"]["id"]})["data"][0]
-    assert contact["Email"] == f"bulk1-{tag}@example.com" and contact["Account_Name"]["id"] == made["Accounts"]["id"]
+    assert converted["details"]["Accounts"] == {"name": "Zylker", "id": converted["accountId"]}
+    assert converted["details"]["Deals"] == {"name": f"Deal {tag}", "id": converted["dealId"]}
+    assert converted["details"]["Contacts"]["id"] == converted["contactId"]
+    contact = run("crmGetRecord", {"recordType": "Contacts", "recordId": converted["contactId"]})["data"][0]
+    assert contact["Email"] == f"bulk1-{tag}@example.com" and contact["Account_Name"]["id"] == converted["accountId"]
     with pytest.raises(ZohoAPIError) as caught:
         run("crmConvertLead", {"recordId": lead})
     assert caught.value.code == "ID_ALREADY_CONVERTED"

@@ -107,3 +107,18 @@ def test_consent_page_says_it_auto_approves() -> None:
     assert answer.headers["location"].startswith("https://app.example/cb?code=")
     assert "auto-approves every request" in answer.text
     assert answer.headers["content-type"].startswith("text/html")
+
+
+def test_the_bound_socket_listens_before_its_url_is_handed_out() -> None:
+    """A client that connects as soon as it reads the URL, before uvicorn has started, is queued, not refused."""
+    import socket
+
+    from connector.sandbox.server import _bind, _url
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        port = int(_url(sock).rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+    finally:
+        sock.close()
