@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from connector import _fastschema
 from connector.errors import Violation
 
 __all__ = ["DanglingRef", "dereference", "validator_for", "violations"]
@@ -101,6 +102,8 @@ def validator_for(schema: Mapping[str, Any]) -> Any:
 
 def violations(schema: Mapping[str, Any], value: Any) -> list[Violation]:
     """Every way `value` breaks `schema`, each naming the input and what was expected. Empty when valid."""
+    if _fastschema.accepts(schema, value):  # certainly valid: jsonschema (and its import) is only for the rest
+        return []
     validator = validator_for(schema)
     found = [_violation(error, schema) for error in validator.iter_errors(value)]
     return sorted(found, key=lambda v: (v.pointer, v.message))
