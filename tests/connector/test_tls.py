@@ -16,6 +16,8 @@ import pytest
 
 from connector._state import Clients
 from connector._tls import LazyCAContext
+from connector.auth import oauth
+from connector.errors import AuthenticationError
 
 
 class _Hello(http.server.BaseHTTPRequestHandler):
@@ -174,3 +176,15 @@ def test_async_calls_verify_too(
         await trusting.aclose()
 
     asyncio.run(calls())
+
+
+def test_token_calls_verify_too(
+    https_port: int, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accounts requests go on short-lived clients of their own, with the same lazily read CAs."""
+    request = httpx.Request("POST", f"https://localhost:{https_port}/oauth/v2/token")
+    with pytest.raises(AuthenticationError, match="ConnectError"):
+        oauth.send(request)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    assert oauth.send(request).status_code == 501  # reached: the test server only answers GET
+    assert asyncio.run(oauth.asend(request)).status_code == 501
