@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from connector import _fastschema
 from connector.errors import Violation
 
 __all__ = ["DanglingRef", "dereference", "validator_for", "violations"]
@@ -101,61 +102,11 @@ def validator_for(schema: Mapping[str, Any]) -> Any:
 
 def violations(schema: Mapping[str, Any], value: Any) -> list[Violation]:
     """Every way `value` breaks `schema`, each naming the input and what was expected. Empty when valid."""
-    if _plainly_valid(schema, value):
+    if _fastschema.accepts(schema, value):  # certainly valid: jsonschema (and its import) is only for the rest
         return []
     validator = validator_for(schema)
     found = [_violation(error, schema) for error in validator.iter_errors(value)]
     return sorted(found, key=lambda v: (v.pointer, v.message))
-
-
-# An input that is a list of objects with nothing else said of each (a bulk write's `records`) costs the generic
-# validator a few microseconds per item, tens of milliseconds for 10,000 records before anything is sent. Such
-# items are checked here with isinstance, and the rest of the schema without them; only a value that passes both is
-# taken as valid, and anything else goes through the full validator, so its violations are exactly the same.
-_LIST_KEYWORDS = frozenset({"type", "items", "minItems", "maxItems"}) | _ANNOTATIONS
-_lists_of_objects: dict[int, tuple[Mapping[str, Any], Mapping[str, Any] | None, tuple[str, ...]]] = {}
-
-
-def _plainly_valid(schema: Mapping[str, Any], value: Any) -> bool:
-    cached = _lists_of_objects.get(id(schema))
-    if cached is None or cached[0] is not schema:
-        cached = (schema, *_without_object_items(schema))
-        _lists_of_objects[id(schema)] = cached
-    _, lighter, names = cached
-    if lighter is None or not isinstance(value, dict):
-        return False
-    for name in names:
-        items = value.get(name)
-        if isinstance(items, list) and not all(isinstance(item, dict) for item in items):
-            return False
-    return not any(True for _ in validator_for(lighter).iter_errors(value))
-
-
-def _without_object_items(schema: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, tuple[str, ...]]:
-    """`schema` without the `items` of its list-of-plain-objects properties, and their names; (None, ()) if none."""
-    properties = schema.get("properties")
-    if not isinstance(properties, Mapping):
-        return None, ()
-    names = tuple(
-        name
-        for name, prop in properties.items()
-        if isinstance(prop, Mapping)
-        and prop.get("type") == "array"
-        and all(k in _LIST_KEYWORDS or k.startswith("x-") for k in prop)
-        and isinstance(prop.get("items"), Mapping)
-        and prop["items"].get("type") == "object"
-        and all(k == "type" or k in _ANNOTATIONS or k.startswith("x-") for k in prop["items"])
-    )
-    if not names:
-        return None, ()
-    lighter = {
-        **schema,
-        "properties": {
-            name: ({k: v for k, v in prop.items() if k != "items"} if name in names else prop)
-            for name, prop in properties.items()
-        },
-    }
-    return lighter, names
 
 
 def _violation(error: Any, root: Mapping[str, Any]) -> Violation:

@@ -21,6 +21,7 @@ import httpx
 
 from connector._limits import AccountLimits
 from connector._ratelimit import Budget
+from connector._tls import LazyCAContext
 from connector.auth.session import TokenSource
 from connector.connection import Connection
 
@@ -94,12 +95,23 @@ class Clients:
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.Lock()
+        self._tls: LazyCAContext | None = None
+        self._tls_lock = threading.Lock()  # not _lock: sync() holds that while it asks for the context
+
+    def _verify(self) -> LazyCAContext:
+        """One verifying TLS context for the sync and async clients, its CAs read only if a call is https."""
+        with self._tls_lock:
+            if self._tls is None:
+                self._tls = LazyCAContext()
+            return self._tls
 
     def sync(self) -> httpx.Client:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = httpx.Client(transport=self._transport, timeout=DEFAULT_TIMEOUT, limits=POOL_LIMITS)
+                    self._client = httpx.Client(
+                        transport=self._transport, verify=self._verify(), timeout=DEFAULT_TIMEOUT, limits=POOL_LIMITS
+                    )
         return self._client
 
     def async_(self) -> httpx.AsyncClient:
@@ -109,7 +121,7 @@ class Clients:
         client = self._aclients.get(loop)
         if client is None:
             client = self._aclients[loop] = httpx.AsyncClient(
-                transport=self._async_transport, timeout=DEFAULT_TIMEOUT, limits=POOL_LIMITS
+                transport=self._async_transport, verify=self._verify(), timeout=DEFAULT_TIMEOUT, limits=POOL_LIMITS
             )
         return client
 

@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
-from connector import _batch, _flow, _jobs, _options, _poll, _walk
+from connector import _batch, _flow, _jobs, _options, _walk
 from connector._inputs import checked_inputs
 from connector._limits import AccountLimits
 from connector._plan import Call, Options, plan
@@ -236,6 +236,8 @@ class Connector:
         """What a poll trigger finds changed since `state` (None on the first poll): `{"records": [...], "state":
         {...}}`, each changed record once, in its latest state, oldest change first. Keep the new state for the next
         poll; when this raises, keep the old one (nothing is lost)."""
+        from connector import _poll  # only pollers pay for it: a `run` process starts without it
+
         return _poll.poll(self, trigger, inputs, state, connection)
 
     async def apoll(
@@ -247,6 +249,8 @@ class Connector:
         connection: ConnectionLike,
     ) -> dict[str, Any]:
         """The async twin of `poll`."""
+        from connector import _poll
+
         return await _poll.apoll(self, trigger, inputs, state, connection)
 
     def options(

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from connector._tls import LazyCAContext
 from connector.auth.tokens import Token
 from connector.errors import AuthenticationError
 
@@ -111,8 +112,9 @@ def revoke_request(accounts_url: str, revoke_path: str, *, token: str) -> httpx.
 
 
 def send(request: httpx.Request, transport: httpx.BaseTransport | None = None) -> httpx.Response:
-    """Send one Accounts request (on a short-lived client: token calls are rare) with the token timeout."""
-    with httpx.Client(transport=transport, timeout=TOKEN_TIMEOUT) as client:
+    """Send one Accounts request (on a short-lived client: token calls are rare) with the token timeout; the CA
+    bundle is read only if the Accounts server is https (the sandbox's is not)."""
+    with httpx.Client(transport=transport, verify=LazyCAContext(), timeout=TOKEN_TIMEOUT) as client:
         try:
             return client.send(request)
         except httpx.TransportError as exc:
@@ -121,7 +123,7 @@ def send(request: httpx.Request, transport: httpx.BaseTransport | None = None) -
 
 async def asend(request: httpx.Request, transport: httpx.AsyncBaseTransport | None = None) -> httpx.Response:
     """`send` for async code: the event loop keeps running while Zoho answers."""
-    async with httpx.AsyncClient(transport=transport, timeout=TOKEN_TIMEOUT) as client:
+    async with httpx.AsyncClient(transport=transport, verify=LazyCAContext(), timeout=TOKEN_TIMEOUT) as client:
         try:
             return await client.send(request)
         except httpx.TransportError as exc:

@@ -109,8 +109,8 @@ def test_unsafe_values_deep_inside_a_bulk_list_are_found_where_they_are() -> Non
 def test_a_bulk_list_is_checked_item_by_item_however_it_is_validated(
     connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
 ) -> None:
-    """Lists of plain objects skip the generic validator per item (connector/_schema.py) only when every item is an
-    object and the rest of the schema holds; otherwise the violations are the full validator's."""
+    """A bulk list is taken as valid without jsonschema (connector/_fastschema.py) only when every item is an object
+    and the rest of the schema holds; otherwise the violations are the full validator's."""
     from connector import _schema
 
     schema = connector.actions["crmCreateRecords"].input_schema
