@@ -47,9 +47,9 @@ STATE_SECONDS = 10 * 366 * 86400.0  # store values expire; a poll's state should
 
 class LostLock(ConnectorError):
     """The run's lock expired before it saved its state: another run may have taken over, so this one stops
-    without saving (its windows' records will be handed out again, never lost)."""
-
-    kind = "lost_lock"
+    without saving (its windows' records will be handed out again, never lost). Not retryable: the next run starts
+    from the saved state. Its kind is the base's `error`: it never leaves an engine, so the protocol has no kind for it.
+    """
 
 
 @dataclass(frozen=True)

@@ -897,7 +897,8 @@ def test_a_polling_step_whose_lock_is_gone_is_not_retried_and_a_bad_payload_is_n
     job = store.job.to_dict()
     with pytest.raises(ApplicationError) as lost:
         ActivityEnvironment().run(temporal.poll_commit, {"job": job, "lease": "not-ours", "state": {"x": 1}})
-    assert (lost.value.type, lost.value.non_retryable) == ("lost_lock", True)
+    assert (lost.value.type, lost.value.non_retryable) == ("error", True)
+    assert "lock expired" in lost.value.message
     assert _polling.stored_state(store.engine, store.job) is None  # nothing saved
     with pytest.raises(ApplicationError) as no_lease:
         ActivityEnvironment().run(temporal.poll_finish, {"job": job})
@@ -907,4 +908,8 @@ def test_a_polling_step_whose_lock_is_gone_is_not_retried_and_a_bad_payload_is_n
         ActivityEnvironment().run(temporal.poll_begin, {"job": {**job, "connection": store.connection}})
     assert settings.value.type == "invalid_input" and store.connection["refresh_token"] not in settings.value.message
     lease = ActivityEnvironment().run(temporal.poll_begin, {"job": job})
-    assert isinstance(lease, str) and ActivityEnvironment().run(temporal.poll_begin, {"job": job}) is None
+    assert isinstance(lease, str)
+    assert ActivityEnvironment().run(temporal.poll_begin, {"job": job}) == lease  # the same run's next attempt
+    other = ActivityEnvironment()
+    other.info = dataclasses.replace(other.info, workflow_run_id="another-run")
+    assert other.run(temporal.poll_begin, {"job": job}) is None  # another run of the automation is skipped
