@@ -103,7 +103,21 @@ class Call:
         pagination = self.action.pagination or {"pager": ""}
         start = PageStart(self.role("page"), self.role("page_size"), self.role("page_cursor"))
         limits = PageLimits(max_pages=self.connection.policy.max_pages, max_records=pagination.get("max_records"))
-        return strategies.PAGERS[pagination["pager"]](start, pagination.get("records"), limits, body=self.prepared.json)
+        make = strategies.PAGERS[pagination["pager"]]
+        pager = make(start, pagination.get("records"), limits, body=self.prepared.json)
+        pager.input_names = self._input_names()
+        return pager
+
+    def _input_names(self) -> dict[str, str]:
+        """Query parameter or body member → the input it is taken from whole (`name: {$input: x}`)."""
+        names: dict[str, str] = {}
+        for part in ("body", "query"):  # a query parameter wins over a body member of the same name
+            template = self.action.request.get(part)
+            if isinstance(template, Mapping):
+                for member, value in template.items():
+                    if isinstance(value, Mapping) and set(value) == {"$input"} and isinstance(value["$input"], str):
+                        names[str(member)] = value["$input"]
+        return names
 
     def first_page(self) -> dict[str, Any] | None:
         """Overrides a single call of a paginated action needs (a page_token replaces page)."""

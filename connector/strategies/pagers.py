@@ -65,6 +65,8 @@ class Pager:
         self.rows = 0
         self._position: Overrides | None = None
         self._seen_pages: set[bytes] = set()
+        # Request member → the input it is taken from (`{$input: name}`), so that a resume point reads as inputs.
+        self.input_names: Mapping[str, str] = {}
 
     @property
     def position(self) -> Overrides:
@@ -173,7 +175,12 @@ class Pager:
         )
 
     def resume(self) -> Overrides:
-        """The query parameters of the next page not yet delivered (what continues a failed walk)."""
+        """Where a failed walk continues, as the action's inputs (a member the request takes straight from an input
+        is named as that input): run the action again with them, and Fetch All, to get the rest."""
+        return {self.input_names.get(k, k): v for k, v in self._resume().items()}
+
+    def _resume(self) -> Overrides:
+        """The request members of the next page not yet delivered: its query parameters."""
         return {k: v for k, v in self.position.items() if v is not None}
 
     def combine(self, first: Any, records: list[Any], *, count: int | None = None) -> Any:
@@ -348,7 +355,9 @@ def _header(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:
 
 # A query's trailing LIMIT clause: `limit N`, `limit N offset M` or `limit A, B` (whose order COQL leaves unclear).
 _LIMIT = re.compile(
-    r"\s+limit\s+(?P<limit>\d+)(?:\s+offset\s+(?P<offset>\d+)|\s*,\s*(?P<comma>\d+))?\s*;?\s*$", re.IGNORECASE
+    r"\s+(?:limit\s+(?P<limit>\d+)(?:\s+offset\s+(?P<offset>\d+)|\s*,\s*(?P<comma>\d+))?|offset\s+(?P<start>\d+))"
+    r"\s*;?\s*$",
+    re.IGNORECASE,
 )
 
 
@@ -379,6 +388,8 @@ class CoqlPager(Pager):
                 "write the query's limit as `LIMIT n OFFSET m` for Fetch All (`LIMIT a, b` is ambiguous)",
                 code="AMBIGUOUS_LIMIT",
             )
+        if found["start"] is not None:  # OFFSET alone: a resumed walk's every row from there (see _resume)
+            return query[: found.start()], int(found["start"]), None
         return query[: found.start()], int(found["offset"] or 0), int(found["limit"])
 
     def _at(self, delivered: int) -> Overrides | None:
@@ -413,10 +424,22 @@ class CoqlPager(Pager):
             )
         return following
 
-    def resume(self) -> Overrides:
-        """The rewritten query that continues the walk (a caller can run it as it is)."""
-        members = self.position.get(BODY)
-        return dict(members) if isinstance(members, Mapping) else {}
+    def _resume(self) -> Overrides:
+        """The query that continues the walk with Fetch All: the rest of what the original asked for, from the row
+        not yet delivered. `... offset N` without a LIMIT (every row from N, for a query that had no LIMIT) is
+        understood by this pager only; a single call would send it to Zoho untouched."""
+        position = self.position.get(BODY)
+        members: dict[str, Any] = dict(position) if isinstance(position, Mapping) else {}
+        query = members.get("select_query")
+        found = _LIMIT.search(query) if isinstance(query, str) else None
+        if found is None or found["offset"] is None:
+            return members
+        base, first, limit = self._query()
+        offset = int(found["offset"])
+        if offset == first:  # nothing delivered: the query as it was given
+            return {**members, "select_query": self.body["select_query"]}
+        rest = f"offset {offset}" if limit is None else f"limit {limit - (offset - first)} offset {offset}"
+        return {**members, "select_query": f"{base} {rest}"}
 
     def _mark_last(self, page: dict[str, Any], count: int) -> None:
         info = page.get("info")

@@ -23,8 +23,30 @@ def test_coql_walk_rewrites_limit_and_offset() -> None:
     assert pager.first() == {BODY: {"select_query": f"{QUERY} limit 2000 offset 0"}}
     following = pager.advance(distinct(2000, 0, True), {})
     assert following == {BODY: {"select_query": f"{QUERY} limit 2000 offset 2000"}}
-    assert pager.resume() == {"select_query": f"{QUERY} limit 2000 offset 2000"}
+    assert pager.resume() == {"select_query": f"{QUERY} offset 2000"}  # every row from there, as asked
     assert pager.advance(distinct(10, 2000, False), {}) is None
+
+
+def test_a_coql_resume_point_continues_the_whole_walk_not_one_page() -> None:
+    """Run again with Fetch All, the resume point returns exactly the rows the failed walk had not delivered."""
+    pager = CoqlPager(PageStart(), body={"select_query": f"{QUERY} limit 4500 offset 10"})
+    pager.input_names = {"select_query": "query"}
+    assert pager.resume() == {"query": f"{QUERY} limit 4500 offset 10"}  # nothing delivered: the query as given
+    pager.advance(distinct(2000, 0, True), {})
+    assert pager.resume() == {"query": f"{QUERY} limit 2500 offset 2010"}
+    resumed = CoqlPager(PageStart(), body={"select_query": pager.resume()["query"]})
+    assert resumed.first() == {BODY: {"select_query": f"{QUERY} limit 2000 offset 2010"}}
+    assert resumed.advance(distinct(2000, 2010, True), {}) == {BODY: {"select_query": f"{QUERY} limit 500 offset 4010"}}
+
+    unlimited = CoqlPager(PageStart(), body={"select_query": QUERY})
+    for i in range(3):
+        unlimited.advance(distinct(2000, i * 2000, True), {})
+    rest = CoqlPager(PageStart(), body={"select_query": unlimited.resume()["select_query"]})
+    assert rest.first() == {BODY: {"select_query": f"{QUERY} limit 2000 offset 6000"}}
+    for i in range(3, 49):  # and it still stops at COQL's 100,000-row limit with the error, not quietly
+        assert rest.advance(distinct(2000, i * 2000, True), {}) is not None
+    with pytest.raises(PaginationError, match="100,000"):
+        rest.advance(distinct(2000, 98000, True), {})
 
 
 def test_coql_walk_keeps_the_query_offset_and_caps_at_its_limit() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from connector import Connector
 from connector.cli import main
-from connector.errors import InputValidationError, NotFoundError, PaginationError
+from connector.errors import InputValidationError, NotFoundError, PaginationError, TransientError
 from connector.sandbox import SandboxState, serve_in_thread
 from tests.e2e.connections import with_refresh_token
 from tests.e2e.test_every_action import WAYS, runner
@@ -201,6 +201,32 @@ def test_coql_fetch_all_and_meta(run: Any, sandbox: str) -> None:
     assert [r["id"] for r in capped["data"]] == ids[10:2510]
     meta = run("crmRunQuery", {"query": query + " limit 1", "includeMeta": True})
     assert "Name" in meta["fields"]
+
+
+def test_a_coql_fetch_all_that_fails_midway_resumes_from_its_progress(sandbox: str, connection: dict[str, Any]) -> None:
+    """The error's resume point, run as the action's inputs with Fetch All, delivers exactly the rows not yet
+    delivered: none lost, none twice (it once resumed with a one-page LIMIT and lost the rest)."""
+    httpx.post(
+        f"{sandbox}/__sandbox/modules",
+        json={"api_name": "Resume_Items", "fields": [{"api_name": "Name", "data_type": "text"}]},
+    )
+    httpx.post(f"{sandbox}/__sandbox/seed", json={"module": "Resume_Items", "count": 7000}).raise_for_status()
+    query = "select Name from Resume_Items where Name is not null order by id"
+    flaky = {**connection, "max_retries": 0}
+    delivered: list[str] = []
+    with Connector.load() as connector:
+        stream = connector.stream("crmRunQuery", {"query": query, "fetchAll": True}, connection=flaky)
+        with pytest.raises(TransientError) as caught:  # a 5xx, not retried here (max_retries 0)
+            for page in stream.pages():
+                delivered += [r["id"] for r in page]
+                httpx.post(f"{sandbox}/__sandbox/faults", json={"fail_next": 1, "fail_kind": "5xx"})
+        progress = caught.value.progress
+        assert progress is not None and progress["delivered"] == len(delivered) == 2000
+        assert set(progress["resume"]) == {"query"}  # the action's own input, ready to run again
+        rest = connector.run("crmRunQuery", {**progress["resume"], "fetchAll": True}, connection=connection)
+        every = connector.run("crmRunQuery", {"query": query, "fetchAll": True}, connection=connection)
+    assert delivered + [r["id"] for r in rest["data"]["data"]] == [r["id"] for r in every["data"]["data"]]
+    assert len(every["data"]["data"]) == 7000
 
 
 def test_search_fetch_all_stops_at_zoho_cap(sandbox: str, connection: dict[str, Any]) -> None:
