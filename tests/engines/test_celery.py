@@ -100,10 +100,9 @@ class Worker:
         offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [
-                    str(BIN / "celery"),
-                    "-A",
-                    "connector.engines.celery",
+                [  # the wrapper the README gives: `celery -A connector.engines.celery worker` once connections are set
+                    str(BIN / "zoho-connector"),
+                    "celery",
                     "worker",
                     "--pool=prefork",
                     "-c",
