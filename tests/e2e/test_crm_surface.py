@@ -15,6 +15,7 @@ import pytest
 from connector import Connector
 from connector.cli import main
 from connector.errors import InputValidationError, NotFoundError, PaginationError, TransientError
+from connector.runner import Stream
 from connector.sandbox import SandboxState, serve_in_thread
 from tests.e2e.connections import with_refresh_token
 from tests.e2e.test_every_action import WAYS, runner
@@ -216,6 +217,7 @@ def test_a_coql_fetch_all_that_fails_midway_resumes_from_its_progress(sandbox: s
     delivered: list[str] = []
     with Connector.load() as connector:
         stream = connector.stream("crmRunQuery", {"query": query, "fetchAll": True}, connection=flaky)
+        assert isinstance(stream, Stream)
         with pytest.raises(TransientError) as caught:  # a 5xx, not retried here (max_retries 0)
             for page in stream.pages():
                 delivered += [r["id"] for r in page]

@@ -142,10 +142,10 @@ def test_a_worker_killed_mid_call_frees_the_slot_when_its_lease_ends(sandbox: st
     context = multiprocessing.get_context("spawn")
     started = context.Event()
     worker = context.Process(target=call_and_hang, args=(connection, inputs, started))
+    httpx.delete(f"{sandbox}/__sandbox/stats").raise_for_status()  # before the worker starts: its call may be quick
     worker.start()
     try:
         assert started.wait(60)
-        httpx.delete(f"{sandbox}/__sandbox/stats").raise_for_status()
         deadline = time.monotonic() + 30
         while not httpx.get(f"{sandbox}/__sandbox/stats").json()["requests"]:  # its call is in flight
             assert time.monotonic() < deadline
