@@ -374,18 +374,25 @@ def poll_begin(payload: dict[str, Any]) -> str | None:
 
 @activity.defn(name="zoho.poll_window")
 def poll_window(payload: dict[str, Any]) -> dict[str, Any]:
-    """The next window from the stored state, `{"records", "state", "more"}`; renews the lock, saves nothing."""
+    """The next window from the stored state, `{"records", "staged", "more"}`: its state is staged in the token
+    store and only its digest comes back, so the history never holds a poll's state. Renews the lock."""
     lease = _lease(payload)
     with _Pulse():
-        window: dict[str, Any] = _polling_step(payload, lambda c, job: _polling.poll_window(c, job, lease))
+        window: dict[str, Any] = _polling_step(payload, lambda c, job: _polling.poll_window_staged(c, job, lease))
         return window
 
 
 @activity.defn(name="zoho.poll_commit")
 def poll_commit(payload: dict[str, Any]) -> None:
-    """Keep a window's state once its steps succeeded; refused (LostLock, not retryable) when the lock was lost."""
-    lease, state = _lease(payload), payload.get("state")
-    _polling_step(payload, lambda connector, job: _polling.commit(connector, job, lease, state))
+    """Keep the window's staged state (`staged`: its digest) once its steps succeeded; refused (LostLock, not
+    retryable) when the lock was lost. Takes a `state` too, as runs started before states were staged give it."""
+    lease = _lease(payload)
+    staged = payload.get("staged")
+    if isinstance(staged, str):
+        _polling_step(payload, lambda connector, job: _polling.commit_staged(connector, job, lease, staged))
+    else:
+        state = payload.get("state")
+        _polling_step(payload, lambda connector, job: _polling.commit(connector, job, lease, state))
 
 
 @activity.defn(name="zoho.poll_finish")
@@ -417,7 +424,7 @@ def _poll_job(payload: Any) -> _polling.PollJob:
             raise TypeError
         parsed = _polling.PollJob.from_dict(job)
     except (KeyError, TypeError, ValueError):
-        expected = "expected {job: {automation, trigger, connection, inputs}, lease?, state?}"
+        expected = "expected {job: {automation, trigger, connection, inputs}, lease?, staged?}"
         raise ApplicationError(expected, type="invalid_input", non_retryable=True) from None
     if not CONNECTION_NAME.fullmatch(parsed.connection):
         message = "job.connection: expected the NAME of a connection in the workers' connections file"
@@ -497,7 +504,9 @@ class AutomationWorkflow:
                     await self._steps(automation, _context(window["records"]), connection, options)
                     counts["windows"] += 1
                     counts["records"] += len(window["records"])
-                await _poll_activity("zoho.poll_commit", {**held, "state": window["state"]}, trigger, options)
+                # The staged state's digest; a window polled before an upgrade carries the state itself.
+                kept = {"staged": window["staged"]} if "staged" in window else {"state": window["state"]}
+                await _poll_activity("zoho.poll_commit", {**held, **kept}, trigger, options)
                 if not window["more"]:
                     break
                 if this_run >= options["poll_windows_per_run"] or workflow.info().is_continue_as_new_suggested():

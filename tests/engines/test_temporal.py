@@ -933,6 +933,9 @@ def test_the_partner_store_sync_polls_on_temporal_each_record_once_and_a_second_
     assert sum(run.count("zoho.poll_begin") for run in runs) == 1
     history = "\n".join(runs)
     assert "zoho.poll_window" in history and "zoho.poll_commit" in history and '"zoho"' in history
+    state = _polling.stored_state(store.engine, store.job)
+    assert {"region", "watch"} <= set(state)
+    assert '"region"' not in history and '"watch"' not in history  # the poll's state stays in the token store
     leaked = [secret for secret in store.secrets() if secret in history]
     assert leaked == []
 
