@@ -1121,3 +1121,43 @@ def test_a_polling_step_whose_lock_is_gone_is_not_retried_and_a_bad_payload_is_n
     other = ActivityEnvironment()
     other.info = dataclasses.replace(other.info, workflow_run_id="another-run")
     assert other.run(temporal.poll_begin, {"job": job}) is None  # another run of the automation is skipped
+
+
+def test_a_worker_killed_mid_window_upsert_fails_in_doubt_and_the_next_run_leaves_each_record_once(
+    dev_server: str, store: Store, tmp_path: Path
+) -> None:
+    """The shipped sync's upsert has no Retry On All Errors: a worker killed while it is in flight fails the run in
+    doubt (not re-sent), its window's state is not kept and the lock is given back; the next run writes the
+    window again, and the upserts by Store_Id leave every transaction once."""
+    connections = Path(os.environ["ZOHO_CONNECTIONS"])
+    store.add(250)  # with the 3 seeded: two windows
+    store.faults(slow_reply_ms=60_000, fault_targets=["crm"])
+    options = json.dumps({**FAST, **POLL_OPTIONS})
+    start = _cli("start", str(TRANSACTIONS), "--address", dev_server, "--task-queue", "kill-poll",
+                 "--connection", "zoho", "--options", options, connections=connections)  # fmt: skip
+    first = _worker(dev_server, "kill-poll", connections, tmp_path / "poll-1.log")
+    second = None
+    try:
+        starter = subprocess.Popen(start, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not httpx.get(f"{store.base}/__sandbox/stats").json()["records"].get("Store_Transactions"):
+            assert time.monotonic() < deadline and starter.poll() is None, "the window's upsert did not act"
+            time.sleep(0.05)
+        _stop(first, signal.SIGKILL)  # the first upsert call acted; its answer is held back
+        httpx.delete(f"{store.base}/__sandbox/faults").raise_for_status()
+        second = _worker(dev_server, "kill-poll", connections, tmp_path / "poll-2.log")
+        _, err = starter.communicate(timeout=90)
+        assert starter.returncode == 4, err.decode()
+        error = json.loads(err)["error"]
+        assert "may have reached Zoho, so it is not sent again" in error["message"]
+        assert _polling.stored_state(store.engine, store.job) is None  # the window was not kept
+        again = subprocess.run(start, env=_env(), capture_output=True, check=False, timeout=90)
+    finally:
+        _stop(first, signal.SIGKILL)
+        if second is not None:
+            _stop(second)
+    assert again.returncode == 0, again.stderr.decode()  # the failed run gave the lock back
+    result = json.loads(again.stdout)
+    assert (result["ran"], result["records"]) == (True, 253)
+    crm = store.crm()
+    assert len(crm) == len(set(crm)) == 253 and sorted(crm) == sorted(store.listed())
