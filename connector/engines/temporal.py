@@ -6,12 +6,18 @@
                          activities; a poll automation's lock and state in the connection's token store (_polling)
     zoho.automation      workflow; {"automation": file content, "connection": NAME, "trigger"?, "options"?}
 
-Workers run the connector in engine mode, so Temporal does every retry: a ConnectorError becomes an
-ApplicationError whose `type` is the error's kind, `non_retryable` the connector's classification (a write that may
-have reached Zoho is never retryable, so a retry cannot create a duplicate), `next_retry_delay` Zoho's Retry-After,
-and whose details hold the error's JSON. Activities are synchronous and run in the worker's thread pool: the
-connector's blocking path is its primary one (token stores, bulk-read jobs and the streamed Fetch All are built on
-it), and a slow call then holds one thread, never the event loop that heartbeats every other activity.
+Workers run the connector in engine mode, so Temporal does every retry, by the connector's rules (`_common`'s
+`retry_settings`/`retry_delay`, as Celery's tasks): a ConnectorError becomes an ApplicationError whose `type` is
+the error's kind, whose details hold the error's JSON, retryable only while the connector would retry it (never a
+write that may have reached Zoho; not past the action's max retries, attempts whose worker died included; not for
+a Retry-After past the connection's max_retry_after) with `next_retry_delay` Zoho's Retry-After or the connector's
+backoff. A write that is not to be re-sent heartbeats `{"write": "sending", "attempt": n}` before it sends, and
+`not_sent` with a failure that certainly did not reach Zoho; Temporal gives an attempt the last heartbeat of the
+one before (a failed one's too), and an attempt that follows anything but that attempt's `not_sent` (a worker that
+died mid-call) fails in doubt instead of sending the write again. Activities are synchronous and run in the
+worker's thread pool: the connector's blocking path is its primary one (token stores, bulk-read jobs and the
+streamed Fetch All are built on it), and a slow call then holds one thread, never the event loop that heartbeats
+every other activity.
 
 Fetch All heartbeats page by page with a checkpoint, `{"resume": the next page's query, "records": so far}`; an
 attempt that follows a dead worker starts from the last checkpoint Temporal kept, so no record is lost or repeated
@@ -24,9 +30,10 @@ A poll automation (`trigger: {poll: {trigger, inputs, cron}}`) started without r
 workflow takes the automation's lock (another run going: this one ends, skipped), then window after window polls
 from the state the last run kept, runs the steps on the window's records and keeps its state once they succeeded,
 until the trigger has nothing more, and gives the lock back however it ends. Every window is a few activities whose
-records are in the history, so after `poll_windows_per_run` windows the run continues as new, carrying its lease.
-`schedule_automation` schedules such a file on its `cron`. A batch step that did not write every item fails the run
-(not retryable), so a window with refused or in-doubt records is never marked done.
+records are in the history, so after `poll_windows_per_run` windows the run continues as new, carrying its lease. Its
+state is not: `zoho.poll_window` stages it in the token store and returns its digest, which `zoho.poll_commit` gives
+back. `schedule_automation` schedules such a file on its `cron`. A batch step that did not write every item fails
+the run (not retryable), so a window with refused or in-doubt records is never marked done.
 """
 
 from __future__ import annotations
