@@ -11,6 +11,11 @@ task or activity, in this order and never two runs of one automation at once:
         if not window["more"]: break
     finish(connector, job, lease)
 
+An engine whose history keeps every task's input and output (Temporal) uses the staged pair instead of the last
+two calls, so a window's state, which can be large, never enters its history: `poll_window_staged` keeps the
+window's state aside in the store and returns its digest in place of the state (`{"records", "staged", "more"}`),
+and `commit_staged(connector, job, lease, digest)` makes that staged state the poll's.
+
 The state is kept under the job's name in the connection's token store (base.LeaseStore values), the one store
 every worker of that connection shares, so the next run, on any worker or machine, starts where this one ended. A
 window whose steps fail leaves the state where it was: the next run hands out the same records again (the shipped
@@ -39,7 +44,19 @@ if TYPE_CHECKING:
     from connector.automations import Automation
     from connector.runner import Connector
 
-__all__ = ["LOCK_SECONDS", "STATE_SECONDS", "LostLock", "PollJob", "begin", "commit", "finish", "poll_window"]
+__all__ = [
+    "LOCK_SECONDS",
+    "STATE_SECONDS",
+    "LostLock",
+    "PollJob",
+    "begin",
+    "commit",
+    "commit_staged",
+    "finish",
+    "poll_window",
+    "poll_window_staged",
+    "stage",
+]
 
 LOCK_SECONDS = 3600.0  # a run's lock outlives a dead worker by at most this long; each window renews it
 STATE_SECONDS = 10 * 366 * 86400.0  # store values expire; a poll's state should not (ten years)
@@ -99,6 +116,11 @@ class PollJob:
         return "zoho-poll-lock:" + self._digest()
 
     @property
+    def staged_name(self) -> str:
+        """A window's state, polled but not yet kept (see `stage`)."""
+        return "zoho-poll-staged:" + self._digest()
+
+    @property
     def owner_name(self) -> str:
         """Which run holds the lock, and its lease (see `begin`)."""
         return "zoho-poll-owner:" + self._digest()
@@ -145,7 +167,51 @@ def commit(connector: Connector, job: PollJob, lease: str, state: Any) -> None:
     when the lock was lost."""
     store = _store(connector, job)
     _renew(store, job, lease)
-    store.set_value(job.state_name, json.dumps(state, ensure_ascii=False, separators=(",", ":")), STATE_SECONDS)
+    store.set_value(job.state_name, _dumps(state), STATE_SECONDS)
+
+
+def poll_window_staged(connector: Connector, job: PollJob, lease: str) -> dict[str, Any]:
+    """`poll_window`, its state staged in the store (`stage`): `{"records", "staged": the state's digest, "more"}`."""
+    window = poll_window(connector, job, lease)
+    return {
+        "records": window["records"],
+        "staged": stage(connector, job, lease, window["state"]),
+        "more": window["more"],
+    }
+
+
+def stage(connector: Connector, job: PollJob, lease: str, state: Any) -> str:
+    """Keep `state` aside for `commit_staged`, replacing what an earlier window staged, and return its digest.
+    Refuses when the lock was lost; the poll's state is not changed."""
+    store = _store(connector, job)
+    _renew(store, job, lease)
+    text = _dumps(state)
+    digest = _state_digest(text)
+    # Outlives the lock, which this window renewed: a run that still holds it finds its staged state.
+    store.set_value(job.staged_name, _dumps({"digest": digest, "state": text}), 2 * job.lock_seconds)
+    return digest
+
+
+def commit_staged(connector: Connector, job: PollJob, lease: str, digest: str) -> None:
+    """Keep the state staged under `digest` (`stage`) as the poll's. Harmless to repeat: an attempt whose answer
+    was lost finds that state kept already. Refuses, saving nothing, when the lock was lost or the staged state is
+    gone or another."""
+    store = _store(connector, job)
+    _renew(store, job, lease)
+    text = store.get_value(job.staged_name)
+    staged = json.loads(text) if text is not None else None
+    if isinstance(staged, dict) and staged.get("digest") == digest and isinstance(staged.get("state"), str):
+        store.set_value(job.state_name, staged["state"], STATE_SECONDS)
+        return
+    current = store.get_value(job.state_name)
+    if current is not None and _state_digest(current) == digest:
+        return
+    raise LostLock(
+        f"automation {job.automation!r}: the window's polled state ({digest}) is no longer staged in the token "
+        "store (it expired, or another run staged its own); nothing is saved, and the next run hands out the same "
+        "records again",
+        retryable=False,
+    )
 
 
 def finish(connector: Connector, job: PollJob, lease: str) -> None:
@@ -157,6 +223,14 @@ def stored_state(connector: Connector, job: PollJob) -> Any:
     """The state the last committed window left (None before the first): for operators and tests."""
     text = _store(connector, job).get_value(job.state_name)
     return None if text is None else json.loads(text)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _state_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _renew(store: LeaseStore, job: PollJob, lease: str) -> None:

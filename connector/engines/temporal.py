@@ -6,12 +6,18 @@
                          activities; a poll automation's lock and state in the connection's token store (_polling)
     zoho.automation      workflow; {"automation": file content, "connection": NAME, "trigger"?, "options"?}
 
-Workers run the connector in engine mode, so Temporal does every retry: a ConnectorError becomes an
-ApplicationError whose `type` is the error's kind, `non_retryable` the connector's classification (a write that may
-have reached Zoho is never retryable, so a retry cannot create a duplicate), `next_retry_delay` Zoho's Retry-After,
-and whose details hold the error's JSON. Activities are synchronous and run in the worker's thread pool: the
-connector's blocking path is its primary one (token stores, bulk-read jobs and the streamed Fetch All are built on
-it), and a slow call then holds one thread, never the event loop that heartbeats every other activity.
+Workers run the connector in engine mode, so Temporal does every retry, by the connector's rules (`_common`'s
+`retry_settings`/`retry_delay`, as Celery's tasks): a ConnectorError becomes an ApplicationError whose `type` is
+the error's kind, whose details hold the error's JSON, retryable only while the connector would retry it (never a
+write that may have reached Zoho; not past the action's max retries, attempts whose worker died included; not for
+a Retry-After past the connection's max_retry_after) with `next_retry_delay` Zoho's Retry-After or the connector's
+backoff. A write that is not to be re-sent heartbeats `{"write": "sending", "attempt": n}` before it sends, and
+`not_sent` with a failure that certainly did not reach Zoho; Temporal gives an attempt the last heartbeat of the
+one before (a failed one's too), and an attempt that follows anything but that attempt's `not_sent` (a worker that
+died mid-call) fails in doubt instead of sending the write again. Activities are synchronous and run in the
+worker's thread pool: the connector's blocking path is its primary one (token stores, bulk-read jobs and the
+streamed Fetch All are built on it), and a slow call then holds one thread, never the event loop that heartbeats
+every other activity.
 
 Fetch All heartbeats page by page with a checkpoint, `{"resume": the next page's query, "records": so far}`; an
 attempt that follows a dead worker starts from the last checkpoint Temporal kept, so no record is lost or repeated
@@ -24,9 +30,10 @@ A poll automation (`trigger: {poll: {trigger, inputs, cron}}`) started without r
 workflow takes the automation's lock (another run going: this one ends, skipped), then window after window polls
 from the state the last run kept, runs the steps on the window's records and keeps its state once they succeeded,
 until the trigger has nothing more, and gives the lock back however it ends. Every window is a few activities whose
-records are in the history, so after `poll_windows_per_run` windows the run continues as new, carrying its lease.
-`schedule_automation` schedules such a file on its `cron`. A batch step that did not write every item fails the run
-(not retryable), so a window with refused or in-doubt records is never marked done.
+records are in the history, so after `poll_windows_per_run` windows the run continues as new, carrying its lease. Its
+state is not: `zoho.poll_window` stages it in the token store and returns its digest, which `zoho.poll_commit` gives
+back. `schedule_automation` schedules such a file on its `cron`. A batch step that did not write every item fails
+the run (not retryable), so a window with refused or in-doubt records is never marked done.
 """
 
 from __future__ import annotations
@@ -76,8 +83,16 @@ with workflow.unsafe.imports_passed_through():
         step_calls,
     )
     from connector.engines import _polling
-    from connector.engines._common import CONNECTION_NAME, checked_payload, engine_connector
-    from connector.errors import ConnectorError, InputValidationError, Violation
+    from connector.engines._common import (
+        CONNECTION_NAME,
+        Payload,
+        RetrySettings,
+        checked_payload,
+        engine_connector,
+        retry_delay,
+        retry_settings,
+    )
+    from connector.errors import ConnectorError, InputValidationError, TransientError, Violation
     from connector.runner import Stream
 
 if TYPE_CHECKING:
@@ -116,26 +131,107 @@ _CHECKPOINT = 1  # version of the Fetch All heartbeat's layout
 
 @activity.defn(name="zoho.run_action")
 def run_action(payload: dict[str, Any]) -> dict[str, Any]:
-    """Run one action in engine mode and return `{"data": …}`; failures as classified ApplicationErrors."""
+    """Run one action in engine mode and return `{"data": …}`; failures as classified ApplicationErrors, retried
+    (or not) by the connector's own rules (`_engine_error`), a write that may have reached Zoho never sent again
+    (`_write_guard`)."""
     safety = "read"
-    try:
-        action, inputs, connection = checked_payload(payload)
-        connector = engine_connector()
-        definition = connector.actions.get(action)
-        safety = definition.safety if definition is not None else "read"
-        with _Pulse() as pulse:
-            if definition is not None and definition.job is None and _fetches_all(definition, inputs):
-                return _fetch_all(action, inputs, connection, pulse)
-            return connector.run(action, inputs, connection=connection)
-    except ConnectorError as exc:
-        raise application_error(exc) from None
-    except ApplicationError:
-        raise
-    except Exception as exc:
-        # A bug, not Zoho: retrying a read is harmless, but a write may have acted before it happened.
-        raise ApplicationError(
-            f"{type(exc).__name__} while running the action", type="unexpected", non_retryable=safety == "write"
-        ) from None
+    attempt = activity.info().attempt
+    checked: Payload | None = None
+    settings: RetrySettings | None = None
+    guarded = False
+    with _Pulse() as pulse:
+        try:
+            checked = checked_payload(payload)
+            connector = engine_connector()
+            definition = connector.actions.get(checked.action)
+            safety = definition.safety if definition is not None else "read"
+            if attempt > 1 or safety == "write":
+                settings = retry_settings(connector, checked)  # plans the call: nothing is sent
+                _past_retries(checked.action, settings, attempt)
+                guarded = _write_guard(checked.action, settings, attempt, pulse)
+            if definition is not None and definition.job is None and _fetches_all(definition, checked.inputs):
+                return _fetch_all(checked.action, checked.inputs, checked.connection, pulse)
+            return connector.run(checked.action, checked.inputs, connection=checked.connection)
+        except ConnectorError as exc:
+            if guarded and exc.retryable and not exc.may_have_acted:
+                # Certainly not sent (a 429, a refused connection): the next attempt may send it. The SDK sends
+                # the last heartbeat along with the failure, and Temporal gives it to the next attempt.
+                pulse.beat({"write": _NOT_SENT, "attempt": attempt})
+            if exc.retryable and settings is None and checked is not None:
+                settings = retry_settings(engine_connector(), checked)
+            raise _engine_error(exc, settings, attempt) from None
+        except ApplicationError:
+            raise
+        except Exception as exc:
+            # A bug, not Zoho: retrying a read is harmless, but a write may have acted before it happened.
+            raise ApplicationError(
+                f"{type(exc).__name__} while running the action", type="unexpected", non_retryable=safety == "write"
+            ) from None
+
+
+_SENDING, _NOT_SENT = "sending", "not_sent"  # a guarded write's heartbeat: {"write": …, "attempt": n}
+
+
+def _write_guard(action: str, settings: RetrySettings, attempt: int, pulse: _Pulse) -> bool:
+    """Whether this is a guarded write: one not to be re-sent (safety write, without Retry On All Errors), which
+    runs again only when the attempt before it said it certainly did not send it. Each attempt heartbeats
+    `sending` before it sends, and `not_sent` (with its failure) when the connector says nothing reached Zoho. An
+    attempt that follows one whose last word is anything else fails in doubt, not retryable: `sending` (its worker
+    died or it timed out mid-call), nothing or an older attempt's word (it died before its first heartbeat reached
+    the server). The attempt number in the word is what tells an older attempt's `not_sent` apart."""
+    if settings.may_resend:
+        return False
+    if attempt > 1:
+        details = activity.info().heartbeat_details
+        last = details[-1] if details else None
+        if not (isinstance(last, Mapping) and last.get("write") == _NOT_SENT and last.get("attempt") == attempt - 1):
+            raise TransientError(
+                f"{action}: the earlier attempt stopped without an answer (its worker stopped or it timed out) and "
+                "may have reached Zoho, so it is not sent again (retrying a write could create a duplicate)",
+                retryable=False,
+                may_have_acted=True,
+            )
+    pulse.beat({"write": _SENDING, "attempt": attempt})  # the pulse repeats it: the marker is never overwritten
+    return True
+
+
+def _past_retries(action: str, settings: RetrySettings, attempt: int) -> None:
+    """Refuses an attempt past the action's max retries. Those before it ended without a classified failure
+    (`_engine_error` refuses those past the limit): workers that died, attempts that timed out, which Temporal
+    retries on its own, so the connector's limit is applied here."""
+    if attempt - 1 > settings.max_retries:
+        raise TransientError(
+            f"{action}: {attempt - 1} attempts ended without an answer (their workers stopped or they timed out), "
+            f"more than the action's max retries ({settings.max_retries}); not tried again",
+            retryable=False,
+            may_have_acted=settings.safety == "write",
+        )
+
+
+def _engine_error(exc: ConnectorError, settings: RetrySettings | None, attempt: int) -> ApplicationError:
+    """The connector's error with the connector's retry decision, `retry_delay` (as Celery's): a retryable failure
+    past the action's max retries, or whose Retry-After is longer than the connection's max_retry_after, is not
+    retried, saying why; a retry waits Zoho's Retry-After, else the connector's backoff (the action's retryDelayMS
+    and useExponentialBackoff, then the connection's), given to Temporal as the next retry's delay."""
+    error = application_error(exc)
+    if not exc.retryable or settings is None:
+        return error
+    retries = attempt - 1
+    delay = retry_delay(exc, settings, retries)
+    if delay is not None:
+        details = error.details[0]
+        return ApplicationError(
+            error.message, details, type=error.type, non_retryable=False, next_retry_delay=timedelta(seconds=delay)
+        )
+    if retries >= settings.max_retries:
+        why = f"its {settings.max_retries} retries are spent (the action's maxRetries, else the connection's)"
+    else:
+        why = (
+            f"Zoho asked to wait {exc.retry_after:g} s, longer than the connection's max_retry_after "
+            f"({settings.max_retry_after:g} s)"
+        )
+    details = {**error.details[0], "retryable": False}
+    return ApplicationError(f"{error.message} (not retried: {why})", details, type=error.type, non_retryable=True)
 
 
 @activity.defn(name="zoho.plan_automation")
@@ -285,18 +381,25 @@ def poll_begin(payload: dict[str, Any]) -> str | None:
 
 @activity.defn(name="zoho.poll_window")
 def poll_window(payload: dict[str, Any]) -> dict[str, Any]:
-    """The next window from the stored state, `{"records", "state", "more"}`; renews the lock, saves nothing."""
+    """The next window from the stored state, `{"records", "staged", "more"}`: its state is staged in the token
+    store and only its digest comes back, so the history never holds a poll's state. Renews the lock."""
     lease = _lease(payload)
     with _Pulse():
-        window: dict[str, Any] = _polling_step(payload, lambda c, job: _polling.poll_window(c, job, lease))
+        window: dict[str, Any] = _polling_step(payload, lambda c, job: _polling.poll_window_staged(c, job, lease))
         return window
 
 
 @activity.defn(name="zoho.poll_commit")
 def poll_commit(payload: dict[str, Any]) -> None:
-    """Keep a window's state once its steps succeeded; refused (LostLock, not retryable) when the lock was lost."""
-    lease, state = _lease(payload), payload.get("state")
-    _polling_step(payload, lambda connector, job: _polling.commit(connector, job, lease, state))
+    """Keep the window's staged state (`staged`: its digest) once its steps succeeded; refused (LostLock, not
+    retryable) when the lock was lost. Takes a `state` too, as runs started before states were staged give it."""
+    lease = _lease(payload)
+    staged = payload.get("staged")
+    if isinstance(staged, str):
+        _polling_step(payload, lambda connector, job: _polling.commit_staged(connector, job, lease, staged))
+    else:
+        state = payload.get("state")
+        _polling_step(payload, lambda connector, job: _polling.commit(connector, job, lease, state))
 
 
 @activity.defn(name="zoho.poll_finish")
@@ -328,7 +431,7 @@ def _poll_job(payload: Any) -> _polling.PollJob:
             raise TypeError
         parsed = _polling.PollJob.from_dict(job)
     except (KeyError, TypeError, ValueError):
-        expected = "expected {job: {automation, trigger, connection, inputs}, lease?, state?}"
+        expected = "expected {job: {automation, trigger, connection, inputs}, lease?, staged?}"
         raise ApplicationError(expected, type="invalid_input", non_retryable=True) from None
     if not CONNECTION_NAME.fullmatch(parsed.connection):
         message = "job.connection: expected the NAME of a connection in the workers' connections file"
@@ -408,7 +511,9 @@ class AutomationWorkflow:
                     await self._steps(automation, _context(window["records"]), connection, options)
                     counts["windows"] += 1
                     counts["records"] += len(window["records"])
-                await _poll_activity("zoho.poll_commit", {**held, "state": window["state"]}, trigger, options)
+                # The staged state's digest; a window polled before an upgrade carries the state itself.
+                kept = {"staged": window["staged"]} if "staged" in window else {"state": window["state"]}
+                await _poll_activity("zoho.poll_commit", {**held, **kept}, trigger, options)
                 if not window["more"]:
                     break
                 if this_run >= options["poll_windows_per_run"] or workflow.info().is_continue_as_new_suggested():
@@ -530,7 +635,7 @@ async def _activity(name: str, action: str, inputs: dict[str, Any], connection: 
                 initial_interval=timedelta(seconds=retry["initial_seconds"]),
                 backoff_coefficient=retry["backoff"],
                 maximum_interval=timedelta(seconds=retry["maximum_seconds"]),
-                maximum_attempts=retry["maximum_attempts"],
+                maximum_attempts=options["action_attempts"],
             ),
         )
     except ActivityError as err:
@@ -543,7 +648,9 @@ async def _activity(name: str, action: str, inputs: dict[str, Any], connection: 
 
 
 DEFAULT_OPTIONS: dict[str, Any] = {
-    # Temporal's own backoff, for failures Zoho gave no Retry-After for (5xx, timeouts, throttling without it).
+    # Temporal's own backoff, for what the connector does not classify (a worker that died, an attempt that timed
+    # out) and the polling steps; an action's classified failures wait the connector's delay (see _engine_error).
+    # maximum_attempts caps the polling steps, and actions only when given (else the connector's max_retries).
     "retry": {"initial_seconds": 1.0, "backoff": 2.0, "maximum_seconds": 300.0, "maximum_attempts": 10},
     "timeout_seconds": 3600.0,  # one action, a whole Fetch All or bulk read included
     "heartbeat_seconds": 60.0,  # a dead worker's activity is retried elsewhere after this long
@@ -571,6 +678,9 @@ def _checked_input(params: Any) -> tuple[str, dict[str, Any]]:
     given = params.get("options") or {}
     options = {**DEFAULT_OPTIONS, **{k: v for k, v in given.items() if k != "retry"}}
     options["retry"] = {**DEFAULT_OPTIONS["retry"], **given.get("retry", {})}
+    # An action's retries are the connector's to count (its maxRetries, then the connection's max_retries, see
+    # run_action): Temporal's cap applies to them only when the options set one.
+    options["action_attempts"] = given.get("retry", {}).get("maximum_attempts", 0)
     return connection, options
 
 

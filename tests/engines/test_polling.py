@@ -120,3 +120,35 @@ def test_the_run_that_took_the_lock_gets_it_back_on_a_later_attempt(
         _polling.finish(connector, job, lease)
         again = _polling.begin(connector, job, owner="run-1")  # released: a fresh lease, not the old one
         assert again is not None and again != lease
+
+
+def test_a_staged_window_state_is_kept_only_by_its_commit_and_a_repeated_commit_is_harmless(
+    store_sandbox: tuple[str, Path], job: _polling.PollJob
+) -> None:
+    base, connections = store_sandbox
+    httpx.post(f"{base}/__sandbox/store", json={"add": {"kind": "transactions", "count": 250}}).raise_for_status()
+    with Connector.load(connections=connections) as connector:
+        lease = _polling.begin(connector, job)
+        assert lease is not None
+        first = _polling.poll_window_staged(connector, job, lease)
+        assert set(first) == {"records", "staged", "more"} and first["more"]  # the digest, not the state
+        assert _polling.stored_state(connector, job) is None  # staged, not kept
+        assert _polling.poll_window_staged(connector, job, lease)["staged"] == first["staged"]  # the same window
+        _polling.commit_staged(connector, job, lease, first["staged"])
+        kept = _polling.stored_state(connector, job)
+        assert kept is not None and _polling._state_digest(_polling._dumps(kept)) == first["staged"]
+        _polling.commit_staged(connector, job, lease, first["staged"])  # an attempt whose answer was lost
+        assert _polling.stored_state(connector, job) == kept
+        second = _polling.poll_window_staged(connector, job, lease)
+        assert second["staged"] != first["staged"] and not second["more"]
+        with pytest.raises(_polling.LostLock, match="no longer staged"):
+            _polling.commit_staged(connector, job, lease, "0" * 32)
+        assert _polling.stored_state(connector, job) == kept  # nothing saved
+        with pytest.raises(_polling.LostLock, match="expired"):
+            _polling.commit_staged(connector, job, "not-the-lease", second["staged"])
+        _polling.commit_staged(connector, job, lease, second["staged"])
+        _polling.finish(connector, job, lease)
+        ids = [r["id"] for r in first["records"] + second["records"]]
+        listed = connector.run("storeListTransactions", {"fetchAll": True}, connection="zoho")["data"]
+    assert sorted(ids) == sorted(r["id"] for r in listed) and len(ids) == len(set(ids))
+    assert job.staged_name.isascii() and len(job.staged_name) <= 64

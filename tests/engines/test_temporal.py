@@ -301,13 +301,149 @@ def test_a_connection_given_as_settings_never_starts_a_workflow(sandbox: Sandbox
 
 
 def run_activity(
-    payload: Any, details: list[Any] | None = None, beats: list[Any] | None = None, on_beat: Any = None
+    payload: Any,
+    details: list[Any] | None = None,
+    beats: list[Any] | None = None,
+    on_beat: Any = None,
+    attempt: int = 1,
 ) -> Any:
-    """run_action outside any server, with the heartbeat details a retried attempt would be given."""
+    """run_action outside any server, as attempt `attempt`, with the heartbeat details Temporal would give it."""
     env = ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, heartbeat_details=details or [], heartbeat_timeout=timedelta(seconds=30))
-    env.on_heartbeat = lambda *d: (on_beat or (beats or []).append)(d[0] if d else None)
+    env.info = dataclasses.replace(
+        env.info, attempt=attempt, heartbeat_details=details or [], heartbeat_timeout=timedelta(seconds=30)
+    )
+    noted = beats if beats is not None else []
+    env.on_heartbeat = lambda *d: (on_beat or noted.append)(d[0] if d else None)
     return env.run(temporal.run_action, payload)
+
+
+CREATE = {
+    "action": "crmCreateRecord",
+    "inputs": {"recordType": "Leads", "fieldValues": {"Last_Name": "Guarded"}},
+    "connection": "zoho",
+}
+
+
+def test_a_write_runs_again_only_after_an_attempt_that_said_it_was_not_sent(
+    sandbox: Sandbox, engine: Connector
+) -> None:
+    sandbox.faults(fail_next=1, fail_kind="429")
+    beats: list[Any] = []
+    with pytest.raises(ApplicationError) as throttled:
+        run_activity(CREATE, beats=beats)
+    assert throttled.value.non_retryable is False
+    # "sending" before the call; "not_sent" once the 429 said Zoho did not take it (the pulse repeats the last)
+    assert beats[0] == {"write": "sending", "attempt": 1} and beats[-1] == {"write": "not_sent", "attempt": 1}
+    result = run_activity(CREATE, details=[beats[-1]], attempt=2)
+    assert result["data"]["data"][0]["code"] == "SUCCESS"
+    assert sandbox.stats()["records"]["Leads"] == 1
+    posts = sandbox.stats()["requests"]["POST /crm/v8/Leads"]
+    # What a dead attempt leaves: its "sending"; nothing (it died before its first heartbeat reached the server);
+    # an older attempt's "not_sent" (attempt 2 died before its own word reached the server).
+    for details, attempt in (([{"write": "sending", "attempt": 1}], 2), ([], 2), ([beats[-1]], 3)):
+        with pytest.raises(ApplicationError) as in_doubt:
+            run_activity(CREATE, details=details, attempt=attempt)
+        error = in_doubt.value
+        assert (error.type, error.non_retryable, error.details[0]["may_have_acted"]) == ("transient", True, True)
+        assert "may have reached Zoho, so it is not sent again" in error.message
+    assert sandbox.stats()["requests"]["POST /crm/v8/Leads"] == posts  # none of them was sent
+    assert sandbox.stats()["records"]["Leads"] == 1
+
+
+def test_a_write_with_retry_on_all_errors_or_a_read_runs_again_after_a_dead_attempt(
+    sandbox: Sandbox, engine: Connector
+) -> None:
+    upsert = {
+        "action": "crmUpsertRecords",
+        "inputs": {
+            "recordType": "Leads",
+            "records": [{"Last_Name": "Again", "Email": "again@example.com"}],
+            "duplicateCheckFields": ["Email"],
+            "retryAllErrors": True,
+        },
+        "connection": "zoho",
+    }
+    beats: list[Any] = []
+    for attempt in (1, 2):  # the second follows a "dead" first: no word about the write
+        run_activity(upsert, beats=beats, attempt=attempt)
+    assert not [beat for beat in beats if isinstance(beat, dict) and "write" in beat]  # not guarded
+    assert sandbox.stats()["records"]["Leads"] == 1  # the upsert found the first one's record
+    sandbox.seed("Leads", 1)
+    read = {"action": "crmGetRecords", "inputs": {"recordType": "Leads", "fields": ["Last_Name"]}, "connection": "zoho"}
+    assert len(run_activity(read, attempt=3)["data"]["data"]) == 2
+
+
+def test_the_connectors_retry_limits_decide_whether_and_when_temporal_retries(
+    sandbox: Sandbox, engine: Connector
+) -> None:
+    read = {
+        "action": "crmGetRecords",
+        "inputs": {"recordType": "Leads", "fields": ["Last_Name"], "maxRetries": 2, "retryDelayMS": 1500},
+        "connection": "zoho",
+    }
+    sandbox.faults(fail_next=1, fail_kind="5xx")
+    with pytest.raises(ApplicationError) as second:
+        run_activity(read, attempt=2)  # one retry so far of the action's two
+    assert second.value.non_retryable is False
+    assert second.value.next_retry_delay is not None and 0 < second.value.next_retry_delay.total_seconds() <= 1.5
+    sandbox.faults(fail_next=1, fail_kind="5xx")
+    with pytest.raises(ApplicationError) as spent:
+        run_activity(read, attempt=3)
+    assert (spent.value.type, spent.value.non_retryable) == ("transient", True)
+    assert "not retried: its 2 retries are spent" in spent.value.message
+    assert spent.value.details[0]["retryable"] is False
+    requests = sandbox.stats()["requests"]["GET /crm/v8/Leads"]
+    with pytest.raises(ApplicationError) as past:  # attempts that died (no classified failure) count too
+        run_activity(read, attempt=4)
+    assert past.value.non_retryable is True and "more than the action's max retries (2)" in past.value.message
+    assert sandbox.stats()["requests"]["GET /crm/v8/Leads"] == requests  # refused before sending
+    sandbox.faults(fail_next=1, fail_kind="429", retry_after=600)  # the connection's max_retry_after is 180 s
+    with pytest.raises(ApplicationError) as too_long:
+        run_activity(CREATE)
+    assert (too_long.value.type, too_long.value.non_retryable) == ("rate_limited", True)
+    assert "Zoho asked to wait 600 s, longer than the connection's max_retry_after (180 s)" in too_long.value.message
+    assert too_long.value.next_retry_delay is None
+
+
+FLAKY_READ = """
+name: flaky-read
+trigger: {schedule: {cron: "0 * * * *"}}
+steps:
+  - name: leads
+    action: crmGetRecords
+    inputs: {recordType: Leads, fields: [Last_Name], maxRetries: 1}
+"""
+
+
+def test_a_create_throttled_once_is_retried_by_the_engine_and_creates_one_record(
+    sandbox: Sandbox, engine: Connector
+) -> None:
+    sandbox.faults(fail_next=1, fail_kind="429")  # no Retry-After: the connector's throttle backoff
+    attempts: list[Attempt] = []
+    _, result = on_time_skipping(lambda client: run_automation(client, CREATE_THEN_READ), [recording(attempts)])
+    assert [(a, n) for a, n, _ in attempts if a == "crmCreateRecord"] == [
+        ("crmCreateRecord", 1),
+        ("crmCreateRecord", 2),
+    ]
+    assert result["steps"]["read"]["data"]["data"][0]["Last_Name"] == "Once"
+    stats = sandbox.stats()
+    assert (stats["requests"]["POST /crm/v8/Leads"], stats["records"]["Leads"]) == (2, 1)
+
+
+def test_an_actions_max_retries_bounds_the_engines_attempts(sandbox: Sandbox, engine: Connector) -> None:
+    sandbox.faults(fail_next=5, fail_kind="5xx")  # the workflow's policy alone would try 10 times
+    attempts: list[Attempt] = []
+
+    async def scenario(client: Client) -> BaseException:
+        handle = await temporal.start_automation(client, FLAKY_READ, "zoho", task_queue="test")
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+        return failed.value
+
+    cause = on_time_skipping(scenario, [recording(attempts)]).cause
+    assert isinstance(cause, ApplicationError) and "its 1 retries are spent" in cause.message
+    assert [n for _, n, _ in attempts] == [1, 2]
+    assert sandbox.stats()["requests"]["GET /crm/v8/Leads"] == 2
 
 
 def test_the_activity_maps_the_connectors_classification(sandbox: Sandbox, engine: Connector) -> None:
@@ -500,6 +636,75 @@ def test_a_worker_killed_mid_fetch_all_resumes_on_another_without_losing_or_repe
     assert sorted(ids) == sorted(str(r["id"]) for r in sandbox.state.records["Leads"].values())  # nothing lost
     fetched = sandbox.stats()["requests"]["GET /crm/v8/Leads"]
     assert fetched < killed_at + 30, "the second worker walked from the first page: the checkpoint was not used"
+
+
+UPSERT_AGAIN = """
+name: upsert-again
+trigger: {schedule: {cron: "0 * * * *"}}
+steps:
+  - name: lead
+    action: crmUpsertRecords
+    inputs:
+      recordType: Leads
+      records: [{Last_Name: Again, Email: again@example.com}]
+      duplicateCheckFields: [Email]
+      retryAllErrors: true
+"""
+
+
+def _killed_mid_call(
+    dev_server: str, sandbox: Sandbox, connections: Path, tmp_path: Path, source: str, queue: str
+) -> subprocess.CompletedProcess[bytes]:
+    """Runs `source` on a worker that is killed (SIGKILL) once its first call to Zoho acted, its answer still held
+    back, then on a second worker: how the workflow ended, as `temporal start` printed it."""
+    sandbox.faults(slow_reply_ms=60_000, fault_targets=["crm"])
+    automation = tmp_path / f"{queue}.yaml"
+    automation.write_text(source)
+    first = _worker(dev_server, queue, connections, tmp_path / f"{queue}-1.log")
+    second = None
+    try:
+        start = _cli("start", str(automation), "--address", dev_server, "--task-queue", queue, "--connection", "zoho",
+                     "--options", json.dumps(FAST), connections=connections)  # fmt: skip
+        starter = subprocess.Popen(start, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not sandbox.stats()["records"].get("Leads"):  # the call acted; its answer is held back
+            assert time.monotonic() < deadline and starter.poll() is None, "the call did not reach the sandbox"
+            time.sleep(0.05)
+        _stop(first, signal.SIGKILL)
+        httpx.delete(f"{sandbox.url}/__sandbox/faults").raise_for_status()
+        second = _worker(dev_server, queue, connections, tmp_path / f"{queue}-2.log")
+        out, err = starter.communicate(timeout=90)
+    finally:
+        _stop(first, signal.SIGKILL)
+        if second is not None:
+            _stop(second)
+    return subprocess.CompletedProcess(start, starter.returncode, out, err)
+
+
+def test_a_worker_killed_while_a_create_is_in_flight_fails_in_doubt_and_never_creates_twice(
+    dev_server: str, sandbox: Sandbox, connections: Path, tmp_path: Path
+) -> None:
+    ended = _killed_mid_call(dev_server, sandbox, connections, tmp_path, CREATE_THEN_READ, "kill-create")
+    assert ended.returncode == 4, ended.stderr.decode()
+    error = json.loads(ended.stderr)["error"]
+    assert error["type"] == "transient"
+    assert "step 'lead' (crmCreateRecord) failed" in error["message"]
+    assert "may have reached Zoho, so it is not sent again" in error["message"]
+    assert (error["details"][0]["may_have_acted"], error["details"][0]["retryable"]) == (True, False)
+    stats = sandbox.stats()
+    assert (stats["requests"]["POST /crm/v8/Leads"], stats["records"]["Leads"]) == (1, 1)  # never sent twice
+
+
+def test_a_worker_killed_mid_upsert_with_retry_on_all_errors_runs_it_again_on_another(
+    dev_server: str, sandbox: Sandbox, connections: Path, tmp_path: Path
+) -> None:
+    ended = _killed_mid_call(dev_server, sandbox, connections, tmp_path, UPSERT_AGAIN, "kill-upsert")
+    assert ended.returncode == 0, ended.stderr.decode()
+    upserted = json.loads(ended.stdout)["steps"]["lead"]["data"]
+    assert [r["status"] for r in upserted] == ["success"]
+    stats = sandbox.stats()
+    assert stats["requests"]["POST /crm/v8/Leads/upsert"] == 2  # sent again, as Retry On All Errors asks
+    assert stats["records"]["Leads"] == 1  # and matched the record the first one made
 
 
 def test_the_cli_schedules_a_cron_automation_and_its_run_completes(
@@ -728,6 +933,9 @@ def test_the_partner_store_sync_polls_on_temporal_each_record_once_and_a_second_
     assert sum(run.count("zoho.poll_begin") for run in runs) == 1
     history = "\n".join(runs)
     assert "zoho.poll_window" in history and "zoho.poll_commit" in history and '"zoho"' in history
+    state = _polling.stored_state(store.engine, store.job)
+    assert {"region", "watch"} <= set(state)
+    assert '"region"' not in history and '"watch"' not in history  # the poll's state stays in the token store
     leaked = [secret for secret in store.secrets() if secret in history]
     assert leaked == []
 
@@ -913,3 +1121,43 @@ def test_a_polling_step_whose_lock_is_gone_is_not_retried_and_a_bad_payload_is_n
     other = ActivityEnvironment()
     other.info = dataclasses.replace(other.info, workflow_run_id="another-run")
     assert other.run(temporal.poll_begin, {"job": job}) is None  # another run of the automation is skipped
+
+
+def test_a_worker_killed_mid_window_upsert_fails_in_doubt_and_the_next_run_leaves_each_record_once(
+    dev_server: str, store: Store, tmp_path: Path
+) -> None:
+    """The shipped sync's upsert has no Retry On All Errors: a worker killed while it is in flight fails the run in
+    doubt (not re-sent), its window's state is not kept and the lock is given back; the next run writes the
+    window again, and the upserts by Store_Id leave every transaction once."""
+    connections = Path(os.environ["ZOHO_CONNECTIONS"])
+    store.add(250)  # with the 3 seeded: two windows
+    store.faults(slow_reply_ms=60_000, fault_targets=["crm"])
+    options = json.dumps({**FAST, **POLL_OPTIONS})
+    start = _cli("start", str(TRANSACTIONS), "--address", dev_server, "--task-queue", "kill-poll",
+                 "--connection", "zoho", "--options", options, connections=connections)  # fmt: skip
+    first = _worker(dev_server, "kill-poll", connections, tmp_path / "poll-1.log")
+    second = None
+    try:
+        starter = subprocess.Popen(start, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not httpx.get(f"{store.base}/__sandbox/stats").json()["records"].get("Store_Transactions"):
+            assert time.monotonic() < deadline and starter.poll() is None, "the window's upsert did not act"
+            time.sleep(0.05)
+        _stop(first, signal.SIGKILL)  # the first upsert call acted; its answer is held back
+        httpx.delete(f"{store.base}/__sandbox/faults").raise_for_status()
+        second = _worker(dev_server, "kill-poll", connections, tmp_path / "poll-2.log")
+        _, err = starter.communicate(timeout=90)
+        assert starter.returncode == 4, err.decode()
+        error = json.loads(err)["error"]
+        assert "may have reached Zoho, so it is not sent again" in error["message"]
+        assert _polling.stored_state(store.engine, store.job) is None  # the window was not kept
+        again = subprocess.run(start, env=_env(), capture_output=True, check=False, timeout=90)
+    finally:
+        _stop(first, signal.SIGKILL)
+        if second is not None:
+            _stop(second)
+    assert again.returncode == 0, again.stderr.decode()  # the failed run gave the lock back
+    result = json.loads(again.stdout)
+    assert (result["ran"], result["records"]) == (True, 253)
+    crm = store.crm()
+    assert len(crm) == len(set(crm)) == 253 and sorted(crm) == sorted(store.listed())
