@@ -14,7 +14,13 @@ import pytest
 
 from connector import Connector
 from connector.cli import main
-from connector.errors import InputValidationError, NotFoundError, PaginationError, TransientError
+from connector.errors import (
+    InputValidationError,
+    NotFoundError,
+    PaginationError,
+    TransientError,
+    ZohoAPIError,
+)
 from connector.sandbox import SandboxState, serve_in_thread
 from tests.e2e.connections import with_refresh_token
 from tests.e2e.test_every_action import WAYS, runner
@@ -159,6 +165,19 @@ def test_the_crm_working_surface(run: Any, sandbox: str) -> None:
     assert [v["name"] for v in views] == ["All Contacts", "My Contacts"]
     lists = {r["api_name"] for r in run("crmListRelatedLists", {"recordType": "Accounts"})["related_lists"]}
     assert {"Notes", "Attachments", "Contacts"} <= lists
+
+
+def test_the_attachments_list_sends_its_default_fields(run: Any) -> None:
+    """attachments.json makes `fields` mandatory and the sandbox refuses a list without it, as Zoho does: the
+    action, given no fields, sends its default and gets the attachments' columns."""
+    made = run("crmCreateRecord", {"recordType": "Leads", "fieldValues": {"Last_Name": "Files"}})
+    lead = made["data"][0]["details"]["id"]
+    run("crmAddAttachmentFromUrl", {"recordType": "Leads", "recordId": lead, "attachmentUrl": "https://example.com/a"})
+    with pytest.raises(ZohoAPIError) as refused:
+        run("crmRawRequest", {"url": f"/Leads/{lead}/Attachments"})
+    assert (refused.value.code, refused.value.details) == ("REQUIRED_PARAM_MISSING", {"param_name": "fields"})
+    (listed,) = run("crmListAttachments", {"recordType": "Leads", "recordId": lead})["data"]
+    assert listed["File_Name"] == "https://example.com/a" and {"Size", "$link_url", "Parent_Id"} <= set(listed)
 
 
 def test_custom_views_count_and_list_their_own_rows(run: Any, sandbox: str) -> None:
