@@ -21,6 +21,7 @@ from connector.errors import (
     TransientError,
     ZohoAPIError,
 )
+from connector.runner import Stream
 from connector.sandbox import SandboxState, serve_in_thread
 from tests.e2e.connections import with_refresh_token
 from tests.e2e.test_every_action import WAYS, runner
@@ -262,6 +263,7 @@ def test_a_coql_fetch_all_that_fails_midway_resumes_from_its_progress(sandbox: s
     delivered: list[str] = []
     with Connector.load() as connector:
         stream = connector.stream("crmRunQuery", {"query": query, "fetchAll": True}, connection=flaky)
+        assert isinstance(stream, Stream)  # a paged walk (bulk read jobs stream a JobStream)
         with pytest.raises(TransientError) as caught:  # a 5xx, not retried here (max_retries 0)
             for page in stream.pages():
                 delivered += [r["id"] for r in page]
