@@ -151,13 +151,41 @@ def _modified_since(row: JSON, since: float, *, inclusive: bool) -> bool:
     return moment >= since if inclusive else moment > since
 
 
-def custom_view_param(request: Request, module: ModuleDef) -> None:
-    """The module's custom views ("All …" and "My …", crm_views): any other id is invalid."""
-    from connector.sandbox.crm_views import custom_views  # it builds on this module's helpers
+def view_filter(request: Request, module: ModuleDef) -> Predicate | None:
+    """The rows a custom view (`cvid`) keeps: the module's views ("All …", every row, and "My …", the current
+    user's, crm_views) by their criteria; any other id is invalid. None: every row."""
+    from connector.sandbox.crm_views import view_filters  # it builds on this module's helpers
 
     cvid = request.query_params.get("cvid")
-    if cvid is not None and cvid not in {v["id"] for v in custom_views(state_of(request), module)}:
+    if cvid is None:
+        return None
+    views = view_filters(state_of(request), module)
+    if cvid not in views:
         raise _fail("INVALID_DATA", "the given cvid is invalid", param_name="cvid")
+    owner = views[cvid]
+    return None if owner is None else lambda r: _id_of(r.get("Owner")) == owner
+
+
+def conversion_filter(request: Request, module: ModuleDef) -> Predicate | None:
+    """`converted`: false (Zoho's default: converted leads are not listed), true (only them) or both. Only leads
+    are converted (crm_convert marks them `$converted`): None, every row, for other modules and for both."""
+    converted = request.query_params.get("converted") or "false"
+    if converted not in ("true", "false", "both"):
+        raise _fail("INVALID_DATA", "invalid data", param_name="converted", supported_values=["true", "false", "both"])
+    if converted == "both" or module.api_name != "Leads":
+        return None
+    wanted = converted == "true"
+    return lambda r: bool(r.get("$converted")) == wanted
+
+
+def all_of(*tests: Predicate | None) -> Predicate | None:
+    """A row every test keeps (None keeps every row); None when no test is given."""
+    live = [t for t in tests if t is not None]
+    return None if not live else lambda r: all(t(r) for t in live)
+
+
+def _id_of(value: Any) -> Any:
+    return value.get("id") if isinstance(value, dict) else value
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -244,11 +272,13 @@ async def list_records(request: Request) -> Response:
         offset = (page - 1) * per_page
     if offset >= state.options.max_page_token_rows:
         raise _fail("PAGINATION_LIMIT_EXCEEDED", "pagination limit exceeded", limit=state.options.max_page_token_rows)
-    custom_view_param(request, module)
-    if q.get("converted") is not None and q["converted"] not in ("true", "false", "both"):
-        raise _fail("INVALID_DATA", "invalid data", param_name="converted", supported_values=["true", "false", "both"])
+    keep = all_of(view_filter(request, module), conversion_filter(request, module))
     since = since_header(request)
-    rows = state.sorted_records(module.api_name, sort_by, sort_order)
+    if keep is None:
+        rows = state.sorted_records(module.api_name, sort_by, sort_order)
+    else:  # cached per write like the sorted rows, so a page_token walk through a view stays linear
+        view = (q.get("cvid"), q.get("converted") or "false")
+        rows = state.kept_records(module.api_name, sort_by, sort_order, view, keep)
     if q.get("ids"):
         ids = set(q["ids"].split(","))
         if len(ids) > MAX_WRITE:
@@ -448,7 +478,8 @@ async def search_records(request: Request) -> Response:
     page = int_param(request, "page", 1, 1)
     if page * per_page > DISCRETE_LIMIT:
         raise _fail("LIMIT_REACHED", "maximum response iteration limit reached", limit=str(DISCRETE_LIMIT))
-    hits = [r for r in state.sorted_records(module.api_name, "id", "desc") if match(r)]
+    keep = all_of(match, view_filter(request, module), conversion_filter(request, module))
+    hits = [r for r in state.sorted_records(module.api_name, "id", "desc") if keep is None or keep(r)]
     chunk = hits[(page - 1) * per_page : page * per_page]
     if not chunk:
         return no_content()
@@ -479,10 +510,10 @@ async def deleted_records(request: Request) -> Response:
 @_handler
 async def count_records(request: Request) -> Response:
     state, module = state_of(request), module_of(request)
-    custom_view_param(request, module)  # the sandbox's one view holds every record
-    match = _matcher(request, module)
+    # record.json's count takes no `converted`: it counts what the view (or the module) holds
+    keep = all_of(view_filter(request, module), _matcher(request, module))
     rows = state.records[module.api_name].values()
-    return json_response({"count": sum(1 for r in rows if match is None or match(r))})
+    return json_response({"count": sum(1 for r in rows if keep is None or keep(r))})
 
 
 @_handler

@@ -97,7 +97,7 @@ async def list_attachments(request: Request) -> Response:
         for a in reversed(state.attachments.values())
         if a.module == module.api_name and a.record_id == row["id"]
     ]
-    return _page(request, items, fields_param(request, required=False))
+    return _page(request, items, fields_param(request, required=True))
 
 
 @_handler

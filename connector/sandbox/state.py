@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -220,6 +221,7 @@ class SandboxState:
         self.counter = 0
         self._versions: dict[str, int] = {}
         self._sorted: dict[tuple[str, str, str], tuple[int, list[JSON]]] = {}
+        self._kept: dict[tuple[Any, ...], tuple[int, list[JSON]]] = {}
         # (module, field) -> (version, value -> id): unique-value indexes kept between writes (records.Batch)
         self.value_indexes: dict[tuple[str, str], tuple[int, dict[str, str]]] = {}
         if seed:
@@ -307,6 +309,19 @@ class SandboxState:
         if sort_order == "desc":
             rows.reverse()
         self._sorted[key] = (version, rows)
+        return rows
+
+    def kept_records(
+        self, module: str, sort_by: str, sort_order: str, view: tuple[Any, ...], keep: Callable[[JSON], bool]
+    ) -> list[JSON]:
+        """sorted_records narrowed by `keep`, which `view` names (the filter's parameters), cached the same way."""
+        version = self._versions.get(module, 0)
+        key = (module, sort_by, sort_order, *view)
+        cached = self._kept.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        rows = [r for r in self.sorted_records(module, sort_by, sort_order) if keep(r)]
+        self._kept[key] = (version, rows)
         return rows
 
     def user_ref(self, user_id: str) -> JSON:

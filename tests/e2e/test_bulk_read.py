@@ -19,6 +19,7 @@ from connector.errors import InputValidationError, TransientError, ZohoAPIError
 from connector.sandbox import SandboxState, serve_in_thread
 from connector.sandbox.state import Options
 from tests.e2e.connections import with_access_token
+from tests.e2e.test_every_action import WAYS, runner
 
 ROWS_PER_JOB = 7
 LEADS = 20
@@ -106,31 +107,39 @@ def test_criteria_and_custom_views_choose_the_rows(connection: dict[str, Any]) -
     assert every["data"]["info"]["count"] == LEADS
 
 
-def test_the_job_actions_one_call_each(sandbox: str, connection: dict[str, Any]) -> None:
-    connector = Connector.load()
-    created = connector.run(
+@pytest.mark.parametrize("way", WAYS)
+def test_the_job_actions_one_call_each(
+    way: str,
+    connection: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """crmCreateBulkReadJob and crmGetBulkReadJob through Python, the CLI and invoke: one call each, no polling."""
+    run = runner(way, connection, capsys, monkeypatch)
+    created = run(
         "crmCreateBulkReadJob",
         {"recordType": "Leads", "fields": ["Email"], "callbackUrl": "https://example.com/done", "fileType": "csv"},
-        connection=connection,
-    )["data"]["data"][0]
+    )["data"][0]
     assert created["code"] == "ADDED_SUCCESSFULLY" and created["details"]["state"] == "ADDED"
     job_id = created["details"]["id"]
-    states = [
-        connector.run("crmGetBulkReadJob", {"jobId": job_id}, connection=connection)["data"]["data"][0]["state"]
-        for _ in range(3)
-    ]
+    states = [run("crmGetBulkReadJob", {"jobId": job_id})["data"][0]["state"] for _ in range(3)]
     assert states == ["ADDED", "IN PROGRESS", "COMPLETED"]
     # the raw request reaches the bulk API: a url starting with /crm/ is taken from the API domain's root
-    raw = connector.run("crmRawRequest", {"url": f"/crm/bulk/v8/read/{job_id}"}, connection=connection)
-    assert raw["data"]["data"][0]["result"]["more_records"] is True
-    zipped = connector.run(
-        "crmRawRequest", {"url": f"/crm/bulk/v8/read/{job_id}/result", "responseType": "binary"}, connection=connection
-    )
+    raw = run("crmRawRequest", {"url": f"/crm/bulk/v8/read/{job_id}"})
+    assert raw["data"][0]["result"]["more_records"] is True
+    zipped = run("crmRawRequest", {"url": f"/crm/bulk/v8/read/{job_id}/result", "responseType": "binary"})
     import base64
 
-    with zipfile.ZipFile(io.BytesIO(base64.b64decode(zipped["data"]["base64"]))) as archive:
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(zipped["base64"]))) as archive:
         rows = archive.read(archive.namelist()[0]).decode().splitlines()
     assert rows[0] == "Id,Email" and len(rows) == ROWS_PER_JOB + 1
+    # bad inputs are refused before anything is sent, whichever way the action runs
+    with pytest.raises(InputValidationError) as caught:
+        run("crmCreateBulkReadJob", {"recordType": "Leads", "fileType": "xlsx"})
+    assert "fileType" in {v.input for v in caught.value.violations}
+    with pytest.raises(ZohoAPIError) as missing:
+        run("crmGetBulkReadJob", {"jobId": "404"})
+    assert (missing.value.status, missing.value.code) == (404, "RESOURCE_NOT_FOUND")
 
 
 def test_the_command_line_streams_and_invoke_answers(

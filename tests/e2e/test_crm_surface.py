@@ -14,7 +14,13 @@ import pytest
 
 from connector import Connector
 from connector.cli import main
-from connector.errors import InputValidationError, NotFoundError, PaginationError, TransientError
+from connector.errors import (
+    InputValidationError,
+    NotFoundError,
+    PaginationError,
+    TransientError,
+    ZohoAPIError,
+)
 from connector.runner import Stream
 from connector.sandbox import SandboxState, serve_in_thread
 from tests.e2e.connections import with_refresh_token
@@ -156,10 +162,42 @@ def test_the_crm_working_surface(run: Any, sandbox: str) -> None:
     assert "Last_Name" in {f["api_name"] for f in run("crmListFields", {"recordType": "Contacts"})["fields"]}
     layout = run("crmListLayouts", {"recordType": "Contacts"})["layouts"][0]
     assert "Last_Name" in {f["api_name"] for s in layout["sections"] for f in s["fields"]}
-    view = run("crmListCustomViews", {"recordType": "Contacts"})["custom_views"][0]
-    assert run("crmGetRecordsCount", {"recordType": "Contacts", "cvid": view["id"]})["count"] >= 0
+    views = run("crmListCustomViews", {"recordType": "Contacts"})["custom_views"]
+    assert [v["name"] for v in views] == ["All Contacts", "My Contacts"]
     lists = {r["api_name"] for r in run("crmListRelatedLists", {"recordType": "Accounts"})["related_lists"]}
     assert {"Notes", "Attachments", "Contacts"} <= lists
+
+
+def test_the_attachments_list_sends_its_default_fields(run: Any) -> None:
+    """attachments.json makes `fields` mandatory and the sandbox refuses a list without it, as Zoho does: the
+    action, given no fields, sends its default and gets the attachments' columns."""
+    made = run("crmCreateRecord", {"recordType": "Leads", "fieldValues": {"Last_Name": "Files"}})
+    lead = made["data"][0]["details"]["id"]
+    run("crmAddAttachmentFromUrl", {"recordType": "Leads", "recordId": lead, "attachmentUrl": "https://example.com/a"})
+    with pytest.raises(ZohoAPIError) as refused:
+        run("crmRawRequest", {"url": f"/Leads/{lead}/Attachments"})
+    assert (refused.value.code, refused.value.details) == ("REQUIRED_PARAM_MISSING", {"param_name": "fields"})
+    (listed,) = run("crmListAttachments", {"recordType": "Leads", "recordId": lead})["data"]
+    assert listed["File_Name"] == "https://example.com/a" and {"Size", "$link_url", "Parent_Id"} <= set(listed)
+
+
+def test_custom_views_count_and_list_their_own_rows(run: Any, sandbox: str) -> None:
+    """A module of its own per way, so the counts are exact: "All …" holds every record, "My …" the current user's."""
+    module = f"Views_{run.__class__.__name__}"
+    fields = [{"api_name": "Name", "data_type": "text"}]  # Owner is a system field of every module
+    httpx.post(f"{sandbox}/__sandbox/modules", json={"api_name": module, "fields": fields}).raise_for_status()
+    me = run("crmListUsers", {"type": "CurrentUser"})["users"][0]["id"]
+    other = next(u["id"] for u in run("crmListUsers", {"type": "ActiveUsers"})["users"] if u["id"] != me)
+    rows = [{"Name": "a"}, {"Name": "b"}, {"Name": "c", "Owner": {"id": other}}]
+    made = run("crmCreateRecords", {"recordType": module, "records": rows})
+    ids = [r["id"] for r in made]
+    every, mine = run("crmListCustomViews", {"recordType": module})["custom_views"]
+    assert run("crmGetRecordsCount", {"recordType": module}) == {"count": 3}
+    assert run("crmGetRecordsCount", {"recordType": module, "cvid": every["id"]}) == {"count": 3}
+    assert run("crmGetRecordsCount", {"recordType": module, "cvid": mine["id"]}) == {"count": 2}
+    assert run("crmGetRecordsCount", {"recordType": module, "cvid": mine["id"], "word": "c"}) == {"count": 0}
+    listed = run("crmGetRecords", {"recordType": module, "fields": ["Name"], "cvid": mine["id"], "fetchAll": True})
+    assert sorted(r["id"] for r in listed["data"]) == sorted(ids[:2])
 
 
 def test_get_records_filters(run: Any) -> None:
@@ -167,6 +205,14 @@ def test_get_records_filters(run: Any) -> None:
     lead = made["data"][0]["details"]["id"]
     got = run("crmGetRecords", {"recordType": "Leads", "fields": ["Last_Name"], "ids": [lead], "converted": "both"})
     assert [r["id"] for r in got["data"]] == [lead]
+    # Zoho lists converted leads only when asked (converted: false by default)
+    made = run("crmCreateRecord", {"recordType": "Leads", "fieldValues": {"Last_Name": "Converted", "Company": "Z"}})
+    gone = made["data"][0]["details"]["id"]
+    run("crmConvertLead", {"recordId": gone})
+    both = {"recordType": "Leads", "fields": ["Last_Name"], "ids": [lead, gone]}
+    assert [r["id"] for r in run("crmGetRecords", both)["data"]] == [lead]
+    assert [r["id"] for r in run("crmGetRecords", {**both, "converted": "true"})["data"]] == [gone]
+    assert sorted(r["id"] for r in run("crmGetRecords", {**both, "converted": "both"})["data"]) == sorted([lead, gone])
     # Nothing is modified after the far future: Zoho answers 304, which is an empty list.
     later = run(
         "crmGetRecords", {"recordType": "Leads", "fields": ["Last_Name"], "modifiedSince": "2100-01-01T00:00:00+00:00"}
@@ -217,7 +263,7 @@ def test_a_coql_fetch_all_that_fails_midway_resumes_from_its_progress(sandbox: s
     delivered: list[str] = []
     with Connector.load() as connector:
         stream = connector.stream("crmRunQuery", {"query": query, "fetchAll": True}, connection=flaky)
-        assert isinstance(stream, Stream)
+        assert isinstance(stream, Stream)  # a paged walk (bulk read jobs stream a JobStream)
         with pytest.raises(TransientError) as caught:  # a 5xx, not retried here (max_retries 0)
             for page in stream.pages():
                 delivered += [r["id"] for r in page]

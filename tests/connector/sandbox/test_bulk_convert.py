@@ -172,3 +172,48 @@ async def test_unique_values_stay_right_across_requests(api: httpx.AsyncClient) 
     await api.post("/__sandbox/seed", json={"module": "Leads", "count": 2})
     third = await api.post("/crm/v8/Leads", json={"data": [{"Last_Name": "D", "Email": "same@example.com"}]})
     assert third.status_code == 201
+
+
+async def test_converted_leads_are_listed_only_when_asked(api: httpx.AsyncClient, state: SandboxState) -> None:
+    """Zoho's `converted` defaults to false: a converted lead leaves the list and the search unless asked for."""
+    kept, gone = await _lead(api, Last_Name="Stays"), await _lead(api, Last_Name="Goes", Company="Zylker")
+    assert (await api.post(f"/crm/v8/Leads/{gone}/actions/convert", json={"data": [{}]})).status_code == 200
+
+    async def listed(path: str, **params: str) -> list[str]:
+        answer = await api.get(f"/crm/v8/Leads{path}", params={"fields": "Last_Name", **params})
+        return [] if answer.status_code == 204 else [r["id"] for r in answer.json()["data"]]
+
+    assert await listed("") == [kept]
+    assert await listed("", converted="false") == [kept]
+    assert await listed("", converted="true") == [gone]
+    assert sorted(await listed("", converted="both")) == sorted([kept, gone])
+    assert await listed("/search", word="s") == [kept]  # both last names hold an "s"
+    assert await listed("/search", criteria="(Last_Name:equals:Goes)") == []
+    assert await listed("/search", criteria="(Last_Name:equals:Goes)", converted="true") == [gone]
+    bad = await api.get("/crm/v8/Leads", params={"fields": "Last_Name", "converted": "yes"})
+    assert bad.status_code == 400 and bad.json()["details"]["param_name"] == "converted"
+
+
+async def test_a_custom_view_keeps_its_rows(api: httpx.AsyncClient, state: SandboxState) -> None:
+    """cvid narrows list, search and count by the view's criteria: "All Leads" every lead, "My Leads" the current
+    user's (Owner equal to them)."""
+    other = next(u for u in state.users if u != state.current_user_id)
+    mine = [await _lead(api, Last_Name=f"Mine{n}") for n in range(3)]
+    theirs = [await _lead(api, Last_Name=f"Theirs{n}", Owner={"id": other}) for n in range(2)]
+    views = (await api.get("/crm/v8/settings/custom_views", params={"module": "Leads"})).json()["custom_views"]
+    every, my = (v["id"] for v in views)
+
+    async def count(**params: str) -> int:
+        answer = await api.get("/crm/v8/Leads/actions/count", params=params)
+        assert answer.status_code == 200, answer.text
+        n: int = answer.json()["count"]
+        return n
+
+    assert await count() == 5 and await count(cvid=every) == 5 and await count(cvid=my) == 3
+    assert await count(cvid=my, criteria="(Last_Name:starts_with:Theirs)") == 0
+    listed = await api.get("/crm/v8/Leads", params={"fields": "Last_Name", "cvid": my, "sort_order": "asc"})
+    assert [r["id"] for r in listed.json()["data"]] == mine
+    listed = await api.get("/crm/v8/Leads", params={"fields": "Last_Name", "cvid": every, "sort_order": "asc"})
+    assert [r["id"] for r in listed.json()["data"]] == mine + theirs
+    bad = await api.get("/crm/v8/Leads/actions/count", params={"cvid": "1"})
+    assert bad.status_code == 400 and bad.json()["details"]["param_name"] == "cvid"

@@ -19,7 +19,8 @@ async def lead(api: httpx.AsyncClient) -> str:
 
 async def test_attachment_upload_list_download_delete(api: httpx.AsyncClient, lead: str) -> None:
     base = f"/crm/v8/Leads/{lead}/Attachments"
-    assert (await api.get(base)).status_code == 204
+    fields = {"fields": "File_Name,Size,$link_url,Parent_Id"}
+    assert (await api.get(base, params=fields)).status_code == 204
     up = await api.post(base, files={"file": ("notes.txt", b"hello zoho", "text/plain")})
     assert up.status_code == 200
     row = up.json()["data"][0]
@@ -27,7 +28,7 @@ async def test_attachment_upload_list_download_delete(api: httpx.AsyncClient, le
     aid = row["details"]["id"]
     link = await api.post(base, params={"attachmentUrl": "https://example.com/x.pdf", "title": "Spec"})
     link_id = link.json()["data"][0]["details"]["id"]
-    listed = (await api.get(base)).json()
+    listed = (await api.get(base, params=fields)).json()
     assert listed["info"] == {"per_page": 200, "count": 2, "page": 1, "more_records": False}
     by_id = {a["id"]: a for a in listed["data"]}
     assert (by_id[aid]["File_Name"], by_id[aid]["Size"], by_id[aid]["$link_url"]) == ("notes.txt", "10", None)
@@ -53,8 +54,15 @@ async def test_attachment_upload_list_download_delete(api: httpx.AsyncClient, le
 async def test_attachment_errors(api: httpx.AsyncClient, lead: str) -> None:
     no_file = await api.post(f"/crm/v8/Leads/{lead}/Attachments", files={"other": ("a", b"x")})
     assert no_file.json()["code"] == "REQUIRED_PARAM_MISSING"
-    no_record = await api.get("/crm/v8/Leads/42/Attachments")
+    no_record = await api.get("/crm/v8/Leads/42/Attachments", params={"fields": "File_Name"})
     assert no_record.json()["code"] == "INVALID_DATA"
+    # attachments.json makes `fields` mandatory on the list, as Zoho does
+    no_fields = await api.get(f"/crm/v8/Leads/{lead}/Attachments")
+    assert no_fields.status_code == 400
+    assert (no_fields.json()["code"], no_fields.json()["details"]) == (
+        "REQUIRED_PARAM_MISSING",
+        {"param_name": "fields"},
+    )
 
 
 async def test_deleting_a_record_drops_its_attachments_and_notes(

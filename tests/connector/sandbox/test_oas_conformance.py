@@ -251,7 +251,9 @@ async def test_every_crm_endpoint_matches_zoho_openapi(api: httpx.AsyncClient) -
     link = await w.call(
         ap, "POST", f"/Leads/{a}/Attachments", [att], params={"attachmentUrl": "https://x.example/y", "title": "Y"}
     )
-    await w.call(ap, "GET", f"/Leads/{a}/Attachments", [att])
+    every = "File_Name,Size,Created_Time,Modified_Time,Owner,Created_By,Modified_By,Parent_Id,$editable,$file_id,$type"
+    every += ",$se_module,$state,$link_url"
+    await w.call(ap, "GET", f"/Leads/{a}/Attachments", [att], params={"fields": every})
     assert await w.call(f"{ap}/{{attachment_id}}", "GET", f"/Leads/{a}/Attachments/{aid}", [att_id]) == b"abc"
     await w.call(f"{ap}/{{attachment_id}}", "DELETE", f"/Leads/{a}/Attachments/{aid}", [att_id])
     await w.call(ap, "DELETE", f"/Leads/{a}/Attachments", [att], params={"ids": link["data"][0]["details"]["id"]})

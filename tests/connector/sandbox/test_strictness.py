@@ -44,7 +44,7 @@ async def test_admin_tokens_default_to_every_scope(api: httpx.AsyncClient) -> No
     assert (await api.get("/crm/v8/org")).status_code == 200
     coql = await api.post("/crm/v8/coql", json={"select_query": "select id from Leads where id is not null"})
     assert coql.status_code == 200
-    assert (await api.get(f"/crm/v8/Leads/{rid}/Attachments")).status_code == 204
+    assert (await api.get(f"/crm/v8/Leads/{rid}/Attachments", params={"fields": "File_Name"})).status_code == 204
     assert (await api.get("/books/v3/invoices", params=ORG)).status_code == 200
 
 
@@ -68,9 +68,9 @@ async def test_admin_tokens_default_to_every_scope(api: httpx.AsyncClient) -> No
         ("ZohoCRM.modules.Leads.CREATE", "POST", "/crm/v8/Leads/upsert", False),
         ("ZohoCRM.modules.Leads.CREATE,ZohoCRM.modules.Leads.UPDATE", "POST", "/crm/v8/Leads/upsert", True),
         ("ZohoCRM.modules.Leads.READ", "DELETE", "/crm/v8/Leads?ids=1", False),
-        ("ZohoCRM.modules.READ", "GET", "/crm/v8/Leads/{rid}/Attachments", True),
-        ("ZohoCRM.modules.attachments.ALL", "GET", "/crm/v8/Leads/{rid}/Attachments", True),
-        ("ZohoCRM.modules.notes.ALL", "GET", "/crm/v8/Leads/{rid}/Attachments", False),
+        ("ZohoCRM.modules.READ", "GET", "/crm/v8/Leads/{rid}/Attachments?fields=File_Name", True),
+        ("ZohoCRM.modules.attachments.ALL", "GET", "/crm/v8/Leads/{rid}/Attachments?fields=File_Name", True),
+        ("ZohoCRM.modules.notes.ALL", "GET", "/crm/v8/Leads/{rid}/Attachments?fields=File_Name", False),
         ("ZohoCRM.modules.notes.ALL", "GET", "/crm/v8/Notes?fields=Note_Title", True),
         ("ZohoCRM.modules.ALL", "GET", "/crm/v8/users", False),
         ("ZohoCRM.users.READ", "GET", "/crm/v8/users", True),
