@@ -188,6 +188,9 @@ class Region(TypedDict):
     upload: NotRequired[Annotated[str, Field(pattern=r"^https://")]]
     store: NotRequired[Annotated[str, Field(pattern=r"^https://[^?#]+[^/?#]$")]]
     """The Partner Store API's root, path included (https://store.zoho.eu/api/v1/partner)."""
+    accounts_entry: NotRequired[bool]
+    """The accounts server is the multi-DC entry point: a login started there may be issued by another region's
+    accounts server, which then refreshes the token."""
     aliases: NotRequired[list[str]]
 
 
@@ -224,6 +227,9 @@ class Request(TypedDict):
     body: NotRequired[Expression]
     form: NotRequired[Expression]
     files: NotRequired[Expression]
+    json_form_field: NotRequired[Annotated[str, Field(min_length=1)]]
+    """The form field that carries `body` as compact JSON when a form or files are sent too (the API's own name
+    for it): without it, a request may not send a JSON body with a form or files."""
 
 
 class Pagination(TypedDict):

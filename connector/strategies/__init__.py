@@ -8,6 +8,7 @@ looks each name up here and never branches on a product:
     PAGERS["crm"](start, records_key, limits)       ORGANIZATIONS["query"].place(...)
     FIELD_SCHEMAS["crm_field"](entry)              (describe: a field's metadata as a JSON Schema)
     CHANNELS["crm_notifications"]                  (a webhook trigger's channel: subscribe, read callbacks)
+    COMMANDS["partner-store"]                      (a product's own CLI subcommand: help, module with main(argv))
 
 A new product with a new behaviour registers one strategy (`register(ENVELOPES, "name", strategy)`) and names it in
 its data; nothing else in the runtime changes. Zoho's own keys and codes live in these modules and nowhere else.
@@ -27,6 +28,7 @@ from connector.strategies.pagers import PAGERS, PageLimits, Pager, PageStart
 
 __all__ = [
     "CHANNELS",
+    "COMMANDS",
     "ENVELOPES",
     "FIELD_SCHEMAS",
     "HOSTS",
@@ -46,6 +48,15 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# Subcommands of `zoho-connector` that belong to a product: name → (help, module whose main(argv) runs it). The
+# command line lists and dispatches them beside its own; the module is imported only when its command runs.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "partner-store": (
+        "the Partner Store → CRM sync: create the CRM modules and fields it writes",
+        "connector.strategies.partner_store",
+    ),
+}
 
 
 def register(table: dict[str, T], name: str, strategy: T) -> T:

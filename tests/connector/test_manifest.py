@@ -207,6 +207,13 @@ def test_the_cache_notices_a_changed_trigger(tree: Path) -> None:
             "actions/crm/create-records.yaml",
             "result.output cannot be used with batch",
         ),
+        (
+            lambda t: edit(
+                t / "actions/books/raw-request.yaml", lambda s: s.replace("  json_form_field: JSONString", "")
+            ),
+            "actions/books/raw-request.yaml",
+            "a body sent with a form or files needs json_form_field",
+        ),
     ],
     ids=[
         "missing-schema",
@@ -229,6 +236,7 @@ def test_the_cache_notices_a_changed_trigger(tree: Path) -> None:
         "output-names-no-answer",
         "output-reference-in-text",
         "output-with-batch",
+        "json-body-with-a-form-names-no-field",
     ],
 )
 def test_broken_manifest_names_file_and_problem(

@@ -66,7 +66,7 @@ def _b64(data: bytes) -> str:
 
 def test_there_are_fixtures_for_every_construct() -> None:
     text = "".join(p.read_text(encoding="utf-8") for p in FIXTURES.glob("*.json"))
-    for construct in ("{+", "[/", "$input", "$join", "$merge", "$files", "$names", '"error"', "JSONString"):
+    for construct in ("{+", "[/", "$input", "$join", "$merge", "$files", "$names", '"error"', "json_form_field"):
         assert construct in text, construct
     assert len(_cases()) >= 40
 
