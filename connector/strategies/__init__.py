@@ -27,6 +27,7 @@ from connector.strategies.organizations import ORGANIZATIONS, OrganizationConven
 from connector.strategies.pagers import PAGERS, PageLimits, Pager, PageStart
 
 __all__ = [
+    "BUILT_IN",
     "CHANNELS",
     "COMMANDS",
     "ENVELOPES",
@@ -77,3 +78,8 @@ def registry() -> dict[str, list[str]]:
         "field_schema": sorted(FIELD_SCHEMAS),
         "channel": sorted(CHANNELS),
     }
+
+
+# The names this package registers itself, taken before anyone else registers: the meta-schemas publish them as
+# examples (not an enum: a new product registers its own) for engines in other languages.
+BUILT_IN: dict[str, list[str]] = registry()

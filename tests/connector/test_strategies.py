@@ -284,6 +284,45 @@ def test_an_unregistered_strategy_fails_at_load(tree: Path) -> None:
         Connector.load(tree)
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        (
+            "host: crm_environment  #",
+            "host: crm_env  #",
+            "unknown host 'crm_env'; registered: api, crm_environment, store",
+        ),
+        (
+            "convention: query_and_header",
+            "convention: both",
+            "unknown organization 'both'; registered: header, none, query, query_and_header",
+        ),
+    ],
+    ids=["host", "organization-convention"],
+)
+def test_an_unregistered_host_or_convention_fails_at_load(tree: Path, old: str, new: str, problem: str) -> None:
+    manifest = (tree / "manifest.yaml").read_text()
+    assert old in manifest
+    (tree / "manifest.yaml").write_text(manifest.replace(old, new, 1))
+    with pytest.raises(ManifestError, match=re.escape(problem)):
+        Connector.load(tree)
+
+
+def test_the_meta_schema_publishes_the_built_in_strategy_names_as_examples() -> None:
+    """Names stay open (a new product registers its own), but engines in other languages learn the built-in ones."""
+    from connector.models import meta_schemas
+    from connector.strategies import BUILT_IN
+
+    schemas = meta_schemas()
+    defs = schemas["manifest"]["$defs"]
+    assert defs["ProductFile"]["properties"]["envelope"]["examples"] == BUILT_IN["envelope"]
+    assert defs["ProductFile"]["properties"]["host"]["examples"] == BUILT_IN["host"]
+    assert defs["Organization"]["properties"]["convention"]["examples"] == BUILT_IN["organization"]
+    pager = schemas["action"]["$defs"]["Pagination"]["properties"]["pager"]
+    assert pager["examples"] == BUILT_IN["pager"] and "enum" not in pager
+    assert {"crm", "finance", "bare"} <= set(BUILT_IN["envelope"])
+
+
 def test_a_strategy_name_is_registered_once() -> None:
     with pytest.raises(ValueError, match="already registered"):
         register(ENVELOPES, "crm", ENVELOPES["crm"])
