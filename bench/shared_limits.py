@@ -32,11 +32,6 @@ from connector import Connector
 from connector.errors import ConnectorError
 
 CAP = 20  # the sandbox's default edition, enterprise
-SERVERS = {
-    "redis": "redis://127.0.0.1:6379/15?prefix=zc-bench-{id}",
-    "postgresql": "postgresql://postgres@127.0.0.1:5432/test?table=zc_bench_{id}",
-    "mariadb": "mysql://root@127.0.0.1:3306/test?table=zc_bench_{id}",
-}
 
 
 def worker(
@@ -96,34 +91,19 @@ def slot_cost(url: str, pairs: int = 300) -> float:
 
 @contextmanager
 def store_url(kind: str, tmp: Path) -> Iterator[str | None]:
-    """A fresh store of `kind` (None when its server is unreachable), removed afterwards."""
+    """A fresh store of `kind` (None when its server is unreachable), removed afterwards: the test suite's own
+    store setup and cleanup (tests/connector/auth/stores/kinds.py), in a folder of its own under `tmp`."""
+    from tests.connector.auth.stores.kinds import SERVERS, fresh
     from tests.servers import reachable
 
-    suffix = uuid.uuid4().hex[:8]
-    if kind in ("sqlite", "sqlite-unshared"):
-        yield f"sqlite://{tmp}/{suffix}.db"
-        return
-    if kind == "file":
-        yield f"file://{tmp}/{suffix}.json"
-        return
-    host, port = {"redis": ("127.0.0.1", 6379), "postgresql": ("127.0.0.1", 5432), "mariadb": ("127.0.0.1", 3306)}[kind]
-    if not reachable(host, port):
+    name = "sqlite" if kind == "sqlite-unshared" else kind
+    if name in SERVERS and not reachable(*SERVERS[name][1:]):
         yield None
         return
-    url = SERVERS[kind].format(id=suffix)
-    try:
-        yield url
-    finally:
-        from connector.auth.stores import open_store
-
-        store: Any = open_store(url)
-        if kind == "redis":
-            keys = list(store._r.scan_iter(match=f"zc-bench-{suffix}:*"))
-            if keys:
-                store._r.delete(*keys)
-        else:
-            store.drop_table()
-        store.close()
+    folder = tmp / f"{kind}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    with fresh(name, folder, tag="bench") as store:
+        yield store.url
 
 
 def single_caller_cost(base: str, record: str, url: str, calls: int = 500) -> tuple[float, float]:

@@ -9,68 +9,19 @@ table or key prefix and removes it afterwards.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import multiprocessing
-import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from connector.auth.stores import open_store
 from connector.auth.tokens import Token
+from tests.connector.auth.stores.kinds import SERVERS, fresh
 from tests.connector.auth.stores.workers import NEW_ACCESS, contend
+from tests.servers import reachable
 
-KEY = "r5RUDo-9caDFE_eeRJzrGNFCXnSzTJTMUDfot4BusSI="  # a benchmark-only Fernet key
-
-SERVERS = {"mariadb": 3306, "postgresql": 5432, "redis": 6379}
 STORES = ("memory", "file", "sqlite", "encrypted-sqlite", "mariadb", "postgresql", "redis")
-
-
-def _up(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def _store_url(name: str, tmp: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    suffix = uuid.uuid4().hex[:10]
-    if name == "memory":
-        yield "memory:", {}
-    elif name == "file":
-        yield f"file://{tmp}/tokens.json", {}
-    elif name == "sqlite":
-        yield f"sqlite://{tmp}/tokens.db", {}
-    elif name == "encrypted-sqlite":
-        yield f"sqlite://{tmp}/tokens-enc.db", {"ZOHO_CONNECTOR_TOKEN_KEY": KEY}
-    elif name in ("mariadb", "postgresql"):
-        from connector.auth.stores.sql import SqlStore
-
-        host = "mysql://root@127.0.0.1:3306/test" if name == "mariadb" else "postgresql://postgres@127.0.0.1:5432/test"
-        url = f"{host}?table=oauthtoken_bench_{suffix}"
-        try:
-            yield url, {}
-        finally:
-            store = SqlStore(url)
-            store.drop_table()
-            store.close()
-    else:
-        from connector.auth.stores.redis import RedisStore
-
-        url = f"redis://127.0.0.1:6379/15?prefix=zc-bench-{suffix}"
-        try:
-            yield url, {}
-        finally:
-            rs = RedisStore(url)
-            rs.delete_tokens()
-            keys = list(rs._r.scan_iter(match=f"zc-bench-{suffix}:*"))
-            if keys:
-                rs._r.delete(*keys)
-            rs.close()
 
 
 def _throughput(url: str, env: dict[str, str], ops: int) -> tuple[float, float]:
@@ -134,10 +85,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmpdir, multiprocessing.get_context("spawn").Pool(4) as pool:
         tmp = Path(tmpdir)
         for name in STORES:
-            if name in SERVERS and not _up(SERVERS[name]):
+            if name in SERVERS and not reachable(*SERVERS[name][1:]):
                 print(f"{name:<18}{'(server not reachable: skipped)':>51}")
                 continue
-            with _store_url(name, tmp) as (url, env):
+            folder = tmp / name  # each store its own files: sqlite and encrypted-sqlite both use tokens.db
+            folder.mkdir()
+            with fresh(name, folder, tag="bench") as kind:
+                url, env = kind.url, kind.env
                 saves, finds = _throughput(url, env, args.ops)
                 calls, ok = _refresh_calls(url, env, tmp, None if name == "memory" else pool)
             print(f"{name:<18}{saves:>12,.0f}{finds:>12,.0f}{calls:>15}{ok:>9}/32")

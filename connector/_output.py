@@ -66,7 +66,7 @@ def shape(output: Any, answer: Any, reply: Reply, policy: CallPolicy) -> Any:
             code=code,
             message=message,
             details=details,
-            request_id=_response.request_id(response),
+            request_id=_response.request_id(response, policy.envelope),
             response=body,
             may_have_acted=True,
         )

@@ -8,7 +8,6 @@ for actions that fetch one record by id. Anything Zoho echoes into an error is s
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from connector._flow import SINK_BYTES, Reply, auth_failed
@@ -26,7 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["error_for", "interpret", "request_id"]
 
-_REQUEST_ID_HEADERS = ("x-request-id", "x-zoho-request-id", "x-correlation-id")
+# Where a request id is looked for when the product's envelope names no headers of its own.
+_REQUEST_ID_HEADERS = ("x-request-id", "x-correlation-id")
 
 
 def interpret(
@@ -49,7 +49,7 @@ def interpret(
                 status=response.status_code,
                 code=None,
                 message="no record with this id (Zoho answered with no content)",
-                request_id=request_id(response),
+                request_id=request_id(response, policy.envelope),
             )
         return when_empty if when_empty is not None else {}
     if response_type == "binary":
@@ -98,8 +98,8 @@ def error_for(reply: Reply, policy: CallPolicy) -> ConnectorError:
         status=response.status_code,
         code=code,
         message=message or (None if body is not None else redact_text(response.text)[:500] or response.reason_phrase),
-        details=details if details is not None or not isinstance(body, Mapping) else body.get("details"),
-        request_id=request_id(response),
+        details=details,
+        request_id=request_id(response, policy.envelope),
         response=body,
         may_have_acted=outcome.may_have_acted,
     )
@@ -113,8 +113,10 @@ def _file_metadata(response: Any, size: int) -> dict[str, Any]:
     }
 
 
-def request_id(response: Any) -> str | None:
-    return next((response.headers[h] for h in _REQUEST_ID_HEADERS if h in response.headers), None)
+def request_id(response: Any, envelope: Any) -> str | None:
+    """The request id the product put in the answer's headers, from the headers its envelope names."""
+    names = getattr(envelope, "request_id_headers", _REQUEST_ID_HEADERS)
+    return next((response.headers[h] for h in names if h in response.headers), None)
 
 
 def _filename(disposition: str | None) -> str | None:

@@ -438,8 +438,11 @@ def render(request: Mapping[str, Any], inputs: Mapping[str, Any]) -> Rendered:
         form = {k: _form_text(v) for k, v, _ in _members(request["form"], inputs) if v is not None}
     files = _files(request.get("files"), inputs)
     if (files is not None or form is not None) and body is not MISSING:
-        # a form cannot carry a JSON body too: it goes in the JSONString field, as Zoho's Finance APIs accept
-        form = {**(form or {}), "JSONString": json_text(body)}
+        # a multipart or urlencoded request has no room for a JSON body: the API names the form field that holds it
+        field = request.get("json_form_field")
+        if not field:
+            raise TemplateError("a JSON body sent with a form or files needs the request's json_form_field")
+        form = {**(form or {}), field: json_text(body)}
         body = MISSING
     return Rendered(method, path, query, headers, body, content, form, files)
 

@@ -55,17 +55,14 @@ EXIT_CODES = {
 }
 
 
-# Subcommands with parsers of their own, imported only when used.
+# Subcommands with parsers of their own, imported only when used: (help, module with main(argv) -> int). A product's
+# own commands are registered in connector.strategies.COMMANDS, read only when the command is not one of these.
 EXTENSIONS = {
     "auth": ("connect a Zoho account and manage its tokens", "connector.auth.cli"),
-    "sandbox": ("serve a local emulator of Zoho Accounts, CRM and Books", "connector.sandbox"),
+    "sandbox": ("serve a local emulator of Zoho Accounts and the product APIs", "connector.sandbox"),
     "webhook": ("receive a webhook trigger's events (webhook listen)", "connector.webhook_cli"),
     "celery": ("actions and automations on Celery: worker, beat, run, call", "connector.engines.celery_cli"),
     "automation": ("check an automation file at deploy time, or run it here", "connector.automation_cli"),
-    "partner-store": (
-        "the Partner Store → CRM sync: create the CRM modules and fields it writes",
-        "connector.strategies.partner_store",
-    ),
     "serve": ("serve the engine protocol over HTTP (POST /actions/{key})", "connector.serve"),
     "temporal": ("run automations on Temporal: worker, start, schedule", "connector.engines.temporal_cli"),
     "poll": ("print what a poll trigger finds changed, one JSON record a line", "connector.poll_cli"),
@@ -78,12 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         _take_connections_file(argv)
-        if argv and argv[0] in EXTENSIONS:
+        extensions = EXTENSIONS if argv and argv[0] in EXTENSIONS else _extensions()
+        if argv and argv[0] in extensions:
             from importlib import import_module
 
-            code: int = import_module(EXTENSIONS[argv[0]][1]).main(argv[1:])
+            code: int = import_module(extensions[argv[0]][1]).main(argv[1:])
             return code
-        parser = _parser()
+        parser = _parser(extensions)
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):
             parser.print_help(sys.stderr)
@@ -101,7 +99,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CODES["broken_pipe"]
 
 
-def _parser() -> argparse.ArgumentParser:
+def _extensions() -> dict[str, tuple[str, str]]:
+    """The generic subcommands and those the product strategies register (their package is loaded by any command
+    that runs an action, so reading it here costs those nothing)."""
+    from connector.strategies import COMMANDS
+
+    return {**EXTENSIONS, **COMMANDS}
+
+
+def _parser(extensions: dict[str, tuple[str, str]] = EXTENSIONS) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoho-connector", description="Zoho CRM, Books and Finance actions.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -159,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("docs", help="print a Markdown reference of every action and trigger")
     p.set_defaults(handler=_docs)
 
-    for name, (text, _) in EXTENSIONS.items():
+    for name, (text, _) in extensions.items():
         sub.add_parser(name, help=text, add_help=False)  # listed in --help; dispatched before parsing
     return parser
 

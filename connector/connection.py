@@ -30,6 +30,7 @@ __all__ = [
     "Connection",
     "Policy",
     "check_base_url",
+    "entry_accounts",
     "host_inputs",
     "region_host_table",
     "resolve_connection",
@@ -311,6 +312,11 @@ def zoho_hosts(definition: ConnectionDef) -> frozenset[str]:
                     continue
     hosts.discard("")
     return frozenset(hosts)
+
+
+def entry_accounts(definition: ConnectionDef) -> frozenset[str]:
+    """The accounts servers the region table marks as multi-DC entry points (`accounts_entry`)."""
+    return frozenset(r["accounts"].rstrip("/") for r in definition.regions.values() if r.get("accounts_entry"))
 
 
 def _host_table(region: Mapping[str, Any]) -> dict[str, str]:

@@ -310,6 +310,11 @@ def _check_request(path: str, action: Mapping[str, Any], schema: Mapping[str, An
     unknown = named - declared
     if unknown:
         raise ManifestError(path, f"request names inputs the schema does not declare: {sorted(unknown)}")
+    if "body" in request and ("form" in request or "files" in request) and "json_form_field" not in request:
+        raise ManifestError(
+            path,
+            "request: a body sent with a form or files needs json_form_field (the form field that carries the JSON)",
+        )
     loose = (always | method_inputs) - required - {n for n in method_inputs if "default" in schema["properties"][n]}
     if loose:
         raise ManifestError(path, f"path inputs {sorted(loose)} must be required (or sit inside [ … ])")

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 
     Path = str  # a data file's path, relative to the manifest (the pattern is in _build_time_names)
     Expression = Any  # a value expression of the template language
+    # Strategy names (connector.strategies): open strings, with the built-in names as examples in the meta-schema.
+    EnvelopeName = str
+    HostName = str
+    ConventionName = str
+    PagerName = str
 
 __all__ = [
     "DEFAULT_TIME_FORMAT",
@@ -52,6 +57,7 @@ __all__ = [
     "Trigger",
     "TriggerFile",
     "Webhook",
+    "input_meta_schema",
     "meta_schemas",
     "validator",
 ]
@@ -76,7 +82,8 @@ Role = Literal[
     "page_cursor",
     "organization_id",
 ]
-ROLE_TYPES: dict[str, str] = {
+# Keyed by Role (mypy refuses a name outside it); a test checks that every Role has its type here.
+ROLE_TYPES: dict[Role, str] = {
     "debug": "boolean",
     "fetch_all": "boolean",
     "timeout_ms": "integer",
@@ -107,7 +114,7 @@ class Discovery(TypedDict):
 
 
 class Organization(TypedDict):
-    convention: str
+    convention: ConventionName
     """How calls name the organization: a name registered in connector.strategies.ORGANIZATIONS."""
     name: Annotated[str, Field(min_length=1)]
     """The query parameter or header that carries the organization id."""
@@ -135,9 +142,9 @@ class ProductFile:
     base_path: Annotated[str, Field(pattern=r"^(/[A-Za-z0-9_/.-]*[A-Za-z0-9])?$")]
     """API base under the host its rule picks, e.g. /books/v3; empty when that host is the API's whole root (the
     Partner Store's store.zoho.eu/api/v1/partner)."""
-    envelope: str
+    envelope: EnvelopeName
     """How answers are wrapped: a name registered in connector.strategies.ENVELOPES."""
-    host: str = "api"
+    host: HostName = "api"
     """Which API domain serves it: a name registered in connector.strategies.HOSTS."""
     organization: Organization | None = None
     """How calls name the organization, for products with several per account (Books, Inventory, …)."""
@@ -188,6 +195,9 @@ class Region(TypedDict):
     upload: NotRequired[Annotated[str, Field(pattern=r"^https://")]]
     store: NotRequired[Annotated[str, Field(pattern=r"^https://[^?#]+[^/?#]$")]]
     """The Partner Store API's root, path included (https://store.zoho.eu/api/v1/partner)."""
+    accounts_entry: NotRequired[bool]
+    """The accounts server is the multi-DC entry point: a login started there may be issued by another region's
+    accounts server, which then refreshes the token."""
     aliases: NotRequired[list[str]]
 
 
@@ -224,10 +234,13 @@ class Request(TypedDict):
     body: NotRequired[Expression]
     form: NotRequired[Expression]
     files: NotRequired[Expression]
+    json_form_field: NotRequired[Annotated[str, Field(min_length=1)]]
+    """The form field that carries `body` as compact JSON when a form or files are sent too (the API's own name
+    for it): without it, a request may not send a JSON body with a form or files."""
 
 
 class Pagination(TypedDict):
-    pager: str
+    pager: PagerName
     """A name registered in connector.strategies.PAGERS."""
     records: NotRequired[str]
     """Member of the answer holding the records; default: the only list-valued member."""
@@ -602,8 +615,14 @@ def _build_time_names() -> dict[str, Any]:
     """The names the string annotations above use that exist only when pydantic is loaded."""
     from pydantic import Field
 
+    from connector.strategies import BUILT_IN
+
     return {
         "Field": Field,
+        "EnvelopeName": Annotated[str, Field(examples=BUILT_IN["envelope"])],
+        "HostName": Annotated[str, Field(examples=BUILT_IN["host"])],
+        "ConventionName": Annotated[str, Field(examples=BUILT_IN["organization"])],
+        "PagerName": Annotated[str, Field(examples=BUILT_IN["pager"])],
         "Path": Annotated[
             str,
             Field(
@@ -621,12 +640,66 @@ def _build_time_names() -> dict[str, Any]:
     }
 
 
+# The x- keywords an input may carry besides JSON Schema's own, with what they hold. Roles are the enum of Role.
+INPUT_GROUPS = ("advanced",)
+INPUT_WIDGETS = ("code", "data", "file", "textarea")
+INPUT_COLLECTIONS = ("valuelist", "keyvaluelist")
+
+
+def input_meta_schema() -> dict[str, Any]:
+    """The meta-schema of an action's or trigger's input schema: the x- keywords of its inputs (`properties` and
+    shared `$defs`), with x-role enumerated from Role. The loader checks the rest (one input per role, the role's
+    type, x-options against options.schema.json)."""
+    from typing import get_args
+
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Input schema",
+        "description": "An action's or trigger's input JSON Schema (schemas/actions/**, schemas/triggers/**, "
+        "schemas/common.json): JSON Schema with the connector's x- keywords on each input.",
+        "type": "object",
+        "properties": {
+            "properties": {"type": "object", "additionalProperties": {"$ref": "#/$defs/input"}},
+            "$defs": {"type": "object", "additionalProperties": {"$ref": "#/$defs/input"}},
+            "x-anyOf-message": {
+                "type": "string",
+                "minLength": 1,
+                "description": "The message when none of an anyOf's alternatives is given.",
+            },
+        },
+        "$defs": {
+            "input": {
+                "type": "object",
+                "properties": {
+                    "x-role": {
+                        "enum": list(get_args(Role)),
+                        "description": "What the input means to the runtime; one input per role, of the role's "
+                        "type: " + ", ".join(f"{role} {kind}" for role, kind in ROLE_TYPES.items()) + ".",
+                    },
+                    "x-group": {"enum": list(INPUT_GROUPS), "description": "The form section the input is shown in."},
+                    "x-widget": {"enum": list(INPUT_WIDGETS), "description": "How a form edits the input."},
+                    "x-collection": {
+                        "enum": list(INPUT_COLLECTIONS),
+                        "description": "A list of values, or of {key, value} entries, edited as a collection.",
+                    },
+                    "x-options": {
+                        "type": "object",
+                        "description": "Where the input's choices come from: see options.schema.json.",
+                    },
+                    "x-suggestions": {"type": "array", "description": "Values offered to pick from."},
+                },
+            }
+        },
+    }
+
+
 def meta_schemas() -> dict[str, dict[str, Any]]:
     """The JSON meta-schema of each kind of data file, as checked in under schemas/meta/."""
     out = {}
     for kind in FILE_KINDS:
         schema = validator(kind).json_schema()
         out[kind] = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+    out["input"] = input_meta_schema()
     return out
 
 

@@ -22,7 +22,7 @@ from connector.auth import oauth
 from connector.auth.session import DEFAULT_USER, TokenSource
 from connector.auth.stores.base import TokenStore
 from connector.auth.tokens import Token
-from connector.connection import Connection, is_loopback, zoho_hosts
+from connector.connection import Connection, entry_accounts, is_loopback, zoho_hosts
 from connector.errors import AuthenticationError, ConnectionConfigError
 from connector.manifest import ConnectionDef
 
@@ -51,6 +51,7 @@ class Account:
             allow_python_stores=allow_python_stores,
             zoho_accounts={r["accounts"] for r in definition.regions.values()},
             zoho_hosts=zoho_hosts(definition),
+            entry_accounts=entry_accounts(definition),
         )
 
     @property

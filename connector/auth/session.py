@@ -29,6 +29,7 @@ from connector.auth import oauth
 from connector.auth.stores.base import TokenStore
 from connector.auth.tokens import Token
 from connector.connection import Connection, check_base_url
+from connector.connection import entry_accounts as region_entry_accounts
 from connector.connection import zoho_hosts as region_hosts
 from connector.errors import AuthenticationError, ConnectionConfigError
 
@@ -53,9 +54,11 @@ class TokenSource:
         allow_python_stores: bool | None = None,
         zoho_accounts: Collection[str] | None = None,
         zoho_hosts: Collection[str] | None = None,
+        entry_accounts: Collection[str] | None = None,
     ) -> None:
-        """`zoho_accounts`: Zoho's accounts base URLs, `zoho_hosts`: every Zoho host name (both default to the
-        bundled region table). `allow_python_stores` is passed to `open_store`."""
+        """`zoho_accounts`: Zoho's accounts base URLs, `zoho_hosts`: every Zoho host name, `entry_accounts`: the
+        accounts base URLs that are multi-DC entry points (all default to the bundled region table).
+        `allow_python_stores` is passed to `open_store`."""
         self.connection = connection
         self.token_path = token_path
         self.clock = clock
@@ -66,8 +69,10 @@ class TokenSource:
         self._token: Token | None = None
         self._store: TokenStore | None = None
         self._orgs: dict[str, str] = {}  # organization ids of a connection with nowhere to store them
-        accounts, hosts = _zoho_defaults() if zoho_accounts is None or zoho_hosts is None else ((), ())
+        given = zoho_accounts is not None and zoho_hosts is not None and entry_accounts is not None
+        accounts, hosts, entries = ((), (), ()) if given else _zoho_defaults()
         self._zoho_accounts = frozenset(a.rstrip("/") for a in (zoho_accounts or accounts))
+        self._entry_accounts = frozenset(a.rstrip("/") for a in (entry_accounts or entries))
         own = {urlsplit(connection.accounts_url).hostname, urlsplit(connection.api_domain).hostname}
         self._trusted_hosts = frozenset(zoho_hosts or hosts) | {h for h in own if h}
         if connection.access_token and not connection.refresh_token:
@@ -98,7 +103,7 @@ class TokenSource:
         remembered = (token.accounts_url or "").rstrip("/")
         if not remembered or remembered == c.accounts_url:
             return c.accounts_url
-        entry = c.accounts_url in self._zoho_accounts and urlsplit(c.accounts_url).hostname == "accounts.zoho.com"
+        entry = c.accounts_url in self._zoho_accounts and c.accounts_url in self._entry_accounts
         if entry and remembered in self._zoho_accounts:
             return remembered
         if remembered not in self._zoho_accounts:
@@ -333,16 +338,18 @@ class TokenSource:
 
 
 @functools.cache
-def _zoho_defaults() -> tuple[frozenset[str], frozenset[str]]:
-    """Zoho's accounts servers and hosts from the bundled region table."""
+def _zoho_defaults() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """Zoho's accounts servers, hosts and multi-DC entry accounts servers from the bundled region table."""
     from connector.manifest import bundled_manifest
 
     accounts: set[str] = set()
     hosts: set[str] = set()
+    entries: set[str] = set()
     for definition in bundled_manifest().connections.values():
         accounts |= {r["accounts"].rstrip("/") for r in definition.regions.values()}
+        entries |= region_entry_accounts(definition)
         hosts |= region_hosts(definition)
-    return frozenset(accounts), frozenset(hosts)
+    return frozenset(accounts), frozenset(hosts), frozenset(entries)
 
 
 def _host(url: str) -> str:

@@ -58,7 +58,7 @@ def checked_payload(payload: Any) -> Payload:
         problems.append(Violation(str(key), f"/{key}", "unknown field; a payload has action, inputs, connection"))
     action = payload.get("action")
     if not isinstance(action, str) or not action:
-        problems.append(Violation("action", "/action", "expected an action key, e.g. crmGetRecord"))
+        problems.append(Violation("action", "/action", "expected an action key (`zoho-connector actions` lists them)"))
     inputs = payload.get("inputs")
     if inputs is not None and not isinstance(inputs, Mapping):
         problems.append(Violation("inputs", "/inputs", "expected an object of the action's inputs"))

@@ -299,7 +299,7 @@ def _fetch_all(action: str, inputs: dict[str, Any], connection: str, pulse: _Pul
         if size > MAX_RESULT_BYTES:
             raise ApplicationError(
                 f"{action}: Fetch All passed {MAX_RESULT_BYTES:,} bytes after {len(records) + len(page):,} records, "
-                "more than one Temporal payload can hold; fetch page by page (page/page_token without fetchAll), "
+                "more than one Temporal payload can hold; fetch page by page (without fetchAll), "
                 "narrow the query, or use a bulk read",
                 type="result_too_large",
                 non_retryable=True,

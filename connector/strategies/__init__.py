@@ -8,6 +8,7 @@ looks each name up here and never branches on a product:
     PAGERS["crm"](start, records_key, limits)       ORGANIZATIONS["query"].place(...)
     FIELD_SCHEMAS["crm_field"](entry)              (describe: a field's metadata as a JSON Schema)
     CHANNELS["crm_notifications"]                  (a webhook trigger's channel: subscribe, read callbacks)
+    COMMANDS["partner-store"]                      (a product's own CLI subcommand: help, module with main(argv))
 
 A new product with a new behaviour registers one strategy (`register(ENVELOPES, "name", strategy)`) and names it in
 its data; nothing else in the runtime changes. Zoho's own keys and codes live in these modules and nowhere else.
@@ -26,7 +27,9 @@ from connector.strategies.organizations import ORGANIZATIONS, OrganizationConven
 from connector.strategies.pagers import PAGERS, PageLimits, Pager, PageStart
 
 __all__ = [
+    "BUILT_IN",
     "CHANNELS",
+    "COMMANDS",
     "ENVELOPES",
     "FIELD_SCHEMAS",
     "HOSTS",
@@ -47,6 +50,15 @@ __all__ = [
 
 T = TypeVar("T")
 
+# Subcommands of `zoho-connector` that belong to a product: name → (help, module whose main(argv) runs it). The
+# command line lists and dispatches them beside its own; the module is imported only when its command runs.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "partner-store": (
+        "the Partner Store → CRM sync: create the CRM modules and fields it writes",
+        "connector.strategies.partner_store",
+    ),
+}
+
 
 def register(table: dict[str, T], name: str, strategy: T) -> T:
     """Add a strategy under the name manifests use; a name is registered once."""
@@ -66,3 +78,8 @@ def registry() -> dict[str, list[str]]:
         "field_schema": sorted(FIELD_SCHEMAS),
         "channel": sorted(CHANNELS),
     }
+
+
+# The names this package registers itself, taken before anyone else registers: the meta-schemas publish them as
+# examples (not an enum: a new product registers its own) for engines in other languages.
+BUILT_IN: dict[str, list[str]] = registry()

@@ -8,8 +8,11 @@
     bare     the data itself (a JSON array or object) with errors told by the HTTP status alone.
 
 `classify` says what an answer means when the product's wording decides it; None leaves it to the generic HTTP
-rules in `_retry`. An envelope may also offer `results(body, member)`: a write answer split into one result per
-item for actions that send many items at once (`batch:`); without it, the items at `member` are taken as they are.
+rules in `_retry`. `error` gives the code, message and details the product puts in an answer: the runtime reads
+no member of an answer itself. An envelope may name `request_id_headers`, the response headers that carry the
+product's request id, most telling first (without it: X-Request-Id and X-Correlation-Id). An envelope may also
+offer `results(body, member)`: a write answer split into one result per item for actions that send many items at
+once (`batch:`); without it, the items at `member` are taken as they are.
 Sources: ../shared/notes/zoho-api.md §3-4.
 """
 
@@ -27,6 +30,10 @@ class ErrorFields(NamedTuple):
     code: str | None = None
     message: str | None = None
     details: Any = None
+
+
+# The headers Zoho's APIs put their request id in, in the order they are looked for.
+ZOHO_REQUEST_ID_HEADERS = ("x-request-id", "x-zoho-request-id", "x-correlation-id")
 
 
 class Envelope(Protocol):
@@ -48,14 +55,17 @@ def _str(value: Any) -> str | None:
 
 
 def _top_level(body: Any) -> ErrorFields:
-    if isinstance(body, Mapping) and "code" in body:
+    if not isinstance(body, Mapping):
+        return ErrorFields()
+    if "code" in body:
         return ErrorFields(_str(body["code"]), _str(body.get("message")), body.get("details"))
-    if isinstance(body, Mapping) and "error" in body:  # Zoho Accounts' {error, error_description}
-        return ErrorFields(_str(body["error"]), _str(body.get("error_description")))
-    return ErrorFields()
+    if "error" in body:  # Zoho Accounts' {error, error_description}
+        return ErrorFields(_str(body["error"]), _str(body.get("error_description")), body.get("details"))
+    return ErrorFields(details=body.get("details"))
 
 
 class CrmEnvelope:
+    request_id_headers = ZOHO_REQUEST_ID_HEADERS
     # Codes for an access token Zoho no longer accepts: refresh once and replay.
     AUTH_CODES = frozenset({"INVALID_TOKEN", "AUTHENTICATION_FAILURE", "INVALID_OAUTHTOKEN"})
     # How CRM words throttling when it answers HTTP 400 or 403 instead of 429.
@@ -81,7 +91,12 @@ class CrmEnvelope:
                 rows = body.get(member)
                 if isinstance(rows, list) and rows and isinstance(rows[0], Mapping) and "code" in rows[0]:
                     first = rows[0]
-                    return ErrorFields(_str(first["code"]), _str(first.get("message")), first.get("details"))
+                    details = first.get("details")
+                    return ErrorFields(
+                        _str(first["code"]),
+                        _str(first.get("message")),
+                        body.get("details") if details is None else details,
+                    )
         return fields
 
     # Members of a per-record row that are not the result's own (code, status, message, details): upserts add
@@ -113,6 +128,8 @@ class CrmEnvelope:
 
 
 class FinanceEnvelope:
+    request_id_headers = ZOHO_REQUEST_ID_HEADERS
+
     def classify(self, status: int, body: Any) -> Verdict | None:
         if status == 401:
             return "auth"
@@ -126,6 +143,8 @@ class FinanceEnvelope:
 
 
 class BareEnvelope:
+    request_id_headers = ZOHO_REQUEST_ID_HEADERS
+
     def classify(self, status: int, body: Any) -> Verdict | None:
         return None
 

@@ -490,3 +490,24 @@ def test_run_prints_each_retry_and_names_the_unreachable_host(capsys: pytest.Cap
     assert "retrying in 0.0 s (1/2): cannot connect to 127.0.0.1" in err
     assert "retrying in 0.0 s (2/2)" in err
     assert "cannot connect to 127.0.0.1 (ConnectError)" in json.loads(err.strip().splitlines()[-1])["error"]["message"]
+
+
+def test_a_product_registers_its_own_subcommand(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command line names no product: a product's commands come from connector.strategies.COMMANDS."""
+    import types
+
+    from connector.cli import EXTENSIONS
+    from connector.strategies import COMMANDS
+
+    assert "partner-store" in COMMANDS and "partner-store" not in EXTENSIONS
+    module = types.ModuleType("widgets_cli")
+    module.main = lambda argv: 7 if argv == ["sync"] else 1  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "widgets_cli", module)
+    monkeypatch.setitem(COMMANDS, "widgets", ("sync the widgets", "widgets_cli"))
+    assert main(["widgets", "sync"]) == 7
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "sync the widgets" in out and "Partner Store" in out

@@ -207,6 +207,13 @@ def test_the_cache_notices_a_changed_trigger(tree: Path) -> None:
             "actions/crm/create-records.yaml",
             "result.output cannot be used with batch",
         ),
+        (
+            lambda t: edit(
+                t / "actions/books/raw-request.yaml", lambda s: s.replace("  json_form_field: JSONString", "")
+            ),
+            "actions/books/raw-request.yaml",
+            "a body sent with a form or files needs json_form_field",
+        ),
     ],
     ids=[
         "missing-schema",
@@ -229,6 +236,7 @@ def test_the_cache_notices_a_changed_trigger(tree: Path) -> None:
         "output-names-no-answer",
         "output-reference-in-text",
         "output-with-batch",
+        "json-body-with-a-form-names-no-field",
     ],
 )
 def test_broken_manifest_names_file_and_problem(
@@ -309,3 +317,30 @@ def test_hooks_are_checked_on_every_load_even_from_the_cache(tree: Path, monkeyp
     monkeypatch.delitem(hooks.HOOKS, "only_active")
     with pytest.raises(ManifestError, match="unknown hook 'only_active'"):
         load_manifest(tree)  # from the cache
+
+
+def test_every_role_has_a_type_and_the_input_meta_schema_enumerates_them() -> None:
+    from typing import get_args
+
+    from connector.models import ROLE_TYPES, Role, input_meta_schema
+
+    assert list(ROLE_TYPES) == list(get_args(Role))
+    assert input_meta_schema()["$defs"]["input"]["properties"]["x-role"]["enum"] == list(get_args(Role))
+
+
+def test_every_input_schema_passes_the_input_meta_schema() -> None:
+    """Engines in other languages learn the x- keywords (x-role's values above all) from schemas/meta/input."""
+    from connector._schema import violations
+    from connector.manifest import data_root
+
+    root = data_root()
+    meta = json.loads((root / "schemas/meta/input.schema.json").read_text())
+    inputs = [sorted((root / "schemas" / folder).rglob("*.json")) for folder in ("actions", "triggers")]
+    files = [root / "schemas/common.json", *inputs[0], *inputs[1]]
+    assert len(files) > 50 and any("triggers" in f.parts for f in files)
+    for file in files:
+        assert not violations(meta, json.loads(file.read_text())), file
+    page = {"type": "integer", "x-role": "page"}
+    assert not violations(meta, {"properties": {"page": page}})
+    assert violations(meta, {"properties": {"page": {**page, "x-role": "pagination"}}})
+    assert violations(meta, {"$defs": {"page": {**page, "x-widget": "slider"}}})

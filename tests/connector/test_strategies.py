@@ -3,8 +3,11 @@ product with its own envelope, header organization id and header pagination runs
 
 from __future__ import annotations
 
+import ast
+import io
 import json
 import re
+import tokenize
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +21,73 @@ from connector.strategies.envelopes import ErrorFields, Verdict
 from tests.conftest import ACCESS_TOKEN, BOOKS, ORG
 
 RUNTIME = Path(__file__).resolve().parents[2] / "connector"
-# Product names and keys of Zoho's answers: they belong in connector/strategies and the data files only.
-PRODUCT_WORDS = re.compile(
-    r"\b(crm|books|finance|inventory|billing|expense)\b|page_token|per_page|has_more_page|page_context|more_records"
-    r"|next_page_token|is_default_org|\"organizations\"|www\.",
+# Where product knowledge belongs, and why. Everything else under connector/ is the generic runtime.
+PRODUCT_HOMES = {
+    "strategies": "product behaviour, registered under the names the manifest uses",
+    "sandbox": "the local emulator of Zoho's APIs: it plays the products, so it names them",
+}
+# Product names, matched as words (crm_base, crmGetRecord and CRM all name CRM; a token store is no Partner Store).
+PRODUCT_NAMES = {"crm", "books", "finance", "inventory", "billing", "expense", "invoice", "partner", "coql"}
+WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+# Keys and hosts of Zoho's answers and requests.
+PRODUCT_KEYS = re.compile(
+    r"page_token|per_page|has_more_page|page_context|more_records|is_default_org|\"organizations\"|www\."
+    r"|zohoapis|accounts\.zoho|store\.zoho|x-zoho|JSONString",
     re.IGNORECASE,
 )
+# Text for people, never compared by code: argparse help and descriptions, JSON Schema descriptions and examples.
+# A string passed as one of these keywords may name a product (`examples=["crmGetRecord"]`); nothing else may.
+DOC_KEYWORDS = {"help", "description", "examples"}
+
+
+def _code_strings_and_names(source: str) -> list[tuple[int, str]]:
+    """The code's tokens (line, text) without comments, docstrings (any bare string statement: module, class,
+    function and attribute docstrings) and the values of DOC_KEYWORDS arguments."""
+    docs: set[tuple[int, int]] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            docs.add((node.value.lineno, node.value.col_offset))
+        if isinstance(node, ast.keyword) and node.arg in DOC_KEYWORDS:
+            for part in ast.walk(node.value):
+                if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    docs.add((part.lineno, part.col_offset))
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    return [
+        (t.start[0], t.string)
+        for t in tokens
+        if t.type != tokenize.COMMENT and not (t.type == tokenize.STRING and t.start in docs)
+    ]
+
+
+def _product_words(text: str) -> list[str]:
+    named = [w for w in WORDS.findall(text) if w.lower() in PRODUCT_NAMES]
+    return named + [m.group(0) for m in PRODUCT_KEYS.finditer(text)]
 
 
 def test_the_generic_runtime_names_no_product() -> None:
     offenders = []
-    for path in sorted(RUNTIME.glob("*.py")):
-        if path.name == "cli.py":  # the command line's help text may name the products it serves
+    for path in sorted(RUNTIME.rglob("*.py")):
+        relative = path.relative_to(RUNTIME)
+        if relative.parts[0] in PRODUCT_HOMES:
             continue
-        code = "\n".join(re.sub(r"(^|\s)#\s.*$", "", line) for line in path.read_text().splitlines())
-        code = re.sub(r'"""(.|\n)*?"""', "", code)  # docstrings explain; code must not branch on products
-        offenders += [f"{path.name}: {m.group(0)}" for m in PRODUCT_WORDS.finditer(code)]
+        for line, text in _code_strings_and_names(path.read_text(encoding="utf-8")):
+            offenders += [f"{relative}:{line}: {word}" for word in _product_words(text)]
     assert offenders == []
+
+
+def test_the_product_name_scan_sees_what_it_must() -> None:
+    source = (
+        '"""CRM and Books, in a docstring."""\n'
+        "crm_base = 1  # Books, in a comment\n"
+        'x = call("crmGetRecord", help="Zoho CRM")\n'
+        'h = "x-zoho-request-id"\n'
+        'f = {"JSONString": 1}\n'
+        'class A:\n    b: int\n    """Finance, in an attribute docstring."""\n'
+    )
+    found = [(line, word) for line, text in _code_strings_and_names(source) for word in _product_words(text)]
+    assert found == [(2, "crm"), (3, "crm"), (4, "x-zoho"), (5, "JSONString")]
+    assert _product_words("partner_store token_store accounts.zoho.com") == ["partner", "accounts.zoho"]
+    assert set(PRODUCT_HOMES) <= {p.name for p in RUNTIME.iterdir() if p.is_dir()}
 
 
 @pytest.mark.parametrize(
@@ -207,11 +260,67 @@ def test_a_made_up_products_errors_come_from_its_envelope(widgets: Path, httpx_m
     assert httpx_mock.get_requests()[0].headers["X-Widget-Org"] == "o9"
 
 
+def test_a_made_up_products_request_id_and_details_come_from_its_envelope(
+    widgets: Path, httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Zoho's header and Zoho's `details` member mean nothing to this product: only what its envelope names is read.
+    body = {"fault": {"reason": "no"}, "details": {"zoho": "shaped"}}
+    httpx_mock.add_response(json=body, headers={"X-Zoho-Request-Id": "z-1"})
+    connection = {"region": "eu", "access_token": ACCESS_TOKEN, "organization_ids": {"widgets": "o9"}}
+    with Connector.load(widgets) as connector, pytest.raises(ZohoAPIError) as caught:
+        connector.run("widgetsList", {}, connection=connection)
+    assert caught.value.request_id is None and caught.value.details is None
+    monkeypatch.setattr(WidgetEnvelope, "request_id_headers", ("x-widget-trace",), raising=False)
+    httpx_mock.add_response(json=body, headers={"X-Zoho-Request-Id": "z-1", "X-Widget-Trace": "w-1"})
+    with Connector.load(widgets) as connector, pytest.raises(ZohoAPIError) as caught:
+        connector.run("widgetsList", {}, connection=connection)
+    assert caught.value.request_id == "w-1"
+
+
 def test_an_unregistered_strategy_fails_at_load(tree: Path) -> None:
     manifest = (tree / "manifest.yaml").read_text().replace("envelope: finance", "envelope: financial")
     (tree / "manifest.yaml").write_text(manifest)
     with pytest.raises(ManifestError, match="unknown envelope 'financial'; registered: bare, crm, finance"):
         Connector.load(tree)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        (
+            "host: crm_environment  #",
+            "host: crm_env  #",
+            "unknown host 'crm_env'; registered: api, crm_environment, store",
+        ),
+        (
+            "convention: query_and_header",
+            "convention: both",
+            "unknown organization 'both'; registered: header, none, query, query_and_header",
+        ),
+    ],
+    ids=["host", "organization-convention"],
+)
+def test_an_unregistered_host_or_convention_fails_at_load(tree: Path, old: str, new: str, problem: str) -> None:
+    manifest = (tree / "manifest.yaml").read_text()
+    assert old in manifest
+    (tree / "manifest.yaml").write_text(manifest.replace(old, new, 1))
+    with pytest.raises(ManifestError, match=re.escape(problem)):
+        Connector.load(tree)
+
+
+def test_the_meta_schema_publishes_the_built_in_strategy_names_as_examples() -> None:
+    """Names stay open (a new product registers its own), but engines in other languages learn the built-in ones."""
+    from connector.models import meta_schemas
+    from connector.strategies import BUILT_IN
+
+    schemas = meta_schemas()
+    defs = schemas["manifest"]["$defs"]
+    assert defs["ProductFile"]["properties"]["envelope"]["examples"] == BUILT_IN["envelope"]
+    assert defs["ProductFile"]["properties"]["host"]["examples"] == BUILT_IN["host"]
+    assert defs["Organization"]["properties"]["convention"]["examples"] == BUILT_IN["organization"]
+    pager = schemas["action"]["$defs"]["Pagination"]["properties"]["pager"]
+    assert pager["examples"] == BUILT_IN["pager"] and "enum" not in pager
+    assert {"crm", "finance", "bare"} <= set(BUILT_IN["envelope"])
 
 
 def test_a_strategy_name_is_registered_once() -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pytest_httpx import HTTPXMock
 
@@ -26,11 +28,13 @@ from tests.conftest import BOOKS, CRM, ORG
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "templates"
 
 
-def _cases() -> list[Any]:
+def _cases(kind: str = "template") -> list[Any]:
+    """The fixture cases of one kind: `template` (a request) or `output` (result.output from an answer)."""
     cases = []
     for file in sorted(FIXTURES.glob("*.json")):
         for case in json.loads(file.read_text(encoding="utf-8"))["cases"]:
-            cases.append(pytest.param(case, id=f"{file.stem}: {case['name']}"))
+            if kind in case:
+                cases.append(pytest.param(case, id=f"{file.stem}: {case['name']}"))
     return cases
 
 
@@ -66,9 +70,10 @@ def _b64(data: bytes) -> str:
 
 def test_there_are_fixtures_for_every_construct() -> None:
     text = "".join(p.read_text(encoding="utf-8") for p in FIXTURES.glob("*.json"))
-    for construct in ("{+", "[/", "$input", "$join", "$merge", "$files", "$names", '"error"', "JSONString"):
+    for construct in ("{+", "[/", "$input", "$join", "$merge", "$files", "$names", '"error"', "json_form_field"):
         assert construct in text, construct
-    assert len(_cases()) >= 40
+    assert len(_cases()) >= 40 and len(_cases("output")) >= 8
+    assert any("url" in c.values[0]["expect"] for c in _cases())
 
 
 @pytest.mark.parametrize("case", _cases())
@@ -80,7 +85,28 @@ def test_fixture(case: dict[str, Any]) -> None:
         assert caught.value.input == expect["error"]["input"], str(caught.value)
         assert expect["error"].get("contains", "") in caught.value.reason
         return
-    assert _as_fixture(render(case["template"], case["inputs"])) == expect
+    rendered = render(case["template"], case["inputs"])
+    assert _as_fixture(rendered) == {k: v for k, v in expect.items() if k != "url"}
+    if "url" in expect:  # the query string as sent: encoding belongs to the HTTP client, so ask it
+        sent = httpx.Request(rendered.method, f"https://api.example{rendered.path}", params=tuple(rendered.query))
+        assert sent.url.raw_path.decode("ascii") == expect["url"]
+
+
+@pytest.mark.parametrize("case", _cases("output"))
+def test_output_fixture(case: dict[str, Any]) -> None:
+    from connector import automations
+    from connector._output import problems
+
+    expect = case["expect"]
+    if "invalid" in expect:
+        assert any(expect["invalid"] in p for p in problems(case["output"]))
+        return
+    assert problems(case["output"]) == []
+    if "error" in expect:
+        with pytest.raises(automations.AutomationError, match=re.escape(expect["error"]["contains"])):
+            automations.resolve(case["output"], {"answer": case["answer"]})
+        return
+    assert automations.resolve(case["output"], {"answer": case["answer"]}) == expect["value"]
 
 
 # --- what the manifest loader relies on ---------------------------------------------------------------------------

@@ -149,6 +149,18 @@ class RedisStore:
                     self._r.delete(*batch)
             self._r.delete(self._ids)
 
+    def drop(self) -> None:
+        """Delete every key under the prefix: tokens, indexes, locks, limits and values (tests, uninstall)."""
+        with self._guard():
+            batch: list[Any] = []
+            for key in self._r.scan_iter(match=f"{self.prefix}:*", count=500):
+                batch.append(key)
+                if len(batch) >= 500:
+                    self._r.delete(*batch)
+                    batch.clear()
+            if batch:
+                self._r.delete(*batch)
+
     def find_token_by_id(self, id: str) -> Token | None:
         check_id(id)
         with self._guard():

@@ -155,6 +155,37 @@ def test_a_multi_dc_login_from_the_entry_point_refreshes_at_its_data_centre(http
     assert tokens.api_domain == "https://www.zohoapis.eu"
 
 
+def test_the_multi_dc_entry_point_comes_from_the_region_table(httpx_mock: HTTPXMock) -> None:
+    # A table that makes the EU accounts server the entry point: an EU login issued in India refreshes in India,
+    # and the US server (no longer an entry point) keeps its own tokens.
+    eu, india, us = "https://accounts.zoho.eu", "https://accounts.zoho.in", "https://accounts.zoho.com"
+    httpx_mock.add_response(url=f"{india}/oauth/v2/token", json=answer())
+    httpx_mock.add_response(url=f"{us}/oauth/v2/token", json=answer())
+
+    def table_source(region: str) -> TokenSource:
+        raw = {"region": region, **CLIENT, "user_name": "alice", "token_store": "memory:"}
+        connection = resolve_connection(ZOHO, raw)
+        hosts = {"accounts.zoho.eu", "accounts.zoho.in", "accounts.zoho.com", "www.zohoapis.in", "www.zohoapis.com"}
+        return TokenSource(
+            connection,
+            token_path="/oauth/v2/token",
+            clock=clock,
+            zoho_accounts={eu, india, us},
+            zoho_hosts=hosts,
+            entry_accounts={eu},
+        )
+
+    seeded(table_source("eu"), stale(accounts_url=india)).get()
+    seeded(table_source("us"), stale(accounts_url=india)).get()
+    assert [str(r.url.host) for r in httpx_mock.get_requests()] == ["accounts.zoho.in", "accounts.zoho.com"]
+
+
+def test_the_bundled_region_table_marks_one_entry_point() -> None:
+    from connector.connection import entry_accounts
+
+    assert entry_accounts(ZOHO) == {"https://accounts.zoho.com"}
+
+
 def test_a_failed_refresh_names_the_host_and_a_config_problem_is_not_retryable(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(status_code=404, text="<html>not found</html>")
     tokens = seeded(source(), stale())

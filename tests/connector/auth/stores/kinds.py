@@ -14,7 +14,7 @@ from connector.auth.stores import open_store
 from connector.auth.stores.base import TokenStore
 from tests.servers import require
 
-__all__ = ["ALL", "PERSISTENT", "TEST_KEY", "Kind", "kind_params", "prepared"]
+__all__ = ["ALL", "PERSISTENT", "SERVERS", "TEST_KEY", "Kind", "fresh", "kind_params", "prepared"]
 
 # A fixed Fernet key for the tests (never used for anything real).
 TEST_KEY = "r5RUDo-9caDFE_eeRJzrGNFCXnSzTJTMUDfot4BusSI="
@@ -43,51 +43,59 @@ def kind_params(names: tuple[str, ...]) -> list[object]:
 
 @contextlib.contextmanager
 def prepared(name: str, tmp: Path) -> Iterator[Kind]:
-    """A fresh, empty store of kind `name` (own file, table or key prefix), removed afterwards."""
-    with _prepared(name, tmp) as kind:
-        yield Kind(kind.url, kind.env, name)
+    """A fresh, empty store of kind `name` (own file, table or key prefix), removed afterwards; the test is skipped
+    (failed in CI) when its server is down."""
+    if name in SERVERS:
+        require(*SERVERS[name])
+    with fresh(name, tmp) as kind:
+        yield kind
+
+
+# Where each server kind keeps a store; {tag}_{id} makes it the caller's own (a table, or a Redis key prefix).
+SERVER_URLS = {
+    "mariadb": "mysql://root@127.0.0.1:3306/test?table=oauthtoken_{tag}_{id}",
+    "postgresql": "postgresql://postgres@127.0.0.1:5432/test?table=oauthtoken_{tag}_{id}",
+    "redis": "redis://127.0.0.1:6379/15?prefix=zc-{tag}-{id}",
+}
 
 
 @contextlib.contextmanager
-def _prepared(name: str, tmp: Path) -> Iterator[Kind]:
-    if name in SERVERS:
-        require(*SERVERS[name])
+def fresh(name: str, tmp: Path, *, tag: str = "test") -> Iterator[Kind]:
+    """A fresh, empty store of kind `name` in `tmp` or on its server (its own table or key prefix, named with
+    `tag`), removed afterwards. It does not check that the server is up: tests use `prepared`, the benchmarks
+    `tests.servers.reachable` first."""
     suffix = uuid.uuid4().hex[:10]
     if name == "memory":
-        yield Kind("memory:")
+        yield Kind("memory:", name=name)
     elif name == "python":
-        yield Kind(
-            "python:tests.connector.auth.stores.user_store:UserStore", {"ZOHO_CONNECTOR_ALLOW_PYTHON_STORES": "1"}
-        )
+        env = {"ZOHO_CONNECTOR_ALLOW_PYTHON_STORES": "1"}
+        yield Kind("python:tests.connector.auth.stores.user_store:UserStore", env, name)
     elif name == "file":
-        yield Kind(f"file://{tmp}/tokens.json")
+        yield Kind(f"file://{tmp}/tokens.json", name=name)
     elif name == "sqlite":
-        yield Kind(f"sqlite://{tmp}/tokens.db")
+        yield Kind(f"sqlite://{tmp}/tokens.db", name=name)
     elif name == "encrypted-sqlite":
-        yield Kind(f"sqlite://{tmp}/tokens.db", {"ZOHO_CONNECTOR_TOKEN_KEY": TEST_KEY})
-    elif name in ("mariadb", "postgresql"):
-        from connector.auth.stores.sql import SqlStore
-
-        base = "mysql://root@127.0.0.1:3306/test" if name == "mariadb" else "postgresql://postgres@127.0.0.1:5432/test"
-        url = f"{base}?table=oauthtoken_t_{suffix}"
+        yield Kind(f"sqlite://{tmp}/tokens.db", {"ZOHO_CONNECTOR_TOKEN_KEY": TEST_KEY}, name)
+    elif name in SERVER_URLS:
+        url = SERVER_URLS[name].format(tag=tag, id=suffix)
         try:
-            yield Kind(url)
+            yield Kind(url, name=name)
         finally:
-            store = SqlStore(url)
-            store.drop_table()
-            store.close()
-    elif name == "redis":
-        from connector.auth.stores.redis import RedisStore
-
-        url = f"redis://127.0.0.1:6379/15?prefix=zc-test-{suffix}"
-        try:
-            yield Kind(url)
-        finally:
-            redis_store = RedisStore(url)
-            redis_store.delete_tokens()
-            leftovers = list(redis_store._r.scan_iter(match=f"zc-test-{suffix}:*"))
-            if leftovers:
-                redis_store._r.delete(*leftovers)
-            redis_store.close()
+            _drop(name, url)
     else:
         raise ValueError(name)
+
+
+def _drop(name: str, url: str) -> None:
+    if name == "redis":
+        from connector.auth.stores.redis import RedisStore
+
+        redis_store = RedisStore(url)
+        redis_store.drop()
+        redis_store.close()
+    else:
+        from connector.auth.stores.sql import SqlStore
+
+        store = SqlStore(url)
+        store.drop_table()
+        store.close()
