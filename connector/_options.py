@@ -96,8 +96,73 @@ def _declared(action: Action, name: str) -> tuple[str, dict[str, Any]]:
     return found
 
 
+def _depends(declared: Mapping[str, Any]) -> list[str]:
+    """This action's inputs the choices depend on: those fed to the metadata action and to its lookups."""
+    names = list(declared.get("inputs", {}).values())
+    for lookup in declared.get("lookups", {}).values():
+        names += [*lookup.get("inputs", {}).values(), *lookup["match"].values()]
+    return list(dict.fromkeys(names))
+
+
 def _missing(declared: Mapping[str, Any], inputs: Mapping[str, Any]) -> list[str]:
-    return [ours for ours in declared.get("inputs", {}).values() if inputs.get(ours) in (None, "")]
+    return [ours for ours in _depends(declared) if inputs.get(ours) in (None, "")]
+
+
+def _feed(declared: Mapping[str, Any], depends: Mapping[str, Any]) -> dict[str, Any]:
+    feed: dict[str, Any] = {theirs: depends[o] for theirs, o in declared.get("inputs", {}).items()}
+    feed.update(declared.get("constants", {}))
+    return feed
+
+
+def _listing(
+    connector: Connector,
+    cache: MetadataCache,
+    source_key: str,
+    feed: dict[str, Any],
+    path: str,
+    connection: ConnectionLike,
+    refresh: bool,
+) -> list[Mapping[str, Any]]:
+    """The entries at `path` of a metadata action's answer to `feed`, fetched (or recalled) for this account."""
+    source = connector.manifest.action(source_key)
+    fetch_all = source.inputs_with_role("fetch_all")
+    if fetch_all:
+        feed = {**feed, fetch_all: True}
+    definition = connector.manifest.connections[source.connection]
+    account = connector.resolved(definition, connection).cache_key
+    key = (account, source.key, json.dumps(feed, sort_keys=True, default=str))
+    answer = cache.get(key, lambda: connector.run(source.key, feed, connection=connection)["data"], refresh=refresh)
+    found = dig(answer, path)
+    if found is None:
+        found = []  # an empty answer (204) holds no entries
+    if not isinstance(found, list):
+        raise BadResponseError(f"{source.key}: the answer's {path!r} is not a list")
+    return [e for e in found if isinstance(e, Mapping)]
+
+
+def _looked_up(
+    connector: Connector,
+    cache: MetadataCache,
+    action: Action,
+    lookup: Mapping[str, Any],
+    depends: Mapping[str, Any],
+    connection: ConnectionLike,
+    refresh: bool,
+) -> Any:
+    """The value a lookup feeds the metadata action: a member of the entry matching this action's inputs."""
+    entries = _listing(connector, cache, lookup["action"], _feed(lookup, depends), lookup["list"], connection, refresh)
+    match: Mapping[str, str] = lookup["match"]
+    chosen = next((e for e in entries if all(dig(e, m) == depends[o] for m, o in match.items())), None)
+    member, ours = next(iter(match.items()))  # the input an error names
+    if chosen is None:
+        known = ", ".join(sorted({str(dig(e, member)) for e in entries if dig(e, member) is not None}))
+        problem = f"{depends[ours]!r} is not one of: {known or 'none'}"
+        raise InputValidationError(action.key, [Violation(ours, f"/{ours}", problem)])
+    value = dig(chosen, lookup["value"])
+    if value in (None, ""):
+        problem = f"{depends[ours]!r} has no {lookup['value']} to list options from"
+        raise InputValidationError(action.key, [Violation(ours, f"/{ours}", problem)])
+    return value
 
 
 def _entries(
@@ -115,28 +180,17 @@ def _entries(
     if missing:
         violations = [Violation(m, f"/{m}", f"is required to list the options of {name}") for m in missing]
         raise InputValidationError(action.key, violations)
-    ours = sorted(set(declared.get("inputs", {}).values()))
+    ours = sorted(_depends(declared))
     properties = action.input_schema["properties"]
     depends = checked_inputs(
         action.key, {"type": "object", "properties": {n: properties[n] for n in ours}}, {n: inputs[n] for n in ours}
     )
-    source = connector.manifest.action(declared["action"])
-    feed: dict[str, Any] = {theirs: depends[o] for theirs, o in declared.get("inputs", {}).items()}
-    feed.update(declared.get("constants", {}))
-    fetch_all = source.inputs_with_role("fetch_all")
-    if fetch_all:
-        feed[fetch_all] = True
-    definition = connector.manifest.connections[source.connection]
-    account = connector.resolved(definition, connection).cache_key
-    key = (account, source.key, json.dumps(feed, sort_keys=True, default=str))
-    answer = cache.get(key, lambda: connector.run(source.key, feed, connection=connection)["data"], refresh=refresh)
-    found = dig(answer, declared["list"])
-    if found is None:
-        found = []  # an empty answer (204) holds no entries
-    if not isinstance(found, list):
-        raise BadResponseError(f"{source.key}: the answer's {declared['list']!r} is not a list")
+    feed = _feed(declared, depends)
+    for theirs, lookup in declared.get("lookups", {}).items():
+        feed[theirs] = _looked_up(connector, cache, action, lookup, depends, connection, refresh)
+    found = _listing(connector, cache, declared["action"], feed, declared["list"], connection, refresh)
     where = declared.get("where", {})
-    return [e for e in found if isinstance(e, Mapping) and all(dig(e, k) == v for k, v in where.items())]
+    return [e for e in found if all(dig(e, k) == v for k, v in where.items())]
 
 
 def _choice(entry: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ validate an action's inputs without a reference registry, and a dangling `$ref` 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,12 @@ from connector import _fastschema
 from connector.errors import Violation
 
 __all__ = ["DanglingRef", "dereference", "validator_for", "violations"]
+
+# What a `pattern` stands for when the schema also names its `format`: said instead of the regular expression.
+_FORMATS = {
+    "date-time": "an ISO 8601 date-time with a time zone, e.g. 2026-11-20T10:15:00+05:30 or 2026-11-20T04:45:00Z",
+    "uri": "an http(s) URL, e.g. https://example.com/path",
+}
 
 # Keywords that only annotate; where a $ref has siblings, these may override the target's without changing
 # what validates.
@@ -122,7 +129,16 @@ def _violation(error: Any, root: Mapping[str, Any]) -> Violation:
         path = [*path, extras[0]] if len(extras) == 1 else path
         message = f"unknown input {', '.join(map(repr, extras))}; expected one of: {', '.join(known)}"
     elif kind == "dependentRequired":
-        message = error.message.replace("is a dependency of", "is required together with")
+        # one error per missing input: name that input (the one to add), not the whole object
+        pair = re.fullmatch(r"'(.+)' is a dependency of '(.+)'", str(error.message))
+        if pair is not None:
+            path = [*path, pair[1]]
+            message = f"is required together with {pair[2]}"
+        else:
+            message = error.message.replace("is a dependency of", "is required together with")
+    elif kind == "pattern" and error.schema.get("format") in _FORMATS:
+        shown = "the value" if _is_secret(root, error.absolute_path) else repr(error.instance)
+        message = f"{shown} is not {_FORMATS[error.schema['format']]}"
     elif kind in ("anyOf", "oneOf") and error.validator_value is not root.get(kind):
         message = f"expected {_expected(error.schema)}"
     elif kind == "anyOf" and "x-anyOf-message" in root:

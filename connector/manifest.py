@@ -388,28 +388,47 @@ def _check_options(action: Mapping[str, Any], actions: Mapping[str, Any]) -> Non
         found = options_of(prop)
         assert found is not None
         applies, declared = found
-        source = actions.get(declared["action"])
-        if source is None:
-            raise ManifestError(path, f"{where} names unknown action {declared['action']!r}")
-        if source["safety"] != "read":
-            raise ManifestError(path, f"{where} names {declared['action']!r}, which is not a read action")
-        theirs = source["input_schema"]["properties"]
-        fed = {**declared.get("inputs", {}), **declared.get("constants", {})}
-        unknown_theirs = sorted(set(fed) - set(theirs))
-        if unknown_theirs:
-            raise ManifestError(path, f"{where}: {declared['action']} has no inputs {unknown_theirs}")
-        unknown_ours = sorted(set(declared.get("inputs", {}).values()) - set(properties))
-        if unknown_ours:
-            raise ManifestError(path, f"{where} depends on inputs this action does not declare: {unknown_ours}")
-        missing = sorted(set(source["input_schema"].get("required", [])) - set(fed))
-        if missing:
-            raise ManifestError(path, f"{where} does not feed {declared['action']}'s required inputs {missing}")
+        lookups = declared.get("lookups", {})
+        _check_source(path, where, declared, set(lookups), properties, actions)
+        for theirs, lookup in lookups.items():
+            _check_source(path, f"{where} lookup of {theirs!r}", lookup, set(), properties, actions)
+            unknown_ours = sorted(set(lookup["match"].values()) - set(properties))
+            if unknown_ours:
+                raise ManifestError(path, f"{where} lookup of {theirs!r} matches undeclared inputs: {unknown_ours}")
         if "schema" in declared:
             _known(path, {"field_schema": declared["schema"]})
         if ("entry" in declared or "schema" in declared) and applies not in ("keys", "item_keys"):
             raise ManifestError(path, f"{where}: entry and schema apply to keys or item_keys, not {applies}")
         if applies in ("items", "item_keys") and prop.get("type") != "array":
             raise ManifestError(path, f"{where} applies to {applies} but the input is not an array")
+
+
+def _check_source(
+    path: str,
+    where: str,
+    declared: Mapping[str, Any],
+    looked_up: set[str],
+    properties: Mapping[str, Any],
+    actions: Mapping[str, Any],
+) -> None:
+    """The metadata action an `x-options` (or one of its lookups) names: a read action, fed only inputs it has,
+    from inputs this action declares, with every input it requires."""
+    source = actions.get(declared["action"])
+    if source is None:
+        raise ManifestError(path, f"{where} names unknown action {declared['action']!r}")
+    if source["safety"] != "read":
+        raise ManifestError(path, f"{where} names {declared['action']!r}, which is not a read action")
+    theirs = source["input_schema"]["properties"]
+    fed = {*declared.get("inputs", {}), *declared.get("constants", {}), *looked_up}
+    unknown_theirs = sorted(fed - set(theirs))
+    if unknown_theirs:
+        raise ManifestError(path, f"{where}: {declared['action']} has no inputs {unknown_theirs}")
+    unknown_ours = sorted(set(declared.get("inputs", {}).values()) - set(properties))
+    if unknown_ours:
+        raise ManifestError(path, f"{where} depends on inputs this action does not declare: {unknown_ours}")
+    missing = sorted(set(source["input_schema"].get("required", [])) - fed)
+    if missing:
+        raise ManifestError(path, f"{where} does not feed {declared['action']}'s required inputs {missing}")
 
 
 def _check_hook(path: str, hook: str | None) -> None:

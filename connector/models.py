@@ -484,6 +484,24 @@ class EntryOptions(TypedDict):
     label: str
 
 
+class LookupOptions(TypedDict):
+    """One input of the metadata action looked up in another metadata answer first: the entry whose members equal
+    this action's inputs (`match`) gives the value (e.g. a related list's name → the module it lists)."""
+
+    action: Annotated[str, Field(pattern=r"^[a-z]+[A-Z][A-Za-z0-9]*$")]
+    """The key of a read action whose answer holds the entries."""
+    list: str
+    """Where the entries are in that action's answer (dotted)."""
+    match: Annotated[dict[str, str], Field(min_length=1)]
+    """Member of an entry (dotted) → the name of this action's input it must equal."""
+    value: str
+    """Member of the matched entry (dotted) that is fed to the metadata action."""
+    inputs: NotRequired[dict[str, str]]
+    """That action's input → the name of this action's input that feeds it."""
+    constants: NotRequired[dict[str, Any]]
+    """Fixed inputs of that action."""
+
+
 class InputOptions(TypedDict):
     """`x-options` on an input: where its choices come from, so that a form offers lists, not typing.
 
@@ -501,7 +519,9 @@ class InputOptions(TypedDict):
     inputs: NotRequired[dict[str, str]]
     """The metadata action's input → the name of this action's input that feeds it."""
     constants: NotRequired[dict[str, Any]]
-    """Fixed inputs of the metadata action."""
+    """Fixed inputs of the metadata action (e.g. a fixed module)."""
+    lookups: NotRequired[dict[str, LookupOptions]]
+    """Inputs of the metadata action found through another metadata action, by its input name."""
     where: NotRequired[dict[str, Any]]
     """Keep only entries whose members have these values."""
     applies: NotRequired[Literal["value", "items", "keys", "item_keys"]]
@@ -530,6 +550,7 @@ for _typed in (
     Poll,
     Webhook,
     EntryOptions,
+    LookupOptions,
     InputOptions,
 ):
     _typed.__pydantic_config__ = _STRICT  # type: ignore[union-attr]

@@ -32,6 +32,7 @@ from connector.sandbox import (
     finance,
     scopes,
     store,
+    system_modules,
 )
 from connector.sandbox._http import crm_error
 from connector.sandbox.faults import FaultConfig, Product, fault_response
@@ -250,6 +251,7 @@ def create_app(
         routes=[
             *accounts.routes,
             *admin.routes,
+            *system_modules.routes,  # before crm_meta.routes: Notes' and Attachments' fields
             *crm_meta.routes,
             *crm_settings.routes,
             *crm_convert.routes,

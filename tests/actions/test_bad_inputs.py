@@ -64,8 +64,8 @@ def test_unknown_and_mistyped_inputs(
         (
             "booksGetRecord",
             {"recordType": "invoices", "recordId": "1", "parentRecordType": "contacts"},
-            "(inputs)",
-            "parentRecordId",
+            "parentRecordId",  # the input to add is the one named
+            "required together with parentRecordType",
         ),
         ("booksRawRequest", {"url": "organizations"}, "url", "match"),
         ("crmRawRequest", {"url": "/Leads", "method": "TRACE"}, "method", "GET"),

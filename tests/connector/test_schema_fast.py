@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 from connector import Connector, _fastschema
 from connector._fastschema import decide
 from connector.connection import _shape
+from connector.manifest import data_root
 from tests.fuzz.strategies import json_values, valid_inputs
 
 _SETTINGS = settings(
@@ -49,6 +50,9 @@ def test_its_keywords_are_the_ones_jsonschema_asserts_with_and_annotations_are_n
 
 
 # (schema, value, the answer: True, False, or None when it must leave it to jsonschema)
+_COMMON = json.loads((data_root() / "schemas/common.json").read_text())["$defs"]
+DATE_TIME, HTTP_URL = _COMMON["dateTime"]["pattern"], _COMMON["httpUrl"]["pattern"]
+
 CASES: list[tuple[Any, Any, bool | None]] = [
     # type: 2020-12 counts 1.0 as an integer; booleans are not numbers; tuples are not arrays (and not plain JSON)
     ({"type": "integer"}, 1, True),
@@ -91,6 +95,13 @@ CASES: list[tuple[Any, Any, bool | None]] = [
     ({"pattern": "b"}, "abc", True),
     ({"pattern": "^b"}, "abc", False),
     ({"pattern": "^b"}, 5, True),
+    # common.json's dateTime and httpUrl patterns, what date-time and uri inputs are checked by
+    ({"pattern": DATE_TIME}, "2026-11-20T10:15:00+05:30", True),
+    ({"pattern": DATE_TIME}, "2026-11-20T04:45:00.25Z", True),
+    ({"pattern": DATE_TIME}, "yesterday", False),
+    ({"pattern": DATE_TIME}, "2026-11-20T10:15:00", False),
+    ({"pattern": HTTP_URL}, "https://example.com/a?b=1", True),
+    ({"pattern": HTTP_URL}, "https://", False),
     ({"minItems": 1, "maxItems": 2}, [1, 2, 3], False),
     ({"items": {"type": "string"}}, ["a", 1], False),
     ({"items": False}, [], True),

@@ -108,6 +108,86 @@ def test_user_inputs_list_active_users(tmp_path: Path, connection: dict[str, Any
     assert all(c["label"] for c in choices)
 
 
+def test_the_real_actions_offer_users_and_custom_views(connection: dict[str, Any]) -> None:
+    """The actions that take a user or a custom view offer them (common.json crmUserId, crmCvid), not only an
+    example action."""
+    connector = Connector.load()
+    active = connector.run("crmListUsers", {"type": "ActiveUsers", "fetchAll": True}, connection=connection)
+    users = [u["id"] for u in active["data"]["users"]]
+    assert values(connector.options("crmConvertLead", "assignTo", {}, connection=connection)) == users
+    assert values(connector.options("crmGetUser", "userId", {}, connection=connection)) == users
+    views = connector.options("crmCreateBulkReadJob", "cvid", {"recordType": "Leads"}, connection=connection)
+    for action in ("crmGetRecords", "crmGetRecordsCount"):
+        assert connector.options(action, "cvid", {"recordType": "Leads"}, connection=connection) == views
+    # their validation stays: a custom view id is digits
+    with pytest.raises(InputValidationError) as caught:
+        connector.run("crmGetRecordsCount", {"recordType": "Leads", "cvid": "all"}, connection=connection)
+    assert [v.input for v in caught.value.violations] == ["cvid"]
+
+
+def test_convert_lead_offers_and_describes_the_deal_from_the_deals_module(connection: dict[str, Any]) -> None:
+    connector = Connector.load()
+    stages = connector.options("crmConvertLead", "deal/Stage", {}, connection=connection)
+    assert {"value": "Qualification", "label": "Qualification"} in stages
+    assert "Deal_Name" in values(connector.options("crmConvertLead", "deal", {}, connection=connection))
+    deal = connector.describe("crmConvertLead", {}, connection=connection)["properties"]["deal"]
+    assert deal["type"] == "object" and deal["required"] == ["Deal_Name"]
+    assert "Closed Won" in deal["properties"]["Stage"]["enum"] and "Last_Name" not in deal["properties"]
+
+
+@pytest.mark.parametrize(
+    ("action", "inputs", "wanted"),
+    [
+        ("crmListNotes", {}, {"Note_Title", "Note_Content", "Parent_Id"}),  # every note: no record needed
+        ("crmListNotes", {"recordType": "Leads", "recordId": "1"}, {"Note_Title", "Note_Content"}),
+        ("crmListAttachments", {"recordType": "Leads", "recordId": "1"}, {"File_Name", "Size", "$link_url"}),
+    ],
+)
+def test_notes_and_attachments_fields_are_their_own(
+    connection: dict[str, Any], action: str, inputs: dict[str, Any], wanted: set[str]
+) -> None:
+    connector = Connector.load()
+    fields = set(values(connector.options(action, "fields", inputs, connection=connection)))
+    assert wanted <= fields and not {"Last_Name", "Lead_Status", "Company"} & fields
+    # the default and the examples the schema shows are among the choices
+    declared = connector.actions[action].input_schema["properties"]["fields"]
+    assert set(declared["default"]) <= fields
+    assert declared["examples"] and all(set(example) <= fields for example in declared["examples"])
+
+
+def test_related_records_fields_come_from_the_related_lists_module(connection: dict[str, Any]) -> None:
+    connector = Connector.load()
+    ask = {"recordType": "Accounts", "recordId": "1", "relatedList": "Contacts"}
+    fields = values(connector.options("crmGetRelatedRecords", "fields", ask, connection=connection))
+    assert "Last_Name" in fields and "Account_Type" not in fields  # a Contact's fields, not the Account's
+    lists = values(connector.options("crmGetRelatedRecords", "relatedList", ask, connection=connection))
+    assert {"Contacts", "Deals", "Notes", "Attachments"} <= set(lists)
+    notes = values(
+        connector.options("crmGetRelatedRecords", "fields", {**ask, "relatedList": "Notes"}, connection=connection)
+    )
+    assert "Note_Title" in notes
+    with pytest.raises(InputValidationError) as caught:
+        connector.options("crmGetRelatedRecords", "fields", {**ask, "relatedList": "Gadgets"}, connection=connection)
+    assert [v.input for v in caught.value.violations] == ["relatedList"]
+    assert "Contacts" in caught.value.violations[0].message  # says which related lists there are
+    with pytest.raises(InputValidationError) as caught:
+        connector.options("crmGetRelatedRecords", "fields", {"recordType": "Accounts"}, connection=connection)
+    assert [v.input for v in caught.value.violations] == ["relatedList"]
+
+
+def test_related_records_options_from_the_command_line(
+    connection: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    conn = json.dumps(connection)
+    ask = json.dumps({"recordType": "Accounts", "relatedList": "Deals"})
+    assert main(["options", "crmGetRelatedRecords", "fields", "--inputs", ask, "--connection", conn]) == 0
+    assert "Stage" in values(json.loads(capsys.readouterr().out))
+    assert main(["options", "crmListNotes", "fields", "--connection", conn]) == 0
+    assert "Note_Title" in values(json.loads(capsys.readouterr().out))
+    assert main(["options", "crmConvertLead", "assignTo", "--connection", conn]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["label"]
+
+
 def test_describe_expands_field_values_into_the_module_fields(connection: dict[str, Any]) -> None:
     connector = Connector.load()
     create = connector.describe("crmCreateRecord", {"recordType": "Leads"}, connection=connection)
@@ -200,7 +280,13 @@ def test_refresh_sees_a_new_module(sandbox: str, connection: dict[str, Any]) -> 
     [
         ("crmGetRecords", "fields", {}, "recordType", "is required to list the options of fields"),
         ("crmGetRecords", "colour", {}, "colour", "unknown input"),
-        ("crmGetRecords", "sort_order", {}, "sort_order", "has no options; inputs with options: fields, recordType"),
+        (
+            "crmGetRecords",
+            "sort_order",
+            {},
+            "sort_order",
+            "has no options; inputs with options: cvid, fields, recordType",
+        ),
         ("crmGetRecords", "fields", {"recordType": "no such/module"}, "recordType", "does not match"),
         ("crmCreateRecord", "fieldValues/Colour", {"recordType": "Leads"}, "fieldValues", "not one of the choices"),
         ("crmGetRecords", "fields/Email", {"recordType": "Leads"}, "fields", "no options per key"),
@@ -261,6 +347,14 @@ def _tree_with(tmp_path: Path, change: dict[str, Any]) -> Path:
 
 
 GOOD = {"action": "crmListFields", "inputs": {"recordType": "recordType"}, "list": "fields", "value": "api_name"}
+LOOKUP = {
+    "action": "crmListRelatedLists",
+    "inputs": {"recordType": "recordType"},
+    "list": "related_lists",
+    "match": {"api_name": "recordType"},
+    "value": "module.api_name",
+}
+LOOKED_UP = {"action": "crmListFields", "list": "fields", "value": "api_name", "label": "display_label"}
 
 
 @pytest.mark.parametrize(
@@ -274,6 +368,11 @@ GOOD = {"action": "crmListFields", "inputs": {"recordType": "recordType"}, "list
         ({**GOOD, "label": "display_label", "schema": "nope"}, "unknown field_schema 'nope'"),
         ({**GOOD, "label": "display_label", "schema": "crm_field"}, "apply to keys or item_keys"),
         (GOOD, "label"),  # label is required
+        ({**LOOKED_UP, "lookups": {"recordType": {**LOOKUP, "action": "crmListGadgets"}}}, "names unknown action"),
+        ({**LOOKED_UP, "lookups": {"recordType": {**LOOKUP, "match": {"api_name": "x"}}}}, "undeclared inputs: ['x']"),
+        ({**LOOKED_UP, "lookups": {"recordType": {**LOOKUP, "inputs": {}}}}, "required inputs ['recordType']"),
+        ({**LOOKED_UP, "lookups": {"module": LOOKUP}}, "has no inputs ['module']"),
+        ({**LOOKED_UP, "lookups": {"recordType": {**LOOKUP, "match": {}}}}, "lookups"),  # match names one at least
         ({**GOOD, "label": "x", "colour": "red"}, "colour"),  # unknown keys are refused
     ],
 )

@@ -657,6 +657,35 @@ def test_download_pdf_streams_to_a_file_with_output(
     assert "base64" not in printed and printed["path"] == str(target)
 
 
+def test_download_pdf_streams_to_a_path_from_python(connection: dict[str, Any], tmp_path: Path) -> None:
+    """Connector.download(…, to=PATH): the PDF on disk, written whole (no partial file left), and its metadata."""
+    with Connector.load() as connector:
+        customer = connector.run(
+            "booksCreateRecord",
+            {"recordType": "contacts", "fieldValues": {"contact_name": "Pdf to path"}},
+            connection=connection,
+        )["data"]["contact"]["contact_id"]
+        invoice = connector.run(
+            "booksCreateRecord",
+            {"recordType": "invoices", "fieldValues": {"customer_id": customer, "line_items": [{"rate": 7}]}},
+            connection=connection,
+        )["data"]["invoice"]
+        target = tmp_path / "out" / "invoice.pdf"
+        target.parent.mkdir()
+        inputs = {"recordType": "invoices", "recordId": invoice["invoice_id"]}
+        result = connector.download("booksDownloadPdf", inputs, connection=connection, to=target)["data"]
+        in_memory = connector.run("booksDownloadPdf", inputs, connection=connection)["data"]
+    content = target.read_bytes()
+    assert content.startswith(b"%PDF-") and content == base64.b64decode(in_memory["base64"])
+    assert result == {
+        "fileName": f"{invoice['invoice_number']}.pdf",
+        "contentType": "application/pdf",
+        "size": len(content),
+        "path": str(target),
+    }
+    assert [p.name for p in target.parent.iterdir()] == ["invoice.pdf"]
+
+
 def test_books_and_inventory_keep_their_organizations_apart(sandbox: str, tmp_path: Path) -> None:
     from connector.sandbox.finance import DEFAULT_ORG_IDS
 
