@@ -289,8 +289,9 @@ def _fetch_all(task_id: str | None, payload: Payload, progress: _FetchAllProgres
     records: list[Any] = []
     start = payload.inputs
     held = progress.held() if progress is not None else None
+    head: Any = None
     if progress is not None and held is not None:
-        resume, records = held
+        resume, head, records = held
         if resumable(schema, resume):
             start = {**payload.inputs, **resume}
             log.info(
@@ -303,10 +304,10 @@ def _fetch_all(task_id: str | None, payload: Payload, progress: _FetchAllProgres
         else:
             log.info("zoho.run_action[%s] %s: its checkpoint cannot be resumed; starting over", task_id, payload.action)
             progress.clear()
-            records = []
+            head, records = None, []
     stream = connector.stream(payload.action, start, connection=payload.connection)
     assert isinstance(stream, Stream)  # a paginated walk: jobs are run whole
-    stream.count = len(records)
+    stream.count, stream.first = len(records), head  # the summary is the whole walk's, as Connector.run's
     at = stream.resume()
     for page in stream.pages():
         records.extend(page)
@@ -316,7 +317,7 @@ def _fetch_all(task_id: str | None, payload: Payload, progress: _FetchAllProgres
         # a death fetches again only the page that was in flight.
         if progress is not None and following != at:
             if resumable(schema, following):
-                progress.save(page, following, len(records))
+                progress.save(page, following, stream.head(), len(records))
             elif not progress.broken:
                 log.info(
                     "zoho.run_action[%s] %s: where its walk goes on is not expressible as its inputs, so no "
@@ -337,9 +338,10 @@ class _FetchAllProgress:
     worker's message to another worker with the same task id, and a Celery retry keeps the id too.
 
     Each page's records go under a key of their own, `zoho-fetch-all:<task id>:<n>`, then a header under
-    `zoho-fetch-all:<task id>`, `{v, call, resume, pages, count}`, so the walk writes O(records) in all and the
-    header never names a page the backend does not hold. Records only: `resume` is the next page's paging inputs,
-    `call` a digest of the payload (a task id reused for another call does not resume it). Every key expires (the
+    `zoho-fetch-all:<task id>`, `{v, call, resume, head, pages, count}`, so the walk writes O(records) in all and
+    the header never names a page the backend does not hold. What Zoho answered only: `resume` is the next page's
+    paging inputs, `head` the first page without its records, `call` a digest of the payload (a task id reused for
+    another call does not resume it). Every key expires (the
     app's result_expires, else a day); a backend that fails is logged and the walk goes on without checkpoints."""
 
     def __init__(self, backend: BaseKeyValueStoreBackend, task_id: str, call: str, expires: int) -> None:
@@ -371,9 +373,9 @@ class _FetchAllProgress:
         call = hashlib.sha256(json.dumps(payload.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
         return cls(backend, task_id, call[:32], expires)
 
-    def held(self) -> tuple[dict[str, Any], list[Any]] | None:
-        """The resume point and every record an earlier delivery saved, or None (nothing saved, or not usable:
-        then it is deleted and the walk starts over)."""
+    def held(self) -> tuple[dict[str, Any], Any, list[Any]] | None:
+        """The resume point, the walk's first page without its records and every record an earlier delivery
+        saved, or None (nothing saved, or not usable: then it is deleted and the walk starts over)."""
         try:
             raw = self.backend.get(self.key)
             if raw is None:
@@ -401,7 +403,7 @@ class _FetchAllProgress:
                 _what(exc),
             )
             return None
-        return dict(header["resume"]), records
+        return dict(header["resume"]), header["head"], records
 
     def _valid(self, header: Any) -> bool:
         return (
@@ -409,6 +411,7 @@ class _FetchAllProgress:
             and header.get("v") == _CHECKPOINT
             and header.get("call") == self.call
             and isinstance(header.get("resume"), Mapping)
+            and isinstance(header.get("head"), dict | list)
             and isinstance(header.get("pages"), int)
             and header["pages"] >= 0
             and isinstance(header.get("count"), int)
@@ -426,11 +429,19 @@ class _FetchAllProgress:
         except NotImplementedError:
             return [self.backend.get(key) for key in keys]
 
-    def save(self, page: list[Any], resume: Mapping[str, Any], count: int) -> None:
-        """Saves one more page, then the header that counts it; the next page starts at `resume`."""
+    def save(self, page: list[Any], resume: Mapping[str, Any], head: Any, count: int) -> None:
+        """Saves one more page, then the header that counts it; the next page starts at `resume`, `head` is the
+        walk's first page without its records (what the answer's summary is made from)."""
         if self.broken:
             return
-        header = {"v": _CHECKPOINT, "call": self.call, "resume": dict(resume), "pages": self.pages + 1, "count": count}
+        header = {
+            "v": _CHECKPOINT,
+            "call": self.call,
+            "resume": dict(resume),
+            "head": head,
+            "pages": self.pages + 1,
+            "count": count,
+        }
         try:
             self._set(f"{self.key}:{self.pages}", json.dumps(page, ensure_ascii=False, default=str))
             self._set(self.key, json.dumps(header, ensure_ascii=False, default=str))
