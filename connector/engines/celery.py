@@ -22,11 +22,16 @@ own backoff schedule, up to the action's (or the connection's) max retries; anyt
 error's JSON (`ZohoTaskError.error`, secrets scrubbed). A write that may have reached Zoho is never retryable.
 
 Late acks: a task whose worker dies mid-run goes back to the queue and runs again (at least once). For reads and
-idempotent calls (get, list, update and delete of one record) that is harmless, and a Fetch All starts over,
-returning every record once. A write (create, upload, POST, the bulk actions) records in the result backend that it
-started; run again after it may have been sent, it fails as `may_have_acted` instead of sending a duplicate, and one
-that had finished returns its stored result. A write that must complete despite crashes should be idempotent and
-say so: an upsert with duplicateCheckFields and `retryAllErrors: true` is retried and re-run like a read.
+idempotent calls (get, list, update and delete of one record) that is harmless. A Fetch All resumes: after each
+page it keeps the page's records under `zoho-fetch-all:<task id>:<n>` in the result backend and a header (where
+the next page starts) under `zoho-fetch-all:<task id>`, so the task's next delivery, or its Celery retry, goes on
+from the last page saved and returns every record once, in order; the keys go with the answer. A backend that is
+not a key-value store, or an action whose resume point is not its inputs, starts over.
+
+A write (create, upload, POST, the bulk actions) records in the result backend that it started; run again after it
+may have been sent, it fails as `may_have_acted` instead of sending a duplicate, and one that had finished returns
+its stored result. A write that must complete despite crashes should be idempotent and say so: an upsert with
+duplicateCheckFields and `retryAllErrors: true` is retried and re-run like a read.
 
 A poll automation (`trigger: {poll: {trigger, inputs, cron}}`) sent with no trigger polls it (engines/_polling.py):
 `zoho.run_automation` takes the automation's lock in the connection's token store (while another run holds it, the
