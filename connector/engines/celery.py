@@ -346,8 +346,9 @@ class _FetchAllProgress:
     `zoho-fetch-all:<task id>`, `{v, call, resume, head, pages, count}`, so the walk writes O(records) in all and
     the header never names a page the backend does not hold. What Zoho answered only: `resume` is the next page's
     paging inputs, `head` the first page without its records, `call` a digest of the payload (a task id reused for
-    another call does not resume it). Every key expires (the
-    app's result_expires, else a day); a backend that fails is logged and the walk goes on without checkpoints."""
+    another call does not resume it). Every key expires (the app's result_expires, else a day); a backend that
+    fails is logged and the walk goes on without checkpoints. Redis's backend also publishes what it sets on a
+    channel of the key's name, which no result consumer listens to."""
 
     def __init__(self, backend: BaseKeyValueStoreBackend, task_id: str, call: str, expires: int) -> None:
         self.backend = backend
