@@ -525,7 +525,7 @@ class Stream:
     def __init__(self, pager: Pager, pages: Iterator[Any]) -> None:
         self._pager = pager
         self._pages = pages
-        self._first: Any = None
+        self.first: Any = None  # the walk's first page: summary() is made from it
         self.count = 0
 
     def records(self) -> Iterator[Any]:
@@ -534,10 +534,11 @@ class Stream:
 
     def pages(self) -> Iterator[list[Any]]:
         """The records page by page; between pages, `resume()` is where the walk would go on (an engine's
-        checkpoint). `count` may be set before the walk to the records a resumed walk already has."""
+        checkpoint). Before a resumed walk, `count` may be set to the records it already has and `first` to the
+        `head()` of the walk it continues, so that summary() describes the whole walk."""
         for page in self._pages:
-            if self._first is None:
-                self._first = page
+            if self.first is None:
+                self.first = page
             records = self._pager.records(page)
             self.count += len(records)
             yield records
@@ -549,13 +550,18 @@ class Stream:
     @property
     def records_member(self) -> str | None:
         """The member of the answer that holds the records (None when the answer is a bare list)."""
-        return None if isinstance(self._first, list) else self._pager.records_member(self._first)
+        return None if isinstance(self.first, list) else self._pager.records_member(self.first)
+
+    def head(self) -> Any:
+        """The first page with no records in it (JSON, as small as the page's paging members)."""
+        member = self.records_member
+        return [] if member is None else {**self.first, member: []}
 
     def summary(self) -> Any:
         """The combined answer without its records, once `records()` is exhausted."""
-        whole = self._pager.combine(self._first, [], count=self.count)
+        whole = self._pager.combine(self.first, [], count=self.count)
         if isinstance(whole, dict):
-            whole.pop(self._pager.records_member(self._first), None)
+            whole.pop(self._pager.records_member(self.first), None)
         return whole
 
 

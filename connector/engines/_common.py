@@ -14,18 +14,25 @@ import os
 import re
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from connector._retry import Schedule, backoff
 from connector.errors import ConnectorError, InputValidationError, RateLimitedError, Violation
 from connector.runner import Connector
+
+if TYPE_CHECKING:
+    from connector.models import Action
+    from connector.runner import Stream
 
 __all__ = [
     "Payload",
     "RetrySettings",
     "checked_payload",
     "engine_connector",
+    "fetch_all_answer",
+    "fetches_all",
     "reset_engine_connector",
+    "resumable",
     "retry_delay",
     "retry_settings",
 ]
@@ -164,3 +171,30 @@ def retry_delay(
         return error.retry_after if error.retry_after <= settings.max_retry_after else None
     schedule = settings.throttle_schedule if isinstance(error, RateLimitedError) else settings.schedule
     return backoff(attempt, schedule, jitter)
+
+
+# --- Fetch All, page by page with checkpoints ---------------------------------------------------------------------
+# An engine walks a Fetch All itself (connector.stream), saving after each page where the walk would go on, so a
+# worker that dies mid-walk leaves the next attempt a place to resume from instead of the first page.
+
+
+def fetches_all(definition: Action, inputs: Mapping[str, Any]) -> bool:
+    """Whether the inputs ask a paginated action for every page (its fetch_all input set)."""
+    name = definition.inputs_with_role("fetch_all")
+    value = inputs.get(name) if definition.pagination and name else None
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"))
+
+
+def resumable(schema: Mapping[str, Any], resume: Mapping[str, Any]) -> bool:
+    """Whether the resume point is made of the action's own inputs (page, page_token, …): else start over."""
+    properties = schema.get("properties", {})
+    return bool(resume) and all(key in properties for key in resume)
+
+
+def fetch_all_answer(stream: Stream, records: list[Any]) -> dict[str, Any]:
+    """The answer `Connector.run` gives a Fetch All, from a walked stream and every record (a resumed walk's
+    included: set `stream.count` to those held before the walk, so the summary counts them)."""
+    member = stream.records_member
+    if member is None:
+        return {"data": records}
+    return {"data": {**stream.summary(), member: records}}

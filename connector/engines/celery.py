@@ -22,11 +22,16 @@ own backoff schedule, up to the action's (or the connection's) max retries; anyt
 error's JSON (`ZohoTaskError.error`, secrets scrubbed). A write that may have reached Zoho is never retryable.
 
 Late acks: a task whose worker dies mid-run goes back to the queue and runs again (at least once). For reads and
-idempotent calls (get, list, update and delete of one record) that is harmless, and a Fetch All starts over,
-returning every record once. A write (create, upload, POST, the bulk actions) records in the result backend that it
-started; run again after it may have been sent, it fails as `may_have_acted` instead of sending a duplicate, and one
-that had finished returns its stored result. A write that must complete despite crashes should be idempotent and
-say so: an upsert with duplicateCheckFields and `retryAllErrors: true` is retried and re-run like a read.
+idempotent calls (get, list, update and delete of one record) that is harmless. A Fetch All resumes: after each
+page it keeps the page's records under `zoho-fetch-all:<task id>:<n>` in the result backend and a header (where
+the next page starts) under `zoho-fetch-all:<task id>`, so the task's next delivery, or its Celery retry, goes on
+from the last page saved and returns every record once, in order; the keys go with the answer. A backend that is
+not a key-value store, or an action whose resume point is not its inputs, starts over.
+
+A write (create, upload, POST, the bulk actions) records in the result backend that it started; run again after it
+may have been sent, it fails as `may_have_acted` instead of sending a duplicate, and one that had finished returns
+its stored result. A write that must complete despite crashes should be idempotent and say so: an upsert with
+duplicateCheckFields and `retryAllErrors: true` is retried and re-run like a read.
 
 A poll automation (`trigger: {poll: {trigger, inputs, cron}}`) sent with no trigger polls it (engines/_polling.py):
 `zoho.run_automation` takes the automation's lock in the connection's token store (while another run holds it, the
@@ -42,6 +47,7 @@ automation. Beat sends poll automations on their `poll.cron`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -52,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Signature, Task, chain, chord
+from celery.backends.base import BaseKeyValueStoreBackend
 from celery.result import AsyncResult
 from celery.schedules import crontab
 from celery.signals import worker_process_shutdown
@@ -64,12 +71,16 @@ from connector.engines._common import (
     Payload,
     checked_payload,
     engine_connector,
+    fetch_all_answer,
+    fetches_all,
     reset_engine_connector,
+    resumable,
     retry_delay,
     retry_settings,
 )
 from connector.errors import ConnectorError, InputValidationError, TransientError, Violation
 from connector.manifest import bundled_manifest
+from connector.runner import Stream
 
 __all__ = [
     "ZohoTaskError",
@@ -173,20 +184,30 @@ class _AutomationTask(_CheckedTask):
 )
 def run_action(self: Task[Any, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
     """Run one action: `{"action", "inputs", "connection": NAME}` → the action's `{"data": …}`."""
+    progress: _FetchAllProgress | None = None
     try:
         checked = checked_payload(payload)
         stored = _write_guard(self, checked)
         if stored is not None:
             return stored
-        return engine_connector().run(checked.action, checked.inputs, connection=checked.connection)
+        connector = engine_connector()
+        definition = connector.actions.get(checked.action)
+        if definition is not None and definition.job is None and fetches_all(definition, checked.inputs):
+            progress = _FetchAllProgress.of(self, checked)
+            return _fetch_all(self.request.id, checked, progress)
+        return connector.run(checked.action, checked.inputs, connection=checked.connection)
     except ConnectorError as exc:
         error = ZohoTaskError({**exc.to_dict()["error"], **_step_of(self.request.id)})
         delay = _retry_delay(exc, payload, self.request.retries)
         if delay is None:
+            if progress is not None:
+                progress.clear()  # the task ends here: nothing will resume the walk
             raise error from None
         log.info("zoho.run_action[%s] %s: retrying in %.1f s", self.request.id, exc.kind, delay)
         raise self.retry(countdown=delay, max_retries=None, exc=error) from None
     except Exception as exc:  # a bug, not a classified failure: fail without quoting anything that may be secret
+        if progress is not None:
+            progress.clear()
         message = redact_text(f"{type(exc).__name__}: {exc}")
         frames = "".join(traceback.format_tb(exc.__traceback__))
         log.error("zoho.run_action[%s] failed: %s\n%s", self.request.id, message, frames)
@@ -256,6 +277,213 @@ def _write_guard(task: Task[Any, Any], payload: Payload) -> dict[str, Any] | Non
         )
     task.update_state(state=STARTED, meta={"action": payload.action})
     return None
+
+
+# --- Fetch All, resumed by the task's next delivery -----------------------------------------------------------
+
+FETCH_ALL_KEY = "zoho-fetch-all:"  # + task id: the header; + task id + ":<n>": page n's records
+_CHECKPOINT = 1  # version of the header's layout
+CHECKPOINT_SECONDS = 86_400  # how long a checkpoint is kept when the app sets no result_expires
+
+
+def _fetch_all(task_id: str | None, payload: Payload, progress: _FetchAllProgress | None) -> dict[str, Any]:
+    """Fetch All page by page, saving each page in the result backend, resuming where an earlier delivery of the
+    same task left off. The answer is `Connector.run`'s; the checkpoint is deleted once it is made."""
+    connector = engine_connector()
+    schema = connector.actions[payload.action].input_schema
+    records: list[Any] = []
+    start = payload.inputs
+    held = progress.held() if progress is not None else None
+    head: Any = None
+    if progress is not None and held is not None:
+        resume, head, records = held
+        if resumable(schema, resume):
+            start = {**payload.inputs, **resume}
+            log.info(
+                "zoho.run_action[%s] %s: Fetch All resumes after page %d (%d records held)",
+                task_id,
+                payload.action,
+                progress.pages,
+                len(records),
+            )
+        else:
+            log.info("zoho.run_action[%s] %s: its checkpoint cannot be resumed; starting over", task_id, payload.action)
+            progress.clear()
+            head, records = None, []
+    stream = connector.stream(payload.action, start, connection=payload.connection)
+    assert isinstance(stream, Stream)  # a paginated walk: jobs are run whole
+    stream.count, stream.first = len(records), head  # the summary is the whole walk's, as Connector.run's
+    at = stream.resume()
+    for page in stream.pages():
+        records.extend(page)
+        following = stream.resume()
+        # The pager moves its position only when another page follows, so a checkpoint saved once it moved never
+        # points past the last page (a delivery after the walk ended cannot fetch that page twice), and one after
+        # a death fetches again only the page that was in flight.
+        if progress is not None and following != at:
+            if resumable(schema, following):
+                progress.save(page, following, stream.head(), len(records))
+            elif not progress.broken:
+                log.info(
+                    "zoho.run_action[%s] %s: where its walk goes on is not expressible as its inputs, so no "
+                    "checkpoint is kept; a redelivery starts over",
+                    task_id,
+                    payload.action,
+                )
+                progress.broken = True
+        at = following
+    answer = fetch_all_answer(stream, records)
+    if progress is not None:
+        progress.clear()
+    return answer
+
+
+class _FetchAllProgress:
+    """How far a Fetch All got, in the result backend, for the task's next delivery: late acks hand a dead
+    worker's message to another worker with the same task id, and a Celery retry keeps the id too.
+
+    Each page's records go under a key of their own, `zoho-fetch-all:<task id>:<n>`, then a header under
+    `zoho-fetch-all:<task id>`, `{v, call, resume, head, pages, count}`, so the walk writes O(records) in all and
+    the header never names a page the backend does not hold. What Zoho answered only: `resume` is the next page's
+    paging inputs, `head` the first page without its records, `call` a digest of the payload (a task id reused for
+    another call does not resume it). Every key expires (the app's result_expires, else a day); a backend that
+    fails is logged and the walk goes on without checkpoints. Redis's backend also publishes what it sets on a
+    channel of the key's name, which no result consumer listens to."""
+
+    def __init__(self, backend: BaseKeyValueStoreBackend, task_id: str, call: str, expires: int) -> None:
+        self.backend = backend
+        self.task_id = task_id
+        self.key = f"{FETCH_ALL_KEY}{task_id}"
+        self.call = call
+        self.expires = expires
+        self.pages = 0  # pages the header counts
+        self.broken = False  # no more checkpoints: one failed to save, or the action cannot resume
+
+    @classmethod
+    def of(cls, task: Task[Any, Any], payload: Payload) -> _FetchAllProgress | None:
+        """The task's checkpoint store, or None (logged) when its result backend is not a key-value store."""
+        task_id = task.request.id
+        if not task_id:  # called as a plain function: there is no delivery to resume
+            return None
+        backend = task.backend
+        if not isinstance(backend, BaseKeyValueStoreBackend):
+            log.warning(
+                "zoho.run_action[%s] %s: the result backend (%s) is not a key-value store, so Fetch All keeps no "
+                "checkpoint and a redelivery starts over",
+                task_id,
+                payload.action,
+                type(backend).__name__,
+            )
+            return None
+        expires = int(getattr(backend, "expires", None) or 0) or CHECKPOINT_SECONDS
+        call = hashlib.sha256(json.dumps(payload.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
+        return cls(backend, task_id, call[:32], expires)
+
+    def held(self) -> tuple[dict[str, Any], Any, list[Any]] | None:
+        """The resume point, the walk's first page without its records and every record an earlier delivery
+        saved, or None (nothing saved, or not usable: then it is deleted and the walk starts over)."""
+        try:
+            raw = self.backend.get(self.key)
+            if raw is None:
+                return None
+            header = json.loads(raw)
+            pages = header.get("pages") if isinstance(header, Mapping) else None
+            self.pages = pages if isinstance(pages, int) and pages >= 0 else 0  # what clear() deletes
+            if not self._valid(header):
+                self._unusable("its header is not this call's")
+                return None
+            saved = self._get_many([f"{self.key}:{n}" for n in range(self.pages)])
+            if any(page is None for page in saved):
+                self._unusable("a page of it is gone (expired?)")
+                return None
+            records = [record for page in saved for record in json.loads(page)]
+            if len(records) != header["count"]:
+                self._unusable("its pages do not add up to its count")
+                return None
+        except Exception as exc:
+            # Saving over a checkpoint this walk could not read could mix two walks' pages: keep none.
+            self.broken = True
+            log.warning(
+                "zoho.run_action[%s]: reading the Fetch All checkpoint failed (%s); starting over without one",
+                self.task_id,
+                _what(exc),
+            )
+            return None
+        return dict(header["resume"]), header["head"], records
+
+    def _valid(self, header: Any) -> bool:
+        return (
+            isinstance(header, Mapping)
+            and header.get("v") == _CHECKPOINT
+            and header.get("call") == self.call
+            and isinstance(header.get("resume"), Mapping)
+            and isinstance(header.get("head"), dict | list)
+            and isinstance(header.get("pages"), int)
+            and header["pages"] >= 0
+            and isinstance(header.get("count"), int)
+        )
+
+    def _unusable(self, why: str) -> None:
+        log.info("zoho.run_action[%s]: the Fetch All checkpoint is not used: %s; starting over", self.task_id, why)
+        self.clear()
+
+    def _get_many(self, keys: list[str]) -> list[Any]:
+        if not keys:
+            return []
+        try:
+            return list(self.backend.mget(keys))
+        except NotImplementedError:
+            return [self.backend.get(key) for key in keys]
+
+    def save(self, page: list[Any], resume: Mapping[str, Any], head: Any, count: int) -> None:
+        """Saves one more page, then the header that counts it; the next page starts at `resume`, `head` is the
+        walk's first page without its records (what the answer's summary is made from)."""
+        if self.broken:
+            return
+        header = {
+            "v": _CHECKPOINT,
+            "call": self.call,
+            "resume": dict(resume),
+            "head": head,
+            "pages": self.pages + 1,
+            "count": count,
+        }
+        try:
+            self._set(f"{self.key}:{self.pages}", json.dumps(page, ensure_ascii=False, default=str))
+            self._set(self.key, json.dumps(header, ensure_ascii=False, default=str))
+        except Exception as exc:
+            # The header last saved still names only pages the backend holds: a redelivery resumes from it.
+            self.broken = True
+            log.warning(
+                "zoho.run_action[%s]: saving the Fetch All checkpoint failed (%s); the walk goes on without",
+                self.task_id,
+                _what(exc),
+            )
+            return
+        self.pages += 1
+
+    def _set(self, key: str, value: str) -> None:
+        self.backend.set(key, value)
+        self.backend.expire(key, self.expires)
+
+    def clear(self) -> None:
+        """Deletes the checkpoint: the header first, so that no reader finds a header without its pages."""
+        try:
+            self.backend.delete(self.key)
+            for n in range(self.pages + 1):  # + 1: a page saved by a worker that died before its header
+                self.backend.delete(f"{self.key}:{n}")
+        except Exception as exc:
+            log.warning(
+                "zoho.run_action[%s]: deleting the Fetch All checkpoint failed (%s); it expires in %d s",
+                self.task_id,
+                _what(exc),
+                self.expires,
+            )
+        self.pages = 0
+
+
+def _what(exc: BaseException) -> str:
+    return redact_text(f"{type(exc).__name__}: {exc}")
 
 
 # --- automations -----------------------------------------------------------------------------------------------

@@ -89,6 +89,9 @@ with workflow.unsafe.imports_passed_through():
         RetrySettings,
         checked_payload,
         engine_connector,
+        fetch_all_answer,
+        fetches_all,
+        resumable,
         retry_delay,
         retry_settings,
     )
@@ -96,7 +99,7 @@ with workflow.unsafe.imports_passed_through():
     from connector.runner import Stream
 
 if TYPE_CHECKING:
-    from connector.models import Action, Manifest
+    from connector.models import Manifest
     from connector.runner import Connector
 
 __all__ = [
@@ -149,7 +152,7 @@ def run_action(payload: dict[str, Any]) -> dict[str, Any]:
                 settings = retry_settings(connector, checked)  # plans the call: nothing is sent
                 _past_retries(checked.action, settings, attempt)
                 guarded = _write_guard(checked.action, settings, attempt, pulse)
-            if definition is not None and definition.job is None and _fetches_all(definition, checked.inputs):
+            if definition is not None and definition.job is None and fetches_all(definition, checked.inputs):
                 return _fetch_all(checked.action, checked.inputs, checked.connection, pulse)
             return connector.run(checked.action, checked.inputs, connection=checked.connection)
         except ConnectorError as exc:
@@ -268,12 +271,6 @@ def application_error(exc: ConnectorError) -> ApplicationError:
     )
 
 
-def _fetches_all(definition: Action, inputs: Mapping[str, Any]) -> bool:
-    name = definition.inputs_with_role("fetch_all")
-    value = inputs.get(name) if definition.pagination and name else None
-    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"))
-
-
 def _fetch_all(action: str, inputs: dict[str, Any], connection: str, pulse: _Pulse) -> dict[str, Any]:
     """Fetch All page by page, a heartbeat after each, resuming from the last checkpoint a dead attempt left."""
     connector = engine_connector()
@@ -281,7 +278,7 @@ def _fetch_all(action: str, inputs: dict[str, Any], connection: str, pulse: _Pul
     size = 0
     start = inputs
     checkpoint = _last_checkpoint()
-    if checkpoint is not None and _resumable(connector.actions[action].input_schema, checkpoint["resume"]):
+    if checkpoint is not None and resumable(connector.actions[action].input_schema, checkpoint["resume"]):
         records, size = list(checkpoint["records"]), int(checkpoint["bytes"])
         start = {**inputs, **checkpoint["resume"]}
         pulse.details = checkpoint
@@ -306,11 +303,7 @@ def _fetch_all(action: str, inputs: dict[str, Any], connection: str, pulse: _Pul
             )
         records.extend(page)
         pending = {"v": _CHECKPOINT, "resume": stream.resume(), "records": list(records), "bytes": size}
-    summary = stream.summary()
-    member = stream.records_member
-    if member is None:
-        return {"data": records}
-    return {"data": {**summary, member: records}}
+    return fetch_all_answer(stream, records)
 
 
 def _last_checkpoint() -> dict[str, Any] | None:
@@ -321,12 +314,6 @@ def _last_checkpoint() -> dict[str, Any] | None:
     if not isinstance(last.get("resume"), Mapping) or not isinstance(last.get("records"), list):
         return None
     return dict(last)
-
-
-def _resumable(schema: Mapping[str, Any], resume: Mapping[str, Any]) -> bool:
-    """Whether the resume point is made of the action's own inputs (page, page_token, …): else start over."""
-    properties = schema.get("properties", {})
-    return bool(resume) and all(key in properties for key in resume)
 
 
 class _Pulse:

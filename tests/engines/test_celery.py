@@ -17,11 +17,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 
+from connector.errors import TransientError
 from connector.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxState, serve_in_thread
 from tests.servers import require
 
@@ -353,7 +355,7 @@ def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 60) -> 
 
 
 @pytest.mark.parametrize("kill", ["pool process", "whole worker"])
-def test_a_worker_killed_mid_fetch_all_gives_the_task_back_and_it_completes_once(
+def test_a_worker_killed_mid_fetch_all_gives_the_task_back_and_it_resumes_without_losing_or_repeating_records(
     own_worker: Callable[[], Worker],
     sandbox: tuple[str, SandboxState],
     faults: Callable[..., None],
@@ -379,10 +381,165 @@ def test_a_worker_killed_mid_fetch_all_gives_the_task_back_and_it_completes_once
             os.kill(pid, signal.SIGKILL)  # the worker's main process gives the message back (reject_on_worker_lost)
     got = result.get(timeout=120)
     ids = [record["id"] for record in got["data"]["data"]]
-    assert len(ids) == len(expected)
+    assert len(ids) == len(set(ids)) == len(expected)
     assert set(ids) == expected
-    assert stats(base)["requests"][pages] > 12  # the walk started over after the kill
-    assert "Task zoho.run_action[" in worker.text()
+    fetched = stats(base)["requests"][pages]
+    # The redelivery resumed from the last checkpoint: of the pages before the kill only the one in flight is
+    # fetched again (a walk that started over would fetch at least 4 + 12).
+    assert fetched <= 12 + 1, f"{fetched} page requests: the walk started over"
+    assert f"zoho.run_action[{result.id}] crmGetRecords: Fetch All resumes after page" in worker.text()
+    assert _checkpoint_keys(result.id) == []  # deleted once the answer was made
+    faults(slow_ms=0)
+    whole = run_action.delay(payload("crmGetRecords", inputs)).get(timeout=120)
+    assert got == whole  # the same answer, in the same order, as a walk nothing interrupted
+
+
+def result_backend() -> Any:
+    """The result backend, a Redis key-value store (typed as Celery's base Backend)."""
+    return app.backend
+
+
+def _checkpoint_keys(task_id: str) -> list[str]:
+    import redis
+
+    backend = redis.Redis.from_url(str(app.conf.result_backend), decode_responses=True)
+    return sorted(backend.scan_iter(match=f"zoho-fetch-all:{task_id}*", count=1000))
+
+
+@pytest.fixture
+def in_process(secrets: dict[str, str], workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process's engine connector on the workers' connections file: tasks run here with `apply`."""
+    from connector.engines._common import reset_engine_connector
+
+    monkeypatch.setenv("ZOHO_CONNECTIONS", str(workdir / "connections.json"))
+    reset_engine_connector()
+    yield
+    reset_engine_connector()
+
+
+def _break_after_checkpoints(monkeypatch: pytest.MonkeyPatch, base: str, count: int) -> list[str]:
+    """Makes the next page request fail (a 5xx, as a worker dying would end it) once `count` checkpoint headers
+    are saved. Returns the keys saved."""
+    saved: list[str] = []
+    original = result_backend().set
+
+    def set_and_break(key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+        done = original(key, value, *args, **kwargs)
+        if key.startswith("zoho-fetch-all:"):
+            saved.append(key)
+            headers = sum(":" not in k.removeprefix("zoho-fetch-all:") for k in saved)
+            if ":" not in key.removeprefix("zoho-fetch-all:") and headers == count:
+                httpx.post(f"{base}/__sandbox/faults", json={"fail_next": 1, "fail_kind": "5xx"}).raise_for_status()
+        return done
+
+    monkeypatch.setattr(result_backend(), "set", set_and_break)
+    return saved
+
+
+FETCH_ALL_DEALS = {"recordType": "Deals", "fields": ["Deal_Name"], "per_page": 2, "fetchAll": True, "sort_by": "id"}
+
+
+@pytest.fixture
+def deals(sandbox: tuple[str, SandboxState], faults: Callable[..., None]) -> list[str]:
+    """Nine deals, five pages of two."""
+    base, state = sandbox
+    missing = 9 - len(state.records.get("Deals", {}))
+    if missing:
+        httpx.post(f"{base}/__sandbox/seed", json={"module": "Deals", "count": missing}).raise_for_status()
+    assert len(state.records["Deals"]) == 9
+    httpx.delete(f"{base}/__sandbox/stats")
+    return sorted(state.records["Deals"])
+
+
+def test_a_fetch_all_run_again_for_the_same_task_resumes_from_its_checkpoint_and_deletes_it(
+    in_process: None, sandbox: tuple[str, SandboxState], deals: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connector.engines import celery as engine
+    from connector.engines._common import checked_payload, engine_connector
+
+    base, _ = sandbox
+    whole = engine_connector().run("crmGetRecords", FETCH_ALL_DEALS, connection="sandbox")
+    httpx.delete(f"{base}/__sandbox/stats")
+    saved = _break_after_checkpoints(monkeypatch, base, 2)
+    task_id = str(uuid.uuid4())
+    task: Any = SimpleNamespace(request=SimpleNamespace(id=task_id, retries=0), backend=result_backend())  # a delivery
+    checked = checked_payload(payload("crmGetRecords", FETCH_ALL_DEALS))
+    with pytest.raises(TransientError) as died:
+        engine._fetch_all(task_id, checked, engine._FetchAllProgress.of(task, checked))
+    assert died.value.retryable
+    prefix = f"zoho-fetch-all:{task_id}"
+    # a page, then the header counting it; checkpoints written as soon as the next page is known to exist
+    assert saved == [f"{prefix}:0", prefix, f"{prefix}:1", prefix]
+    assert _checkpoint_keys(task_id) == [prefix, f"{prefix}:0", f"{prefix}:1"]
+    header = json.loads(result_backend().get(prefix))
+    assert (header["v"], header["pages"], header["count"], list(header["resume"])) == (1, 2, 4, ["page_token"])
+    assert set(json.loads(result_backend().get(f"{prefix}:1"))[0]) == {"id", "Deal_Name"}  # records, nothing else
+    assert stats(base)["requests"]["GET /crm/v8/Deals"] == 2 + 1  # pages 1-2, then page 3 failed
+
+    again = engine._fetch_all(task_id, checked, engine._FetchAllProgress.of(task, checked))
+    assert again == whole  # the answer Connector.run gives: every record once, in order, the summary's count
+    assert [r["id"] for r in again["data"]["data"]] == [r["id"] for r in whole["data"]["data"]]
+    assert again["data"]["info"]["count"] == 9
+    assert stats(base)["requests"]["GET /crm/v8/Deals"] == 2 + 1 + 3  # pages 3-5: nothing before the failure again
+    assert _checkpoint_keys(task_id) == []
+
+
+def test_a_fetch_all_that_cannot_resume_starts_over_and_leaves_no_checkpoint(
+    in_process: None, sandbox: tuple[str, SandboxState], deals: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An action whose resume point is not its inputs keeps no checkpoint: its redelivery walks from the first
+    page. A header such an action left (or one of another call) is deleted, not used."""
+    from connector.engines import celery as engine
+    from connector.engines._common import checked_payload
+    from connector.runner import Stream
+
+    base, _ = sandbox
+    task_id = str(uuid.uuid4())
+    prefix = f"zoho-fetch-all:{task_id}"
+    checked = checked_payload(payload("crmGetRecords", FETCH_ALL_DEALS))
+    task: Any = SimpleNamespace(request=SimpleNamespace(id=task_id, retries=0), backend=result_backend())
+    progress = engine._FetchAllProgress.of(task, checked)
+    assert progress is not None
+    stale = {"v": 1, "call": progress.call, "resume": {"cursor": "abc"}, "pages": 1, "count": 2}
+    result_backend().set(prefix, json.dumps(stale))
+    result_backend().set(f"{prefix}:0", json.dumps([{"id": "stale-1"}, {"id": "stale-2"}]))
+    moves = iter(range(1000))
+    monkeypatch.setattr(Stream, "resume", lambda self: {"cursor": next(moves)})  # not an input of crmGetRecords
+    sets: list[str] = []
+    original = result_backend().set
+
+    def noting(key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+        sets.append(key)
+        return original(key, value, *args, **kwargs)
+
+    monkeypatch.setattr(result_backend(), "set", noting)
+
+    answer = engine._fetch_all(task_id, checked, progress)
+    assert sorted(r["id"] for r in answer["data"]["data"]) == deals  # from the first page: no stale record
+    assert stats(base)["requests"]["GET /crm/v8/Deals"] == 5
+    assert sets == [] and _checkpoint_keys(task_id) == []
+
+
+def test_a_fetch_all_that_fails_for_good_deletes_its_checkpoint_and_one_retried_keeps_it(
+    in_process: None, sandbox: tuple[str, SandboxState], deals: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retryable failure mid-walk is retried by Celery with the same task id: the checkpoint stays for it.
+    The task failing for good (its retries spent) leaves nothing behind."""
+    base, _ = sandbox
+    retried, spent = str(uuid.uuid4()), str(uuid.uuid4())
+    _break_after_checkpoints(monkeypatch, base, 1)
+    # apply() runs the task here; retries past the connection's max_retries (4) make the failure final.
+    final = run_action.apply((payload("crmGetRecords", FETCH_ALL_DEALS),), task_id=spent, retries=4)
+    failure: Any = final.result
+    assert final.failed() and failure.error["type"] == "transient"
+    assert _checkpoint_keys(spent) == []
+    _break_after_checkpoints(monkeypatch, base, 1)
+    monkeypatch.setattr(run_action, "retry", lambda **_: RuntimeError("retried"))  # as Celery would re-send it
+    with pytest.raises(RuntimeError, match="retried"):
+        run_action.apply((payload("crmGetRecords", FETCH_ALL_DEALS),), task_id=retried, throw=True)
+    assert _checkpoint_keys(retried) == [f"zoho-fetch-all:{retried}", f"zoho-fetch-all:{retried}:0"]
+    for key in _checkpoint_keys(retried):
+        result_backend().delete(key)
 
 
 def test_a_create_redelivered_after_its_worker_died_is_not_sent_twice(

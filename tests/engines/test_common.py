@@ -17,7 +17,9 @@ from connector.engines._common import (
     RetrySettings,
     checked_payload,
     engine_connector,
+    fetches_all,
     reset_engine_connector,
+    resumable,
     retry_delay,
     retry_settings,
 )
@@ -176,3 +178,26 @@ def test_connection_name_lookups_need_no_secret_in_the_payload(
         "data": {"data": [{"id": "1"}]}
     }
     assert httpx_mock.get_requests()[0].headers["authorization"] == f"Zoho-oauthtoken {ACCESS_TOKEN}"
+
+
+# --- Fetch All, as the engines walk it ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(True, True), ("yes", True), (" TRUE ", True), (False, False), ("no", False), (None, False)]
+)
+def test_fetch_all_is_the_paginated_actions_fetch_all_input(value: Any, expected: bool) -> None:
+    from connector.manifest import bundled_manifest
+
+    actions = bundled_manifest().actions
+    inputs = {"recordType": "Leads", "fetchAll": value}
+    assert fetches_all(actions["crmGetRecords"], inputs) is expected
+    assert fetches_all(actions["crmGetRecord"], inputs) is False  # not paginated: there is nothing to walk
+
+
+def test_a_resume_point_resumes_only_when_it_is_made_of_the_actions_inputs() -> None:
+    schema: dict[str, Any] = {"properties": {"page": {}, "page_token": {}, "recordType": {}}}
+    assert resumable(schema, {"page_token": "abc"})
+    assert resumable(schema, {"page": 3})
+    assert not resumable(schema, {"page_token": "abc", "offset": 400})  # a body member, not an input
+    assert not resumable(schema, {})  # the first page: nothing to resume from
