@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import re
@@ -95,7 +96,8 @@ class _Group:
 _Part = _Piece | _Group
 
 
-def _parse(template: str) -> list[_Part]:
+@functools.lru_cache(maxsize=1024)  # a manifest's templates are few and fixed: parsed once each, not per call
+def _parse(template: str) -> tuple[_Part, ...]:
     """Literal text, placeholders and optional groups, in order. Raises TemplateError for a malformed template."""
     parts: list[_Part] = []
     group: list[_Piece] | None = None
@@ -125,7 +127,7 @@ def _parse(template: str) -> list[_Part]:
         raise TemplateError(f"unbalanced [ ] in {template!r}")
     if template[pos:]:
         parts.append(template[pos:])
-    return parts
+    return tuple(parts)
 
 
 def path_inputs(template: str) -> tuple[set[str], set[str]]:
