@@ -277,14 +277,15 @@ def _fetch_all(action: str, inputs: dict[str, Any], connection: str, pulse: _Pul
     records: list[Any] = []
     size = 0
     start = inputs
+    head: Any = None
     checkpoint = _last_checkpoint()
     if checkpoint is not None and resumable(connector.actions[action].input_schema, checkpoint["resume"]):
         records, size = list(checkpoint["records"]), int(checkpoint["bytes"])
-        start = {**inputs, **checkpoint["resume"]}
+        start, head = {**inputs, **checkpoint["resume"]}, checkpoint.get("head")
         pulse.details = checkpoint
     stream = connector.stream(action, start, connection=connection)
     assert isinstance(stream, Stream)  # a paginated walk: jobs are run whole
-    stream.count = len(records)
+    stream.count, stream.first = len(records), head  # the summary is the whole walk's, as Connector.run's
     pending: dict[str, Any] | None = None
     for page in stream.pages():
         if pending is not None:
@@ -302,7 +303,13 @@ def _fetch_all(action: str, inputs: dict[str, Any], connection: str, pulse: _Pul
                 non_retryable=True,
             )
         records.extend(page)
-        pending = {"v": _CHECKPOINT, "resume": stream.resume(), "records": list(records), "bytes": size}
+        pending = {
+            "v": _CHECKPOINT,
+            "resume": stream.resume(),
+            "records": list(records),
+            "bytes": size,
+            "head": stream.head(),  # the first page without its records: what the answer's summary is made of
+        }
     return fetch_all_answer(stream, records)
 
 
