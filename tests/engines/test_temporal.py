@@ -509,7 +509,8 @@ def test_fetch_all_resumes_from_its_checkpoint_without_losing_or_repeating_recor
     # pages 1-3, the failure on page 4, then 3-5: a checkpoint is sent once the next page exists, so it trails by one
     assert sandbox.stats()["requests"]["GET /crm/v8/Leads"] == 3 + 1 + 3
     # the answer is the one an uninterrupted run gives, its summary the whole walk's (not the resumed page's)
-    assert result == engine.run(payload["action"], payload["inputs"], connection="zoho")
+    inputs = {"recordType": "Leads", "fields": ["Last_Name"], "per_page": 2, "fetchAll": True, "sort_by": "id"}
+    assert result == engine.run("crmGetRecords", inputs, connection="zoho")
 
 
 def test_a_fetch_all_too_large_for_one_payload_fails_saying_what_to_do(
