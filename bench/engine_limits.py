@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,18 +32,11 @@ import httpx
 from bench import temporal as temporal_bench
 from bench._sandbox import BIN, sandbox_process
 from bench.shared_limits import CAP, _first_lead, one_call_latency, store_url
+from tests.servers import reachable
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ZOHO_CELERY_QUEUE", f"zoho-bench-limits-{uuid.uuid4().hex[:8]}")
 os.environ.setdefault("ZOHO_CELERY_BACKEND", "redis://127.0.0.1:6379/14")
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _connection(base: str, store: str) -> dict[str, Any]:
@@ -108,7 +100,7 @@ def celery_round(payload: dict[str, Any], count: int) -> None:
 
 def celery(args: argparse.Namespace, base: str, lead: str, folder: Path) -> dict[str, Any] | None:
     for name, port in (("RabbitMQ", 5672), ("Redis", 6379)):
-        if not _reachable("127.0.0.1", port):
+        if not reachable("127.0.0.1", port):
             print(f"    celery: skipped, {name} is not reachable at 127.0.0.1:{port}")
             return None
     from connector.engines.celery import app

@@ -584,7 +584,6 @@ def _carried(value: Any) -> dict[str, Any]:
 
 async def _poll_activity(name: str, payload: dict[str, Any], trigger: str, options: dict[str, Any]) -> Any:
     """One polling step under the workflow's retry policy; a failure fails the run, naming the trigger."""
-    retry = options["retry"]
     long = name == "zoho.poll_window"  # a poll reads the source, maybe several pages; the others are one store call
     try:
         return await workflow.execute_activity(
@@ -592,21 +591,10 @@ async def _poll_activity(name: str, payload: dict[str, Any], trigger: str, optio
             payload,
             start_to_close_timeout=timedelta(seconds=options["timeout_seconds"] if long else 120),
             heartbeat_timeout=timedelta(seconds=options["heartbeat_seconds"]) if long else None,
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=retry["initial_seconds"]),
-                backoff_coefficient=retry["backoff"],
-                maximum_interval=timedelta(seconds=retry["maximum_seconds"]),
-                maximum_attempts=retry["maximum_attempts"],
-            ),
+            retry_policy=_retry_policy(options["retry"], options["retry"]["maximum_attempts"]),
         )
     except ActivityError as err:
-        cause = err.cause
-        what = f"poll {trigger!r} ({name})"
-        if isinstance(cause, ApplicationError):
-            raise ApplicationError(
-                f"{what} failed: {cause.message}", *cause.details, type=cause.type, non_retryable=True
-            ) from err
-        raise ApplicationError(f"{what} failed: {err.message}", non_retryable=True) from err
+        raise _failed(f"poll {trigger!r} ({name})", err) from err
 
 
 async def _let_go(held: dict[str, Any], trigger: str, options: dict[str, Any]) -> None:
@@ -618,27 +606,33 @@ async def _let_go(held: dict[str, Any], trigger: str, options: dict[str, Any]) -
 
 
 async def _activity(name: str, action: str, inputs: dict[str, Any], connection: str, options: dict[str, Any]) -> Any:
-    retry = options["retry"]
     try:
         return await workflow.execute_activity(
             "zoho.run_action",
             {"action": action, "inputs": inputs, "connection": connection},
             start_to_close_timeout=timedelta(seconds=options["timeout_seconds"]),
             heartbeat_timeout=timedelta(seconds=options["heartbeat_seconds"]),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=retry["initial_seconds"]),
-                backoff_coefficient=retry["backoff"],
-                maximum_interval=timedelta(seconds=retry["maximum_seconds"]),
-                maximum_attempts=options["action_attempts"],
-            ),
+            retry_policy=_retry_policy(options["retry"], options["action_attempts"]),
         )
     except ActivityError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError):
-            raise ApplicationError(
-                f"step {name!r} ({action}) failed: {cause.message}", *cause.details, type=cause.type, non_retryable=True
-            ) from err
-        raise ApplicationError(f"step {name!r} ({action}) failed: {err.message}", non_retryable=True) from err
+        raise _failed(f"step {name!r} ({action})", err) from err
+
+
+def _retry_policy(retry: Mapping[str, Any], attempts: int) -> RetryPolicy:
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=retry["initial_seconds"]),
+        backoff_coefficient=retry["backoff"],
+        maximum_interval=timedelta(seconds=retry["maximum_seconds"]),
+        maximum_attempts=attempts,
+    )
+
+
+def _failed(what: str, err: ActivityError) -> ApplicationError:
+    """The run's failure for an activity that failed for good: its error (type and details kept), named."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return ApplicationError(f"{what} failed: {cause.message}", *cause.details, type=cause.type, non_retryable=True)
+    return ApplicationError(f"{what} failed: {err.message}", non_retryable=True)
 
 
 DEFAULT_OPTIONS: dict[str, Any] = {
