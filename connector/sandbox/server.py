@@ -173,6 +173,12 @@ def _parser() -> argparse.ArgumentParser:
         "default exclusive)",
     )
     p.add_argument("--seed", action="append", default=[], metavar="MODULE=N", help="seed N records, e.g. Leads=1000")
+    p.add_argument(
+        "--write-connections",
+        metavar="FILE",
+        help="once listening, write a connections file naming one connection, `sandbox` (a refresh token of every "
+        "scope, tokens kept in a SQLite store beside FILE), for workers and engines: --connections FILE",
+    )
     f = p.add_argument_group("faults (also POST /__sandbox/faults, same names with underscores)")
     f.add_argument("--fail-rate-429", type=float, default=0.0, help="fraction of API calls answered 429")
     f.add_argument("--fail-rate-5xx", type=float, default=0.0, help="fraction of API calls answered 5xx")
@@ -189,6 +195,35 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--fault-targets", default="crm,books", help="products to break: crm,books,accounts")
     f.add_argument("--fault-seed", type=int, help="seed for the random fault draws")
     return p
+
+
+def write_connections(path: str | os.PathLike[str], url: str, state: SandboxState) -> None:
+    """A connections file (name → connection) for the sandbox at `url`, private to its owner: one connection,
+    `sandbox`, holding a new refresh token of every scope; its tokens go to a SQLite store beside the file, so every
+    worker given the file shares them (and the account's limits)."""
+    import json
+    from pathlib import Path
+
+    from connector.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, accounts
+    from connector.sandbox.scopes import ALL_SCOPES
+
+    file = Path(path).resolve()
+    refresh = accounts.new_refresh_token(state, DEFAULT_CLIENT_ID, ALL_SCOPES, time.time())
+    connection = {
+        "client_id": DEFAULT_CLIENT_ID,
+        "client_secret": DEFAULT_CLIENT_SECRET,
+        "refresh_token": refresh.token,
+        "accounts_url": url,
+        "api_domain": url,
+        "store_url": f"{url}/api/v1/partner",
+        "token_store": f"sqlite:///{file.with_suffix('.tokens.db')}",
+    }
+    file.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        json.dump({"sandbox": connection}, out, indent=2)
+        out.write("\n")
+    os.chmod(file, 0o600)  # an existing file keeps its mode on open: the file holds a secret
 
 
 def fault_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -230,8 +265,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bad --seed {spec!r}: use MODULE=N with a known module", file=sys.stderr)
             return 2
         seed_records(state, module, int(count), time.time())
+
+    def announce(url: str) -> None:
+        if args.write_connections:  # before the URL: whoever waits for the URL finds the file written
+            write_connections(args.write_connections, url, state)
+        print(url, flush=True)
+
     try:
-        serve(args.host, args.port, args.data, faults, state=state, allow_remote=args.allow_remote)
+        serve(args.host, args.port, args.data, faults, state=state, allow_remote=args.allow_remote, announce=announce)
     except OSError as exc:
         print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2

@@ -122,3 +122,27 @@ def test_the_bound_socket_listens_before_its_url_is_handed_out() -> None:
             pass
     finally:
         sock.close()
+
+
+def test_the_sandbox_writes_a_private_connections_file_that_workers_run_actions_with(tmp_path: Path) -> None:
+    """`zoho-connector sandbox --write-connections FILE`: what a newcomer gives an engine's workers to try them."""
+    from connector import Connector
+
+    file = tmp_path / "sandbox-connections.json"
+    command = [sys.executable, "-m", "connector.cli", "sandbox", "--port", "0", "--seed", "Leads=3"]
+    process = subprocess.Popen(
+        [*command, "--write-connections", str(file)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert process.stdout is not None
+        base = process.stdout.readline().strip()
+        assert base.startswith("http://127.0.0.1:")
+        assert file.stat().st_mode & 0o777 == 0o600
+        with Connector.load(connections=file) as connector:
+            inputs = {"recordType": "Leads", "fields": ["Last_Name"]}
+            leads = connector.run("crmGetRecords", inputs, connection="sandbox")
+        assert len(leads["data"]["data"]) == 3
+        assert (tmp_path / "sandbox-connections.tokens.db").exists()  # tokens shared through a store beside it
+    finally:
+        process.terminate()
+        process.wait(30)
