@@ -32,25 +32,12 @@ import httpx
 from bench import temporal as temporal_bench
 from bench._sandbox import BIN, sandbox_process
 from bench.shared_limits import CAP, _first_lead, one_call_latency, store_url
+from tests.e2e.connections import refreshing
 from tests.servers import reachable
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ZOHO_CELERY_QUEUE", f"zoho-bench-limits-{uuid.uuid4().hex[:8]}")
 os.environ.setdefault("ZOHO_CELERY_BACKEND", "redis://127.0.0.1:6379/14")
-
-
-def _connection(base: str, store: str) -> dict[str, Any]:
-    """A refresh-token connection whose tokens and limits live in `store`, shared by every worker."""
-    tokens = httpx.post(f"{base}/__sandbox/tokens", json={}, timeout=30).json()
-    return {
-        "client_id": "1000.SANDBOXCLIENT",
-        "client_secret": "sandbox-secret",
-        "refresh_token": tokens["refresh_token"],
-        "accounts_url": base,
-        "api_domain": base,
-        "token_store": store,
-        "shared_limits": True,
-    }
 
 
 def _measured(base: str, calls: int, run: Any) -> dict[str, Any]:
@@ -184,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         folder = Path(tmp)
         httpx.post(f"{base}/__sandbox/seed", json={"module": "Leads", "count": 1}, timeout=30).raise_for_status()
         lead = _first_lead(base)
-        connection = _connection(base, store)
+        connection = {**refreshing(base, store), "shared_limits": True}
         (folder / "connections.json").write_text(json.dumps({"acct": connection}))
         httpx.post(f"{base}/__sandbox/faults", json={"slow_ms": args.slow_ms}, timeout=30).raise_for_status()
         ideal = CAP / one_call_latency(base, connection, lead)

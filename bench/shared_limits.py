@@ -30,6 +30,7 @@ import httpx
 from bench._sandbox import sandbox_process
 from connector import Connector
 from connector.errors import ConnectorError
+from tests.e2e.connections import refreshing
 
 CAP = 20  # the sandbox's default edition, enterprise
 
@@ -109,15 +110,7 @@ def store_url(kind: str, tmp: Path) -> Iterator[str | None]:
 def single_caller_cost(base: str, record: str, url: str, calls: int = 500) -> tuple[float, float]:
     """Milliseconds per call for one caller making `calls` calls in a row (no artificial latency), with the
     account's limits shared through the store at `url` and with `shared_limits: false`."""
-    tokens = httpx.post(f"{base}/__sandbox/tokens", json={}, timeout=30).json()
-    connection: dict[str, Any] = {
-        "client_id": "1000.SANDBOXCLIENT",
-        "client_secret": "sandbox-secret",
-        "refresh_token": tokens["refresh_token"],
-        "accounts_url": base,
-        "api_domain": base,
-        "token_store": url,
-    }
+    connection = refreshing(base, url)
     inputs = {"recordType": "Leads", "recordId": record}
     result = []
     for shared in (True, False):
@@ -148,15 +141,7 @@ def run(kind: str, args: argparse.Namespace, base: str, record: str, tmp: Path) 
     with store_url(kind, tmp) as url:
         if url is None:
             return None
-        tokens = httpx.post(f"{base}/__sandbox/tokens", json={}, timeout=30).json()
-        connection: dict[str, Any] = {
-            "client_id": "1000.SANDBOXCLIENT",
-            "client_secret": "sandbox-secret",
-            "refresh_token": tokens["refresh_token"],
-            "accounts_url": base,
-            "api_domain": base,
-            "token_store": url,
-        }
+        connection = refreshing(base, url)
         if kind == "sqlite-unshared":
             connection["shared_limits"] = False
         latency = one_call_latency(base, connection, record)

@@ -12,14 +12,19 @@ from connector.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 def with_refresh_token(sandbox: str, tmp_path: Path) -> dict[str, Any]:
     """A connection holding a refresh token minted by the sandbox: every run refreshes through a SQLite store."""
-    tokens = httpx.post(f"{sandbox}/__sandbox/tokens", json={}).json()
+    return refreshing(sandbox, f"sqlite:///{tmp_path / 'tokens.db'}")
+
+
+def refreshing(sandbox: str, token_store: str) -> dict[str, Any]:
+    """A connection holding a refresh token minted by the sandbox, its tokens (and limits) kept in `token_store`."""
+    tokens = httpx.post(f"{sandbox}/__sandbox/tokens", json={}, timeout=30).json()
     return {
         "client_id": DEFAULT_CLIENT_ID,
         "client_secret": DEFAULT_CLIENT_SECRET,
         "refresh_token": tokens["refresh_token"],
         "accounts_url": sandbox,
         "api_domain": sandbox,
-        "token_store": f"sqlite:///{tmp_path / 'tokens.db'}",
+        "token_store": token_store,
     }
 
 
