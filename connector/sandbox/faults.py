@@ -56,7 +56,8 @@ class FaultConfig:
     rate_429: float = 0.0  # fraction of API calls answered 429
     rate_5xx: float = 0.0
     rate_throttle: float = 0.0
-    retry_after: int | None = None  # seconds in Retry-After on 429s; None sends no header (Zoho's usual)
+    # seconds in Retry-After on injected 429s and 5xx (a 503 "come back in N s"); None sends no header (Zoho's usual)
+    retry_after: int | None = None
     status_5xx: int = 500
     slow_ms: float = 0.0  # delay before every API call is answered
     # delay after every API call was handled, before its answer goes out: a client that gives up first has lost
@@ -125,7 +126,8 @@ def fault_response(kind: FaultKind, product: Product, config: FaultConfig) -> JS
     """The body each product sends for `kind`, per zoho-api.md (§1 throttle, §3 and §4 error shapes)."""
     from starlette.responses import JSONResponse  # lazily: the CLI parses fault flags without starlette
 
-    headers = {"Retry-After": str(config.retry_after)} if kind == "429" and config.retry_after is not None else None
+    retry_after = config.retry_after is not None and kind in ("429", "5xx")
+    headers = {"Retry-After": str(config.retry_after)} if retry_after else None
     if kind == "throttle":
         if product == "accounts":
             body: dict[str, Any] = {
@@ -148,6 +150,6 @@ def fault_response(kind: FaultKind, product: Product, config: FaultConfig) -> JS
             }
         return JSONResponse(body, status_code=429, headers=headers)
     if product == "books":
-        return JSONResponse({"code": 1000, "message": "Internal error"}, status_code=config.status_5xx)
+        return JSONResponse({"code": 1000, "message": "Internal error"}, status_code=config.status_5xx, headers=headers)
     body = {"code": "INTERNAL_ERROR", "details": {}, "message": "Internal server error occurred.", "status": "error"}
-    return JSONResponse(body, status_code=config.status_5xx)
+    return JSONResponse(body, status_code=config.status_5xx, headers=headers)

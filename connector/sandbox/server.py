@@ -186,7 +186,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--fail-next", type=int, default=0, help="answer the next N API calls with --fail-kind")
     f.add_argument("--fail-for-seconds", type=float, help="answer every API call with --fail-kind for S seconds")
     f.add_argument("--fail-kind", choices=FAULT_KINDS, default="429")
-    f.add_argument("--retry-after", type=int, help="Retry-After seconds on injected 429s (none by default)")
+    f.add_argument("--retry-after", type=int, help="Retry-After seconds on injected 429s and 5xx (none by default)")
     f.add_argument("--status-5xx", type=int, default=500, help="status of injected 5xx answers")
     f.add_argument("--slow-ms", type=float, default=0.0, help="delay every API call by this many milliseconds")
     f.add_argument(

@@ -254,8 +254,10 @@ def test_a_connection_given_in_full_is_refused_before_it_reaches_the_broker(work
     [
         ({"fail_kind": "429", "retry_after": 1}, 2.0),  # Zoho's Retry-After: 1 s, twice
         ({"fail_kind": "5xx"}, 1.5),  # no Retry-After: the connection's backoff, 1 s doubling, equal jitter
+        # a 503 saying when to come back: 2 s, twice (the backoff above waits at most 1 + 2 s)
+        ({"fail_kind": "5xx", "status_5xx": 503, "retry_after": 2}, 4.0),
     ],
-    ids=["429-retry-after", "5xx-backoff"],
+    ids=["429-retry-after", "5xx-backoff", "5xx-retry-after"],
 )
 def test_injected_failures_are_retried_by_celery_not_by_the_connector(
     worker: Worker,

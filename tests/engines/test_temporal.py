@@ -605,6 +605,38 @@ def test_429s_are_retried_by_the_engine_after_retry_after_and_create_once(
     assert result["steps"]["read"]["data"]["data"][0]["Last_Name"] == "Once"
 
 
+def test_a_5xx_with_retry_after_on_a_read_is_retried_by_the_engine_after_it(
+    dev_server: str, sandbox: Sandbox, connections: Path, engine: Connector
+) -> None:
+    """A 503 that says when to come back (Retry-After: 3): Temporal waits that long before each new attempt, not
+    its policy's 0.2 s backoff, and the connector sends one request per attempt (it does not retry in engine mode).
+    The history of this run holds the failed attempts' last failure (the connector's error), and no secret."""
+    sandbox.seed("Leads", 3)
+    sandbox.faults(fail_next=2, fail_kind="5xx", status_5xx=503, retry_after=3)
+    attempts: list[Attempt] = []
+
+    async def scenario() -> tuple[dict[str, Any], str]:
+        client = await Client.connect(dev_server)
+        activities = [recording(attempts), temporal.plan_automation]
+        async with temporal.running_worker(client, task_queue="retry-after-5xx", activities=activities):
+            handle = await temporal.start_automation(client, FETCH_ALL, "zoho", task_queue="retry-after-5xx",
+                                                     options=FAST)  # fmt: skip
+            return await handle.result(), readable(await handle.fetch_history())
+
+    result, history = asyncio.run(scenario())
+    reads = [(n, at) for action, n, at in attempts if action == "crmGetRecords"]
+    assert [n for n, _ in reads] == [1, 2, 3]
+    gaps = [(b - a).total_seconds() for (_, a), (_, b) in itertools.pairwise(reads)]
+    assert all(3 <= gap < 10 for gap in gaps), gaps  # Zoho's Retry-After
+    stats = sandbox.stats()
+    assert stats["faults_injected"] == {"5xx": 2}
+    assert stats["requests"]["GET /crm/v8/Leads"] == 2 + 2  # two failed calls, then both pages
+    assert len(result["steps"]["leads"]["data"]["data"]) == 3
+    assert "HTTP 503" in history  # the attempts' failures are recorded ...
+    leaked = [secret for secret in sandbox.secrets(json.loads(connections.read_text())["zoho"]) if secret in history]
+    assert sandbox.state.access_tokens and leaked == []  # ... without a secret
+
+
 def test_a_worker_killed_mid_fetch_all_resumes_on_another_without_losing_or_repeating_records(
     dev_server: str, sandbox: Sandbox, connections: Path, tmp_path: Path
 ) -> None:

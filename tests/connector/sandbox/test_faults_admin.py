@@ -51,6 +51,10 @@ async def test_crm_throttle_and_5xx(api: httpx.AsyncClient) -> None:
     assert (crm.status_code, crm.json()["code"]) == (503, "INTERNAL_ERROR")
     books = await api.get("/books/v3/organizations")
     assert (books.status_code, books.json()) == (503, {"code": 1000, "message": "Internal error"})
+    assert "retry-after" not in crm.headers and "retry-after" not in books.headers
+    await api.post("/__sandbox/faults", json={"fail_kind": "5xx", "fail_next": 1, "status_5xx": 503, "retry_after": 4})
+    unavailable = await api.get("/crm/v8/org")
+    assert (unavailable.status_code, unavailable.headers["retry-after"]) == (503, "4")  # "come back in 4 s"
 
 
 async def test_window_and_targets(api: httpx.AsyncClient, clock: FakeClock) -> None:
