@@ -3,6 +3,10 @@
     POST /actions/{key}   {"inputs", "connection", "engine"?, "id"?} → the protocol's response (schemas/protocol/)
     GET  /actions         the manifest's actions: key, label, description, product, safety
     GET  /actions/{key}   one action, with its input schema
+    GET  /schemas         the protocol's JSON Schemas by name → their URLs
+    GET  /schemas/{name}.json
+                          request, response and error (schemas/protocol/), and body: what POST /actions/{key}
+                          takes (the request without `action`, which the URL names)
     GET  /health          {"ok": true, "version", "actions"}
 
 The HTTP status says what the body's `ok`/`error.type` says, for clients that look only at the status:
@@ -36,7 +40,7 @@ from typing import Any
 from connector._dispatch import Worker, error_response
 from connector.errors import InputValidationError, Violation
 
-__all__ = ["STATUS", "app", "main", "status_of"]
+__all__ = ["STATUS", "app", "main", "protocol_schemas", "status_of"]
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
@@ -66,6 +70,24 @@ def status_of(response: Mapping[str, Any]) -> tuple[int, dict[str, str]]:
     if error["type"] == "invalid_input" and any(v["input"] == "(action)" for v in error.get("violations", [])):
         return 404, {}
     return STATUS.get(error["type"], 500), {}
+
+
+def protocol_schemas() -> dict[str, dict[str, Any]]:
+    """The engine protocol's JSON Schemas as served: the checked-in request, response and error schemas
+    (schemas/protocol/, generated from connector/protocol.py), and `body`, the request without `action`."""
+    from connector.manifest import data_root
+
+    folder = data_root() / "schemas" / "protocol"
+    found = {name: json.loads((folder / f"{name}.json").read_text(encoding="utf-8")) for name in _SCHEMAS}
+    body = json.loads(json.dumps(found["request"]))
+    body["properties"].pop("action")
+    body["required"] = [name for name in body.get("required", []) if name != "action"]
+    body["description"] = "The body of POST /actions/{key}: one request, without `action` (the URL names it)."
+    found["body"] = body
+    return found
+
+
+_SCHEMAS = ("request", "response", "error")
 
 
 def app(worker: Worker) -> Any:
@@ -104,6 +126,25 @@ def app(worker: Worker) -> Any:
         status, headers = status_of(response)
         return JSONResponse(response, status_code=status, headers=headers)
 
+    published: dict[str, dict[str, Any]] = {}
+
+    def schemas() -> dict[str, dict[str, Any]]:
+        if not published:
+            published.update(protocol_schemas())
+        return published
+
+    async def schema_index(request: Request) -> JSONResponse:
+        return JSONResponse({name: f"/schemas/{name}.json" for name in schemas()})
+
+    async def schema(request: Request) -> JSONResponse:
+        file = request.path_params["file"]
+        name = file.removesuffix(".json")
+        if not file.endswith(".json") or name not in schemas():
+            known = ", ".join(f"{n}.json" for n in schemas())
+            error = InputValidationError(file, [Violation("(schema)", "", f"no schema {file!r}; known: {known}")])
+            return JSONResponse(error_response(error, None), status_code=404)
+        return JSONResponse(schemas()[name], media_type="application/schema+json")
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
@@ -115,6 +156,8 @@ def app(worker: Worker) -> Any:
             Route("/actions", actions, methods=["GET"]),
             Route("/actions/{key}", describe, methods=["GET"]),
             Route("/actions/{key}", run, methods=["POST"]),
+            Route("/schemas", schema_index, methods=["GET"]),
+            Route("/schemas/{file}", schema, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

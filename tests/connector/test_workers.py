@@ -203,3 +203,30 @@ def test_a_single_invoke_returns_the_request_id_too(
     assert main(["invoke"]) == 2
     answer = json.loads(capsys.readouterr().out)
     assert answer["id"] == "one" and answer["error"]["violations"][0]["input"] == "recordId"
+
+
+async def test_serve_publishes_the_protocol_schemas_and_the_body_it_takes() -> None:
+    from jsonschema import Draft202012Validator
+
+    from connector.manifest import data_root
+
+    transport = httpx.ASGITransport(app=app(ScriptedWorker()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
+        index = (await client.get("/schemas")).json()
+        assert index == {name: f"/schemas/{name}.json" for name in ("request", "response", "error", "body")}
+        served = {}
+        for name, url in index.items():
+            answer = await client.get(url)
+            assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/schema+json")
+            served[name] = answer.json()
+            Draft202012Validator.check_schema(served[name])
+        for name in ("request", "response", "error"):  # the checked-in files, as generated from connector/protocol.py
+            assert served[name] == json.loads((data_root() / "schemas" / "protocol" / f"{name}.json").read_text())
+        body = Draft202012Validator(served["body"])
+        assert body.is_valid({"inputs": {"recordId": "1"}, "connection": "eu", "engine": True, "id": 3})
+        assert not body.is_valid({"action": "crmGetRecord", "inputs": {}, "connection": "eu"})  # the URL names it
+        assert not body.is_valid({"inputs": {}})  # a connection is required, as in a request
+        answer = await client.post("/actions/anything", json={"inputs": {"do": "echo"}, "connection": "c", "id": 1})
+        assert Draft202012Validator(served["response"]).is_valid(answer.json())
+        missing = await client.get("/schemas/requests.json")
+        assert missing.status_code == 404 and "known: request.json" in missing.json()["error"]["message"]

@@ -143,6 +143,12 @@ def test_invoke_lines_answers_as_calls_complete_concurrently(sandbox: str, conne
         process.kill()
         process.wait()
 
+    from jsonschema import Draft202012Validator
+
+    from connector.manifest import data_root
+
+    published = json.loads((data_root() / "schemas" / "protocol" / "response.json").read_text())
+    assert all(Draft202012Validator(published).is_valid(r) for r in [first, *responses])  # the protocol's answers
     by_id = {r.get("id"): r for r in responses}
     assert sorted(k for k in by_id if isinstance(k, int)) == list(range(8))
     assert all(by_id[n]["ok"] and by_id[n]["data"]["data"][0]["id"] == record_id for n in range(8))
@@ -205,8 +211,13 @@ def server(connections: Path) -> Iterator[str]:
 
 @pytest.mark.slow
 def test_serve_answers_the_protocol_with_matching_http_statuses(sandbox: str, server: str) -> None:
+    from jsonschema import Draft202012Validator
+
     record_id = lead(sandbox, "Served")
     with httpx.Client(base_url=server, timeout=30) as http:
+        # the protocol's schemas, as the server publishes them: every body sent and every answer below fits them
+        schemas = {name: http.get(url).json() for name, url in http.get("/schemas").json().items()}
+        body_schema, response_schema = Draft202012Validator(schemas["body"]), Draft202012Validator(schemas["response"])
         health = http.get("/health")
         assert health.status_code == 200 and health.json()["ok"] is True
         listed = http.get("/actions").json()
@@ -218,8 +229,9 @@ def test_serve_answers_the_protocol_with_matching_http_statuses(sandbox: str, se
         assert http.get("/actions/crmGetRecrod").status_code == 404
 
         body = {"inputs": {"recordType": "Leads", "recordId": record_id}, "connection": "sandbox", "id": 7}
+        assert body_schema.is_valid(body)
         ok = http.post("/actions/crmGetRecord", json=body)
-        assert ok.status_code == 200
+        assert ok.status_code == 200 and response_schema.is_valid(ok.json())
         assert ok.json()["id"] == 7 and ok.json()["ok"] is True and ok.json()["data"]["data"][0]["id"] == record_id
 
         def post(key: str, payload: Any) -> tuple[int, dict[str, Any], httpx.Headers]:
@@ -228,6 +240,7 @@ def test_serve_answers_the_protocol_with_matching_http_statuses(sandbox: str, se
                 if not isinstance(payload, bytes)
                 else http.post(f"/actions/{key}", content=payload)
             )
+            assert list(response_schema.iter_errors(answer.json())) == []  # errors too are protocol answers
             return answer.status_code, answer.json(), answer.headers
 
         missing = post("crmGetRecord", {**body, "inputs": {"recordType": "Leads", "recordId": "404"}})
