@@ -370,6 +370,8 @@ def test_a_worker_killed_mid_fetch_all_gives_the_task_back_and_it_resumes_withou
     assert len(expected) == 2400
     faults(slow_ms=150)  # 12 pages of 200: long enough to be killed midway
     worker = own_worker()
+    one = {"recordType": module, "fields": ["Last_Name"], "per_page": 1}
+    run_action.delay(payload("crmGetRecords", one)).get(timeout=60)  # an access token is in the store now
     httpx.delete(f"{base}/__sandbox/stats")
     inputs = {"recordType": module, "fields": ["Last_Name"], "per_page": 200, "fetchAll": True}
     result = run_action.delay(payload("crmGetRecords", inputs))
@@ -394,6 +396,9 @@ def test_a_worker_killed_mid_fetch_all_gives_the_task_back_and_it_resumes_withou
     faults(slow_ms=0)
     whole = run_action.delay(payload("crmGetRecords", inputs)).get(timeout=120)
     assert got == whole  # the same answer, in the same order, as a walk nothing interrupted
+    # Every worker process started since (the pool's new processes, or a new worker) took the access token the
+    # token store holds: workers share tokens through the connection's store, and none refreshed on its own.
+    assert stats(base)["token_grants_total"] == 0
 
 
 def result_backend() -> Any:

@@ -671,6 +671,8 @@ def test_a_worker_killed_mid_fetch_all_resumes_on_another_without_losing_or_repe
     assert sorted(ids) == sorted(str(r["id"]) for r in sandbox.state.records["Leads"].values())  # nothing lost
     fetched = sandbox.stats()["requests"]["GET /crm/v8/Leads"]
     assert fetched < killed_at + 30, "the second worker walked from the first page: the checkpoint was not used"
+    # One refresh for both worker processes: the second took the first's access token from the token store.
+    assert sandbox.stats()["token_grants"] == {"refresh_token": 1}
 
 
 UPSERT_AGAIN = """
