@@ -75,3 +75,13 @@ def call_and_hang(connection: dict[str, Any], inputs: dict[str, Any], started: A
     started.set()
     connector.run("crmGetRecord", inputs, connection=connection)
     time.sleep(600)
+
+
+def one_call(connection: dict[str, Any], action: str, inputs: dict[str, Any], queue: Any) -> None:
+    """A worker process that makes one call: puts {"ok": true} or the error's {"type", "message", "retry_after"}."""
+    with Connector.load() as connector:
+        try:
+            connector.run(action, inputs, connection=connection)
+            queue.put({"ok": True})
+        except ConnectorError as e:
+            queue.put({"type": e.kind, "message": e.message, "retry_after": e.retry_after})

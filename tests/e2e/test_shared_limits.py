@@ -24,7 +24,7 @@ from connector.auth.stores import open_store
 from connector.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxState, serve_in_thread
 from connector.sandbox.state import Options
 from tests.connector.auth.stores.kinds import kind_params, prepared
-from tests.e2e.limits_workers import call_and_hang, hammer
+from tests.e2e.limits_workers import call_and_hang, hammer, one_call
 
 pytestmark = pytest.mark.slow
 
@@ -161,3 +161,46 @@ def test_a_worker_killed_mid_call_frees_the_slot_when_its_lease_ends(sandbox: st
     assert result["data"]["data"][0]["id"] == lead
     assert 5.0 <= waited <= 2.0 + 5.0 + 1.0 + 3.0  # the lease (7 s from the take), this call (1 s), slack
     assert open_store(store).get_tokens() == before
+
+
+def in_a_process(connection: dict[str, Any], action: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """One call made by a worker process of its own (spawned: nothing shared with this one but the token store)."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    worker = context.Process(target=one_call, args=(connection, action, inputs, queue))
+    worker.start()
+    try:
+        answer: dict[str, Any] = queue.get(timeout=120)
+    finally:
+        worker.join(30)
+        if worker.is_alive():
+            worker.kill()
+    return answer
+
+
+@pytest.mark.parametrize("kind_name", kind_params(("sqlite", "redis")))
+def test_an_allowance_one_worker_saw_run_down_stops_another_worker_process(
+    sandbox: str, kind_name: str, tmp_path: Path
+) -> None:
+    """Books reports the day's allowance in every answer (X-Rate-Limit-*). One worker process makes one call and
+    sees fewer than 10,000 left, below the connection's min_calls_remaining: a second worker process, which never saw
+    that header, refuses its call without sending it, saying when the allowance resets. Counting alone, it sends."""
+    from connector.sandbox.finance import DAILY_LIMIT, DEFAULT_ORG_IDS
+
+    with prepared(kind_name, tmp_path) as kind:
+        connection = {
+            **account(sandbox, kind.url, min_calls_remaining=DAILY_LIMIT),
+            "organization_id": DEFAULT_ORG_IDS["books"],
+        }
+        inputs = {"recordType": "contacts"}
+        books = "GET /books/v3/contacts"
+        httpx.delete(f"{sandbox}/__sandbox/stats").raise_for_status()
+        assert in_a_process(connection, "booksGetRecords", inputs) == {"ok": True}
+        assert httpx.get(f"{sandbox}/__sandbox/stats").json()["requests"][books] == 1
+        refused = in_a_process(connection, "booksGetRecords", inputs)
+        assert refused["type"] == "rate_limited", refused
+        assert f"of {DAILY_LIMIT} calls left" in refused["message"] and refused["retry_after"] > 0
+        assert httpx.get(f"{sandbox}/__sandbox/stats").json()["requests"][books] == 1  # nothing was sent
+        alone = in_a_process({**connection, "shared_limits": False}, "booksGetRecords", inputs)
+        assert alone == {"ok": True}  # the control: a worker counting alone knew nothing and sent it
+        assert httpx.get(f"{sandbox}/__sandbox/stats").json()["requests"][books] == 2
