@@ -101,7 +101,6 @@ class Listener:
                 _status({"event": "subscribed", **_public(self.subscription), "notify_url": self.notify_url})
                 server.run(sockets=[sock])
             finally:
-                sock.close()
                 self.connector.unsubscribe(self.subscription, connection=self.connection)
                 _status({"event": "unsubscribed", "channel_id": self.subscription["channel_id"]})
         finally:

@@ -217,6 +217,24 @@ def test_renewing_keeps_channel_and_token_and_moves_the_expiry(zoho: Zoho, clock
     assert len(_webhook.handle(TRIGGER, renewed, before, zoho, clock)) == 2
 
 
+def test_a_shorter_life_granted_by_zoho_is_the_one_renewed_by(zoho: Zoho, clock: FakeClock) -> None:
+    """Zoho may keep a channel its default hour whatever was asked: the subscription expires and is due for renewal
+    by what Zoho's answer says (details.events[].channel_expiry), not by the day asked for."""
+    granted = _webhook._iso(clock() + 3600)
+    answer = {"watch": [{"code": "SUCCESS", "details": {"events": [{"channel_expiry": granted}]}}]}
+    subscription = _webhook.subscribe(
+        TRIGGER,
+        {"recordType": "Leads"},
+        "https://hooks.example.com/zoho",
+        lambda action, inputs: {"data": answer},
+        clock,
+    )
+    assert subscription["expires_at"] == granted
+    assert _webhook._epoch(subscription["renew_after"]) == int(clock()) + 1800  # half its life: well before it ends
+    clock.now += 1800
+    assert _webhook.renew_due(subscription, clock)
+
+
 def test_a_channel_zoho_forgot_is_opened_again_under_the_same_id(zoho: Zoho, clock: FakeClock) -> None:
     subscription = subscribed(zoho, clock)
     zoho.failures["crmUpdateNotification"] = ZohoAPIError(status=400, code="NOT_SUBSCRIBED", message="not subscribed")
