@@ -4,9 +4,11 @@
 
 The sandbox runs in its own process with N leads (and N Books contacts), so the client's CPU time per poll is
 measured apart from the wall time, which includes the sandbox filtering and sorting all N records per request.
-After a first poll sets the state, each round changes 10 records, waits for their second to be over (a poll leaves
-the second still running to the next one), then polls; the sandbox's own request counter says how many list
-requests the poll made. A fetch-and-diff trigger would read every record: N / 200 requests a poll.
+Each of the four timestamp poll triggers (crm/books, updated/new records) is measured: after a first poll sets
+the state, each round changes 10 records (creates them, for the new-records triggers), waits for their second to
+be over (a poll leaves the second still running to the next one), then polls; the sandbox's own request counter
+says how many list requests the poll made. A fetch-and-diff trigger would read every record: N / 200 requests a
+poll.
 """
 
 from __future__ import annotations
@@ -93,6 +95,11 @@ def measure(count: int = 100_000) -> dict[str, dict[str, Any]]:
                 inputs = {"recordType": "contacts", "recordId": cid, "fieldValues": {"website": "changed.example"}}
                 connector.run("booksUpdateRecord", inputs, connection=connection)
 
+        def create_contacts() -> None:
+            for _ in range(CHANGES):
+                inputs = {"recordType": "contacts", "fieldValues": {"contact_name": f"New {rng.random()}"}}
+                connector.run("booksCreateRecord", inputs, connection=connection)
+
         crm = {"recordType": "Leads", "fields": ["Last_Name", "Description"]}
         out["crmUpdatedRecords"] = _rounds(
             base, connector, connection, "crmUpdatedRecords", crm, "/crm/v8/Leads", update_leads
@@ -106,6 +113,15 @@ def measure(count: int = 100_000) -> dict[str, dict[str, Any]]:
             {"recordType": "contacts"},
             "/books/v3/contacts",
             update_contacts,
+        )
+        out["booksNewRecords"] = _rounds(
+            base,
+            connector,
+            connection,
+            "booksNewRecords",
+            {"recordType": "contacts"},
+            "/books/v3/contacts",
+            create_contacts,
         )
     return out
 

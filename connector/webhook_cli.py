@@ -17,8 +17,7 @@ import contextlib
 import json
 import signal
 import sys
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from connector.cli import _connection_argument, _json_argument
@@ -54,17 +53,32 @@ def main(argv: Sequence[str]) -> int:
 class Listener:
     """A subscription held open for as long as the server runs."""
 
-    def __init__(self, connector: Any, trigger: str, inputs: Any, connection: Any, notify_url: str) -> None:
+    def __init__(
+        self,
+        connector: Any,
+        trigger: str,
+        inputs: Any,
+        connection: Any,
+        notify_url: str,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.connector = connector
         self.trigger = trigger
         self.inputs = inputs
         self.connection = connection
         self.notify_url = notify_url
         self.subscription: dict[str, Any] | None = None
+        self._sleep = sleep  # with the connector's clock, all that tells the renewer the time
 
     def serve(self, host: str, port: int) -> None:
         """Bind, subscribe, serve until Ctrl-C or SIGTERM, unsubscribe. Callbacks that arrive between the
-        subscription and the server's first accept wait in the socket's backlog: none is lost."""
+        subscription and the server's first accept wait in the socket's backlog: none is lost.
+
+        Ctrl-C and SIGTERM only ask the server to stop, from before the subscription on: one that comes while Zoho
+        is opening the channel lets the subscription finish, then the server stops at once and the channel is
+        closed, rather than the process dying with a channel open for a day. Uvicorn takes both signals over while
+        it runs and raises them again when it stops, to the same handler: the command then ends normally (exit 0)."""
         import uvicorn
         from starlette.applications import Starlette
         from starlette.routing import Route
@@ -72,22 +86,27 @@ class Listener:
         from connector.sandbox.server import _bind
 
         sock = _bind(host, port)
-        self.subscription = self.connector.subscribe(
-            self.trigger, self.inputs, connection=self.connection, notify_url=self.notify_url
-        )
-        # uvicorn shuts down gracefully on SIGTERM, then raises it again for the handler it found: a quiet one, so
-        # that the channel is closed below and the command ends normally.
-        previous = signal.signal(signal.SIGTERM, lambda *_: None)
+        app = Starlette(routes=[Route("/{path:path}", self._callback, methods=["POST"])], lifespan=self._lifespan)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+
+        def stop(signum: int, frame: Any) -> None:
+            server.should_exit = True
+
+        previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
         try:
-            _status({"event": "subscribed", **_public(self.subscription), "notify_url": self.notify_url})
-            app = Starlette(routes=[Route("/{path:path}", self._callback, methods=["POST"])], lifespan=self._lifespan)
-            config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-            uvicorn.Server(config).run(sockets=[sock])  # uvicorn turns SIGINT and SIGTERM into a clean shutdown
+            self.subscription = self.connector.subscribe(
+                self.trigger, self.inputs, connection=self.connection, notify_url=self.notify_url
+            )
+            try:
+                _status({"event": "subscribed", **_public(self.subscription), "notify_url": self.notify_url})
+                server.run(sockets=[sock])
+            finally:
+                self.connector.unsubscribe(self.subscription, connection=self.connection)
+                _status({"event": "unsubscribed", "channel_id": self.subscription["channel_id"]})
         finally:
-            signal.signal(signal.SIGTERM, previous)
             sock.close()
-            self.connector.unsubscribe(self.subscription, connection=self.connection)
-            _status({"event": "unsubscribed", "channel_id": self.subscription["channel_id"]})
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Any) -> AsyncIterator[None]:
@@ -98,6 +117,8 @@ class Listener:
             renewer.cancel()
 
     async def _renew_forever(self) -> None:
+        """Renew the channel once its `renew_after` has come (an hour before it expires), by the connector's clock,
+        the one the subscription's times were set by; a failed renewal is tried again a minute later."""
         from datetime import datetime
 
         from connector.errors import ConnectorError
@@ -105,14 +126,14 @@ class Listener:
         subscription = self.subscription
         while subscription is not None:
             due = datetime.fromisoformat(subscription["renew_after"]).timestamp()
-            await asyncio.sleep(max(0.0, due - time.time()))
+            await self._sleep(max(0.0, due - self.connector._clock()))
             try:
                 renewed: dict[str, Any] = await asyncio.to_thread(
                     self.connector.renew, subscription, connection=self.connection
                 )
             except ConnectorError as exc:  # try again in a minute: the channel still has an hour to live
                 _status({"event": "renew_failed", **exc.to_dict()})
-                await asyncio.sleep(60)
+                await self._sleep(60)
                 continue
             self.subscription = subscription = renewed
             _status({"event": "renewed", **_public(renewed)})

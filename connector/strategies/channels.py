@@ -152,8 +152,10 @@ class CrmNotifications:
         return Callback(str(channel_id), token, sent_at, events)
 
     def wanted(self, inputs: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
+        # Zoho takes a module name in any case and calls back with its API name: `leads` watches Leads.
         operations = inputs.get("operations") or ["all"]
-        return event["module"] == inputs["recordType"] and ("all" in operations or event["operation"] in operations)
+        same_module = str(event["module"]).casefold() == str(inputs["recordType"]).casefold()
+        return same_module and ("all" in operations or event["operation"] in operations)
 
     def fetch_inputs(self, inputs: Mapping[str, Any], event: Mapping[str, Any]) -> dict[str, Any] | None:
         if event["operation"] == "delete":

@@ -124,6 +124,37 @@ def test_only_the_operations_asked_for_are_handed_out(zoho: Zoho, clock: FakeClo
     assert _webhook.handle(TRIGGER, subscription, body, zoho, clock) == []
 
 
+def test_a_module_named_in_another_case_still_gets_its_events(zoho: Zoho, clock: FakeClock) -> None:
+    """Zoho matches module names whatever their case and calls back with the API name (Leads): a trigger asked for
+    `leads` must not drop every callback as another module's."""
+    subscription = subscribed(zoho, clock, recordType="leads", fetchRecords=True)
+    zoho.records["1"] = {"id": "1"}
+    events = _webhook.handle(TRIGGER, subscription, callback(subscription, clock, ids=["1"]), zoho, clock)
+    assert [(e["module"], e["id"], e["record"]) for e in events] == [("Leads", "1", {"id": "1"})]
+    other = callback(subscription, clock, module="Contacts")
+    assert _webhook.handle(TRIGGER, subscription, other, zoho, clock) == []
+
+
+def test_whatever_the_trigger_accepts_makes_a_valid_channel_request(clock: FakeClock) -> None:
+    """The trigger's inputs are checked against what Zoho takes before any request: at most 10 watched fields
+    (Zoho's limit for a notification condition); up to that, the enable request the channel builds is valid."""
+    from connector._inputs import checked_inputs
+    from connector.manifest import bundled_manifest
+    from connector.strategies.channels import CHANNELS, ChannelRequest
+
+    manifest = bundled_manifest()
+    trigger, enable = manifest.trigger("crmRecordEvents"), manifest.actions["crmEnableNotification"]
+    request = ChannelRequest("1000000000000001", "t" * 32, "https://hooks.example.com/zoho", _webhook._iso(clock()))
+    for operations in (["all"], ["create"], ["edit", "delete"], ["create", "edit", "delete", "all"]):
+        inputs = {"recordType": "Leads", "operations": operations, "fields": [f"Field_{n}" for n in range(10)]}
+        values = checked_inputs(trigger.key, trigger.input_schema, inputs)
+        checked_inputs(enable.key, enable.input_schema, CHANNELS["crm_notifications"].subscribe_inputs(values, request))
+    eleven = {"recordType": "Leads", "fields": [f"F{n}" for n in range(11)]}
+    with pytest.raises(InputValidationError) as caught:
+        checked_inputs(trigger.key, trigger.input_schema, eleven)
+    assert [v.input for v in caught.value.violations] == ["fields"]
+
+
 @pytest.mark.parametrize(
     "tampered",
     [{"token": "x" * 32}, {"token": ""}, {"channel_id": "1000000000000001"}],
@@ -184,6 +215,24 @@ def test_renewing_keeps_channel_and_token_and_moves_the_expiry(zoho: Zoho, clock
     assert {k: renewed[k] for k in ("channel_id", "token")} == {k: subscription[k] for k in ("channel_id", "token")}
     assert renewed["expires_at"] == _webhook._iso(clock() + 86400) and not _webhook.renew_due(renewed, clock)
     assert len(_webhook.handle(TRIGGER, renewed, before, zoho, clock)) == 2
+
+
+def test_a_shorter_life_granted_by_zoho_is_the_one_renewed_by(zoho: Zoho, clock: FakeClock) -> None:
+    """Zoho may keep a channel its default hour whatever was asked: the subscription expires and is due for renewal
+    by what Zoho's answer says (details.events[].channel_expiry), not by the day asked for."""
+    granted = _webhook._iso(clock() + 3600)
+    answer = {"watch": [{"code": "SUCCESS", "details": {"events": [{"channel_expiry": granted}]}}]}
+    subscription = _webhook.subscribe(
+        TRIGGER,
+        {"recordType": "Leads"},
+        "https://hooks.example.com/zoho",
+        lambda action, inputs: {"data": answer},
+        clock,
+    )
+    assert subscription["expires_at"] == granted
+    assert _webhook._epoch(subscription["renew_after"]) == int(clock()) + 1800  # half its life: well before it ends
+    clock.now += 1800
+    assert _webhook.renew_due(subscription, clock)
 
 
 def test_a_channel_zoho_forgot_is_opened_again_under_the_same_id(zoho: Zoho, clock: FakeClock) -> None:

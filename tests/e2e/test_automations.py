@@ -11,14 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from connector import Connector
+from connector.automations import load_automation, run_automation
 from connector.sandbox import SandboxState, serve_in_thread
 from connector.sandbox.clock import crm_time
 from tests.conftest import FakeClock
 from tests.e2e.connections import with_access_token, with_refresh_token
+from tests.webhooks import listening
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -224,3 +227,76 @@ def test_a_poll_automation_runs_each_new_record_once_across_runs(tmp_path: Path)
             )
             assert record["data"]["data"][0]["Description"] == name  # ${item.Last_Name}, per record
         connector.close()
+
+
+def _readme_trigger_examples() -> dict[str, str]:
+    """The automation files of the README's Triggers section, by name."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Triggers\n", 1)[1].split("\n## ", 1)[0]
+    blocks = [block.split("```", 1)[0] for block in section.split("```yaml\n")[1:]]
+    return {yaml.safe_load(block)["name"]: block for block in blocks}
+
+
+def test_the_readme_trigger_automations_run_on_the_sandbox(tmp_path: Path) -> None:
+    """Both trigger kinds as the README shows them in an automation: the poll example notes each new lead once, and
+    the webhook example, given the events of Zoho's callbacks, notes the deal whose stage changed (an edit of
+    another field is not reported, a creation neither)."""
+    examples = _readme_trigger_examples()
+    assert sorted(examples) == ["note-deal-stage-changes", "welcome-new-leads"]
+    clock = FakeClock(1_800_000_000.0)
+    with serve_in_thread(SandboxState(), clock=clock) as base, listening() as listener:
+        connection = with_access_token(base)
+        with Connector.load(clock=clock) as connector:
+            automations = {}
+            for name, text in examples.items():
+                (tmp_path / f"{name}.yaml").write_text(text)
+                automations[name] = load_automation(tmp_path / f"{name}.yaml", connector.manifest)
+
+            def run(action: str, inputs: dict[str, Any]) -> Any:
+                return connector.run(action, inputs, connection=connection)["data"]
+
+            def notes(module: str, record_id: str) -> list[tuple[str, str]]:
+                found = run("crmListNotes", {"recordType": module, "recordId": record_id})["data"]
+                return [(n["Note_Title"], n["Note_Content"]) for n in found]
+
+            welcome = automations["welcome-new-leads"]
+            first = run_automation(connector, welcome, connection=connection)  # the first poll starts now
+            assert first["ran"] is False
+            leads = {"Ada": "", "Bob": ""}
+            for name in leads:
+                created = run("crmCreateRecord", {"recordType": "Leads", "fieldValues": {"Last_Name": name}})
+                leads[name] = created["data"][0]["details"]["id"]
+            clock.now += 2  # their second is over
+            second = run_automation(connector, welcome, connection=connection, state=first["state"])
+            assert second["ran"] is True
+            assert {name: notes("Leads", rid) for name, rid in leads.items()} == {
+                name: [("Welcome", name)] for name in leads
+            }
+            third = run_automation(connector, welcome, connection=connection, state=second["state"])
+            assert third["ran"] is False
+
+            stages = automations["note-deal-stage-changes"]
+            spec = stages.trigger["webhook"]
+            subscription = connector.subscribe(
+                spec["trigger"], spec["inputs"], connection=connection, notify_url=listener.url
+            )
+            made = run("crmCreateRecord", {"recordType": "Deals", "fieldValues": {"Deal_Name": "Enigma"}})
+            deal = made["data"][0]["details"]["id"]
+            for change in ({"Amount": 1200}, {"Stage": "Negotiation/Review"}):
+                run("crmUpdateRecord", {"recordType": "Deals", "recordId": deal, "fieldValues": change})
+            flushed = httpx.get(f"{base}/__sandbox/notifications/deliveries", params={"wait": 10}, timeout=15)
+            assert flushed.json()["idle"]
+            events = [
+                event
+                for received in listener.received
+                for event in connector.handle_webhook(
+                    subscription, received.headers, received.body, connection=connection
+                )
+            ]
+            assert [(e["operation"], e["id"], e["record"]["Stage"]) for e in events] == [
+                ("edit", deal, "Negotiation/Review")
+            ]
+            result = run_automation(connector, stages, connection=connection, trigger={"records": events})
+            assert result["ran"] is True
+            assert notes("Deals", deal) == [("Stage changed", "Negotiation/Review")]
+            connector.unsubscribe(subscription, connection=connection)

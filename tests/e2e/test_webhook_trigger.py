@@ -7,24 +7,31 @@ connector share one clock, so expiry is reached without waiting.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from connector import Connector
+from connector import Connector, webhook_cli
 from connector.errors import WebhookRejected
 from connector.sandbox import SandboxState, serve_in_thread
 from tests.conftest import FakeClock
 from tests.e2e.connections import with_refresh_token
 from tests.webhooks import Listener, listening
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -132,6 +139,28 @@ def test_renewal_near_expiry_loses_no_event(
         connector.handle_webhook(subscription, {}, bodies[-1], connection=connection)
 
 
+def test_renewing_early_and_again_keeps_one_channel_and_each_event_once(
+    connector: Connector, connection: dict[str, Any], sandbox: str, listener: Listener, clock: FakeClock
+) -> None:
+    """Renewing is idempotent: long before it is due, and repeated (a retry, two workers), it leaves one channel with
+    the same id and token, and every change still arrives once, verifiable with any of the stored subscriptions."""
+    subscription = connector.subscribe(
+        "crmRecordEvents", {"recordType": "Leads"}, connection=connection, notify_url=listener.url
+    )
+    clock.now += 60
+    early = connector.renew(subscription, connection=connection)
+    again = connector.renew(subscription, connection=connection)  # the same stored subscription, renewed twice
+    assert early == again
+    assert (early["channel_id"], early["token"]) == (subscription["channel_id"], subscription["token"])
+    channels = httpx.get(f"{sandbox}/__sandbox/notifications/channels").json()["channels"]
+    assert [c["channel_id"] for c in channels] == [subscription["channel_id"]]
+    created = lead(connector, connection, "Renewed early")
+    bodies = delivered(sandbox, listener, 0)
+    for held in (subscription, early):
+        events = events_of(connector, held, bodies, connection)
+        assert [(e["operation"], e["id"]) for e in events] == [("create", created)]
+
+
 def test_a_channel_zoho_let_expire_is_opened_again_by_renew(
     connector: Connector, connection: dict[str, Any], sandbox: str, listener: Listener, clock: FakeClock
 ) -> None:
@@ -145,30 +174,157 @@ def test_a_channel_zoho_let_expire_is_opened_again_by_renew(
     assert [(e["operation"], e["id"]) for e in events] == [("create", created)]
 
 
-def test_webhook_listen_prints_events_and_unsubscribes_on_sigterm(tmp_path: Path) -> None:
-    with serve_in_thread(SandboxState()) as base:
-        connection = with_refresh_token(base, tmp_path)
+def test_webhook_listen_renews_the_channel_when_due_and_again_after_a_failure(
+    connector: Connector,
+    connection: dict[str, Any],
+    sandbox: str,
+    listener: Listener,
+    clock: FakeClock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The renewer of `webhook listen`, on the sandbox's clock: it sleeps until the subscription's renew_after (an
+    hour before the channel expires) and renews, then does the same for the renewed channel; a renewal Zoho refuses
+    is tried again a minute later, well before the expiry. The channel then outlives its first expiry."""
+    listen = webhook_cli.Listener(connector, "crmRecordEvents", {"recordType": "Leads"}, connection, listener.url)
+    inputs = {"recordType": "Leads"}
+    first = connector.subscribe("crmRecordEvents", inputs, connection=connection, notify_url=listener.url)
+    listen.subscription = first
+    held: list[dict[str, Any]] = [first]  # the subscription after each renewal
+    naps: list[tuple[float, float]] = []  # (when, how long) the renewer slept
+
+    async def renew_twice() -> None:
+        done = asyncio.Event()
+
+        async def sleep(seconds: float) -> None:
+            naps.append((clock.now, seconds))
+            if listen.subscription is not held[-1]:
+                held.append(listen.subscription)  # type: ignore[arg-type]
+            if len(naps) == 2:  # the first renewal failed: Zoho answers again from now on
+                httpx.delete(f"{sandbox}/__sandbox/faults").raise_for_status()
+            if len(held) == 3:
+                done.set()
+                await asyncio.Event().wait()  # asleep until cancelled
+            clock.now += seconds
+            if len(naps) == 1:  # the first renewal meets a failing Zoho
+                faults = {"fail_next": 50, "fail_kind": "5xx", "fault_targets": ["crm"]}
+                httpx.post(f"{sandbox}/__sandbox/faults", json=faults).raise_for_status()
+
+        listen._sleep = sleep
+        renewer = asyncio.create_task(listen._renew_forever())
+        await asyncio.wait_for(done.wait(), 60)
+        renewer.cancel()
+
+    asyncio.run(renew_twice())
+    statuses = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()]
+    assert statuses == ["renew_failed", "renewed", "renewed"]
+    start = _epoch(first["created_at"])
+    assert naps[0] == (start, _epoch(first["renew_after"]) - start)  # asleep until renew_after, then renewing
+    assert naps[1][1] == 60  # the renewal failed: again in a minute
+    for before, after in itertools.pairwise(held):
+        renewed_at = _epoch(after["expires_at"]) - 86400  # each renewal asks for a day from its moment
+        assert _epoch(before["renew_after"]) <= renewed_at < _epoch(before["expires_at"]) - 3000
+        assert (after["channel_id"], after["token"]) == (first["channel_id"], first["token"])
+    channels = httpx.get(f"{sandbox}/__sandbox/notifications/channels").json()["channels"]
+    assert [(c["channel_id"], c["expired"]) for c in channels] == [(first["channel_id"], False)]
+
+    clock.now = _epoch(held[1]["expires_at"]) + 60  # the first two expiries are past: only the renewals hold it
+    created = lead(connector, connection, "After renewals")
+    events = events_of(connector, held[-1], delivered(sandbox, listener, 0), connection)
+    assert [(e["operation"], e["id"]) for e in events] == [("create", created)]
+
+
+def _epoch(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+class Listen:
+    """`zoho-connector webhook listen` in its own process, on a sandbox in this one."""
+
+    def __init__(self, base: str, connection: dict[str, Any], tmp_path: Path) -> None:
         conn_file = tmp_path / "connection.json"
         conn_file.write_text(json.dumps(connection))
-        port = _free_port()
+        self.port = _free_port()
         argv = [sys.executable, "-m", "connector.cli", "webhook", "listen", "--trigger", "crmRecordEvents"]
-        argv += ["--inputs", '{"recordType": "Leads"}', "--connection", f"@{conn_file}", "--port", str(port)]
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+        argv += ["--inputs", '{"recordType": "Leads"}', "--connection", f"@{conn_file}", "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        )
+
+    def status(self) -> Any:
+        assert self.process.stderr is not None
+        return json.loads(self.process.stderr.readline())
+
+    def event(self) -> Any:
+        assert self.process.stdout is not None
+        return json.loads(self.process.stdout.readline())
+
+    def stop(self, signum: int) -> tuple[str, str]:
+        self.process.send_signal(signum)
+        return self.process.communicate(timeout=30)
+
+
+SIGNALS = [pytest.param(signal.SIGINT, id="ctrl-c"), pytest.param(signal.SIGTERM, id="sigterm")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", SIGNALS)
+def test_webhook_listen_prints_events_refuses_forgeries_and_unsubscribes_on_a_signal(
+    tmp_path: Path, signum: int
+) -> None:
+    state = SandboxState()
+    with serve_in_thread(state) as base:
+        connection = with_refresh_token(base, tmp_path)
+        listen = Listen(base, connection, tmp_path)
         try:
-            assert process.stderr is not None and process.stdout is not None
-            status = json.loads(process.stderr.readline())
+            status = listen.status()
             assert status["event"] == "subscribed" and "token" not in status
             with Connector.load() as connector:
                 created = lead(connector, connection, "Listened")
-            event = json.loads(process.stdout.readline())
+            event = listen.event()
             assert (event["operation"], event["module"], event["id"]) == ("create", "Leads", created)
+            forged = {"module": "Leads", "ids": ["1"], "operation": "insert", "channel_id": status["channel_id"]}
+            answer = httpx.post(f"http://127.0.0.1:{listen.port}/", json={**forged, "token": "x" * 32}, timeout=15)
+            assert answer.status_code == 403
+            assert listen.status() == {"event": "rejected", "reason": "forged"}
         finally:
-            process.send_signal(signal.SIGTERM)
-            _, err = process.communicate(timeout=30)
-        assert process.returncode == 0, err
-        assert '"unsubscribed"' in err and connection["refresh_token"] not in err
-        channels = httpx.get(f"{base}/__sandbox/notifications/channels").json()
-        assert all(c["channel_id"] != status["channel_id"] for c in channels.get("channels", [])), channels
+            out, err = listen.stop(signum)
+        assert listen.process.returncode == 0, err
+        assert out == ""  # the forged callback printed nothing
+        assert json.loads(err.splitlines()[-1]) == {"event": "unsubscribed", "channel_id": status["channel_id"]}
+        assert connection["refresh_token"] not in err
+        assert state.watch.get(status["channel_id"]) in (None, {})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", SIGNALS)
+def test_a_signal_while_webhook_listen_subscribes_still_closes_the_channel(tmp_path: Path, signum: int) -> None:
+    """Ctrl-C or SIGTERM that comes while Zoho is opening the channel (its answer held back) is not lost: the
+    command ends once the channel is open, and closes it, rather than leaving it to expire a day later."""
+    state = SandboxState()
+    with serve_in_thread(state) as base:
+        connection = with_refresh_token(base, tmp_path)
+        slow = {"slow_reply_ms": 1500, "fault_targets": ["crm"]}
+        httpx.post(f"{base}/__sandbox/faults", json=slow).raise_for_status()
+        listen = Listen(base, connection, tmp_path)
+        try:
+            _until(lambda: bool(state.watch), "the channel opened")  # opened; its answer is on its way back
+        except BaseException:
+            listen.stop(signal.SIGKILL)
+            raise
+        httpx.delete(f"{base}/__sandbox/faults").raise_for_status()
+        (channel,) = state.watch
+        _, err = listen.stop(signum)
+        assert listen.process.returncode == 0, err
+        assert json.loads(err.splitlines()[-1]) == {"event": "unsubscribed", "channel_id": channel}
+        assert state.watch.get(channel) in (None, {})
+
+
+def _until(done: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Wait (on an Event, in short steps) until `done()`; AssertionError naming `what` after `timeout` seconds."""
+    deadline, tick = time.monotonic() + timeout, threading.Event()
+    while not done():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        tick.wait(0.01)
 
 
 def _free_port() -> int:
