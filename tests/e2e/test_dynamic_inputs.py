@@ -175,6 +175,23 @@ def test_related_records_fields_come_from_the_related_lists_module(connection: d
     assert [v.input for v in caught.value.violations] == ["relatedList"]
 
 
+def test_every_related_list_and_field_name_input_offers_its_choices(connection: dict[str, Any]) -> None:
+    """Not only crmGetRelatedRecords: linking and delinking pick the related list from the module's own, and an
+    upsert's duplicate check fields are the module's field API names, as `fields` inputs are."""
+    connector = Connector.load()
+    ask = {"recordType": "Accounts"}
+    lists = values(connector.options("crmGetRelatedRecords", "relatedList", ask, connection=connection))
+    for action in ("crmLinkRelatedRecord", "crmDelinkRelatedRecord"):
+        assert values(connector.options(action, "relatedList", ask, connection=connection)) == lists
+        with pytest.raises(InputValidationError) as caught:
+            connector.options(action, "relatedList", {}, connection=connection)
+        assert [v.input for v in caught.value.violations] == ["recordType"]
+    leads = {"recordType": "Leads"}
+    fields = values(connector.options("crmGetRecords", "fields", leads, connection=connection))
+    duplicate = values(connector.options("crmUpsertRecords", "duplicateCheckFields", leads, connection=connection))
+    assert duplicate == fields and "Email" in duplicate
+
+
 def test_related_records_options_from_the_command_line(
     connection: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
