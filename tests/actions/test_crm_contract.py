@@ -224,3 +224,17 @@ def test_a_value_outside_the_contract_is_refused_naming_the_input(
         connector.run(key, inputs, connection=connection)
     assert name in {v.input for v in caught.value.violations}, caught.value
     assert httpx_mock.get_requests() == []
+
+
+def test_every_named_input_is_sent_in_an_openapi_conformance_case() -> None:
+    """test_crm_conformance checks each case's requests against Zoho's OpenAPI: each input named here is in one."""
+    from tests.actions.test_crm_conformance import CASES, action_of
+
+    used: dict[str, set[str]] = {}
+    for case, inputs in CASES.items():
+        used.setdefault(action_of(case), set()).update(inputs)
+    # crmRawRequest's url is the caller's own request, checked by tests/actions/test_crm_actions.py
+    unsent = {
+        key: sorted(set(names) - used.get(key, set())) for key, names in CONTRACT.items() if key != "crmRawRequest"
+    }
+    assert {key: names for key, names in unsent.items() if names} == {}
