@@ -64,6 +64,7 @@ class Connector:
         engine_mode: bool = False,
         allow_python_stores: bool | None = None,
         metadata_ttl: float = _options.DEFAULT_TTL,
+        metadata_dir: str | os.PathLike[str] | None = None,
         connections: str | os.PathLike[str] | Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         """`engine_mode` turns local retries off: a failure is raised at once with its classification
@@ -71,7 +72,8 @@ class Connector:
         `allow_python_stores` lets connections name a `python:module:Class` token store (off unless the operator
         turns it on, here or with ZOHO_CONNECTOR_ALLOW_PYTHON_STORES=1: a connection alone never can).
         `connections` is where connections given by name are found (a JSON/YAML file or a mapping; default: the
-        file $ZOHO_CONNECTIONS names)."""
+        file $ZOHO_CONNECTIONS names). `metadata_dir` also keeps the metadata `options` and `describe` read in
+        that directory, for other processes (the command line's) within `metadata_ttl`."""
         self.manifest = manifest
         self._transport = transport
         self._async_transport = async_transport
@@ -83,7 +85,7 @@ class Connector:
         self._clients = Clients(transport, async_transport)
         self._states = States()
         self._lock = threading.Lock()
-        self._metadata = _options.MetadataCache(clock, metadata_ttl)
+        self._metadata = _options.MetadataCache(clock, metadata_ttl, directory=metadata_dir)
         self._named = NamedConnections(connections)
 
     @classmethod
