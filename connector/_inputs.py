@@ -1,7 +1,8 @@
 """Check an action's inputs against its schema, after the coercions engines need, and fill in defaults.
 
 Engines often store every configured value as a string ("10", "true"); a top-level input whose schema wants an
-integer, number or boolean accepts the string form. Python callers may pass a path, an open binary file or bytes
+integer, number or boolean accepts the string form, and one that takes the strings "true" and "false" (CRM's
+`converted`) accepts a boolean. Python callers may pass a path, an open binary file or bytes
 for a file (`connector.files.Upload`: streamed, never copied). Everything else must match the schema as written,
 and every violation is reported at once.
 
@@ -106,6 +107,10 @@ def _unsafe(path: list[str], message: str) -> Violation:
 def _coerce(prop: Any, value: Any) -> Any:
     if is_file_like(value):
         return Upload(bytes(value) if isinstance(value, bytearray) else value)
+    if isinstance(value, bool) and isinstance(prop, Mapping) and prop.get("type") == "string":
+        # a string choice of "true" / "false" (/ "both"): a Python caller's True means "true"
+        text = "true" if value else "false"
+        return text if text in prop.get("enum", ()) else value
     if not isinstance(value, str) or not isinstance(prop, Mapping):
         return value
     kind = prop.get("type")

@@ -13,7 +13,7 @@ A walk that fails after delivering rows raises with `progress`: the rows deliver
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import IO, Any
 
 import httpx
@@ -178,7 +178,7 @@ class JobStream:
         self._jobs = jobs
         self.count = 0
 
-    def records(self) -> Iterator[dict[str, str]]:
+    def records(self) -> Generator[dict[str, str], None, None]:
         for row in self._rows:
             self.count += 1
             yield row

@@ -13,11 +13,17 @@ cached per account (the connection's identity) and metadata request for `ttl` se
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
 import json
+import os
+import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connector._inputs import checked_inputs
@@ -35,14 +41,25 @@ DEFAULT_TTL = 600.0  # metadata changes when an admin edits the account: ten min
 
 
 class MetadataCache:
-    """Metadata answers by (account, action, inputs), each kept `ttl` seconds; a bounded, thread-safe LRU."""
+    """Metadata answers by (account, action, inputs), each kept `ttl` seconds; a bounded, thread-safe LRU.
 
-    def __init__(self, clock: Callable[[], float], ttl: float = DEFAULT_TTL, limit: int = 512) -> None:
+    With a `directory` the answers are also kept there, one file per key (named by its digest: no token or account
+    name in a file name, the directory and files private to the user), so that processes that each ask once (the
+    command line: `zoho-connector options`, `describe`) share them for the TTL too; `refresh` replaces the file."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        ttl: float = DEFAULT_TTL,
+        limit: int = 512,
+        directory: str | os.PathLike[str] | None = None,
+    ) -> None:
         self._clock = clock
         self.ttl = ttl
         self._limit = limit
         self._entries: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        self._directory = Path(directory) if directory is not None else None
 
     def get(self, key: tuple[Any, ...], fetch: Callable[[], Any], *, refresh: bool = False) -> Any:
         now = self._clock()
@@ -51,17 +68,65 @@ class MetadataCache:
             if held is not None and not refresh and held[0] > now:
                 self._entries.move_to_end(key)
                 return held[1]
+        stored = None if refresh else self._read(key, now)
+        if stored is not None:
+            self._keep(key, *stored)
+            return stored[1]
         value = fetch()  # outside the lock: a slow call must not hold up other accounts
-        with self._lock:
-            self._entries[key] = (self._clock() + self.ttl, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._limit:
-                self._entries.popitem(last=False)
+        expires = self._clock() + self.ttl
+        self._keep(key, expires, value)
+        self._write(key, expires, value)
         return value
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+    def _keep(self, key: tuple[Any, ...], expires: float, value: Any) -> None:
+        with self._lock:
+            self._entries[key] = (expires, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._limit:
+                self._entries.popitem(last=False)
+
+    def _file(self, key: tuple[Any, ...]) -> Path | None:
+        if self._directory is None:
+            return None
+        digest = hashlib.sha256(json.dumps(key, default=str).encode()).hexdigest()
+        return self._directory / f"{digest}.json"
+
+    def _read(self, key: tuple[Any, ...], now: float) -> tuple[float, Any] | None:
+        path = self._file(key)
+        if path is None:
+            return None
+        try:
+            held = json.loads(path.read_text(encoding="utf-8"))
+            expires, value = float(held["expires"]), held["value"]
+        except (OSError, ValueError, TypeError, KeyError):
+            return None  # none yet, or unreadable: fetched again and rewritten
+        return (expires, value) if expires > now else None
+
+    def _write(self, key: tuple[Any, ...], expires: float, value: Any) -> None:
+        path = self._file(key)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, partial = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")  # created 0600
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump({"expires": expires, "value": value}, out, default=str)
+            os.replace(partial, path)
+            self._prune(path.parent)
+        except OSError:
+            pass  # a cache that cannot be written only costs the next process a metadata call
+
+    def _prune(self, directory: Path) -> None:
+        """Files past their TTL by the wall clock (the directory is only shared across processes in real time)."""
+        stale = time.time() - self.ttl
+        for old in directory.glob("*.json"):
+            with contextlib.suppress(OSError):
+                if old.stat().st_mtime < stale:
+                    old.unlink()
 
 
 def _split(name: str) -> tuple[str, str | None]:

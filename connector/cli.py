@@ -212,7 +212,7 @@ def _describe(args: argparse.Namespace) -> int:
 
         inputs = _json_argument("--inputs", args.inputs)
         connection = _connection_argument(args.connection)
-        with Connector.load() as connector:
+        with Connector.load(metadata_dir=_metadata_dir()) as connector:
             schema = connector.describe(args.key, inputs, connection=connection, refresh=args.refresh)
         json.dump(schema, sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
@@ -225,12 +225,20 @@ def _describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metadata_dir() -> Path:
+    """Where `options` and `describe` keep account metadata between runs: the connector's cache directory
+    ($ZOHO_CONNECTOR_CACHE_DIR, else $XDG_CACHE_HOME/zoho-connector, as the manifest's cache)."""
+    from connector.manifest import _cache_dir
+
+    return _cache_dir() / "metadata"
+
+
 def _options(args: argparse.Namespace) -> int:
     from connector.runner import Connector
 
     inputs = _json_argument("--inputs", args.inputs)
     connection = _connection_argument(args.connection)
-    with Connector.load() as connector:
+    with Connector.load(metadata_dir=_metadata_dir()) as connector:
         choices = connector.options(args.key, args.input, inputs, connection=connection, refresh=args.refresh)
     json.dump(choices, sys.stdout, ensure_ascii=False)
     sys.stdout.write("\n")

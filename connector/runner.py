@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Connector", "Stream"]
 
+JOB_SLICE = 1_000  # rows of a job action handed from the worker thread to an async caller at a time
+
 # A connection: its settings, an already resolved one, or its name in the connections file (named_connections).
 ConnectionLike = Mapping[str, Any] | Connection | str
 
@@ -62,6 +64,7 @@ class Connector:
         engine_mode: bool = False,
         allow_python_stores: bool | None = None,
         metadata_ttl: float = _options.DEFAULT_TTL,
+        metadata_dir: str | os.PathLike[str] | None = None,
         connections: str | os.PathLike[str] | Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         """`engine_mode` turns local retries off: a failure is raised at once with its classification
@@ -69,7 +72,8 @@ class Connector:
         `allow_python_stores` lets connections name a `python:module:Class` token store (off unless the operator
         turns it on, here or with ZOHO_CONNECTOR_ALLOW_PYTHON_STORES=1: a connection alone never can).
         `connections` is where connections given by name are found (a JSON/YAML file or a mapping; default: the
-        file $ZOHO_CONNECTIONS names)."""
+        file $ZOHO_CONNECTIONS names). `metadata_dir` also keeps the metadata `options` and `describe` read in
+        that directory, for other processes (the command line's) within `metadata_ttl`."""
         self.manifest = manifest
         self._transport = transport
         self._async_transport = async_transport
@@ -81,7 +85,7 @@ class Connector:
         self._clients = Clients(transport, async_transport)
         self._states = States()
         self._lock = threading.Lock()
-        self._metadata = _options.MetadataCache(clock, metadata_ttl)
+        self._metadata = _options.MetadataCache(clock, metadata_ttl, directory=metadata_dir)
         self._named = NamedConnections(connections)
 
     @classmethod
@@ -195,6 +199,10 @@ class Connector:
     async def aiter_records(
         self, action: str, inputs: Mapping[str, Any] | None = None, *, connection: ConnectionLike
     ) -> AsyncIterator[Any]:
+        if self._is_job(action):  # polling and a file download: in a worker thread, a slice of rows at a time
+            async for record in self._ajob_records(action, inputs, connection):
+                yield record
+            return
         call = self._call(action, inputs, connection, paginate=True)
         pager = call.pager()
         async for page in self._apages(call, pager):
@@ -374,6 +382,24 @@ class Connector:
     def _is_job(self, key: str) -> bool:
         action = self.manifest.actions.get(key)
         return action is not None and action.job is not None
+
+    async def _ajob_records(
+        self, key: str, inputs: Mapping[str, Any] | None, connection: ConnectionLike
+    ) -> AsyncIterator[Any]:
+        """A job action's records for async callers: the blocking stream (`stream`) advanced in a worker thread,
+        JOB_SLICE rows a hop, so the event loop never waits on the network or the CSV and memory stays one slice."""
+        import asyncio
+        import itertools
+
+        stream = self.stream(key, inputs, connection=connection)  # inputs checked here; nothing sent yet
+        assert isinstance(stream, _jobs.JobStream)
+        rows = stream.records()
+        try:
+            while chunk := await asyncio.to_thread(lambda: list(itertools.islice(rows, JOB_SLICE))):
+                for record in chunk:
+                    yield record
+        finally:
+            rows.close()  # an early stop removes the job's temporary file
 
     def _run_job(self, key: str, inputs: Mapping[str, Any] | None, connection: ConnectionLike) -> dict[str, Any]:
         """A job action's records, all in one answer: all or none, like every Fetch All through `run`."""

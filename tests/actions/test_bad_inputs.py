@@ -98,6 +98,21 @@ def test_engine_strings_are_coerced(connector: Connector, connection: dict[str, 
     assert httpx_mock.get_requests()[0].url.params["page"] == "2"
 
 
+def test_a_boolean_is_taken_where_the_choice_is_the_strings_true_and_false(
+    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+) -> None:
+    """crmGetRecords' converted is "true" / "false" / "both" (Zoho's query values): True and False are read as the
+    first two; a boolean is still refused where no such string is a choice."""
+    httpx_mock.add_response(json={"data": [], "info": {"more_records": False}}, is_reusable=True)
+    for given, sent in ((True, "true"), (False, "false"), ("both", "both")):
+        inputs = {"recordType": "Leads", "fields": ["Email"], "converted": given}
+        connector.run("crmGetRecords", inputs, connection=connection)
+        assert httpx_mock.get_requests()[-1].url.params["converted"] == sent
+    with pytest.raises(InputValidationError) as caught:
+        connector.run("crmGetDeletedRecords", {"recordType": "Leads", "type": True}, connection=connection)
+    assert {v.input for v in caught.value.violations} == {"type"}
+
+
 def test_unknown_action_suggests_a_near_one(connector: Connector, connection: dict[str, Any]) -> None:
     with pytest.raises(InputValidationError, match="crmGetRecord"):
         connector.run("crmGetRecrod", {}, connection=connection)

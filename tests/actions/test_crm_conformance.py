@@ -215,10 +215,66 @@ CASES |= {
     "crmBulkReadRecords": {"recordType": "Leads", "fields": ["Email"], "page": 2},
     "crmBulkReadRecordsWithToken": {"recordType": "Leads", "page_token": "187d2af1e9c50119e"},
 }
+# Every other input issue 11 names, each sent at least once (tests/actions/test_crm_contract.py lists them).
+CASES |= {
+    "crmSearchRecordsByPhone": {"recordType": "Contacts", "phone": "555-0100", "per_page": 5},
+    "crmGetRecordsCountByEmail": {"recordType": "Leads", "email": "d@example.com"},
+    "crmGetRecordsCountByPhone": {"recordType": "Leads", "phone": "555-0100"},
+    "crmGetRecordsCountByWord": {"recordType": "Leads", "word": "Zylker"},
+    "crmGetRelatedRecordsPaged": {
+        "recordType": "Accounts",
+        "recordId": "5394166000000379001",
+        "relatedList": "Deals",
+        "fields": ["Deal_Name", "Stage"],
+        "page": 2,
+        "per_page": 10,
+    },
+    "crmLinkRelatedRecordWithValues": {
+        "recordType": "Deals",
+        "recordId": "5394166000000379001",
+        "relatedList": "Contact_Roles",
+        "relatedRecordId": "5394166000000412001",
+        "fieldValues": {"Contact_Role": "5394166000000006871"},
+    },
+    "crmListNotesPaged": {
+        "recordType": "Leads",
+        "recordId": "5394166000000379001",
+        "fields": ["Note_Title", "Note_Content"],
+        "page": 2,
+        "per_page": 10,
+    },
+    "crmUpdateNoteTitled": {"noteId": "5394166000000501001", "noteTitle": "t"},
+    "crmListAttachmentsPaged": {
+        "recordType": "Leads",
+        "recordId": "5394166000000379001",
+        "fields": ["File_Name", "Size"],
+        "page": 2,
+        "per_page": 10,
+    },
+    "crmBulkReadRecordsByCriteria": {
+        "recordType": "Leads",
+        "criteria": {"field": {"api_name": "Lead_Status"}, "comparator": "equal", "value": "Contacted"},
+    },
+}
 NOTIFICATIONS = [c for c in CASES if "Notification" in c]
 
 # Variants of one action share its key: the case name is the key plus one of these suffixes.
-VARIANTS = ("WithToken", "Filtered", "Triggered", "Meta", "ByEmail", "ByView", "FetchAll", "All")
+VARIANTS = (
+    "WithToken",
+    "Filtered",
+    "Triggered",
+    "Meta",
+    "ByEmail",
+    "ByPhone",
+    "ByWord",
+    "ByView",
+    "ByCriteria",
+    "Paged",
+    "WithValues",
+    "Titled",
+    "FetchAll",
+    "All",
+)
 ACTION_KEYS = {c for c in CASES if not any(c.endswith(s) for s in VARIANTS)}
 
 

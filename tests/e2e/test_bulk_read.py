@@ -168,6 +168,54 @@ def test_iter_records_and_async(connection: dict[str, Any]) -> None:
     whole = asyncio.run(connector.arun("crmBulkReadRecords", {"recordType": "Leads"}, connection=connection))
     assert whole["data"]["data"] == streamed
 
+    async def streamed_async(limit: int | None = None) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        leads = {"recordType": "Leads"}
+        async for record in connector.aiter_records("crmBulkReadRecords", leads, connection=connection):
+            rows.append(record)
+            if len(rows) == limit:
+                break
+        return rows
+
+    assert asyncio.run(streamed_async()) == streamed  # every job, in order, as the blocking stream gives them
+    assert asyncio.run(streamed_async(3)) == streamed[:3]  # a caller may stop early
+
+
+def test_aiter_records_streams_a_job_a_slice_at_a_time(
+    connection: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The async stream holds one slice of rows at a time, not the whole export, and checks inputs before it
+    sends anything."""
+    import asyncio
+
+    monkeypatch.setattr("connector.runner.JOB_SLICE", 4)
+    connector = Connector.load(sleep=Sleeps())
+    seen: list[int] = []
+
+    async def walk() -> int:
+        count = 0
+        async for _ in connector.aiter_records("crmBulkReadRecords", {"recordType": "Leads"}, connection=connection):
+            count += 1
+        return count
+
+    real = asyncio.to_thread
+
+    async def counting(fn: Any, *args: Any) -> Any:
+        result = await real(fn, *args)
+        seen.append(len(result))
+        return result
+
+    monkeypatch.setattr(asyncio, "to_thread", counting)
+    assert asyncio.run(walk()) == LEADS
+    assert seen == [4, 4, 4, 4, 4, 0]  # 20 rows over three jobs, 4 a hop, then the end
+
+    async def bad() -> None:
+        async for _ in connector.aiter_records("crmBulkReadRecords", {"recordType": 5}, connection=connection):
+            pass
+
+    with pytest.raises(InputValidationError):
+        asyncio.run(bad())
+
 
 @pytest.mark.parametrize(
     ("inputs", "input"),

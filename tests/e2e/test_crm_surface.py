@@ -314,8 +314,13 @@ def test_download_attachment_streams_to_a_file(
         aid = added["data"]["data"][0]["details"]["id"]
         inputs = {"recordType": "Leads", "recordId": lead_id, "attachmentId": aid}
         result = connector.download("crmDownloadAttachment", inputs, connection=connection, to=tmp_path / "a.bin")
-    assert (tmp_path / "a.bin").read_bytes() == content
+        with (tmp_path / "c.bin").open("wb") as sink:  # an open binary file: written, not closed, no path
+            into_file = connector.download("crmDownloadAttachment", inputs, connection=connection, to=sink)
+            assert not sink.closed
+    assert (tmp_path / "a.bin").read_bytes() == content == (tmp_path / "c.bin").read_bytes()
     assert result["data"]["fileName"] == "blob.bin" and result["data"]["size"] == len(content)
+    assert result["data"]["path"] == str(tmp_path / "a.bin")
+    assert into_file["data"] == {k: v for k, v in result["data"].items() if k != "path"}
     code = main(
         [
             "run",

@@ -175,6 +175,23 @@ def test_related_records_fields_come_from_the_related_lists_module(connection: d
     assert [v.input for v in caught.value.violations] == ["relatedList"]
 
 
+def test_every_related_list_and_field_name_input_offers_its_choices(connection: dict[str, Any]) -> None:
+    """Not only crmGetRelatedRecords: linking and delinking pick the related list from the module's own, and an
+    upsert's duplicate check fields are the module's field API names, as `fields` inputs are."""
+    connector = Connector.load()
+    ask = {"recordType": "Accounts"}
+    lists = values(connector.options("crmGetRelatedRecords", "relatedList", ask, connection=connection))
+    for action in ("crmLinkRelatedRecord", "crmDelinkRelatedRecord"):
+        assert values(connector.options(action, "relatedList", ask, connection=connection)) == lists
+        with pytest.raises(InputValidationError) as caught:
+            connector.options(action, "relatedList", {}, connection=connection)
+        assert [v.input for v in caught.value.violations] == ["recordType"]
+    leads = {"recordType": "Leads"}
+    fields = values(connector.options("crmGetRecords", "fields", leads, connection=connection))
+    duplicate = values(connector.options("crmUpsertRecords", "duplicateCheckFields", leads, connection=connection))
+    assert duplicate == fields and "Email" in duplicate
+
+
 def test_related_records_options_from_the_command_line(
     connection: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -332,6 +349,60 @@ def test_options_and_describe_from_the_command_line(
     assert main(["options", "crmGetRecords", "fields", "--connection", conn]) == 2
     error = json.loads(capsys.readouterr().err)["error"]
     assert error["type"] == "invalid_input" and error["violations"][0]["input"] == "recordType"
+
+
+def test_the_command_line_keeps_metadata_between_runs_for_the_ttl(
+    sandbox: str,
+    connection: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each `zoho-connector options`/`describe` is a process of its own: the metadata is kept in the cache
+    directory for the TTL, per account, so a second run asks Zoho nothing and `--refresh` asks again."""
+    conn = json.dumps(connection)
+    ask = json.dumps({"recordType": "Contacts"})
+    before = fields_calls(sandbox)
+    for _ in range(2):
+        assert main(["options", "crmGetRecords", "fields", "--inputs", ask, "--connection", conn]) == 0
+    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert main(["describe", "crmCreateRecord", "--inputs", ask, "--connection", conn]) == 0
+    capsys.readouterr()
+    assert fields_calls(sandbox) == before + 1
+
+    assert main(["options", "crmGetRecords", "fields", "--inputs", ask, "--connection", conn, "--refresh"]) == 0
+    assert json.loads(capsys.readouterr().out) == first
+    assert fields_calls(sandbox) == before + 2
+
+    other = json.dumps(with_access_token(sandbox))  # another account: its own entry
+    assert main(["options", "crmGetRecords", "fields", "--inputs", ask, "--connection", other]) == 0
+    capsys.readouterr()
+    assert fields_calls(sandbox) == before + 3
+
+    cache = tmp_path / "cache" / "metadata"  # ZOHO_CONNECTOR_CACHE_DIR (tests/conftest.py)
+    files = sorted(cache.glob("*.json"))
+    assert files and all(len(f.stem) == 64 for f in files)  # digests: no token or account name in a file name
+    assert all(connection["access_token"] not in f.read_text() for f in files)
+    assert cache.stat().st_mode & 0o777 == 0o700 and all(f.stat().st_mode & 0o777 == 0o600 for f in files)
+
+    # past the TTL (the files say when) the next run asks again
+    for f in files:
+        held = json.loads(f.read_text())
+        f.write_text(json.dumps({**held, "expires": held["expires"] - 601}))
+    assert main(["options", "crmGetRecords", "fields", "--inputs", ask, "--connection", conn]) == 0
+    capsys.readouterr()
+    assert fields_calls(sandbox) == before + 4
+
+
+def test_an_unreadable_metadata_file_is_fetched_again(connection: dict[str, Any], tmp_path: Path) -> None:
+    connector = Connector.load(metadata_dir=tmp_path / "m")
+    ask = {"recordType": "Leads"}
+    fields = connector.options("crmGetRecords", "fields", ask, connection=connection)
+    for f in (tmp_path / "m").glob("*.json"):
+        f.write_text("{not json")
+    again = Connector.load(metadata_dir=tmp_path / "m").options("crmGetRecords", "fields", ask, connection=connection)
+    assert again == fields
+    assert all(json.loads(f.read_text())["value"] for f in (tmp_path / "m").glob("*.json"))  # rewritten
 
 
 # --- x-options is checked when the manifest loads ---------------------------------------------------------------
