@@ -135,7 +135,7 @@ class SandboxMiddleware:
         faults: FaultConfig = app_state.faults
         now = float(app_state.clock())
         if faults.slow_ms > 0 and product in faults.targets:
-            await app_state.sleep(faults.slow_ms / 1000)
+            send = _answered_after(send, faults.slow_ms / 1000, now, app_state.clock, app_state.sleep)
         if faults.slow_reply_ms > 0 and product in faults.targets:
             send = _held_back(send, faults.slow_reply_ms / 1000, app_state.sleep)
         kind = faults.pick(product, now)
@@ -160,6 +160,19 @@ class SandboxMiddleware:
             scope["sandbox.user_id"] = token.user_id
             scope["sandbox.scopes"] = granted
         await self.app(scope, receive, send)
+
+
+def _answered_after(send: Send, seconds: float, arrived: float, clock: Callable[[], float], sleep: Sleep) -> Send:
+    """`send` whose answer leaves `seconds` after the request arrived, the call's own work done meanwhile: a server
+    whose every call takes that long, however many run at once (the sandbox's work for one call is not queued
+    behind another's wait, as it is not on Zoho's many servers)."""
+
+    async def timed(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await sleep(min(seconds, max(0.0, seconds - (float(clock()) - arrived))))
+        await send(message)
+
+    return timed
 
 
 def _held_back(send: Send, seconds: float, sleep: Sleep) -> Send:

@@ -59,7 +59,7 @@ class FaultConfig:
     # seconds in Retry-After on injected 429s and 5xx (a 503 "come back in N s"); None sends no header (Zoho's usual)
     retry_after: int | None = None
     status_5xx: int = 500
-    slow_ms: float = 0.0  # delay before every API call is answered
+    slow_ms: float = 0.0  # every API call is answered this long after it arrived (a server's response time)
     # delay after every API call was handled, before its answer goes out: a client that gives up first has lost
     # the answer to a call that acted (a create whose response never came)
     slow_reply_ms: float = 0.0

@@ -188,7 +188,12 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--fail-kind", choices=FAULT_KINDS, default="429")
     f.add_argument("--retry-after", type=int, help="Retry-After seconds on injected 429s and 5xx (none by default)")
     f.add_argument("--status-5xx", type=int, default=500, help="status of injected 5xx answers")
-    f.add_argument("--slow-ms", type=float, default=0.0, help="delay every API call by this many milliseconds")
+    f.add_argument(
+        "--slow-ms",
+        type=float,
+        default=0.0,
+        help="answer every API call this many milliseconds after it arrived (its response time)",
+    )
     f.add_argument(
         "--slow-reply-ms", type=float, default=0.0, help="hold every answer back this long after the call was handled"
     )

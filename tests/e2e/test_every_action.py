@@ -222,12 +222,12 @@ def test_bulk_writes_and_lead_conversion(run: Any, sandbox: str) -> None:
 
 
 def test_bulk_chunks_never_exceed_the_cap_in_flight(tmp_path: Path) -> None:
-    """The sandbox's own in-flight count (answering each call in 20 ms) never passes the connection's cap of 4,
+    """The sandbox's own in-flight count (answering each call in 100 ms) never passes the connection's cap of 4,
     reaches it, and the sandbox refuses nothing with 429 (its cap is 4 too)."""
     from connector.sandbox import FaultConfig, Options
 
     state = SandboxState(options=Options(max_concurrent=4))
-    with serve_in_thread(state, faults=FaultConfig(slow_ms=20)) as base:
+    with serve_in_thread(state, faults=FaultConfig(slow_ms=100)) as base:
         connection = {**with_refresh_token(base, tmp_path), "max_concurrency": 4}
         records = [{"Last_Name": f"C{i}"} for i in range(1200)]
         with Connector.load() as connector:
