@@ -569,12 +569,14 @@ def test_every_books_document_action(run: Any, sandbox: str) -> None:
             "recordType": "items",
             "searchText": str(id(run)),
             "sortColumn": "name",
-            "sortOrder": "D",
+            "sortOrder": "descending",
             "filterBy": "Status.All",
         },
     )
     assert [i["name"].split()[0] for i in listed["items"]] == ["Zeta", "Alpha"]
     assert listed["page_context"]["sort_order"] == "D" and listed["page_context"]["applied_filter"] == "Status.All"
+    ascending = {"recordType": "items", "searchText": str(id(run)), "sortColumn": "name", "sortOrder": "ascending"}
+    assert [i["name"].split()[0] for i in run("booksGetRecords", ascending)["items"]] == ["Alpha", "Zeta"]
 
 
 @pytest.mark.parametrize(
@@ -624,7 +626,7 @@ def test_finance_bad_inputs_name_the_input_and_send_nothing(run: Any, sandbox: s
         run("booksDownloadPdf", {"recordType": "invoices"})
     assert [v.input for v in caught.value.violations] == ["recordId"]
     with pytest.raises(InputValidationError) as caught:
-        run("booksGetRecords", {"recordType": "invoices", "sortOrder": "descending"})
+        run("booksGetRecords", {"recordType": "invoices", "sortOrder": "downwards"})
     assert [v.input for v in caught.value.violations] == ["sortOrder"]
     with pytest.raises(InputValidationError) as caught:
         run("inventoryGetRecord", {"recordType": "items", "recordId": "1", "organizationId": "a b"})
