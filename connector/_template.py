@@ -11,6 +11,7 @@ Path and method templates:
 Value expressions (query, headers, body, form, files):
     {$input: name}                  the input's value; an absent input makes the member disappear
     {$input: name, $join: ","}      a list input joined into one string
+    {$input: name, $translate: {…}} the input's value looked up in a table ({ascending: A}); others as they are
     {$merge: [expr, ...]}           one object from several, each an object or a list of {key, value} entries
     {$files: expr, $names: expr}    upload parts from {field: contents} and {field: file name}
     any other object or list        built member by member; members that evaluate to nothing are dropped
@@ -61,7 +62,7 @@ class _Missing:
 MISSING: Final = _Missing()
 
 _PLACEHOLDER = re.compile(r"\{(\+?)([A-Za-z_][A-Za-z0-9_]*)\}")
-_OPERATORS = frozenset({"$input", "$join", "$merge", "$files", "$names"})
+_OPERATORS = frozenset({"$input", "$join", "$translate", "$merge", "$files", "$names"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token: header names and methods
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")  # what httpx can send: printable ASCII, space and tab
 
@@ -253,6 +254,8 @@ def evaluate(expr: Any, inputs: Mapping[str, Any]) -> Any:
         value = inputs.get(expr["$input"], MISSING)
         if value is None or value is MISSING:
             return MISSING
+        if "$translate" in expr:
+            value = _translated(expr["$translate"], value)
         if "$join" in expr and isinstance(value, list):
             items = [text(v) for v in value if v is not None]
             return str(expr["$join"]).join(items) if items else MISSING
@@ -265,6 +268,15 @@ def evaluate(expr: Any, inputs: Mapping[str, Any]) -> Any:
     if "$files" in expr:
         return {field: part for field, part, _ in _file_members(expr, inputs)} or MISSING
     return {k: v for k, v in ((k, evaluate(v, inputs)) for k, v in expr.items()) if v is not MISSING}
+
+
+def _translated(table: Mapping[str, Any], value: Any) -> Any:
+    """A value (each item of a list) replaced by its entry in `table`, looked up by its text; kept without one."""
+    if isinstance(value, list):
+        return [_translated(table, v) for v in value]
+    if isinstance(value, Mapping) or value is None:
+        return value
+    return table.get(text(value), value)
 
 
 def pairs(value: Any) -> list[tuple[str, Any]]:
@@ -332,8 +344,14 @@ def expression_inputs(expr: Any) -> set[str]:
     unknown = {k for k in expr if k.startswith("$")} - _OPERATORS
     if unknown:
         raise TemplateError(f"unknown operator(s) {sorted(unknown)}; known: {sorted(_OPERATORS)}")
+    if "$translate" in expr:
+        table = expr["$translate"]
+        if "$input" not in expr or not isinstance(table, Mapping) or not table:
+            raise TemplateError("$translate goes with $input and takes a non-empty object of value → value")
+        if any(isinstance(v, Mapping | list) for v in table.values()):
+            raise TemplateError("$translate's values are text, numbers, booleans or null, not objects or lists")
     names = {expr["$input"]} if "$input" in expr else set()
-    return names | set().union(*(expression_inputs(v) for k, v in expr.items() if k != "$input"))
+    return names | set().union(*(expression_inputs(v) for k, v in expr.items() if k not in ("$input", "$translate")))
 
 
 # --- values as text -----------------------------------------------------------------------------------------------

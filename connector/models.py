@@ -654,8 +654,9 @@ def _build_time_names() -> dict[str, Any]:
         "Expression": Annotated[
             Any,
             Field(
-                description="A value expression: a literal, {$input: name} (optionally with $join), {$merge: [...]}, "
-                "{$files: ..., $names: ...}, or an object/list of expressions. See docs/template-language.md."
+                description="A value expression: a literal, {$input: name} (optionally with $join or $translate), "
+                "{$merge: [...]}, {$files: ..., $names: ...}, or an object/list of expressions. "
+                "See docs/template-language.md."
             ),
         ],
     }

@@ -96,7 +96,7 @@ NAMES: dict[str, tuple[str, str, str]] = {
     "currencies": ("currency", "currencies", "currency_id"),
     "users": ("user", "users", "user_id"),
     "comments": ("comment", "comments", "comment_id"),
-    "addresses": ("address", "addresses", "address_id"),
+    "address": ("address_info", "addresses", "address_id"),  # /contacts/{id}/address (Books names it singular)
     "retainerinvoices": ("retainerinvoice", "retainerinvoices", "retainerinvoice_id"),
     "expensereports": ("expense_report", "expense_reports", "report_id"),
     "subscriptions": ("subscription", "subscriptions", "subscription_id"),

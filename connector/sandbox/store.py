@@ -11,6 +11,9 @@ not, and how the emulator reads it (each UNCERTAIN, chosen so a client that work
 - transaction, commission and lead fields were never obtained: the ones here follow the sync FAQ (a transaction is
   any action on a subscription; one commission per commission-earning transaction, open, requested or completed);
 - error bodies: `{"code", "message"}` with the HTTP status telling the kind;
+- query filters, which no source names: any other query parameter that names a field of the kind's records keeps
+  the records whose field, as text, equals its value (`?status=active`); other names are ignored, as a server
+  ignores parameters it does not know;
 - the list order, which the notes do not give either: oldest first by default, newest first with
   `{"order": "newest_first"}` (through `POST /__sandbox/store`), so a client can be tried against both.
 
@@ -237,6 +240,19 @@ def _positive(request: Request, name: str, default: int, most: int | None) -> in
     return value
 
 
+def _filtered(found: list[JSON], request: Request) -> list[JSON]:
+    """The records every query filter keeps (a parameter naming a field of the records; see the module's notes)."""
+    fields = set().union(*(r.keys() for r in found)) if found else set()
+    filters = [(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "per_page") and k in fields]
+    return [r for r in found if all(_text(r.get(k)) == v for k, v in filters)]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
 async def list_kind(request: Request) -> Response:
     state = state_of(request)
     kind = request.path_params["kind"]
@@ -248,7 +264,7 @@ async def list_kind(request: Request) -> Response:
     per_page = _positive(request, "per_page", MAX_PER_PAGE, MAX_PER_PAGE)
     if isinstance(per_page, Response):
         return per_page
-    found = records(state, kind)
+    found = _filtered(records(state, kind), request)
     if state.store_order == "newest_first":
         found = found[::-1]
     start = (page - 1) * per_page

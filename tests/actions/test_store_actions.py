@@ -189,6 +189,32 @@ def test_fetch_all_of_5000_takes_one_request_per_page(
     assert requests == list(range(1, pages + 1 + (0 if with_header else 1)))
 
 
+# --- filters --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", KINDS)
+def test_filters_go_as_written_with_every_page_and_never_move_the_walk(
+    connector: Connector, httpx_mock: HTTPXMock, store_connection: dict[str, Any], action: str
+) -> None:
+    """The Store documents no filters: `filters` sends the caller's own parameters, as written, on each page; a
+    filter named page or per_page loses to the page inputs (the walk's own)."""
+    url = f"{EU_STORE}/{KINDS[action]}"
+    httpx_mock.add_response(url=f"{url}?status=active&page=1&per_page=2&from=2025-01-01", json=rows(1, 2))
+    httpx_mock.add_response(url=f"{url}?status=active&page=2&per_page=2&from=2025-01-01", json=rows(3, 1))
+    filters = [
+        {"key": "status", "value": "active"},
+        {"key": "page", "value": 9},
+        {"key": "per_page", "value": 7},
+        {"key": "from", "value": "2025-01-01"},
+    ]
+    result = connector.run(action, {"per_page": 2, "fetchAll": True, "filters": filters}, connection=store_connection)
+    assert result == {"data": rows(1, 3)}
+    sent = [sorted(r.url.params.multi_items()) for r in httpx_mock.get_requests()]
+    assert sent == [
+        sorted([("status", "active"), ("page", str(n)), ("per_page", "2"), ("from", "2025-01-01")]) for n in (1, 2)
+    ]
+
+
 # --- bad inputs -----------------------------------------------------------------------------------------------------
 
 
@@ -200,7 +226,8 @@ def test_fetch_all_of_5000_takes_one_request_per_page(
         ({"page": 0}, "page"),
         ({"page": "two"}, "page"),
         ({"fetchAll": "maybe"}, "fetchAll"),
-        ({"status": "active"}, "status"),
+        ({"status": "active"}, "status"),  # a filter goes in `filters`, not as an input of its own
+        ({"filters": "status=active"}, "filters"),
     ],
 )
 @pytest.mark.parametrize("action", KINDS)

@@ -42,6 +42,45 @@ def test_actions_lists_every_action(capsys: pytest.CaptureFixture[str]) -> None:
         assert re.search(rf"^{key}\s", out, flags=re.M)
 
 
+FINANCE_AND_STORE = {
+    **{
+        f"{app}{verb}": f"{label} - {words}"
+        for app, label in [
+            ("books", "Books"),
+            ("inventory", "Inventory"),
+            ("invoice", "Invoice"),
+            ("expense", "Expense"),
+            ("billing", "Billing"),
+        ]
+        for verb, words in [
+            ("CreateRecord", "Create Record"),
+            ("GetRecord", "Get Record"),
+            ("GetRecords", "Get Records"),
+            ("UpdateRecord", "Update Record"),
+            ("RemoveRecord", "Remove Record"),
+            ("RawRequest", "Raw Request"),
+        ]
+    },
+    "booksEmailDocument": "Books - Email Document",
+    "booksMarkStatus": "Books - Mark Status",
+    "booksDownloadPdf": "Books - Download PDF",
+    "storeListSubscriptions": "Partner Store - List Subscriptions",
+    "storeListTransactions": "Partner Store - List Transactions",
+    "storeListCommissions": "Partner Store - List Commissions",
+    "storeListLeads": "Partner Store - List Leads",
+}
+
+
+def test_actions_lists_the_finance_and_partner_store_actions_with_their_labels(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["actions"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    for key, label in FINANCE_AND_STORE.items():
+        assert re.match(rf"^{key}\s+{re.escape(label)}\s{{2,}}\S", rows[key]), rows.get(key)
+        assert bundled_manifest().action(key).label == label
+
+
 def test_describe_shows_types_defaults_and_examples(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["describe", "crmGetRecords"]) == 0
     out = capsys.readouterr().out

@@ -70,7 +70,9 @@ def _b64(data: bytes) -> str:
 
 def test_there_are_fixtures_for_every_construct() -> None:
     text = "".join(p.read_text(encoding="utf-8") for p in FIXTURES.glob("*.json"))
-    for construct in ("{+", "[/", "$input", "$join", "$merge", "$files", "$names", '"error"', "json_form_field"):
+    constructs = ["{+", "[/", "$input", "$join", "$translate", "$merge", "$files", "$names", '"error"']
+    constructs.append("json_form_field")
+    for construct in constructs:
         assert construct in text, construct
     assert len(_cases()) >= 40 and len(_cases("output")) >= 8
     assert any("url" in c.values[0]["expect"] for c in _cases())
@@ -126,6 +128,26 @@ def test_expression_inputs_and_unknown_operators() -> None:
     assert expression_inputs({"data": [{"$merge": [{"$input": "a"}, {"$input": "b"}]}]}) == {"a", "b"}
     with pytest.raises(TemplateError, match=r"\$inptu"):
         expression_inputs({"$inptu": "a"})
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        {"$translate": {"a": "b"}},  # nothing to translate
+        {"$input": "x", "$translate": {}},
+        {"$input": "x", "$translate": ["a", "b"]},
+        {"$input": "x", "$translate": {"a": {"nested": 1}}},
+        {"$input": "x", "$translate": {"a": ["b"]}},
+    ],
+)
+def test_a_malformed_translate_makes_the_action_file_invalid(expr: dict[str, Any]) -> None:
+    with pytest.raises(TemplateError, match=r"\$translate"):
+        expression_inputs({"sort_order": expr})
+
+
+def test_translate_names_only_its_input() -> None:
+    table = {"ascending": "A", "$input": "not an input"}  # the table's keys are values, never operators
+    assert expression_inputs({"$input": "sortOrder", "$translate": table}) == {"sortOrder"}
 
 
 def test_evaluate_on_its_own() -> None:

@@ -368,6 +368,17 @@ def test_every_store_action(store_run: Any, sandbox: str, action: str, kind: str
     assert store_run(action, {"per_page": 1, "fetchAll": True}) == served
 
 
+def test_store_filters_go_with_every_page(store_run: Any, sandbox: str) -> None:
+    """`filters` are query parameters sent as written (the Store documents none; the sandbox keeps the records
+    whose field equals a parameter naming one), on every page of a Fetch All."""
+    served = httpx.get(f"{sandbox}/api/v1/partner/subscriptions", headers=_sandbox_auth(sandbox)).json()
+    plan = served[1]["plan_id"]
+    kept = [s for s in served if s["plan_id"] == plan]
+    assert kept and len(kept) < len(served)
+    inputs = {"filters": [{"key": "plan_id", "value": plan}], "per_page": 1, "fetchAll": True}
+    assert store_run("storeListSubscriptions", inputs) == kept
+
+
 def test_store_bad_inputs_name_the_input(store_run: Any) -> None:
     with pytest.raises(InputValidationError) as caught:
         store_run("storeListLeads", {"per_page": 201})
@@ -569,12 +580,14 @@ def test_every_books_document_action(run: Any, sandbox: str) -> None:
             "recordType": "items",
             "searchText": str(id(run)),
             "sortColumn": "name",
-            "sortOrder": "D",
+            "sortOrder": "descending",
             "filterBy": "Status.All",
         },
     )
     assert [i["name"].split()[0] for i in listed["items"]] == ["Zeta", "Alpha"]
     assert listed["page_context"]["sort_order"] == "D" and listed["page_context"]["applied_filter"] == "Status.All"
+    ascending = {"recordType": "items", "searchText": str(id(run)), "sortColumn": "name", "sortOrder": "ascending"}
+    assert [i["name"].split()[0] for i in run("booksGetRecords", ascending)["items"]] == ["Alpha", "Zeta"]
 
 
 @pytest.mark.parametrize(
@@ -624,7 +637,7 @@ def test_finance_bad_inputs_name_the_input_and_send_nothing(run: Any, sandbox: s
         run("booksDownloadPdf", {"recordType": "invoices"})
     assert [v.input for v in caught.value.violations] == ["recordId"]
     with pytest.raises(InputValidationError) as caught:
-        run("booksGetRecords", {"recordType": "invoices", "sortOrder": "descending"})
+        run("booksGetRecords", {"recordType": "invoices", "sortOrder": "downwards"})
     assert [v.input for v in caught.value.violations] == ["sortOrder"]
     with pytest.raises(InputValidationError) as caught:
         run("inventoryGetRecord", {"recordType": "items", "recordId": "1", "organizationId": "a b"})

@@ -187,3 +187,19 @@ def test_the_order_is_saved_and_loaded(tmp_path: Path) -> None:
     state.store_order = "newest_first"
     state.save(tmp_path / "world.json")
     assert SandboxState.load(tmp_path / "world.json").store_order == "newest_first"
+
+
+async def test_a_query_filter_on_a_field_keeps_the_equal_records_and_other_names_are_ignored(
+    api: httpx.AsyncClient,
+) -> None:
+    everything = (await api.get(f"{ROOT}/subscriptions")).json()
+    assert {s["status"] for s in everything} >= {"active"}
+    active = (await api.get(f"{ROOT}/subscriptions", params={"status": "active"})).json()
+    assert active == [s for s in everything if s["status"] == "active"]
+    one = everything[0]
+    both = await api.get(f"{ROOT}/subscriptions", params={"status": one["status"], "id": one["id"]})
+    assert both.json() == [one]
+    unknown = await api.get(f"{ROOT}/subscriptions", params={"no_such_field": "x"})
+    assert unknown.json() == everything
+    paged = await api.get(f"{ROOT}/subscriptions", params={"status": "active", "per_page": 1, "page": 1})
+    assert paged.json() == active[:1]
