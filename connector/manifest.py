@@ -535,16 +535,21 @@ def _data_files(root: Path) -> Iterator[Path]:
 
 
 def _checker_files() -> list[Path]:
-    """The code that checks and shapes a bundle: an edited checker must not trust an older checker's bundle."""
+    """The code that checks and shapes a bundle: an edited checker must not trust an older checker's bundle.
+    Every module a bundle build imports (test_manifest checks none is forgotten), strategies included."""
     here = Path(__file__).resolve().parent
     return [
         here / "manifest.py",
         here / "models.py",
         here / "_template.py",
         here / "_schema.py",
+        here / "_fastschema.py",
         here / "_output.py",
+        here / "_reshape.py",
         here / "automations.py",
         here / "_inputs.py",
+        here / "files.py",
+        *sorted((here / "strategies").glob("*.py")),
         data_root() / "schemas" / "automation.json",
     ]
 
