@@ -222,13 +222,16 @@ def test_daily_allowance_below_minimum_refuses_to_call(
 
 
 def test_missing_rate_limit_headers_are_fine(
-    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+    connector: Connector, connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock
 ) -> None:
+    """Fine: each call answers at once, sent once, with no wait before the next (the allowance is unknown, not 0)."""
     httpx_mock.add_response(json=OK, headers={"X-RATELIMIT-REMAINING": "many"})
     httpx_mock.add_response(json=OK)  # no rate-limit headers at all
+    httpx_mock.add_response(json=OK, headers={"X-RATELIMIT-LIMIT": "", "X-RATELIMIT-RESET": "soon"})
     httpx_mock.add_response(json=OK)
-    assert [connector.run(*GET, connection=connection) for _ in range(3)] == [{"data": OK}] * 3
-    assert len(httpx_mock.get_requests()) == 3
+    assert [connector.run(*GET, connection=connection) for _ in range(4)] == [{"data": OK}] * 4
+    assert len(httpx_mock.get_requests()) == 4
+    assert clock.sleeps == []
 
 
 async def test_concurrency_cap_holds_under_50_async_runs(connection: dict[str, Any]) -> None:
