@@ -125,7 +125,7 @@ def _serve_the_sandbox(command: Path, cwd: Path, env: dict[str, str]) -> None:
         text=True,
     )
     try:
-        assert server.stdout is not None
+        assert server.stdout is not None and server.stderr is not None
         base = server.stdout.readline().strip()
         assert base.startswith("http://127.0.0.1:"), base + (server.stderr.read() if server.poll() is not None else "")
         token = httpx.post(f"{base}/__sandbox/tokens", json={}, timeout=30).json()["access_token"]

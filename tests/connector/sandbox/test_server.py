@@ -153,7 +153,8 @@ def test_every_admin_endpoint_is_in_the_help_and_the_readme() -> None:
     from connector.sandbox import create_app
     from connector.sandbox.server import _parser
 
-    paths = {r.path for r in create_app().routes if getattr(r, "path", "").startswith("/__sandbox/")}
+    routes = [str(getattr(r, "path", "")) for r in create_app().routes]
+    paths = {p for p in routes if p.startswith("/__sandbox/")}
     assert {"/__sandbox/seed", "/__sandbox/tokens", "/__sandbox/stats", "/__sandbox/faults"} <= paths
     help_text = _parser().format_help()
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
