@@ -152,8 +152,8 @@ def exchange(policy: CallPolicy, build: Callable[[str], httpx.Request]) -> Flow[
             refreshed = True
             token = yield GetToken(failed=token)
             continue
-        if outcome.kind in ("ok", "auth", "error"):
-            return Reply(response, body, outcome)
+        if outcome.kind in ("ok", "auth") or (outcome.kind == "error" and not policy.retry_all):
+            return Reply(response, body, outcome)  # Retry On All Errors retries Zoho's refusals too (below)
         delay = _wait(outcome, attempt, policy)
         if not _may_retry(policy, outcome, attempt, delay, first_try):
             return Reply(response, body, outcome)

@@ -258,6 +258,18 @@ def _entries(
     return [e for e in found if all(dig(e, k) == v for k, v in where.items())]
 
 
+def _suggested(prop: Any, inputs: Mapping[str, Any]) -> list[str] | None:
+    """The fixed values an input without `x-options` offers: those for the input it depends on when that is given
+    (`x-suggestions-by`, e.g. the kinds under a parent kind), else `x-suggestions`; None when it offers none."""
+    if not isinstance(prop, Mapping) or "x-options" in prop:
+        return None
+    by = prop.get("x-suggestions-by")
+    if by is not None and inputs.get(by["input"]) not in (None, ""):
+        return list(by["values"].get(inputs[by["input"]], []))
+    suggestions = prop.get("x-suggestions")
+    return list(suggestions) if suggestions is not None else None
+
+
 def _choice(entry: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
     value = dig(entry, spec["value"])
     label = dig(entry, spec["label"])
@@ -276,6 +288,9 @@ def options(
 ) -> list[dict[str, Any]]:
     action = _action(connector, action_key)
     name, key = _split(input_name)
+    offered = _suggested(action.input_schema["properties"].get(name), inputs or {})
+    if offered is not None and key is None:
+        return [{"value": value, "label": value} for value in offered]
     applies, declared = _declared(action, name)
     entries = _entries(connector, cache, action, name, declared, inputs or {}, connection, refresh)
     if key is None:

@@ -288,6 +288,12 @@ def _checked_roles(path: str, action: Mapping[str, Any], schema: Mapping[str, An
         if prop.get("type") != expected:
             raise ManifestError(path, f"input {name!r} has x-role {role!r} and must be of type {expected}")
         roles[role] = name
+    for name, prop in schema["properties"].items():
+        by = prop.get("x-suggestions-by")
+        if by is not None and by.get("input") not in schema["properties"]:
+            raise ManifestError(
+                path, f"input {name!r} x-suggestions-by names no input of this action: {by.get('input')!r}"
+            )
     if action.get("pagination") and "fetch_all" not in roles:
         raise ManifestError(path, "a paginated action needs an input with x-role: fetch_all")
     return roles
@@ -535,16 +541,21 @@ def _data_files(root: Path) -> Iterator[Path]:
 
 
 def _checker_files() -> list[Path]:
-    """The code that checks and shapes a bundle: an edited checker must not trust an older checker's bundle."""
+    """The code that checks and shapes a bundle: an edited checker must not trust an older checker's bundle.
+    Every module a bundle build imports (test_manifest checks none is forgotten), strategies included."""
     here = Path(__file__).resolve().parent
     return [
         here / "manifest.py",
         here / "models.py",
         here / "_template.py",
         here / "_schema.py",
+        here / "_fastschema.py",
         here / "_output.py",
+        here / "_reshape.py",
         here / "automations.py",
         here / "_inputs.py",
+        here / "files.py",
+        *sorted((here / "strategies").glob("*.py")),
         data_root() / "schemas" / "automation.json",
     ]
 

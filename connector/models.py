@@ -709,6 +709,21 @@ def input_meta_schema() -> dict[str, Any]:
                         "description": "Where the input's choices come from: see options.schema.json.",
                     },
                     "x-suggestions": {"type": "array", "description": "Values offered to pick from."},
+                    "x-suggestions-by": {
+                        "type": "object",
+                        "description": "Values offered by the value of another input of the same action, e.g. the "
+                        "kinds of record under each parent kind: shown instead of x-suggestions once that input is "
+                        "given.",
+                        "properties": {
+                            "input": {"type": "string", "minLength": 1},
+                            "values": {
+                                "type": "object",
+                                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                        "required": ["input", "values"],
+                        "additionalProperties": False,
+                    },
                 },
             }
         },

@@ -270,7 +270,8 @@ class Connector:
         connection: ConnectionLike,
         refresh: bool = False,
     ) -> list[dict[str, Any]]:
-        """The choices of an input, `[{"value", "label"}]`, from the account's metadata (its `x-options`); an
+        """The choices of an input, `[{"value", "label"}]`: its fixed `x-suggestions` (those for the input they
+        depend on, `x-suggestions-by`, once it is given), or from the account's metadata (its `x-options`); an
         input path `name/key` gives the choices for the value under one key (a picklist). Cached per account for
         `metadata_ttl` seconds; `refresh=True` fetches again."""
         return _options.options(self, self._metadata, action, input_name, inputs, connection, refresh=refresh)

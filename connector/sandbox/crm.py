@@ -376,12 +376,15 @@ async def update_record(request: Request) -> Response:
     batch = _batch(request, module)
     rid = request.path_params["record_id"]
     if rid not in batch.store:
-        # The id is in the URL, not the body, so the row names it (as DELETE does) rather than a json_path.
-        # crm-oas record.json allows a `data` row or a top-level error here; the row form is what Zoho's docs show.
-        results = [RecordError("INVALID_DATA", "the id given seems to be invalid", {"id": rid}).row()]
-    else:
-        results = [batch.update(rid, row, f"$.data[{i}]") for i, row in enumerate(rows[:1])]
+        raise _unknown_id(rid)
+    results = [batch.update(rid, row, f"$.data[{i}]") for i, row in enumerate(rows[:1])]
     return json_response({"data": results}, batch_status(results, 200))
+
+
+def _unknown_id(rid: str) -> Reject:
+    """A record URL whose id does not exist: one top-level error, not a `data` row (crm-oas record.json allows
+    both for PUT and DELETE /{module}/{id}; the id is the URL's, so there is no row of the body to blame)."""
+    return _fail("INVALID_DATA", "the id given seems to be invalid", id=rid)
 
 
 @_handler
@@ -436,7 +439,10 @@ async def delete_records(request: Request) -> Response:
 async def delete_record(request: Request) -> Response:
     module = module_of(request)
     bool_param(request, "wf_trigger")
-    results = [_batch(request, module).delete(request.path_params["record_id"])]
+    batch, rid = _batch(request, module), request.path_params["record_id"]
+    if rid not in batch.store:
+        raise _unknown_id(rid)
+    results = [batch.delete(rid)]
     return json_response({"data": results}, batch_status(results, 200))
 
 

@@ -16,6 +16,7 @@ from connector.sandbox.crm import (
     MAX_WRITE,
     _fail,
     _handler,
+    _unknown_id,
     data_rows,
     fields_param,
     int_param,
@@ -163,7 +164,10 @@ def _delete_attachment(request: Request, aid: str) -> JSON:
 
 @_handler
 async def delete_attachment(request: Request) -> Response:
-    results = [_delete_attachment(request, request.path_params["attachment_id"])]
+    aid = request.path_params["attachment_id"]
+    if _attachment(request, aid) is None:
+        raise _unknown_id(aid)
+    results = [_delete_attachment(request, aid)]
     return json_response({"data": results}, batch_status(results, 200))
 
 
@@ -286,6 +290,8 @@ async def update_notes(request: Request) -> Response:
     state, now, uid = state_of(request), now_of(request), user_of(request)
     _, rows = await data_rows(request)
     fixed = request.path_params.get("note_id")
+    if fixed and fixed not in state.notes:
+        raise _unknown_id(fixed)
     results = [
         _update_note(state, fixed or (r.get("id") if isinstance(r, dict) else None), r, f"$.data[{i}]", uid, now)
         for i, r in enumerate(rows[:1] if fixed else rows)
@@ -305,6 +311,8 @@ async def get_note(request: Request) -> Response:
 async def delete_notes(request: Request) -> Response:
     state = state_of(request)
     fixed = request.path_params.get("note_id")
+    if fixed and fixed not in state.notes:
+        raise _unknown_id(fixed)
     ids = [fixed] if fixed else [i for i in request.query_params.get("ids", "").split(",") if i]
     if not ids:
         raise _fail("REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", param_name="ids")

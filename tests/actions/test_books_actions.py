@@ -132,3 +132,41 @@ def test_organization_is_discovered_once_when_not_configured(
     for _ in range(2):
         connector.run("booksGetRecord", {"recordType": "invoices", "recordId": "9"}, connection=connection)
     assert len(httpx_mock.get_requests()) == 3
+
+
+# Kinds that exist only under a parent record (shared/notes/zoho-api.md §4 "Resources"; Zoho Books API v3):
+# /contacts/{id}/contactpersons (created at /contacts/contactpersons), /projects/{id}/tasks, /invoices/{id}/comments,
+# /invoices/{id}/payments, /invoices/{id}/creditsapplied, /invoices/{id}/address/billing,
+# /creditnotes/{id}/refunds and /emailhistory, /settings/currencies/{id}/exchangerates, /bills/{id}/credits.
+CHILD_ONLY = {
+    "contactpersons",
+    "tasks",
+    "comments",
+    "payments",
+    "creditsapplied",
+    "address",
+    "addresses",
+    "refunds",
+    "emailhistory",
+    "exchangerates",
+    "credits",
+    "timeentries",
+}
+
+
+@pytest.mark.parametrize("definition", ["booksRecordType", "inventoryRecordType", "invoiceRecordType"])
+def test_record_type_suggestions_are_top_level_kinds(definition: str) -> None:
+    """A suggested recordType must work without a parent: /books/v3/tasks or /contactpersons does not exist."""
+    from connector.manifest import data_root
+
+    defs = json.loads((data_root() / "schemas/common.json").read_text())["$defs"]
+    suggested = defs[definition]["x-suggestions"]
+    assert sorted(set(suggested) & CHILD_ONLY) == []
+    # ... and the child kinds are offered once their parent is given, and told, in words, with it.
+    if definition == "booksRecordType":
+        words = defs[definition]["description"] + defs["booksParentRecordType"]["description"]
+        assert "contactpersons under contacts" in words and "tasks under projects" in words
+        assert {"contacts", "projects", "invoices"} <= set(defs["booksParentRecordType"]["x-suggestions"])
+        under = defs[definition]["x-suggestions-by"]["values"]
+        assert "contactpersons" in under["contacts"] and "tasks" in under["projects"]
+        assert {"payments", "comments"} <= set(under["invoices"])

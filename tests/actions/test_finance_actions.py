@@ -288,27 +288,46 @@ def _suggestions(input_name: str) -> set[str]:
     return set(prop["x-suggestions"])
 
 
+def _under() -> dict[str, set[str]]:
+    by = _schema("booksGetRecords")["properties"]["recordType"]["x-suggestions-by"]
+    assert by["input"] == "parentRecordType"
+    return {parent: set(kinds) for parent, kinds in by["values"].items()}
+
+
 def test_every_suggested_books_kind_is_a_path_books_serves() -> None:
-    kinds, parents = _suggestions("recordType"), _suggestions("parentRecordType")
-    assert parents <= set(BOOKS_CHILDREN), parents - set(BOOKS_CHILDREN)
-    under_a_parent = set().union(*(BOOKS_CHILDREN[p] for p in parents))
-    assert kinds <= BOOKS_FLAT | under_a_parent, kinds - BOOKS_FLAT - under_a_parent
-    for parent in parents:  # every suggested parent has a suggested kind under it
-        assert BOOKS_CHILDREN[parent] <= kinds, (parent, BOOKS_CHILDREN[parent] - kinds)
+    """Alone, recordType offers the kinds Books serves flat; with a parent, the kinds under that parent."""
+    kinds, parents, under = _suggestions("recordType"), _suggestions("parentRecordType"), _under()
+    assert kinds <= BOOKS_FLAT, kinds - BOOKS_FLAT
+    assert parents == set(under) and parents <= set(BOOKS_CHILDREN), parents - set(BOOKS_CHILDREN)
+    for parent in parents:
+        assert under[parent] == BOOKS_CHILDREN[parent], parent
 
 
 def test_every_kind_the_notes_name_is_suggested() -> None:
-    kinds, parents = _suggestions("recordType"), _suggestions("parentRecordType")
+    kinds, parents, under = _suggestions("recordType"), _suggestions("parentRecordType"), _under()
     assert kinds >= NOTES_FLAT, NOTES_FLAT - kinds
-    assert {p for p, _ in NOTES_NESTED} <= parents and {k for _, k in NOTES_NESTED} <= kinds
     assert kinds >= BOOKS_FLAT, BOOKS_FLAT - kinds
+    assert {p for p, _ in NOTES_NESTED} <= parents
+    assert all(kind in under[parent] for parent, kind in NOTES_NESTED)
 
 
 @pytest.mark.parametrize("verb", ["CreateRecord", "GetRecord", "GetRecords", "UpdateRecord", "RemoveRecord"])
 def test_every_books_record_action_offers_the_same_kinds(verb: str) -> None:
     properties = _schema(f"books{verb}")["properties"]
     assert set(properties["recordType"]["x-suggestions"]) == _suggestions("recordType")
+    assert (
+        properties["recordType"]["x-suggestions-by"]
+        == _schema("booksGetRecords")["properties"]["recordType"]["x-suggestions-by"]
+    )
     assert set(properties["parentRecordType"]["x-suggestions"]) == _suggestions("parentRecordType")
+
+
+def test_options_offer_the_kinds_under_the_parent_given(connector: Connector, connection: dict[str, Any]) -> None:
+    """What a form shows: the flat kinds, then, once a parent is picked, only the kinds Books has under it."""
+    flat = connector.options("booksGetRecords", "recordType", {}, connection=connection)
+    assert {c["value"] for c in flat} == _suggestions("recordType") and "tasks" not in {c["value"] for c in flat}
+    tasks = connector.options("booksGetRecords", "recordType", {"parentRecordType": "projects"}, connection=connection)
+    assert {c["value"] for c in tasks} == BOOKS_CHILDREN["projects"]
 
 
 @pytest.mark.parametrize(("parent", "kind"), sorted(NOTES_NESTED))

@@ -106,6 +106,14 @@ def test_the_cache_notices_a_changed_trigger(tree: Path) -> None:
             "input 'query' has x-role 'fetch_all' and must be of type boolean",
         ),
         (
+            lambda t: edit_json(
+                t / "schemas/actions/crm/run-query.json",
+                lambda d: d["properties"]["query"].update({"x-suggestions-by": {"input": "parent", "values": {}}}),
+            ),
+            "actions/crm/run-query.yaml",
+            "input 'query' x-suggestions-by names no input of this action: 'parent'",
+        ),
+        (
             lambda t: edit(t / "actions/crm/get-records.yaml", lambda s: s.replace("pager: crm", "pager: cursor")),
             "actions/crm/get-records.yaml",
             "unknown pager 'cursor'; registered: coql, crm, finance, header",
@@ -220,6 +228,7 @@ def test_the_cache_notices_a_changed_trigger(tree: Path) -> None:
         "unknown-role",
         "duplicate-role",
         "mistyped-role",
+        "suggestions-by-unknown-input",
         "unknown-pager",
         "unknown-connection",
         "duplicate-key",
@@ -306,6 +315,38 @@ def test_the_cache_is_rebuilt_when_the_checking_code_changes(tree: Path, monkeyp
     checker.write_text("# a newer checker\n")
     monkeypatch.setattr(module, "_checker_files", lambda: [checker])
     assert module._cache_file(tree) != first
+
+
+# Imported by a bundle build without shaping the bundle: the package's lazy names (its __version__ is in the
+# fingerprint), the exception classes, and the hook registry (hooks are checked on every load, cache or not).
+SHAPES_NO_BUNDLE = {"connector", "connector.errors", "connector.hooks"}
+
+
+def test_the_fingerprint_covers_every_module_that_builds_a_bundle(tmp_path: Path) -> None:
+    """The checker list is written by hand; a module the build imports but the list forgets (the schema engine, the
+    strategies) could change what a bundle holds while an older bundle is still trusted. Found in a fresh process,
+    so what this test session already imported does not hide anything."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, sys\n"
+        "from connector import manifest\n"
+        "manifest.load_manifest(use_cache=False)\n"
+        "used = {n: m.__file__ for n, m in sys.modules.items() if n.split('.')[0] == 'connector'}\n"
+        "print(json.dumps({'used': used, 'listed': [str(p) for p in manifest._checker_files()]}))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "ZOHO_CONNECTOR_CACHE_DIR": str(tmp_path)}
+    found = json.loads(subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, check=True).stdout)
+    listed = {str(Path(p).resolve()) for p in found["listed"]}
+    forgotten = sorted(
+        name
+        for name, file in found["used"].items()
+        if name not in SHAPES_NO_BUNDLE and str(Path(file).resolve()) not in listed
+    )
+    assert forgotten == []
 
 
 def test_hooks_are_checked_on_every_load_even_from_the_cache(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -129,6 +129,25 @@ def test_create_rejected_by_throttling_is_retried(
     assert len(httpx_mock.get_requests()) == 2
 
 
+def test_retry_on_all_errors_retries_a_4xx_as_its_description_says(
+    connector: Connector, connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock
+) -> None:
+    """retryAllErrors: "Also retry other 4xx answers"; without it a refusal is answered at once."""
+    refusal = {"code": "INVALID_DATA", "details": {}, "message": "the id given seems to be invalid", "status": "error"}
+    httpx_mock.add_response(status_code=400, json=refusal)
+    with pytest.raises(ZohoAPIError):
+        connector.run(*GET, connection=connection)
+    assert len(httpx_mock.get_requests()) == 1 and clock.sleeps == []
+    httpx_mock.add_response(status_code=400, json=refusal)
+    httpx_mock.add_response(json=OK)
+    assert connector.run(GET[0], {**GET[1], "retryAllErrors": True}, connection=connection) == {"data": OK}
+    assert len(httpx_mock.get_requests()) == 3 and len(clock.sleeps) == 1
+    httpx_mock.add_response(status_code=404, json=refusal, is_reusable=True)
+    with pytest.raises(ZohoAPIError) as caught:  # still bounded by maxRetries, and the error is Zoho's
+        connector.run(GET[0], {**GET[1], "retryAllErrors": True, "maxRetries": 2}, connection=connection)
+    assert caught.value.code == "INVALID_DATA" and len(httpx_mock.get_requests()) == 6
+
+
 def test_retry_on_all_errors_opts_a_create_in(
     connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
 ) -> None:
@@ -222,13 +241,16 @@ def test_daily_allowance_below_minimum_refuses_to_call(
 
 
 def test_missing_rate_limit_headers_are_fine(
-    connector: Connector, connection: dict[str, Any], httpx_mock: HTTPXMock
+    connector: Connector, connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock
 ) -> None:
+    """Fine: each call answers at once, sent once, with no wait before the next (the allowance is unknown, not 0)."""
     httpx_mock.add_response(json=OK, headers={"X-RATELIMIT-REMAINING": "many"})
     httpx_mock.add_response(json=OK)  # no rate-limit headers at all
+    httpx_mock.add_response(json=OK, headers={"X-RATELIMIT-LIMIT": "", "X-RATELIMIT-RESET": "soon"})
     httpx_mock.add_response(json=OK)
-    assert [connector.run(*GET, connection=connection) for _ in range(3)] == [{"data": OK}] * 3
-    assert len(httpx_mock.get_requests()) == 3
+    assert [connector.run(*GET, connection=connection) for _ in range(4)] == [{"data": OK}] * 4
+    assert len(httpx_mock.get_requests()) == 4
+    assert clock.sleeps == []
 
 
 async def test_concurrency_cap_holds_under_50_async_runs(connection: dict[str, Any]) -> None:

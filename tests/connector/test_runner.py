@@ -47,6 +47,51 @@ async def test_arun_discovers_the_organization_without_blocking_io() -> None:
 
 
 @pytest.mark.anyio
+async def test_arun_refreshes_discovers_and_waits_without_blocking() -> None:
+    """The whole first call of a new connection through the async client and the async sleep only: the token
+    refresh, the organization lookup, and the wait before retrying a 503. Any sync path fails the test."""
+    sent: list[str] = []
+    failures = [503]  # the first invoice call fails once
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(f"{request.method} {request.url.path}")
+        if request.url.path == "/oauth/v2/token":
+            return httpx.Response(200, json={"access_token": "1000.fresh", "expires_in": 3600})
+        assert request.headers["Authorization"] == "Zoho-oauthtoken 1000.fresh"
+        if request.url.path.endswith("/organizations"):
+            return httpx.Response(200, json={"code": 0, "organizations": [{"organization_id": "42"}]})
+        if failures:
+            return httpx.Response(failures.pop(), json={"code": 1000, "message": "Internal error"})
+        return httpx.Response(200, json={"code": 0, "invoice": {"invoice_id": "1"}})
+
+    def blocking_sleep(seconds: float) -> None:
+        raise AssertionError(f"time.sleep({seconds}) from async code")
+
+    waits: list[float] = []
+
+    async def async_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    connector = Connector.load(
+        transport=_NoBlockingIO(),
+        async_transport=httpx.MockTransport(answer),
+        sleep=blocking_sleep,
+        async_sleep=async_sleep,
+    )
+    connection = {"region": "eu", "client_id": "1000.C", "client_secret": "s", "refresh_token": "1000.r"}
+    result = await connector.arun("booksGetRecord", {"recordType": "invoices", "recordId": "1"}, connection=connection)
+    await connector.aclose()
+    assert result["data"]["invoice"] == {"invoice_id": "1"}
+    assert sent == [
+        "POST /oauth/v2/token",
+        "GET /books/v3/organizations",
+        "GET /books/v3/invoices/1",
+        "GET /books/v3/invoices/1",
+    ]
+    assert len(waits) == 1 and waits[0] > 0
+
+
+@pytest.mark.anyio
 async def test_aiter_pages_walks_every_page(connector: Connector, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(
         url=f"{CRM}/Leads?fields=Email&page=1&per_page=200",

@@ -98,6 +98,7 @@ def test_installed_wheel_runs_from_any_directory(wheel: Path, tmp_path: Path) ->
     )
     assert sandbox_help.returncode == 0, sandbox_help.stderr
     assert "/__sandbox/faults" in sandbox_help.stdout
+    _serve_the_sandbox(env_dir / "bin" / "zoho-connector", elsewhere, clean_env)
     demo = subprocess.run(
         [str(python), "-m", "connector.sandbox.demo"],
         cwd=elsewhere,
@@ -109,3 +110,27 @@ def test_installed_wheel_runs_from_any_directory(wheel: Path, tmp_path: Path) ->
     )
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "done in" in demo.stdout
+
+
+def _serve_the_sandbox(command: Path, cwd: Path, env: dict[str, str]) -> None:
+    """`zoho-connector sandbox` itself, not only its help: it listens, prints its URL and answers."""
+    import httpx
+
+    server = subprocess.Popen(
+        [str(command), "sandbox", "--port", "0"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None and server.stderr is not None
+        base = server.stdout.readline().strip()
+        assert base.startswith("http://127.0.0.1:"), base + (server.stderr.read() if server.poll() is not None else "")
+        token = httpx.post(f"{base}/__sandbox/tokens", json={}, timeout=30).json()["access_token"]
+        org = httpx.get(f"{base}/crm/v8/org", headers={"Authorization": f"Zoho-oauthtoken {token}"}, timeout=30)
+        assert org.status_code == 200 and org.json()["org"][0]["id"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -6,8 +6,11 @@ schema objects are turned into JSON Schema (`nullable` becomes a null type) and 
 
 from __future__ import annotations
 
+import copy
+import io
 import json
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from jsonschema import Draft7Validator, ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from connector.sandbox import crm, crm_links, crm_meta, crm_related, crm_watch
+from connector.sandbox import create_app
 
 OAS_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "zoho-crm-oas"
 OAS_URL = "https://raw.githubusercontent.com/Zohocorp-Pvt-Ltd/crm-oas/refs/heads/main/v8.0/"
@@ -177,24 +180,38 @@ class Walker:
         self.hit: set[tuple[str, str]] = set()
 
     async def call(
-        self, route: str, method: str, url: str, specs: list[tuple[str, str]], expect: int = 200, **kw: Any
+        self,
+        route: str,
+        method: str,
+        url: str,
+        specs: list[tuple[str, str]],
+        expect: int = 200,
+        *,
+        base: str = "/crm/v8",
+        adjust: Callable[[Any], Any] | None = None,
+        **kw: Any,
     ) -> Any:
-        response = await self.api.request(method, f"/crm/v8{url}", **kw)
+        """`adjust` rewrites a copy of the answer before it is validated, for the OAS's own slips (each says which)."""
+        response = await self.api.request(method, f"{base}{url}", **kw)
         assert response.status_code == expect, f"{method} {url}: {response.status_code} {response.text[:500]}"
         self.hit.add((route, method))
         if "json" not in response.headers.get("content-type", ""):
             return response.content
         body = response.json()
+        checked = adjust(copy.deepcopy(body)) if adjust else body
         for file, path in specs:
-            _validate(body, file, path, method.lower(), response.status_code)
+            _validate(checked, file, path, method.lower(), response.status_code)
         return body
 
 
 def _served() -> Iterator[tuple[str, str]]:
-    for route in [*crm.routes, *crm_related.routes, *crm_meta.routes, *crm_links.routes, *crm_watch.routes]:
-        for method in route.methods or ():
-            if method != "HEAD":
-                yield route.path, method
+    """Every CRM route of the app the sandbox serves, whichever module defines it, so a new one cannot be missed."""
+    for route in create_app().routes:
+        path, methods = getattr(route, "path", ""), getattr(route, "methods", None) or ()
+        if path.startswith("/crm/"):
+            for method in methods:
+                if method != "HEAD":
+                    yield path, method
 
 
 async def test_every_crm_endpoint_matches_zoho_openapi(api: httpx.AsyncClient) -> None:
@@ -349,6 +366,7 @@ async def test_every_crm_endpoint_matches_zoho_openapi(api: httpx.AsyncClient) -
     )
 
     await _walk_notifications(w)
+    await _walk_settings_convert_and_bulk_read(w)
     missing = set(_served()) - w.hit
     assert not missing, f"CRM routes the walk never called: {sorted(missing)}"
 
@@ -377,6 +395,67 @@ async def _walk_notifications(w: Walker) -> None:
     disable = {"channel_id": "1000000068001", "events": ["Leads.create"], "_delete_events": True}
     await w.call(route, "PATCH", "/actions/watch", spec, json={"watch": [disable]})
     await w.call(route, "DELETE", "/actions/watch", spec, params={"channel_ids": "1000000068001"})
+
+
+async def _walk_settings_convert_and_bulk_read(w: Walker) -> None:
+    modules, fields = "/crm/v8/settings/modules", "/crm/v8/settings/fields"
+    leads = (await w.api.get(f"{modules}/Leads")).json()["modules"][0]
+    profiles = [{"id": leads["profiles"][0]["id"]}]  # creating a module needs the profiles that may see it
+    module = {"singular_label": "Walk Item", "plural_label": "Walk Items", "profiles": profiles}
+    await w.call(modules, "POST", "/settings/modules", [("modules.json", modules)], json={"modules": [module]})
+    field = {"field_label": "Code", "data_type": "text", "length": 64}
+    await w.call(
+        fields,
+        "POST",
+        "/settings/fields",
+        [("fields.json", fields)],
+        201,
+        params={"module": "Walk_Items"},
+        json={"fields": [field]},
+    )
+
+    made = await w.api.post(
+        "/crm/v8/Leads", json={"data": [{"Last_Name": "Walk", "Company": "Walk Co", "Email": "walk@example.com"}]}
+    )
+    lead = made.json()["data"][0]["details"]["id"]
+    convert = "/crm/v8/Leads/{lead_id}/actions/convert"
+    await w.call(
+        "/crm/v8/Leads/{record_id}/actions/convert",
+        "POST",
+        f"/Leads/{lead}/actions/convert",
+        [("convert_lead.json", convert)],
+        json={
+            "data": [
+                {
+                    "overwrite": True,
+                    "Deals": {"Deal_Name": "Walk deal", "Stage": "Qualification", "Closing_Date": "2026-12-31"},
+                }
+            ]
+        },
+    )
+
+    read, spec = "/crm/bulk/v8/read", ("bulk_read.json", "/crm/bulk/v8/read")
+    criteria = {"field": {"api_name": "Last_Name"}, "comparator": "starts_with", "value": "Walk"}
+    job = {"query": {"module": {"api_name": "Leads"}, "fields": ["Last_Name"], "criteria": criteria}}
+    created = await w.call(read, "POST", "/read", [spec], 201, base="/crm/bulk/v8", json=job)
+    job_id = created["data"][0]["details"]["id"]
+
+    def as_documented(body: Any) -> Any:
+        # bulk_read.json's Query marks cvid, page and file_type required although Zoho's own examples leave them
+        # out, and types the criteria's `value` as an object where Zoho's docs show plain values ("value": "Web")
+        query = body["data"][0]["query"]
+        query["criteria"] = {**query["criteria"], "type": None, "value": {}}
+        body["data"][0]["query"] = {"cvid": None, "page": 1, "file_type": "ics", **query}
+        return body
+
+    job_url, job_spec = f"{read}/{{job_id}}", ("bulk_read.json", f"{read}/{{job_id}}")
+    for _ in range(2):  # ADDED, IN PROGRESS: bulk_read.json requires a `result`, which only a finished job has
+        await w.call(job_url, "GET", f"/read/{job_id}", [], base="/crm/bulk/v8")
+    status = await w.call(job_url, "GET", f"/read/{job_id}", [job_spec], base="/crm/bulk/v8", adjust=as_documented)
+    assert status["data"][0]["state"] == "COMPLETED"
+    archive = await w.call(f"{read}/{{job_id}}/result", "GET", f"/read/{job_id}/result", [], base="/crm/bulk/v8")
+    with zipfile.ZipFile(io.BytesIO(archive)) as unzipped:
+        assert unzipped.namelist() == [f"{job_id}.csv"]
 
 
 def _component(file: str, name: str) -> dict[str, Any]:
@@ -412,9 +491,12 @@ async def test_record_refusals_match_zoho_openapi(api: httpx.AsyncClient, client
     rows = {"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": exception}}}
     put = await api.put("/crm/v8/Leads/404", json={"data": [{"Company": "X"}]})
     delete = await api.delete("/crm/v8/Leads/404")
-    for answer in (put, delete):
-        assert answer.status_code == 400
-        _check(answer.json(), rows)
+    for answer in (put, delete):  # an unknown id in the URL: record.json's top-level API_Exception
+        assert answer.status_code == 400 and "data" not in answer.json()
+        _check(answer.json(), {"allOf": [exception, {"required": ["code", "details", "message", "status"]}]})
+    in_body = await api.put("/crm/v8/Leads", json={"data": [{"id": "404", "Company": "X"}]})
+    assert in_body.status_code == 400
+    _check(in_body.json(), rows)  # an unknown id in the body: that row's error
     token = (await client.post("/__sandbox/tokens", json={"scope": "ZohoCRM.settings.ALL"})).json()["access_token"]
     scoped = await client.get(
         "/crm/v8/Leads", params={"fields": "Last_Name"}, headers={"Authorization": f"Zoho-oauthtoken {token}"}

@@ -146,3 +146,17 @@ def test_the_sandbox_writes_a_private_connections_file_that_workers_run_actions_
     finally:
         process.terminate()
         process.wait(30)
+
+
+def test_every_admin_endpoint_is_in_the_help_and_the_readme() -> None:
+    """Derived from the app's routes, so an admin endpoint added later cannot go undocumented."""
+    from connector.sandbox import create_app
+    from connector.sandbox.server import _parser
+
+    routes = [str(getattr(r, "path", "")) for r in create_app().routes]
+    paths = {p for p in routes if p.startswith("/__sandbox/")}
+    assert {"/__sandbox/seed", "/__sandbox/tokens", "/__sandbox/stats", "/__sandbox/faults"} <= paths
+    help_text = _parser().format_help()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert sorted(p for p in paths if p not in help_text) == []
+    assert sorted(p for p in paths if p not in readme) == []

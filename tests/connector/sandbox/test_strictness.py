@@ -180,14 +180,42 @@ async def test_page_with_page_token_is_ambiguous(api: httpx.AsyncClient) -> None
 
 
 async def test_put_and_delete_of_an_unknown_id(api: httpx.AsyncClient) -> None:
-    invalid = {"code": "INVALID_DATA", "details": {"id": "404"}, "message": "the id given seems to be invalid"}
+    # An id in the URL that does not exist is one top-level error, not a row of `data`.
+    invalid = {
+        "code": "INVALID_DATA",
+        "details": {"id": "404"},
+        "message": "the id given seems to be invalid",
+        "status": "error",
+    }
     put = await api.put("/crm/v8/Leads/404", json={"data": [{"Company": "X"}]})
-    assert (put.status_code, put.json()) == (400, {"data": [{**invalid, "status": "error"}]})
+    assert (put.status_code, put.json()) == (400, invalid)
     delete = await api.delete("/crm/v8/Leads/404")
-    assert (delete.status_code, delete.json()) == (400, {"data": [{**invalid, "status": "error"}]})
+    assert (delete.status_code, delete.json()) == (400, invalid)
+    assert (await api.delete("/crm/v8/Leads/404", params={"wf_trigger": "false"})).json() == invalid
     in_body = await api.put("/crm/v8/Leads", json={"data": [{"id": "404", "Company": "X"}]})
     assert in_body.json()["data"][0]["details"] == {"api_name": "id", "json_path": "$.data[0].id"}
     assert (await api.get("/crm/v8/Leads/404")).status_code == 204
+
+
+async def test_unknown_note_and_attachment_ids_in_the_url_are_top_level_errors(api: httpx.AsyncClient) -> None:
+    rid = await _lead(api)
+    for method, url, body in [
+        ("PUT", "/crm/v8/Notes/404", {"data": [{"Note_Content": "x"}]}),
+        ("DELETE", "/crm/v8/Notes/404", None),
+        ("DELETE", f"/crm/v8/Leads/{rid}/Attachments/404", None),
+    ]:
+        answer = await api.request(method, url, json=body)
+        assert (answer.status_code, answer.json()) == (
+            400,
+            {
+                "code": "INVALID_DATA",
+                "details": {"id": "404"},
+                "message": "the id given seems to be invalid",
+                "status": "error",
+            },
+        ), f"{method} {url}"
+    listed = await api.delete("/crm/v8/Notes", params={"ids": "404"})  # ids in a list: one row per id, as before
+    assert listed.json()["data"][0]["details"] == {"id": "404"}
 
 
 # concurrency ---------------------------------------------------------------------------------------------------------
