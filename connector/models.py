@@ -280,6 +280,10 @@ class Job(TypedDict):
     """Path under the product base that downloads the result file, with {id}."""
     format: Literal["zip_csv"]
     """What the result file is: a ZIP holding one CSV with a header row."""
+    records: Annotated[str, Field(min_length=1)]
+    """Member of the action's answer that holds the rows, as the product's own lists name it (e.g. `data`)."""
+    summary: Annotated[str, Field(min_length=1)]
+    """Member of the action's answer that says what the walk did: `{"count": rows, "jobs": [job ids]}`."""
     more: NotRequired[str]
     """Where the status answer says more records need another job."""
     next_cursor: NotRequired[str]

@@ -277,6 +277,61 @@ def test_a_made_up_products_request_id_and_details_come_from_its_envelope(
     assert caught.value.request_id == "w-1"
 
 
+EXPORT_WIDGETS = """\
+key: widgetsExport
+label: Widgets - Export
+description: Every widget, through an export job
+product: widgets
+connection: zohoOAuth
+inputs: schemas/actions/widgets/export.json
+safety: read
+request:
+  method: POST
+  path: /exports
+job:
+  id: export.key
+  status: /exports/{id}
+  state: state
+  done: [ready]
+  failed: [broken]
+  result: /exports/{id}/file
+  format: zip_csv
+  records: widgets
+  summary: export
+example_output:
+  data: {widgets: [{sku: A1}], export: {count: 1, jobs: [J1]}}
+"""
+
+
+def _zipped_csv(text: str) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("widgets.csv", text)
+    return buffer.getvalue()
+
+
+def test_a_made_up_products_export_job_answers_in_the_members_its_action_names(
+    widgets: Path, httpx_mock: HTTPXMock
+) -> None:
+    """The job runtime names no member of an answer: the rows and the walk's summary go where the action says."""
+    (widgets / "actions/widgets/export.yaml").write_text(EXPORT_WIDGETS)
+    (widgets / "schemas/actions/widgets/export.json").write_text(json.dumps({"type": "object", "properties": {}}))
+    manifest = (widgets / "manifest.yaml").read_text()
+    (widgets / "manifest.yaml").write_text(
+        manifest.replace("\nactions:\n", "\nactions:\n  - actions/widgets/export.yaml\n", 1)
+    )
+    base = "https://www.zohoapis.eu/widgets/v1"
+    httpx_mock.add_response(method="POST", url=f"{base}/exports", json={"export": {"key": "J1"}})
+    httpx_mock.add_response(url=f"{base}/exports/J1", json={"state": "ready"})
+    httpx_mock.add_response(url=f"{base}/exports/J1/file", content=_zipped_csv("sku\nA\nB\n"))
+    connection = {"region": "eu", "access_token": ACCESS_TOKEN, "organization_ids": {"widgets": "o9"}}
+    with Connector.load(widgets) as connector:
+        result = connector.run("widgetsExport", {}, connection=connection)
+    assert result == {"data": {"widgets": [{"sku": "A"}, {"sku": "B"}], "export": {"count": 2, "jobs": ["J1"]}}}
+
+
 def test_an_unregistered_strategy_fails_at_load(tree: Path) -> None:
     manifest = (tree / "manifest.yaml").read_text().replace("envelope: finance", "envelope: financial")
     (tree / "manifest.yaml").write_text(manifest)
