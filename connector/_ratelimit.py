@@ -36,7 +36,8 @@ MAX_WAIT = 86_400.0
 _MAX_COUNT = 10**9  # a "remaining" beyond this just means plenty
 _MAX_DIGITS = 15  # more integer digits than this is past any cap, and past float's exact range
 
-_REMAINING = ("x-ratelimit-remaining", "x-rate-limit-remaining", "x-api-credits-remaining")
+# The de facto standard names; a product's envelope may name more (`remaining_headers`, connector.strategies).
+_REMAINING = ("x-ratelimit-remaining", "x-rate-limit-remaining")
 _RESET = ("x-ratelimit-reset", "x-rate-limit-reset")
 _LIMIT = ("x-ratelimit-limit", "x-rate-limit-limit")
 # ASCII digits only: float() would also take "nan", "inf", "1e400", "1_000" and non-Latin digits.
@@ -140,8 +141,9 @@ class Budget:
             self._next_call = start + self.intercall_delay
             return start - now
 
-    def after_response(self, headers: Mapping[str, str], now: float) -> None:
-        remaining = _count(header(headers, _REMAINING), smallest=True)
+    def after_response(self, headers: Mapping[str, str], now: float, remaining_headers: tuple[str, ...] = ()) -> None:
+        """Note the allowance an answer reports; `remaining_headers`: the product's own names for calls left."""
+        remaining = _count(header(headers, (*_REMAINING, *remaining_headers)), smallest=True)
         if remaining is None:
             return
         limit = _count(header(headers, _LIMIT), smallest=False)

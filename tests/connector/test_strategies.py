@@ -18,7 +18,7 @@ from connector import Connector, ZohoAPIError
 from connector.errors import ManifestError
 from connector.strategies import ENVELOPES, register
 from connector.strategies.envelopes import ErrorFields, Verdict
-from tests.conftest import ACCESS_TOKEN, BOOKS, ORG
+from tests.conftest import ACCESS_TOKEN, BOOKS, CRM, ORG
 
 RUNTIME = Path(__file__).resolve().parents[2] / "connector"
 # Where product knowledge belongs, and why. Everything else under connector/ is the generic runtime.
@@ -330,6 +330,30 @@ def test_a_made_up_products_export_job_answers_in_the_members_its_action_names(
     with Connector.load(widgets) as connector:
         result = connector.run("widgetsExport", {}, connection=connection)
     assert result == {"data": {"widgets": [{"sku": "A"}, {"sku": "B"}], "export": {"count": 2, "jobs": ["J1"]}}}
+
+
+def test_the_allowance_headers_a_product_reads_are_its_envelopes(
+    widgets: Path, connector: Connector, httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Zoho's API-credits header is read for Zoho's products (their envelopes name it), not for every product."""
+    from connector.errors import RateLimitedError
+
+    spent = {"X-API-Credits-Remaining": "0"}
+    connection = {"region": "eu", "access_token": ACCESS_TOKEN, "organization_ids": {"widgets": "o9"}}
+    httpx_mock.add_response(url=f"{CRM}/Leads/1", json={"data": [{"id": "1"}]}, headers=spent)
+    connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection=connection)
+    with pytest.raises(RateLimitedError, match="0 calls left"):
+        connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection=connection)
+
+    httpx_mock.add_response(json=[{"sku": "A"}], headers=spent, is_reusable=True)
+    with Connector.load(widgets) as widget_connector:
+        for _ in range(2):  # the header means nothing to this product
+            widget_connector.run("widgetsList", {}, connection=connection)
+    monkeypatch.setattr(WidgetEnvelope, "remaining_headers", ("x-api-credits-remaining",), raising=False)
+    with Connector.load(widgets) as widget_connector:
+        widget_connector.run("widgetsList", {}, connection=connection)
+        with pytest.raises(RateLimitedError):
+            widget_connector.run("widgetsList", {}, connection=connection)
 
 
 def test_an_unregistered_strategy_fails_at_load(tree: Path) -> None:
