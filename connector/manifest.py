@@ -72,9 +72,11 @@ def build_bundle(root: Path) -> dict[str, Any]:
         if conn["key"] in connections:
             raise ManifestError(path, f"duplicate connection key {conn['key']!r}")
         regions = reader.model(conn["regions"], "regions")
+        input_schema = reader.input_schema(conn["inputs"], path)
+        _check_editions(path, conn["editions"], input_schema)
         connections[conn["key"]] = {
-            **{k: conn[k] for k in ("key", "label", "description", "oauth")},
-            "input_schema": reader.input_schema(conn["inputs"], path),
+            **{k: conn[k] for k in ("key", "label", "description", "oauth", "editions")},
+            "input_schema": input_schema,
             "regions": regions["regions"],
             "environments": regions["environments"],
         }
@@ -255,6 +257,18 @@ def _check_time_format(path: str, pattern: str) -> None:
         same = False
     if not same:
         raise ManifestError(path, f"cursor format {pattern!r} does not write an ISO 8601 time with its offset")
+
+
+def _check_editions(path: str, editions: Mapping[str, int], schema: Mapping[str, Any]) -> None:
+    """The connection's `edition` input offers exactly the plans the connection file gives a concurrency."""
+    edition = schema["properties"].get("edition")
+    offered = edition.get("enum") if isinstance(edition, dict) else None
+    if offered is None or set(offered) != set(editions) or edition.get("default") not in editions:
+        raise ManifestError(
+            path,
+            f"the `edition` input must offer exactly the editions listed here ({', '.join(editions)}), with "
+            "one of them as its default",
+        )
 
 
 def _check_strategies(where: str, product: Mapping[str, Any]) -> None:

@@ -186,6 +186,9 @@ class ConnectionFile:
     regions: Path
     """The region table (connections/regions.yaml)."""
     oauth: OAuth
+    editions: Annotated[dict[str, Annotated[int, Field(ge=1)]], Field(min_length=1)]
+    """The account plans the connection's `edition` input names (its enum), each with how many calls it may run at
+    once: the default of `max_concurrency`."""
 
 
 class Region(TypedDict):
@@ -219,6 +222,7 @@ class ConnectionDef:
     regions: dict[str, Region]
     environments: dict[str, str]
     oauth: OAuth
+    editions: dict[str, int]
 
 
 # --- actions -------------------------------------------------------------------------------------------------
