@@ -195,6 +195,36 @@ def test_the_default_organization_is_discovered_once(connector: Connector, httpx
     assert len(httpx_mock.get_requests()) == 4
 
 
+def test_books_and_inventory_on_one_connection_keep_their_own_organization_ids(
+    connector: Connector, httpx_mock: HTTPXMock
+) -> None:
+    """One organization id per product per account: each product discovers its own, once, and keeps it."""
+    inventory = "https://www.zohoapis.eu/inventory/v1"
+    connection = {"region": "eu", "access_token": ACCESS_TOKEN}
+    for base, org in ((BOOKS, "5"), (inventory, "8")):
+        listing = {"code": 0, "organizations": [{"organization_id": org, "is_default_org": True}]}
+        httpx_mock.add_response(url=f"{base}/organizations", json=listing)
+        httpx_mock.add_response(
+            url=f"{base}/items/1?organization_id={org}", json={"code": 0, "item": {}}, is_reusable=True
+        )
+    get = {"recordType": "items", "recordId": "1"}
+    for _ in range(2):
+        connector.run("booksGetRecord", get, connection=connection)
+        connector.run("inventoryGetRecord", get, connection=connection)
+    sent = [(r.url.path.split("/")[1], r.url.params.get("organization_id")) for r in httpx_mock.get_requests()]
+    assert sent == [
+        ("books", None),
+        ("books", "5"),
+        ("inventory", None),
+        ("inventory", "8"),
+        ("books", "5"),
+        ("inventory", "8"),
+    ]
+    explicit = {**connection, "organization_ids": {"books": "5", "inventory": "8"}, "access_token": "other"}
+    connector.run("inventoryGetRecord", get, connection=explicit)  # explicit ids: nothing to discover
+    assert httpx_mock.get_requests()[-1].url.params["organization_id"] == "8"
+
+
 @pytest.mark.parametrize("organizations", ["abc", [1], [{"name": "no id"}]])
 def test_a_malformed_organizations_answer_is_a_typed_error(
     connector: Connector, httpx_mock: HTTPXMock, organizations: Any
