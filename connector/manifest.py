@@ -62,9 +62,7 @@ def load_manifest(root: Path | None = None, *, use_cache: bool = True) -> Manife
 def build_bundle(root: Path) -> dict[str, Any]:
     """Read and check every data file under `root`; raise ManifestError on the first broken one."""
     reader = _Reader(root)
-    manifest = reader.model("manifest.yaml", "manifest")
-    for key, product in manifest["products"].items():
-        _check_strategies(f"manifest.yaml (product {key})", product)
+    manifest = reader.model("manifest.yaml", "manifest")  # strategy names: enums of the registered ones
 
     connections: dict[str, Any] = {}
     for path in manifest["connections"]:
@@ -165,7 +163,6 @@ def _check_trigger(
 
     if kind == "webhook":
         webhook = trigger["webhook"]
-        _known(path, {"channel": webhook["channel"]})
         for role in ("subscribe", "renew", "unsubscribe", "fetch"):
             if role in webhook:
                 used(webhook[role], role)
@@ -271,19 +268,30 @@ def _check_editions(path: str, editions: Mapping[str, int], schema: Mapping[str,
         )
 
 
-def _check_strategies(where: str, product: Mapping[str, Any]) -> None:
-    """Every strategy a product names must be registered (a typo fails here, not mid-automation)."""
-    named = {"envelope": product["envelope"], "host": product["host"]}
-    if product.get("organization"):
-        named["organization"] = product["organization"]["convention"]
-    _known(where, named)
+# The members of the data files that name a strategy, and the registry each names it in.
+_STRATEGY_MEMBERS = {
+    "envelope": "envelope",
+    "host": "host",
+    "convention": "organization",
+    "pager": "pager",
+    "channel": "channel",
+    "schema": "field_schema",
+}
 
 
-def _known(where: str, named: Mapping[str, str]) -> None:
+def _model_problems(exc: Any) -> str:
+    """pydantic's findings, a strategy name that is not registered said as such (a typo fails at load time, not
+    mid-automation)."""
     known = strategies.registry()
-    for kind, name in named.items():
-        if name not in known[kind]:
-            raise ManifestError(where, f"unknown {kind} {name!r}; registered: {', '.join(known[kind])}")
+    problems = []
+    for e in exc.errors(include_url=False)[:5]:
+        where = f"/{'/'.join(map(str, e['loc']))}"
+        kind = _STRATEGY_MEMBERS.get(str(e["loc"][-1])) if e["loc"] else None
+        if e["type"] == "literal_error" and kind is not None:
+            problems.append(f"{where}: unknown {kind} {e['input']!r}; registered: {', '.join(known[kind])}")
+        else:
+            problems.append(f"{where}: {e['msg']}")
+    return "; ".join(problems)
 
 
 def _checked_roles(path: str, action: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, str]:
@@ -337,8 +345,6 @@ def _check_request(path: str, action: Mapping[str, Any], schema: Mapping[str, An
     batch = action.get("batch")
     if batch and (batch["input"] not in required or schema["properties"][batch["input"]].get("type") != "array"):
         raise ManifestError(path, f"batch input {batch['input']!r} must be a required input of type array")
-    if action.get("pagination"):
-        _known(path, {"pager": action["pagination"]["pager"]})
     job = action.get("job")
     if job:
         if action.get("pagination"):
@@ -395,9 +401,7 @@ def _check_options(action: Mapping[str, Any], actions: Mapping[str, Any]) -> Non
         try:
             models.validator("options").validate_python(prop["x-options"])
         except ValidationError as exc:
-            problems = "; ".join(
-                f"/{'/'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)[:5]
-            )
+            problems = _model_problems(exc)
             raise ManifestError(path, f"{where} does not match schemas/meta/options.schema.json: {problems}") from None
         found = options_of(prop)
         assert found is not None
@@ -409,8 +413,6 @@ def _check_options(action: Mapping[str, Any], actions: Mapping[str, Any]) -> Non
             unknown_ours = sorted(set(lookup["match"].values()) - set(properties))
             if unknown_ours:
                 raise ManifestError(path, f"{where} lookup of {theirs!r} matches undeclared inputs: {unknown_ours}")
-        if "schema" in declared:
-            _known(path, {"field_schema": declared["schema"]})
         if ("entry" in declared or "schema" in declared) and applies not in ("keys", "item_keys"):
             raise ManifestError(path, f"{where}: entry and schema apply to keys or item_keys, not {applies}")
         if applies in ("items", "item_keys") and prop.get("type") != "array":
@@ -488,10 +490,7 @@ class _Reader:
         try:
             checked = models.validator(kind).validate_python(self.yaml(rel))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"/{'/'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)[:5]
-            )
-            problem = f"does not match the {kind} model (schemas/meta/{kind}.schema.json): {problems}"
+            problem = f"does not match the {kind} model (schemas/meta/{kind}.schema.json): {_model_problems(exc)}"
             raise ManifestError(rel, problem) from None
         return dataclasses.asdict(checked)
 

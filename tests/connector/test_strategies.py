@@ -461,19 +461,40 @@ def test_an_unregistered_host_or_convention_fails_at_load(tree: Path, old: str, 
         Connector.load(tree)
 
 
-def test_the_meta_schema_publishes_the_built_in_strategy_names_as_examples() -> None:
-    """Names stay open (a new product registers its own), but engines in other languages learn the built-in ones."""
-    from connector.models import meta_schemas
-    from connector.strategies import BUILT_IN
+def test_strategy_names_are_enums_of_the_registered_strategies() -> None:
+    """The models type every strategy name as an enum of the registered names: the published meta-schemas list the
+    built-in ones for engines in other languages, and a product that registers its own extends the enum."""
+    from pydantic import ValidationError
+
+    from connector.models import meta_schemas, validator
+    from connector.strategies import BUILT_IN, registry
 
     schemas = meta_schemas()
     defs = schemas["manifest"]["$defs"]
-    assert defs["ProductFile"]["properties"]["envelope"]["examples"] == BUILT_IN["envelope"]
-    assert defs["ProductFile"]["properties"]["host"]["examples"] == BUILT_IN["host"]
-    assert defs["Organization"]["properties"]["convention"]["examples"] == BUILT_IN["organization"]
-    pager = schemas["action"]["$defs"]["Pagination"]["properties"]["pager"]
-    assert pager["examples"] == BUILT_IN["pager"] and "enum" not in pager
-    assert {"crm", "finance", "bare"} <= set(BUILT_IN["envelope"])
+    assert defs["ProductFile"]["properties"]["envelope"]["enum"] == BUILT_IN["envelope"]
+    assert defs["ProductFile"]["properties"]["host"]["enum"] == BUILT_IN["host"]
+    assert defs["Organization"]["properties"]["convention"]["enum"] == BUILT_IN["organization"]
+    assert schemas["action"]["$defs"]["Pagination"]["properties"]["pager"]["enum"] == BUILT_IN["pager"]
+    assert schemas["trigger"]["$defs"]["Webhook"]["properties"]["channel"]["enum"] == BUILT_IN["channel"]
+    assert schemas["options"]["properties"]["schema"]["enum"] == BUILT_IN["field_schema"]
+    assert {"crm", "finance", "bare"} <= set(BUILT_IN["envelope"]) and registry() == BUILT_IN
+
+    product = {"label": "Widgets", "base_path": "/w", "envelope": "widget"}
+    manifest: dict[str, Any] = {"key": "w", "label": "W", "description": "W", "version": "1.0.0"}
+    manifest |= {"connections": ["c.yaml"], "products": {"widgets": product}, "actions": []}
+    with pytest.raises(ValidationError, match="Input should be 'bare', 'crm' or 'finance'"):
+        validator("manifest").validate_python(manifest)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(ENVELOPES, "widget", WidgetEnvelope())
+        validator("manifest").validate_python(manifest)
+        assert validator("manifest").json_schema()["$defs"]["ProductFile"]["properties"]["envelope"]["enum"] == [
+            "bare",
+            "crm",
+            "finance",
+            "widget",
+        ]
+    with pytest.raises(ValidationError):  # unregistered again: refused again
+        validator("manifest").validate_python(manifest)
 
 
 def test_a_strategy_name_is_registered_once() -> None:
