@@ -193,3 +193,21 @@ def test_the_cli_reads_the_request_schema_that_is_checked_in() -> None:
     from connector._dispatch import request_schema
 
     assert request_schema() == schemas()["request"]
+
+
+def test_the_readme_links_the_published_schemas_and_the_template_language() -> None:
+    """Engines in other languages start from the README: its links reach the contract files, and none is dead."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = set(re.findall(r"\]\(((?!https?://|#)[^)\s]+)\)", readme))
+    for target in (
+        "schemas/protocol/request.json",
+        "schemas/protocol/response.json",
+        "schemas/protocol/error.json",
+        "schemas/meta",
+        "docs/template-language.md",
+        "tests/fixtures/templates",
+    ):
+        assert target in links, target
+    assert [link for link in sorted(links) if not (ROOT / link.split("#")[0]).exists()] == []
