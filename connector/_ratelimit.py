@@ -1,8 +1,8 @@
 """Per-connection pacing: the gap between calls, the allowance Zoho reports, and reading its wait headers.
 
 Zoho's rate-limit headers are undocumented (../shared/notes/zoho-api.md §3-4): the names seen in the wild
-(`X-RateLimit-*`, Books' `X-Rate-Limit-*`, `X-API-CREDITS-REMAINING`) are read when present, and their absence or
-garbage in them is never an error. Every number read from a header is checked: only plain non-negative decimals
+(`X-RateLimit-*`, Books' `X-Rate-Limit-*`, and whatever the product's envelope names in `remaining_headers`, such
+as `X-API-CREDITS-REMAINING`) are read when present, and their absence or garbage in them is never an error. Every number read from a header is checked: only plain non-negative decimals
 count, and waits are capped at a day, so no header can crash a call, put NaN/Infinity into an error's JSON, or
 make the connector retry at once. Concurrency is capped by the runner (a semaphore, then `_limits`' slots).
 
