@@ -2,9 +2,10 @@
 
 Zoho's rate-limit headers are undocumented (../shared/notes/zoho-api.md §3-4): the names seen in the wild
 (`X-RateLimit-*`, Books' `X-Rate-Limit-*`, and whatever the product's envelope names in `remaining_headers`, such
-as `X-API-CREDITS-REMAINING`) are read when present, and their absence or garbage in them is never an error. Every number read from a header is checked: only plain non-negative decimals
-count, and waits are capped at a day, so no header can crash a call, put NaN/Infinity into an error's JSON, or
-make the connector retry at once. Concurrency is capped by the runner (a semaphore, then `_limits`' slots).
+as `X-API-CREDITS-REMAINING`) are read when present, and their absence or garbage in them is never an error. Every
+number read from a header is checked: only plain non-negative decimals count, and waits are capped at a day, so no
+header can crash a call, put NaN/Infinity into an error's JSON, or make the connector retry at once. Concurrency is
+capped by the runner (a semaphore, then `_limits`' slots).
 
 The allowance is the account's, not the process's: when the connection's token store shares limits (`_limits`),
 the Budget merges its view with the one kept in the store, at most once a second and at once when a call finds the
