@@ -2,7 +2,8 @@
 
     python -m bench.core
 
-(a) cold start: a new `zoho-connector run crmGetRecord` process, beside `python -c "import httpx"` (the floor);
+(a) cold start: a new `zoho-connector run crmGetRecord` process, and a new `zoho-connector invoke` process answering
+    the same call as one engine-protocol request, beside `python -c "import httpx"` (the floor);
 (b) per-call overhead: 2,000 crmGetRecord runs vs the same 2,000 requests on a bare httpx.Client;
 (c) Fetch All of 100,000 CRM records: requests made (must be ceil(N/200)) and peak RSS, for several N.
 """
@@ -42,11 +43,11 @@ def _child_env(tmp: str) -> dict[str, str]:
     return env
 
 
-def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+def _timed(argv: list[str], env: dict[str, str], stdin: bytes | None = None) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one run of a command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env)
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env, input=stdin)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -65,16 +66,22 @@ def cold_start(runs: int = 21) -> dict[str, float]:
         inputs = json.dumps({"recordType": "Leads", "recordId": lead})
         ours = [str(BIN / "zoho-connector"), "run", "crmGetRecord", "--inputs", inputs, "--connection", f"@{conn}"]
         floor = [sys.executable, "-c", "import httpx"]
+        invoke = [str(BIN / "zoho-connector"), "invoke"]
+        one = {"action": "crmGetRecord", "inputs": json.loads(inputs), "connection": connection}
+        request = json.dumps(one).encode()
         _timed(ours, env)  # builds the manifest cache once, as the first run after an install does
-        samples = [(_timed(floor, env), _timed(ours, env)) for _ in range(runs)]
+        samples = [(_timed(floor, env), _timed(ours, env), _timed(invoke, env, request)) for _ in range(runs)]
     result = {
-        "floor_s": statistics.median(f[0] for f, _ in samples),
-        "connector_s": statistics.median(o[0] for _, o in samples),
-        "floor_cpu_s": statistics.median(f[1] for f, _ in samples),
-        "connector_cpu_s": statistics.median(o[1] for _, o in samples),
+        "floor_s": statistics.median(f[0] for f, _, _ in samples),
+        "connector_s": statistics.median(o[0] for _, o, _ in samples),
+        "invoke_s": statistics.median(i[0] for _, _, i in samples),
+        "floor_cpu_s": statistics.median(f[1] for f, _, _ in samples),
+        "connector_cpu_s": statistics.median(o[1] for _, o, _ in samples),
+        "invoke_cpu_s": statistics.median(i[1] for _, _, i in samples),
     }
     result["ratio"] = result["connector_s"] / result["floor_s"]
     result["cpu_ratio"] = result["connector_cpu_s"] / result["floor_cpu_s"]
+    result["invoke_ratio"] = result["invoke_s"] / result["floor_s"]
     return result
 
 
@@ -143,6 +150,8 @@ def main() -> None:
     print(f"    python -c 'import httpx': {a['floor_s']:.3f} s wall, {a['floor_cpu_s']:.3f} s CPU")
     print(f"    zoho-connector run crmGetRecord: {a['connector_s']:.3f} s wall, {a['connector_cpu_s']:.3f} s CPU")
     print(f"    ratio {a['ratio']:.2f} wall, {a['cpu_ratio']:.2f} CPU (target <= 2.0)")
+    print(f"    zoho-connector invoke (one request): {a['invoke_s']:.3f} s wall, {a['invoke_cpu_s']:.3f} s CPU")
+    print(f"    ratio {a['invoke_ratio']:.2f} wall (target <= 2.0)")
     print("(b) per-call overhead, 2,000 crmGetRecord calls on loopback")
     b = per_call_overhead()
     print(

@@ -135,7 +135,9 @@ def exchange(policy: CallPolicy, build: Callable[[str], httpx.Request]) -> Flow[
             yield Sleep(delay)
             attempt += 1
             continue
-        policy.budget.after_response(response.headers, policy.clock())
+        policy.budget.after_response(
+            response.headers, policy.clock(), getattr(policy.envelope, "remaining_headers", ())
+        )
         if policy.budget.share_due(policy.clock()):  # the allowance was just found spent: tell the others now
             yield Share()
         body, parsed = _json(response)

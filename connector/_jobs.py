@@ -169,13 +169,13 @@ def _zip_csv_rows(key: str, file: IO[bytes]) -> Iterator[dict[str, str]]:
 
 class JobStream:
     """A job action handed out record by record, with the same face as runner.Stream (the CLI writes it as it
-    comes)."""
+    comes). The answer's members are the job spec's: the rows under `records`, what the walk did under `summary`."""
 
-    records_member = "data"
-
-    def __init__(self, rows: Iterator[dict[str, str]], jobs: list[str]) -> None:
+    def __init__(self, rows: Iterator[dict[str, str]], jobs: list[str], spec: Job) -> None:
         self._rows = rows
         self._jobs = jobs
+        self._summary_member = spec["summary"]
+        self.records_member = spec["records"]
         self.count = 0
 
     def records(self) -> Generator[dict[str, str], None, None]:
@@ -184,4 +184,4 @@ class JobStream:
             yield row
 
     def summary(self) -> dict[str, Any]:
-        return {"info": {"count": self.count, "jobs": list(self._jobs)}}
+        return {self._summary_member: {"count": self.count, "jobs": list(self._jobs)}}

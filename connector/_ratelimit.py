@@ -1,10 +1,11 @@
 """Per-connection pacing: the gap between calls, the allowance Zoho reports, and reading its wait headers.
 
 Zoho's rate-limit headers are undocumented (../shared/notes/zoho-api.md §3-4): the names seen in the wild
-(`X-RateLimit-*`, Books' `X-Rate-Limit-*`, `X-API-CREDITS-REMAINING`) are read when present, and their absence or
-garbage in them is never an error. Every number read from a header is checked: only plain non-negative decimals
-count, and waits are capped at a day, so no header can crash a call, put NaN/Infinity into an error's JSON, or
-make the connector retry at once. Concurrency is capped by the runner (a semaphore, then `_limits`' slots).
+(`X-RateLimit-*`, Books' `X-Rate-Limit-*`, and whatever the product's envelope names in `remaining_headers`, such
+as `X-API-CREDITS-REMAINING`) are read when present, and their absence or garbage in them is never an error. Every
+number read from a header is checked: only plain non-negative decimals count, and waits are capped at a day, so no
+header can crash a call, put NaN/Infinity into an error's JSON, or make the connector retry at once. Concurrency is
+capped by the runner (a semaphore, then `_limits`' slots).
 
 The allowance is the account's, not the process's: when the connection's token store shares limits (`_limits`),
 the Budget merges its view with the one kept in the store, at most once a second and at once when a call finds the
@@ -36,7 +37,8 @@ MAX_WAIT = 86_400.0
 _MAX_COUNT = 10**9  # a "remaining" beyond this just means plenty
 _MAX_DIGITS = 15  # more integer digits than this is past any cap, and past float's exact range
 
-_REMAINING = ("x-ratelimit-remaining", "x-rate-limit-remaining", "x-api-credits-remaining")
+# The de facto standard names; a product's envelope may name more (`remaining_headers`, connector.strategies).
+_REMAINING = ("x-ratelimit-remaining", "x-rate-limit-remaining")
 _RESET = ("x-ratelimit-reset", "x-rate-limit-reset")
 _LIMIT = ("x-ratelimit-limit", "x-rate-limit-limit")
 # ASCII digits only: float() would also take "nan", "inf", "1e400", "1_000" and non-Latin digits.
@@ -140,8 +142,9 @@ class Budget:
             self._next_call = start + self.intercall_delay
             return start - now
 
-    def after_response(self, headers: Mapping[str, str], now: float) -> None:
-        remaining = _count(header(headers, _REMAINING), smallest=True)
+    def after_response(self, headers: Mapping[str, str], now: float, remaining_headers: tuple[str, ...] = ()) -> None:
+        """Note the allowance an answer reports; `remaining_headers`: the product's own names for calls left."""
+        remaining = _count(header(headers, (*_REMAINING, *remaining_headers)), smallest=True)
         if remaining is None:
             return
         limit = _count(header(headers, _LIMIT), smallest=False)

@@ -69,7 +69,9 @@ _KEYED_GRANT_CODE = re.compile(
     rf"""(?P<k>(?<![\w-]){_QUOTE}code{_QUOTE}(?![\w-])\s*[:=]\s*)(?P<q>\\?["']?)1000\.[^\s"'&,;}}\]\\]*""",
     flags=re.IGNORECASE,
 )
-_AUTH_SCHEME = re.compile(r"\b(Zoho-oauthtoken|Bearer)\s+[^\s\"',;]+", flags=re.IGNORECASE)
+# An Authorization scheme and its credential: Bearer, or a vendor's own token scheme (`<Vendor>-<…>token`, such as
+# the one connections/*.yaml names in `authorization_header`), wherever it is echoed.
+_AUTH_SCHEME = re.compile(r"\b(Bearer|[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9]*token)\s+[^\s\"',;]+", flags=re.IGNORECASE)
 # Zoho tokens and grant codes look like 1000.<32 hex>.<32 hex>; JWTs start with a base64 '{"'. No word
 # boundaries, so a token glued to other text is still caught; a hex letter is required so that a long decimal
 # such as 1000.0000000000000001 is left alone.

@@ -42,7 +42,7 @@ class Prepared:
     data: dict[str, str] | None
     files: list[tuple[str, tuple[str, bytes | IO[bytes], str]]] | None  # file objects are streamed
     timeout: httpx.Timeout
-    auth_header: str  # "Zoho-oauthtoken"
+    auth_header: str  # the scheme word the connection definition names (oauth.authorization_header)
 
     def build(
         self,

@@ -285,8 +285,7 @@ def _invoke(args: argparse.Namespace) -> int:
         return _invoke_lines(args)
     ident = None
     try:
-        from connector._dispatch import request_id
-        from connector.protocol import parse_request  # pydantic: paid for by `invoke` only
+        from connector._dispatch import parse_request, request_id  # against schemas/protocol/request.json
 
         value = _loads("the invoke request", "(request)", sys.stdin.read())
         ident = request_id(value)

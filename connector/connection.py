@@ -40,9 +40,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-# Calls a CRM edition may run at once (Zoho's documented concurrency per app).
-EDITION_CONCURRENCY = {"free": 5, "standard": 10, "professional": 15, "enterprise": 20, "ultimate": 25}
-
 
 @dataclass(frozen=True)
 class Policy:
@@ -194,7 +191,7 @@ def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:
         max_retry_after=float(values["max_retry_after"]),
         min_calls_remaining=int(values["min_calls_remaining"]),
         retry_backoff_seconds=float(values["retry_backoff_seconds"]),
-        max_concurrency=int(values["max_concurrency"] or EDITION_CONCURRENCY[edition]),
+        max_concurrency=int(values["max_concurrency"] or definition.editions[edition]),
         shared_limits=None if values["shared_limits"] is None else bool(values["shared_limits"]),
         retry_budget_seconds=float(values["retry_budget_seconds"]),
         max_response_bytes=int(values["max_response_bytes"]),

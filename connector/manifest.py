@@ -62,9 +62,7 @@ def load_manifest(root: Path | None = None, *, use_cache: bool = True) -> Manife
 def build_bundle(root: Path) -> dict[str, Any]:
     """Read and check every data file under `root`; raise ManifestError on the first broken one."""
     reader = _Reader(root)
-    manifest = reader.model("manifest.yaml", "manifest")
-    for key, product in manifest["products"].items():
-        _check_strategies(f"manifest.yaml (product {key})", product)
+    manifest = reader.model("manifest.yaml", "manifest")  # strategy names: enums of the registered ones
 
     connections: dict[str, Any] = {}
     for path in manifest["connections"]:
@@ -72,9 +70,11 @@ def build_bundle(root: Path) -> dict[str, Any]:
         if conn["key"] in connections:
             raise ManifestError(path, f"duplicate connection key {conn['key']!r}")
         regions = reader.model(conn["regions"], "regions")
+        input_schema = reader.input_schema(conn["inputs"], path)
+        _check_editions(path, conn["editions"], input_schema)
         connections[conn["key"]] = {
-            **{k: conn[k] for k in ("key", "label", "description", "oauth")},
-            "input_schema": reader.input_schema(conn["inputs"], path),
+            **{k: conn[k] for k in ("key", "label", "description", "oauth", "editions")},
+            "input_schema": input_schema,
             "regions": regions["regions"],
             "environments": regions["environments"],
         }
@@ -163,7 +163,6 @@ def _check_trigger(
 
     if kind == "webhook":
         webhook = trigger["webhook"]
-        _known(path, {"channel": webhook["channel"]})
         for role in ("subscribe", "renew", "unsubscribe", "fetch"):
             if role in webhook:
                 used(webhook[role], role)
@@ -257,19 +256,42 @@ def _check_time_format(path: str, pattern: str) -> None:
         raise ManifestError(path, f"cursor format {pattern!r} does not write an ISO 8601 time with its offset")
 
 
-def _check_strategies(where: str, product: Mapping[str, Any]) -> None:
-    """Every strategy a product names must be registered (a typo fails here, not mid-automation)."""
-    named = {"envelope": product["envelope"], "host": product["host"]}
-    if product.get("organization"):
-        named["organization"] = product["organization"]["convention"]
-    _known(where, named)
+def _check_editions(path: str, editions: Mapping[str, int], schema: Mapping[str, Any]) -> None:
+    """The connection's `edition` input offers exactly the plans the connection file gives a concurrency."""
+    edition = schema["properties"].get("edition")
+    offered = edition.get("enum") if isinstance(edition, dict) else None
+    if offered is None or set(offered) != set(editions) or edition.get("default") not in editions:
+        raise ManifestError(
+            path,
+            f"the `edition` input must offer exactly the editions listed here ({', '.join(editions)}), with "
+            "one of them as its default",
+        )
 
 
-def _known(where: str, named: Mapping[str, str]) -> None:
+# The members of the data files that name a strategy, and the registry each names it in.
+_STRATEGY_MEMBERS = {
+    "envelope": "envelope",
+    "host": "host",
+    "convention": "organization",
+    "pager": "pager",
+    "channel": "channel",
+    "schema": "field_schema",
+}
+
+
+def _model_problems(exc: Any) -> str:
+    """pydantic's findings, a strategy name that is not registered said as such (a typo fails at load time, not
+    mid-automation)."""
     known = strategies.registry()
-    for kind, name in named.items():
-        if name not in known[kind]:
-            raise ManifestError(where, f"unknown {kind} {name!r}; registered: {', '.join(known[kind])}")
+    problems = []
+    for e in exc.errors(include_url=False)[:5]:
+        where = f"/{'/'.join(map(str, e['loc']))}"
+        kind = _STRATEGY_MEMBERS.get(str(e["loc"][-1])) if e["loc"] else None
+        if e["type"] == "literal_error" and kind is not None:
+            problems.append(f"{where}: unknown {kind} {e['input']!r}; registered: {', '.join(known[kind])}")
+        else:
+            problems.append(f"{where}: {e['msg']}")
+    return "; ".join(problems)
 
 
 def _checked_roles(path: str, action: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, str]:
@@ -329,8 +351,6 @@ def _check_request(path: str, action: Mapping[str, Any], schema: Mapping[str, An
     batch = action.get("batch")
     if batch and (batch["input"] not in required or schema["properties"][batch["input"]].get("type") != "array"):
         raise ManifestError(path, f"batch input {batch['input']!r} must be a required input of type array")
-    if action.get("pagination"):
-        _known(path, {"pager": action["pagination"]["pager"]})
     job = action.get("job")
     if job:
         if action.get("pagination"):
@@ -387,9 +407,7 @@ def _check_options(action: Mapping[str, Any], actions: Mapping[str, Any]) -> Non
         try:
             models.validator("options").validate_python(prop["x-options"])
         except ValidationError as exc:
-            problems = "; ".join(
-                f"/{'/'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)[:5]
-            )
+            problems = _model_problems(exc)
             raise ManifestError(path, f"{where} does not match schemas/meta/options.schema.json: {problems}") from None
         found = options_of(prop)
         assert found is not None
@@ -401,8 +419,6 @@ def _check_options(action: Mapping[str, Any], actions: Mapping[str, Any]) -> Non
             unknown_ours = sorted(set(lookup["match"].values()) - set(properties))
             if unknown_ours:
                 raise ManifestError(path, f"{where} lookup of {theirs!r} matches undeclared inputs: {unknown_ours}")
-        if "schema" in declared:
-            _known(path, {"field_schema": declared["schema"]})
         if ("entry" in declared or "schema" in declared) and applies not in ("keys", "item_keys"):
             raise ManifestError(path, f"{where}: entry and schema apply to keys or item_keys, not {applies}")
         if applies in ("items", "item_keys") and prop.get("type") != "array":
@@ -480,10 +496,7 @@ class _Reader:
         try:
             checked = models.validator(kind).validate_python(self.yaml(rel))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"/{'/'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)[:5]
-            )
-            problem = f"does not match the {kind} model (schemas/meta/{kind}.schema.json): {problems}"
+            problem = f"does not match the {kind} model (schemas/meta/{kind}.schema.json): {_model_problems(exc)}"
             raise ManifestError(rel, problem) from None
         return dataclasses.asdict(checked)
 

@@ -6,13 +6,16 @@ in `schemas/meta/` from them, for engines in other languages. At run time they a
 from the cached bundle, so a run never imports pydantic: the annotations stay unevaluated strings until pydantic
 reads them at build time (that is why `Field` is imported for type checking only).
 
-Names of strategies (envelope, host, organization convention, pager) are checked against the registries in
-`connector.strategies` at load time rather than fixed here, so a new product can register its own.
+Names of strategies (envelope, host, organization convention, pager, webhook channel, field schema) are enums
+whose values are the names registered in `connector.strategies` when a validator is built: the models refuse any
+other name, the meta-schemas enumerate the built-in ones, and a new product that registers its own strategy
+extends the enum without a change here.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
@@ -29,11 +32,13 @@ if TYPE_CHECKING:
 
     Path = str  # a data file's path, relative to the manifest (the pattern is in _build_time_names)
     Expression = Any  # a value expression of the template language
-    # Strategy names (connector.strategies): open strings, with the built-in names as examples in the meta-schema.
+    # Strategy names (connector.strategies): at build time, Literal[every registered name] (see _build_time_names).
     EnvelopeName = str
     HostName = str
     ConventionName = str
     PagerName = str
+    ChannelName = str
+    FieldSchemaName = str
 
 __all__ = [
     "DEFAULT_TIME_FORMAT",
@@ -186,6 +191,9 @@ class ConnectionFile:
     regions: Path
     """The region table (connections/regions.yaml)."""
     oauth: OAuth
+    editions: Annotated[dict[str, Annotated[int, Field(ge=1)]], Field(min_length=1)]
+    """The account plans the connection's `edition` input names (its enum), each with how many calls it may run at
+    once: the default of `max_concurrency`."""
 
 
 class Region(TypedDict):
@@ -219,6 +227,7 @@ class ConnectionDef:
     regions: dict[str, Region]
     environments: dict[str, str]
     oauth: OAuth
+    editions: dict[str, int]
 
 
 # --- actions -------------------------------------------------------------------------------------------------
@@ -280,6 +289,10 @@ class Job(TypedDict):
     """Path under the product base that downloads the result file, with {id}."""
     format: Literal["zip_csv"]
     """What the result file is: a ZIP holding one CSV with a header row."""
+    records: Annotated[str, Field(min_length=1)]
+    """Member of the action's answer that holds the rows, as the product's own lists name it (e.g. `data`)."""
+    summary: Annotated[str, Field(min_length=1)]
+    """Member of the action's answer that says what the walk did: `{"count": rows, "jobs": [job ids]}`."""
     more: NotRequired[str]
     """Where the status answer says more records need another job."""
     next_cursor: NotRequired[str]
@@ -426,7 +439,7 @@ class Poll(TypedDict):
 
 
 class Webhook(TypedDict):
-    channel: str
+    channel: ChannelName
     """A name registered in connector.strategies.CHANNELS: how a channel is asked for and how a callback reads."""
     subscribe: Annotated[str, Field(pattern=r"^[a-z]+[A-Z][A-Za-z0-9]*$")]
     """The action that opens a channel."""
@@ -529,7 +542,7 @@ class InputOptions(TypedDict):
     keys of its items (a list of objects). Default: from the input's type."""
     entry: NotRequired[EntryOptions]
     """Choices for the value under one key (`options(…, "fieldValues/Lead_Status")`)."""
-    schema: NotRequired[str]
+    schema: NotRequired[FieldSchemaName]
     """A name in connector.strategies.FIELD_SCHEMAS: an entry as a JSON Schema, for `describe` to expand the
     input into the real fields."""
     required: NotRequired[bool]
@@ -622,28 +635,59 @@ FILE_KINDS: dict[str, type] = {
 }
 
 
-@cache
+# The annotation of each kind of strategy name, by the registry's kind (connector.strategies.registry()).
+STRATEGY_NAMES = {
+    "EnvelopeName": "envelope",
+    "HostName": "host",
+    "ConventionName": "organization",
+    "PagerName": "pager",
+    "ChannelName": "channel",
+    "FieldSchemaName": "field_schema",
+}
+
+
 def validator(kind: str) -> TypeAdapter[Any]:
-    """A pydantic validator for one kind of data file (imports pydantic: build time only). Built once per kind:
-    building one reads the models' source for their docstrings, which takes tens of milliseconds."""
+    """A pydantic validator for one kind of data file (imports pydantic: build time only), its strategy-name enums
+    being the names registered now."""
+    from connector.strategies import registry
+
+    return _validator(kind, _names(registry()))
+
+
+def _names(registered: dict[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((kind, tuple(registered[kind])) for kind in sorted(set(STRATEGY_NAMES.values())))
+
+
+_build_lock = threading.Lock()
+
+
+@cache
+def _validator(kind: str, names: tuple[tuple[str, tuple[str, ...]], ...]) -> TypeAdapter[Any]:
+    """Built once per kind and set of registered names: building one reads the models' source for their
+    docstrings, which takes tens of milliseconds."""
     from pydantic import TypeAdapter
 
-    globals().update(_build_time_names())
-    return TypeAdapter(FILE_KINDS[kind])
+    with _build_lock:  # the annotations are resolved from this module's globals, set for these names
+        globals().update(_build_time_names(dict(names)))
+        return TypeAdapter(FILE_KINDS[kind])
 
 
-def _build_time_names() -> dict[str, Any]:
+def _enum(schema: dict[str, Any]) -> None:
+    """A strategy name is an enum even while one strategy of its kind is registered (pydantic writes `const`)."""
+    if "const" in schema:
+        schema["enum"] = [schema.pop("const")]
+
+
+def _build_time_names(names: dict[str, tuple[str, ...]]) -> dict[str, Any]:
     """The names the string annotations above use that exist only when pydantic is loaded."""
     from pydantic import Field
 
-    from connector.strategies import BUILT_IN
-
     return {
         "Field": Field,
-        "EnvelopeName": Annotated[str, Field(examples=BUILT_IN["envelope"])],
-        "HostName": Annotated[str, Field(examples=BUILT_IN["host"])],
-        "ConventionName": Annotated[str, Field(examples=BUILT_IN["organization"])],
-        "PagerName": Annotated[str, Field(examples=BUILT_IN["pager"])],
+        **{
+            annotation: Annotated[Literal[names[kind]], Field(json_schema_extra=_enum)]
+            for annotation, kind in STRATEGY_NAMES.items()
+        },
         "Path": Annotated[
             str,
             Field(
@@ -731,10 +775,13 @@ def input_meta_schema() -> dict[str, Any]:
 
 
 def meta_schemas() -> dict[str, dict[str, Any]]:
-    """The JSON meta-schema of each kind of data file, as checked in under schemas/meta/."""
+    """The JSON meta-schema of each kind of data file, as checked in under schemas/meta/: strategy names enumerate
+    the built-in strategies (connector.strategies.BUILT_IN), whatever else this process registered."""
+    from connector.strategies import BUILT_IN
+
     out = {}
     for kind in FILE_KINDS:
-        schema = validator(kind).json_schema()
+        schema = _validator(kind, _names(BUILT_IN)).json_schema()
         out[kind] = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
     out["input"] = input_meta_schema()
     return out

@@ -12,7 +12,9 @@ can validate against them; a test fails when they drift. Regenerate them with
     python -m connector.protocol --write
 
 The error models mirror `ConnectorError.to_dict()` kind by kind (`type` tells which). Importing this module imports
-pydantic, which costs a cold start: only `invoke` imports it, never `run` or `import connector`.
+pydantic, which costs a cold start: `invoke`, `invoke --lines` and `serve` check a request against the checked-in
+request.json first (`connector._dispatch.parse_request`) and import this module only for a request that schema may
+refuse, to word its violations; `run` and `import connector` never do.
 """
 
 from __future__ import annotations

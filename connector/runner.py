@@ -228,7 +228,8 @@ class Connector:
 
             first = make_call(inputs or {})  # inputs are checked before anything is sent
             rows = _jobs.records(make_call, first.inputs, self._drive, self._sleep, self._clock, jobs)
-            return _jobs.JobStream(rows, jobs)
+            assert first.action.job is not None
+            return _jobs.JobStream(rows, jobs, first.action.job)
         call = self._call(action, inputs, connection, paginate=True)
         pager = call.pager()
         return Stream(pager, self._pages(call, pager))
@@ -411,7 +412,7 @@ class Connector:
             if exc.progress is not None:
                 exc.progress = {"delivered": 0, "resume": {}}
             raise
-        return {"data": {"data": rows, **stream.summary()}}
+        return {"data": {stream.records_member: rows, **stream.summary()}}
 
     def _call(
         self, key: str, inputs: Mapping[str, Any] | None, connection: ConnectionLike, *, paginate: bool = False

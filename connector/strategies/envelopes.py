@@ -10,7 +10,9 @@
 `classify` says what an answer means when the product's wording decides it; None leaves it to the generic HTTP
 rules in `_retry`. `error` gives the code, message and details the product puts in an answer: the runtime reads
 no member of an answer itself. An envelope may name `request_id_headers`, the response headers that carry the
-product's request id, most telling first (without it: X-Request-Id and X-Correlation-Id). An envelope may also
+product's request id, most telling first (without it: X-Request-Id and X-Correlation-Id), and `remaining_headers`,
+the product's own headers for the calls left in the allowance (besides X-RateLimit-Remaining and
+X-Rate-Limit-Remaining, which are always read). An envelope may also
 offer `results(body, member)`: a write answer split into one result per item for actions that send many items at
 once (`batch:`); without it, the items at `member` are taken as they are.
 Sources: ../shared/notes/zoho-api.md §3-4.
@@ -34,6 +36,8 @@ class ErrorFields(NamedTuple):
 
 # The headers Zoho's APIs put their request id in, in the order they are looked for.
 ZOHO_REQUEST_ID_HEADERS = ("x-request-id", "x-zoho-request-id", "x-correlation-id")
+# Calls left, as a third-party source says Zoho reports its API credits (zoho-api.md §3, UNCERTAIN).
+ZOHO_REMAINING_HEADERS = ("x-api-credits-remaining",)
 
 
 class Envelope(Protocol):
@@ -66,6 +70,7 @@ def _top_level(body: Any) -> ErrorFields:
 
 class CrmEnvelope:
     request_id_headers = ZOHO_REQUEST_ID_HEADERS
+    remaining_headers = ZOHO_REMAINING_HEADERS
     # Codes for an access token Zoho no longer accepts: refresh once and replay.
     AUTH_CODES = frozenset({"INVALID_TOKEN", "AUTHENTICATION_FAILURE", "INVALID_OAUTHTOKEN"})
     # How CRM words throttling when it answers HTTP 400 or 403 instead of 429.
@@ -129,6 +134,7 @@ class CrmEnvelope:
 
 class FinanceEnvelope:
     request_id_headers = ZOHO_REQUEST_ID_HEADERS
+    remaining_headers = ZOHO_REMAINING_HEADERS
 
     def classify(self, status: int, body: Any) -> Verdict | None:
         if status == 401:
@@ -144,6 +150,7 @@ class FinanceEnvelope:
 
 class BareEnvelope:
     request_id_headers = ZOHO_REQUEST_ID_HEADERS
+    remaining_headers = ZOHO_REMAINING_HEADERS
 
     def classify(self, status: int, body: Any) -> Verdict | None:
         return None

@@ -484,6 +484,44 @@ def test_import_and_run_never_import_pydantic() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_the_run_path_never_imports_pydantic_yaml_or_jsonschema() -> None:
+    """The whole run path on a cached bundle: a call, a Fetch All over pages, a product's error through its envelope,
+    a stream, and one `invoke` request (checked against schemas/protocol/request.json), with the transport mocked."""
+    warm = _python("from connector.manifest import bundled_manifest", "bundled_manifest()")
+    assert warm.returncode == 0, warm.stderr
+    result = _python(
+        "import io, json, sys, httpx",
+        "def answer(request):",
+        "    if request.url.path.endswith('/Leads/404'):",
+        "        return httpx.Response(400, json={'code': 'INVALID_DATA', 'message': 'bad', 'status': 'error'})",
+        "    page = int(request.url.params.get('page', 1))",
+        "    info = {'more_records': page < 3, 'page': page, 'per_page': 1, 'count': 1}",
+        "    return httpx.Response(200, json={'data': [{'id': str(page)}], 'info': info})",
+        "from connector import Connector, ZohoAPIError",
+        "connection = {'region': 'eu', 'access_token': 't'}",
+        "with Connector.load(transport=httpx.MockTransport(answer)) as c:",
+        "    c.run('crmGetRecord', {'recordType': 'Leads', 'recordId': '1'}, connection=connection)",
+        "    walk = {'recordType': 'Leads', 'fields': ['id'], 'fetchAll': True}",
+        "    assert len(c.run('crmGetRecords', walk, connection=connection)['data']['data']) == 3",
+        "    assert len(list(c.stream('crmGetRecords', walk, connection=connection).records())) == 3",
+        "    try:",
+        "        c.run('crmGetRecord', {'recordType': 'Leads', 'recordId': '404'}, connection=connection)",
+        "    except ZohoAPIError as e:",
+        "        assert e.code == 'INVALID_DATA'",
+        "from connector import cli",
+        "request = {'action': 'crmGetRecord', 'inputs': {'recordType': 'Leads', 'recordId': '1'},",
+        "           'connection': {'access_token': 't', 'api_domain': 'http://127.0.0.1:9'}, 'id': 1, 'engine': True}",
+        "sys.stdin, sys.stdout = io.StringIO(json.dumps(request)), io.StringIO()",
+        "code = cli.main(['invoke'])",
+        "answer_ = json.loads(sys.stdout.getvalue()); sys.stdout = sys.__stdout__",
+        "assert answer_['id'] == 1 and answer_['ok'] is False, answer_",
+        "assert answer_['error']['type'] == 'transient' and code == 5, answer_",  # sent: past the request check
+        "loaded = [m for m in ('pydantic', 'yaml', 'jsonschema') if m in sys.modules]",
+        "assert loaded == [], loaded",
+    )
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.mark.slow
 def test_docs_into_a_closed_pipe_ends_quietly() -> None:
     """`zoho-connector docs | head`: the reader is gone before the first write."""

@@ -279,6 +279,33 @@ def test_every_input_has_title_description_and_every_example_is_valid() -> None:
                 assert not violations(prop, example), f"{item.key}.{name}: example {example!r}"
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: s.replace("  ultimate: 25\n", ""),
+        lambda s: s.replace("  ultimate: 25\n", "  ultimate: 25\n  premium: 30\n"),
+        lambda s: s.replace("  enterprise: 20\n", "  corporate: 20\n"),
+    ],
+    ids=["an-edition-without-a-concurrency", "a-concurrency-for-no-edition", "the-default-edition-missing"],
+)
+def test_the_editions_and_their_concurrency_are_data_and_agree_with_the_edition_input(
+    tree: Path, change: Callable[[str], str]
+) -> None:
+    edit(tree / "connections/zoho-oauth.yaml", change)
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(tree, use_cache=False)
+    assert caught.value.file == "connections/zoho-oauth.yaml"
+    assert "the `edition` input must offer exactly the editions listed here" in caught.value.problem
+
+
+def test_an_editions_concurrency_comes_from_the_connection_file(tree: Path) -> None:
+    from connector.connection import resolve_connection
+
+    edit(tree / "connections/zoho-oauth.yaml", lambda s: s.replace("  free: 5\n", "  free: 3\n"))
+    definition = load_manifest(tree, use_cache=False).connections["zohoOAuth"]
+    assert resolve_connection(definition, {"access_token": "t", "edition": "free"}).policy.max_concurrency == 3
+
+
 def test_the_checked_in_meta_schemas_are_generated_from_the_models() -> None:
     """schemas/meta/*.json are for engines in other languages; regenerate with `python -m connector.models`."""
     from connector.manifest import data_root

@@ -145,3 +145,69 @@ def test_the_request_schema() -> None:
     for bad in ({**good, "engine": "yes"}, {**good, "connection": 3}, {**good, "input": {}}, {"action": "a"}):
         assert list(validator("request").iter_errors(bad)), bad
     assert InvokeRequest.model_validate(good).engine is False
+
+
+_GOOD = {"action": "crmGetRecord", "inputs": {"recordId": "1"}, "connection": {"access_token": "t"}}
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        _GOOD,
+        {**_GOOD, "engine": True, "inputs": None, "id": "r-1"},
+        {**_GOOD, "connection": "eu", "id": 7},
+        {"action": "a", "connection": ""},
+        {**_GOOD, "engine": "yes"},
+        {**_GOOD, "connection": 3},
+        {**_GOOD, "input": {}},
+        {**_GOOD, "action": ""},
+        {**_GOOD, "id": True},
+        {**_GOOD, "id": 1.0},
+        {**_GOOD, "id": [1]},
+        {**_GOOD, "inputs": [1]},
+        {"action": "a"},
+        [1, 2],
+        None,
+    ],
+)
+def test_the_cli_checks_a_request_against_the_published_schema_as_the_model_does(request_: Any) -> None:
+    """`invoke` judges a request by schemas/protocol/request.json without pydantic when it is valid; what it
+    accepts and refuses is exactly what the model (and so the published schema) accepts and refuses."""
+    from pydantic import ValidationError
+
+    from connector._dispatch import Request, parse_request
+
+    try:
+        model: InvokeRequest | None = InvokeRequest.model_validate(request_)
+    except ValidationError:
+        model = None
+    if model is None:
+        with pytest.raises(InputValidationError):
+            parse_request(request_)
+    else:
+        assert list(validator("request").iter_errors(request_)) == []
+        assert parse_request(request_) == Request(model.action, model.inputs, model.connection, model.engine, model.id)
+
+
+def test_the_cli_reads_the_request_schema_that_is_checked_in() -> None:
+    from connector._dispatch import request_schema
+
+    assert request_schema() == schemas()["request"]
+
+
+def test_the_readme_links_the_published_schemas_and_the_template_language() -> None:
+    """Engines in other languages start from the README: its links reach the contract files, and none is dead."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = set(re.findall(r"\]\(((?!https?://|#)[^)\s]+)\)", readme))
+    for target in (
+        "schemas/protocol/request.json",
+        "schemas/protocol/response.json",
+        "schemas/protocol/error.json",
+        "schemas/meta",
+        "docs/template-language.md",
+        "tests/fixtures/templates",
+    ):
+        assert target in links, target
+    assert [link for link in sorted(links) if not (ROOT / link.split("#")[0]).exists()] == []

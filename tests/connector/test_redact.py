@@ -32,6 +32,14 @@ def test_json_form_header_and_bare_tokens() -> None:
     assert '"refresh_token":"[redacted]"' in scrubbed  # still readable as JSON
 
 
+@pytest.mark.parametrize("scheme", ["Zoho-oauthtoken", "Bearer", "Acme-authtoken", "widget-OAuthToken"])
+def test_an_authorization_scheme_hides_its_credential_whatever_the_vendor(scheme: str) -> None:
+    """The runtime names no vendor's scheme: any `<Vendor>-<…>token` scheme, and Bearer, hide what follows."""
+    scrubbed = redact_text(f"refused the header {scheme} SECRETVALUE, try again")
+    assert scrubbed == f"refused the header {scheme} [redacted], try again"
+    assert "SECRETVALUE" not in redact_text(f"refused: Authorization: {scheme} SECRETVALUE")
+
+
 @pytest.mark.parametrize(
     "text",
     [

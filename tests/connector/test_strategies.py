@@ -18,7 +18,7 @@ from connector import Connector, ZohoAPIError
 from connector.errors import ManifestError
 from connector.strategies import ENVELOPES, register
 from connector.strategies.envelopes import ErrorFields, Verdict
-from tests.conftest import ACCESS_TOKEN, BOOKS, ORG
+from tests.conftest import ACCESS_TOKEN, BOOKS, CRM, ORG
 
 RUNTIME = Path(__file__).resolve().parents[2] / "connector"
 # Where product knowledge belongs, and why. Everything else under connector/ is the generic runtime.
@@ -29,12 +29,24 @@ PRODUCT_HOMES = {
 # Product names, matched as words (crm_base, crmGetRecord and CRM all name CRM; a token store is no Partner Store).
 PRODUCT_NAMES = {"crm", "books", "finance", "inventory", "billing", "expense", "invoice", "partner", "coql"}
 WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
-# Keys and hosts of Zoho's answers and requests.
+# Keys, headers, schemes and hosts of Zoho's answers and requests, found anywhere in a name or a string.
 PRODUCT_KEYS = re.compile(
     r"page_token|per_page|has_more_page|page_context|more_records|is_default_org|\"organizations\"|www\."
-    r"|zohoapis|accounts\.zoho|store\.zoho|x-zoho|JSONString",
+    r"|zohoapis|accounts\.zoho|store\.zoho|x-zoho|JSONString|zoho-oauthtoken|x-com-zoho|api-credits"
+    r"|\bzoho(?:cloud)?\.(?:com\.au|com\.cn|com|eu|in|jp|sa|ca|uk)\b",
     re.IGNORECASE,
 )
+# Members of Zoho's answers and plans that are ordinary words: a string literal that is exactly one of them is the
+# runtime reading (or writing) Zoho's shape. CRM's lists put their paging under "info"; CRM's editions set the
+# concurrency cap. (`organization_id` is not here: it is the connector's own x-role and connection field.)
+PRODUCT_MEMBERS = {
+    "info",
+    "free",
+    "standard",
+    "professional",
+    "enterprise",
+    "ultimate",
+}
 # Text for people, never compared by code: argparse help and descriptions, JSON Schema descriptions and examples.
 # A string passed as one of these keywords may name a product (`examples=["crmGetRecord"]`); nothing else may.
 DOC_KEYWORDS = {"help", "description", "examples"}
@@ -61,7 +73,23 @@ def _code_strings_and_names(source: str) -> list[tuple[int, str]]:
 
 def _product_words(text: str) -> list[str]:
     named = [w for w in WORDS.findall(text) if w.lower() in PRODUCT_NAMES]
-    return named + [m.group(0) for m in PRODUCT_KEYS.finditer(text)]
+    members = [_literal(text)] if _literal(text) in PRODUCT_MEMBERS else []
+    return named + [m.group(0) for m in PRODUCT_KEYS.finditer(text)] + members
+
+
+def _literal(token: str) -> str | None:
+    """The value of a plain string literal token (no f-string), else None."""
+    if not re.match(r"^[rRbBuU]*['\"]", token):
+        return None
+    try:
+        value = ast.literal_eval(token)
+    except (SyntaxError, ValueError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+# A word that is one of PRODUCT_MEMBERS by coincidence, where it means something else: (file, word) → why.
+NOT_PRODUCT_MEMBERS = {("serve.py", "info"): "uvicorn's log level"}
 
 
 def test_the_generic_runtime_names_no_product() -> None:
@@ -71,8 +99,16 @@ def test_the_generic_runtime_names_no_product() -> None:
         if relative.parts[0] in PRODUCT_HOMES:
             continue
         for line, text in _code_strings_and_names(path.read_text(encoding="utf-8")):
-            offenders += [f"{relative}:{line}: {word}" for word in _product_words(text)]
+            words = [w for w in _product_words(text) if (relative.as_posix(), w) not in NOT_PRODUCT_MEMBERS]
+            offenders += [f"{relative}:{line}: {word}" for word in words]
     assert offenders == []
+
+
+def test_the_scan_covers_every_package_of_the_runtime() -> None:
+    """auth/, auth/stores/, engines/ and the command line are runtime too: the scan reads them."""
+    scanned = {p.relative_to(RUNTIME).parent.as_posix() for p in RUNTIME.rglob("*.py")}
+    assert {".", "auth", "auth/stores", "engines"} <= scanned
+    assert {p.name for p in RUNTIME.glob("*cli*.py")} >= {"cli.py", "poll_cli.py", "webhook_cli.py"}
 
 
 def test_the_product_name_scan_sees_what_it_must() -> None:
@@ -87,6 +123,14 @@ def test_the_product_name_scan_sees_what_it_must() -> None:
     found = [(line, word) for line, text in _code_strings_and_names(source) for word in _product_words(text)]
     assert found == [(2, "crm"), (3, "crm"), (4, "x-zoho"), (5, "JSONString")]
     assert _product_words("partner_store token_store accounts.zoho.com") == ["partner", "accounts.zoho"]
+    assert _product_words('r"(Zoho-oauthtoken|Bearer)"') == ["Zoho-oauthtoken"]
+    assert _product_words('"X-com-zoho-invoice-organizationid"') == ["invoice", "X-com-zoho"]
+    assert _product_words('("x-api-credits-remaining",)') == ["api-credits"]
+    assert _product_words('"https://accounts.zoho.eu"') == ["accounts.zoho"]
+    assert _product_words('"https://zoho.com.au/x"') == ["zoho.com.au"] and _product_words('"zohocloud.ca"')
+    assert _product_words('"info"') == ["info"] and _product_words('"enterprise"') == ["enterprise"]
+    assert _product_words("log.info") == [] and _product_words('f"info"') == []  # a name; an f-string is text
+    assert _product_words('"zoho.run_action"') == [] and _product_words('"zoho-connector"') == []
     assert set(PRODUCT_HOMES) <= {p.name for p in RUNTIME.iterdir() if p.is_dir()}
 
 
@@ -149,6 +193,36 @@ def test_the_default_organization_is_discovered_once(connector: Connector, httpx
     for _ in range(3):
         connector.run("booksGetRecord", {"recordType": "invoices", "recordId": "1"}, connection=connection)
     assert len(httpx_mock.get_requests()) == 4
+
+
+def test_books_and_inventory_on_one_connection_keep_their_own_organization_ids(
+    connector: Connector, httpx_mock: HTTPXMock
+) -> None:
+    """One organization id per product per account: each product discovers its own, once, and keeps it."""
+    inventory = "https://www.zohoapis.eu/inventory/v1"
+    connection = {"region": "eu", "access_token": ACCESS_TOKEN}
+    for base, org in ((BOOKS, "5"), (inventory, "8")):
+        listing = {"code": 0, "organizations": [{"organization_id": org, "is_default_org": True}]}
+        httpx_mock.add_response(url=f"{base}/organizations", json=listing)
+        httpx_mock.add_response(
+            url=f"{base}/items/1?organization_id={org}", json={"code": 0, "item": {}}, is_reusable=True
+        )
+    get = {"recordType": "items", "recordId": "1"}
+    for _ in range(2):
+        connector.run("booksGetRecord", get, connection=connection)
+        connector.run("inventoryGetRecord", get, connection=connection)
+    sent = [(r.url.path.split("/")[1], r.url.params.get("organization_id")) for r in httpx_mock.get_requests()]
+    assert sent == [
+        ("books", None),
+        ("books", "5"),
+        ("inventory", None),
+        ("inventory", "8"),
+        ("books", "5"),
+        ("inventory", "8"),
+    ]
+    explicit = {**connection, "organization_ids": {"books": "5", "inventory": "8"}, "access_token": "other"}
+    connector.run("inventoryGetRecord", get, connection=explicit)  # explicit ids: nothing to discover
+    assert httpx_mock.get_requests()[-1].url.params["organization_id"] == "8"
 
 
 @pytest.mark.parametrize("organizations", ["abc", [1], [{"name": "no id"}]])
@@ -277,6 +351,85 @@ def test_a_made_up_products_request_id_and_details_come_from_its_envelope(
     assert caught.value.request_id == "w-1"
 
 
+EXPORT_WIDGETS = """\
+key: widgetsExport
+label: Widgets - Export
+description: Every widget, through an export job
+product: widgets
+connection: zohoOAuth
+inputs: schemas/actions/widgets/export.json
+safety: read
+request:
+  method: POST
+  path: /exports
+job:
+  id: export.key
+  status: /exports/{id}
+  state: state
+  done: [ready]
+  failed: [broken]
+  result: /exports/{id}/file
+  format: zip_csv
+  records: widgets
+  summary: export
+example_output:
+  data: {widgets: [{sku: A1}], export: {count: 1, jobs: [J1]}}
+"""
+
+
+def _zipped_csv(text: str) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("widgets.csv", text)
+    return buffer.getvalue()
+
+
+def test_a_made_up_products_export_job_answers_in_the_members_its_action_names(
+    widgets: Path, httpx_mock: HTTPXMock
+) -> None:
+    """The job runtime names no member of an answer: the rows and the walk's summary go where the action says."""
+    (widgets / "actions/widgets/export.yaml").write_text(EXPORT_WIDGETS)
+    (widgets / "schemas/actions/widgets/export.json").write_text(json.dumps({"type": "object", "properties": {}}))
+    manifest = (widgets / "manifest.yaml").read_text()
+    (widgets / "manifest.yaml").write_text(
+        manifest.replace("\nactions:\n", "\nactions:\n  - actions/widgets/export.yaml\n", 1)
+    )
+    base = "https://www.zohoapis.eu/widgets/v1"
+    httpx_mock.add_response(method="POST", url=f"{base}/exports", json={"export": {"key": "J1"}})
+    httpx_mock.add_response(url=f"{base}/exports/J1", json={"state": "ready"})
+    httpx_mock.add_response(url=f"{base}/exports/J1/file", content=_zipped_csv("sku\nA\nB\n"))
+    connection = {"region": "eu", "access_token": ACCESS_TOKEN, "organization_ids": {"widgets": "o9"}}
+    with Connector.load(widgets) as connector:
+        result = connector.run("widgetsExport", {}, connection=connection)
+    assert result == {"data": {"widgets": [{"sku": "A"}, {"sku": "B"}], "export": {"count": 2, "jobs": ["J1"]}}}
+
+
+def test_the_allowance_headers_a_product_reads_are_its_envelopes(
+    widgets: Path, connector: Connector, httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Zoho's API-credits header is read for Zoho's products (their envelopes name it), not for every product."""
+    from connector.errors import RateLimitedError
+
+    spent = {"X-API-Credits-Remaining": "0"}
+    connection = {"region": "eu", "access_token": ACCESS_TOKEN, "organization_ids": {"widgets": "o9"}}
+    httpx_mock.add_response(url=f"{CRM}/Leads/1", json={"data": [{"id": "1"}]}, headers=spent)
+    connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection=connection)
+    with pytest.raises(RateLimitedError, match="0 calls left"):
+        connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection=connection)
+
+    httpx_mock.add_response(json=[{"sku": "A"}], headers=spent, is_reusable=True)
+    with Connector.load(widgets) as widget_connector:
+        for _ in range(2):  # the header means nothing to this product
+            widget_connector.run("widgetsList", {}, connection=connection)
+    monkeypatch.setattr(WidgetEnvelope, "remaining_headers", ("x-api-credits-remaining",), raising=False)
+    with Connector.load(widgets) as widget_connector:
+        widget_connector.run("widgetsList", {}, connection=connection)
+        with pytest.raises(RateLimitedError):
+            widget_connector.run("widgetsList", {}, connection=connection)
+
+
 def test_an_unregistered_strategy_fails_at_load(tree: Path) -> None:
     manifest = (tree / "manifest.yaml").read_text().replace("envelope: finance", "envelope: financial")
     (tree / "manifest.yaml").write_text(manifest)
@@ -308,19 +461,40 @@ def test_an_unregistered_host_or_convention_fails_at_load(tree: Path, old: str, 
         Connector.load(tree)
 
 
-def test_the_meta_schema_publishes_the_built_in_strategy_names_as_examples() -> None:
-    """Names stay open (a new product registers its own), but engines in other languages learn the built-in ones."""
-    from connector.models import meta_schemas
-    from connector.strategies import BUILT_IN
+def test_strategy_names_are_enums_of_the_registered_strategies() -> None:
+    """The models type every strategy name as an enum of the registered names: the published meta-schemas list the
+    built-in ones for engines in other languages, and a product that registers its own extends the enum."""
+    from pydantic import ValidationError
+
+    from connector.models import meta_schemas, validator
+    from connector.strategies import BUILT_IN, registry
 
     schemas = meta_schemas()
     defs = schemas["manifest"]["$defs"]
-    assert defs["ProductFile"]["properties"]["envelope"]["examples"] == BUILT_IN["envelope"]
-    assert defs["ProductFile"]["properties"]["host"]["examples"] == BUILT_IN["host"]
-    assert defs["Organization"]["properties"]["convention"]["examples"] == BUILT_IN["organization"]
-    pager = schemas["action"]["$defs"]["Pagination"]["properties"]["pager"]
-    assert pager["examples"] == BUILT_IN["pager"] and "enum" not in pager
-    assert {"crm", "finance", "bare"} <= set(BUILT_IN["envelope"])
+    assert defs["ProductFile"]["properties"]["envelope"]["enum"] == BUILT_IN["envelope"]
+    assert defs["ProductFile"]["properties"]["host"]["enum"] == BUILT_IN["host"]
+    assert defs["Organization"]["properties"]["convention"]["enum"] == BUILT_IN["organization"]
+    assert schemas["action"]["$defs"]["Pagination"]["properties"]["pager"]["enum"] == BUILT_IN["pager"]
+    assert schemas["trigger"]["$defs"]["Webhook"]["properties"]["channel"]["enum"] == BUILT_IN["channel"]
+    assert schemas["options"]["properties"]["schema"]["enum"] == BUILT_IN["field_schema"]
+    assert {"crm", "finance", "bare"} <= set(BUILT_IN["envelope"]) and registry() == BUILT_IN
+
+    product = {"label": "Widgets", "base_path": "/w", "envelope": "widget"}
+    manifest: dict[str, Any] = {"key": "w", "label": "W", "description": "W", "version": "1.0.0"}
+    manifest |= {"connections": ["c.yaml"], "products": {"widgets": product}, "actions": []}
+    with pytest.raises(ValidationError, match="Input should be 'bare', 'crm' or 'finance'"):
+        validator("manifest").validate_python(manifest)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(ENVELOPES, "widget", WidgetEnvelope())
+        validator("manifest").validate_python(manifest)
+        assert validator("manifest").json_schema()["$defs"]["ProductFile"]["properties"]["envelope"]["enum"] == [
+            "bare",
+            "crm",
+            "finance",
+            "widget",
+        ]
+    with pytest.raises(ValidationError):  # unregistered again: refused again
+        validator("manifest").validate_python(manifest)
 
 
 def test_a_strategy_name_is_registered_once() -> None:

@@ -78,6 +78,26 @@ def test_there_are_fixtures_for_every_construct() -> None:
     assert any("url" in c.values[0]["expect"] for c in _cases())
 
 
+def test_the_spec_defines_every_construct() -> None:
+    """docs/template-language.md is the language's definition: each construct the issue lists has its rule there."""
+    spec = (FIXTURES.parents[2] / "docs" / "template-language.md").read_text(encoding="utf-8")
+    for term in (
+        "`{name}`",  # placeholders
+        "**Reserved expansion**",
+        "An optional part",
+        "`{$input: name}`",
+        "`$join`",
+        "`{$merge: [e1, e2, …]}`",
+        "`{$files: e, $names: n}`",
+        "percent-encoded",  # encoding rules
+        "### Values as text",
+        "the dot-segment rule",
+        "## Errors",
+        "## Fixtures",
+    ):
+        assert term in spec, term
+
+
 @pytest.mark.parametrize("case", _cases())
 def test_fixture(case: dict[str, Any]) -> None:
     expect = case["expect"]
