@@ -5,7 +5,8 @@
 (a) cold start: a new `zoho-connector run crmGetRecord` process, and a new `zoho-connector invoke` process answering
     the same call as one engine-protocol request, beside `python -c "import httpx"` (the floor);
 (b) per-call overhead: 2,000 crmGetRecord runs vs the same 2,000 requests on a bare httpx.Client;
-(c) Fetch All of 100,000 CRM records: requests made (must be ceil(N/200)) and peak RSS, for several N.
+(c) Fetch All of 100,000 CRM records: requests made (must be ceil(N/200)), peak RSS and, in a second traced walk,
+    the Python heap's peak (tracemalloc), for several N.
 """
 
 from __future__ import annotations
@@ -110,14 +111,19 @@ def per_call_overhead(calls: int = 2000) -> dict[str, float]:
 
 
 _FETCH_CHILD = """
-import json, resource, sys
+import json, resource, sys, tracemalloc
 from connector import Connector
-base, connection = sys.argv[1], json.loads(sys.argv[2])
+base, connection, traced = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3] == "traced"
+if traced:
+    tracemalloc.start()
 with Connector.load() as connector:
     records = connector.iter_records("crmGetRecords", {"recordType": "Bench_Items", "fields": ["Name"]},
                                      connection=connection)
     count = sum(1 for _ in records)
-print(json.dumps({"records": count, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+if traced:
+    print(json.dumps({"records": count, "heap_peak_mb": tracemalloc.get_traced_memory()[1] / 2**20}))
+else:
+    print(json.dumps({"records": count, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
@@ -131,16 +137,32 @@ def fetch_all(totals: tuple[int, ...] = (10_000, 50_000, 100_000)) -> list[dict[
             seed(base, "Bench_Items", total)
             connection = access_connection(base)
             out = subprocess.run(
-                [sys.executable, "-c", _FETCH_CHILD, base, json.dumps(connection)],
+                [sys.executable, "-c", _FETCH_CHILD, base, json.dumps(connection), "rss"],
                 check=True,
                 capture_output=True,
                 text=True,
             )
             stats = httpx.get(f"{base}/__sandbox/stats", timeout=30).json()
-        result = json.loads(out.stdout)
-        assert result["records"] == total
+            # the same walk in another child, traced: the Python heap's peak (tracing costs time and memory of its
+            # own, so it is not the walk whose RSS is measured)
+            traced = subprocess.run(
+                [sys.executable, "-c", _FETCH_CHILD, base, json.dumps(connection), "traced"],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+        result, heap = json.loads(out.stdout), json.loads(traced.stdout)
+        assert result["records"] == heap["records"] == total
         requests = stats["requests"].get("GET /crm/v8/Bench_Items", 0)
-        rows.append({"n": total, "requests": requests, "expected_requests": math.ceil(total / 200), **result})
+        rows.append(
+            {
+                "n": total,
+                "requests": requests,
+                "expected_requests": math.ceil(total / 200),
+                "heap_peak_mb": heap["heap_peak_mb"],
+                **result,
+            }
+        )
     return rows
 
 
@@ -162,7 +184,7 @@ def main() -> None:
     for row in fetch_all():
         print(
             f"    N={row['n']:>7,}  requests {row['requests']:>4} (ceil(N/200) = {row['expected_requests']})"
-            f"  peak RSS {row['peak_rss_mb']:.1f} MB"
+            f"  peak RSS {row['peak_rss_mb']:.1f} MB, Python heap peak {row['heap_peak_mb']:.1f} MB (tracemalloc)"
         )
 
 

@@ -45,7 +45,18 @@ def main(argv: Sequence[str]) -> int:
     )
 
 
+def _wants_help(args: Sequence[str]) -> bool:
+    """`-h`/`--help` among a command's arguments: show the usage, whatever else is missing."""
+    return any(arg in ("-h", "--help") for arg in args)
+
+
 def _worker(rest: list[str]) -> int:
+    if _wants_help(rest):
+        print("usage: zoho-connector celery worker --connections FILE [celery worker options…]\n")
+        from connector.engines.celery import app
+
+        app.worker_main(["worker", "--help"])
+        return 0
     if not os.environ.get(CONNECTIONS_ENV):
         raise ConnectionConfigError(
             "a worker resolves connection names from a connections file: "
@@ -64,6 +75,14 @@ def _beat(rest: list[str]) -> int:
     args, celery_args = parser.parse_known_args(rest)
     from connector.engines.celery import app, beat_schedule
 
+    if _wants_help(rest):
+        print(
+            "usage: zoho-connector celery beat --automations PATH [PATH…] --connection NAME [celery beat options…]\n"
+            "  --automations PATH…  automation files or folders to schedule (default: $ZOHO_CELERY_AUTOMATIONS)\n"
+            "  --connection NAME    the connection's name in the workers' connections file ($ZOHO_CONNECTION)\n"
+        )
+        app.start(["beat", "--help"])
+        return 0
     paths = args.automations or [p for p in os.environ.get("ZOHO_CELERY_AUTOMATIONS", "").split(os.pathsep) if p]
     connection = args.connection or os.environ.get("ZOHO_CONNECTION") or ""
     if not paths:

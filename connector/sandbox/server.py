@@ -120,8 +120,9 @@ admin API (no token needed; for tests, benchmarks and demos):
   POST /__sandbox/tokens        {"scope": "...", "client_id": "..."} -> a refresh and access token pair at once,
                                 with every scope unless "scope" is given
   POST /__sandbox/grant-code    {"scope": "...", "expires_in": 180} -> a self-client grant code
-  POST /__sandbox/seed          {"module": "Leads", "count": 1000} (CRM) or
-                                {"books_kind": "invoices", "count": 50, "organization_id": "..."} (Books)
+  POST /__sandbox/seed          {"module": "Leads", "count": 1000} (CRM),
+                                {"books_kind": "invoices", "count": 50, "organization_id": "..."} (Books) or
+                                {"store_kind": "transactions", "count": 100} (the Partner Store)
   POST /__sandbox/modules       {"api_name": "Projects", "fields": [{"api_name": "Name", "data_type": "text"}]}
                                 (Zoho's own POST /crm/v8/settings/modules and /settings/fields work too)
   GET|POST /__sandbox/store     the Partner Store: {"page_headers": "none"}, {"order": "newest_first"},
