@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from connector.errors import ConnectionConfigError, InputValidationError, Violation
+from connector.errors import ConnectionConfigError
+from connector.poll_cli import read_state, write_state
 
 __all__ = ["main"]
 
@@ -91,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
     automation = load_automation(args.file, bundled_manifest())
     connection = args.connection or _default_connection()
     state_file = Path(args.state) if args.state else None
-    state = _read_state(state_file) if state_file else None
+    state = read_state(state_file) if state_file else None
     with Connector.load() as connector:
         try:
             outcome = run_automation(
@@ -101,13 +102,13 @@ def _run(args: argparse.Namespace) -> int:
                 state=state,
                 on_step=lambda event: _line(sys.stdout, event),
                 # after each window of a poll that hands out what is new in windows: a run stopped later resumes here
-                on_state=(lambda new: _write_state(state_file, new)) if state_file is not None else None,
+                on_state=(lambda new: write_state(state_file, new)) if state_file is not None else None,
             )
         except StepFailed as exc:
             _line(sys.stderr, exc.to_dict())
             return exc.cause.exit_code
     if state_file is not None and outcome["state"] is not None:
-        _write_state(state_file, outcome["state"])
+        write_state(state_file, outcome["state"])
     steps = len(outcome["steps"])
     _line(sys.stdout, {"automation": automation.name, "ok": True, "ran": outcome["ran"], "steps": steps})
     return 0
@@ -131,24 +132,6 @@ def _default_connection() -> str:
         f"the connections file has {len(names)} connections ({', '.join(names)}) and none is named default: "
         "pass --connection NAME"
     )
-
-
-def _read_state(path: Path) -> Any:
-    if not path.exists():
-        return None  # the first run: the poll starts from scratch
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputValidationError(
-            "--state", [Violation("--state", "", f"cannot read {path} as JSON: {exc}")]
-        ) from None
-
-
-def _write_state(path: Path, state: Any) -> None:
-    """Replace the state file atomically: a crash leaves the old state or the new one, never half of either."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(state, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _line(stream: Any, value: Any) -> None:

@@ -95,6 +95,8 @@ def test_the_poll_state_is_kept_between_runs(
     assert main(["automation", "run", str(polling), "--state", str(state)]) == 0
     assert fake.polled_from == [None, {"cursor": 1}]
     assert json.loads(state.read_text()) == {"cursor": 2}
+    assert state.stat().st_mode & 0o777 == 0o600  # private, as poll --state's
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
     assert set(fake.connections) == {"only"}  # the file's only connection
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert out[:3] == [
