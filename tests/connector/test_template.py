@@ -164,6 +164,25 @@ def test_error_text_names_the_input_but_not_a_header_value() -> None:
             "parentRecordId",
         ),
         ("booksRemoveRecord", {"recordType": "invoices", "recordId": "%2e"}, "recordId"),
+        # Unicode look-alikes a normalizing proxy or server folds to dots (NFKC), and overlong UTF-8
+        ("crmRemoveRecord", {"recordType": "Leads", "recordId": "\uff0e"}, "recordId"),
+        ("crmUpdateRecord", {"recordType": "Leads", "recordId": "\u2025", "fieldValues": {"A": 1}}, "recordId"),
+        (
+            "crmAddAttachment",
+            {"recordType": "Leads", "recordId": "\u2024", "file": {"base64": "eA=="}, "fileName": "a.txt"},
+            "recordId",
+        ),
+        (
+            "booksRemoveRecord",
+            {
+                "recordType": "contactpersons",
+                "recordId": "\uff0e\uff0e",
+                "parentRecordType": "contacts",
+                "parentRecordId": "1",
+            },
+            "recordId",
+        ),
+        ("crmRemoveRecord", {"recordType": "Leads", "recordId": "%c0%ae%c0%ae"}, "recordId"),
         ("crmRawRequest", {"url": "/Leads/1/%2e%2e", "method": "DELETE"}, "url"),
         ("crmRawRequest", {"url": "//evil.example/crm/v8/Leads"}, "url"),
     ],
