@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -43,6 +44,7 @@ TOKEN_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 THROTTLE_RETRY_AFTER = 60.0  # Zoho counts 10 tokens per rolling 10 minutes; one minute usually frees a slot
 DEFAULT_LIFETIME = 3600.0  # Zoho's access tokens live an hour
 MAX_LIFETIME = 86_400.0
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")  # what an access token must be to go in the Authorization header
 
 
 def new_state() -> str:
@@ -155,6 +157,12 @@ def parse_token_response(response: httpx.Response, *, grant: str, now: float, ba
             raise AuthenticationError(
                 f"Zoho Accounts at {_host(response)} answered with a token of the wrong shape "
                 f"({', '.join(malformed)} is not a string); nothing was stored",
+                reason="bad_token_response",
+            )
+        if not _VISIBLE_ASCII.fullmatch(body["access_token"]):
+            raise AuthenticationError(
+                f"Zoho Accounts at {_host(response)} answered with an access token an HTTP header cannot carry "
+                "(spaces, line breaks or accents); nothing was stored",
                 reason="bad_token_response",
             )
         return base.replace(
