@@ -121,6 +121,8 @@ def send(request: httpx.Request, transport: httpx.BaseTransport | None = None) -
             return client.send(request)
         except httpx.TransportError as exc:
             raise _unreachable(request, exc) from None
+        except httpx.DecodingError:
+            raise _undecodable(request) from None
 
 
 async def asend(request: httpx.Request, transport: httpx.AsyncBaseTransport | None = None) -> httpx.Response:
@@ -130,12 +132,23 @@ async def asend(request: httpx.Request, transport: httpx.AsyncBaseTransport | No
             return await client.send(request)
         except httpx.TransportError as exc:
             raise _unreachable(request, exc) from None
+        except httpx.DecodingError:
+            raise _undecodable(request) from None
 
 
 def _unreachable(request: httpx.Request, exc: httpx.TransportError) -> AuthenticationError:
     return AuthenticationError(
         f"could not reach Zoho Accounts at {request.url.host} ({type(exc).__name__})",
         reason="accounts_unreachable",
+        retryable=True,
+    )
+
+
+def _undecodable(request: httpx.Request) -> AuthenticationError:
+    return AuthenticationError(
+        f"Zoho Accounts at {request.url.host} answered with a body its Content-Encoding cannot decode; "
+        "nothing was stored",
+        reason="bad_token_response",
         retryable=True,
     )
 

@@ -9,6 +9,7 @@ import pytest
 
 from connector import Connector
 from connector.errors import (
+    AuthenticationError,
     BadResponseError,
     ConnectionConfigError,
     ConnectorError,
@@ -132,3 +133,57 @@ def test_an_answer_under_max_response_bytes_is_returned(
     server.on("GET", RECORD, Reply({"data": [{"id": "5001", "Description": "x" * 400}]}))
     result = connector.run("crmGetRecord", GET_LEAD, connection={**connection, "max_response_bytes": 1000})
     assert result["data"]["data"][0]["id"] == "5001"
+
+
+def _raw(data: bytes) -> Any:
+    def handler(request: Request, wire: Wire) -> None:
+        wire.send(data)
+
+    return handler
+
+
+# Content-Encoding that lies: the body arrives whole but cannot be decoded (httpx.DecodingError escaped before).
+UNDECODABLE = {
+    "gzip-that-is-not": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+    b"Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+    "deflate-that-is-not": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: deflate\r\n"
+    b"Content-Length: 9\r\nConnection: close\r\n\r\nnot zlib!",
+}
+
+
+@pytest.mark.parametrize("kind", list(UNDECODABLE))
+def test_a_read_whose_body_cannot_be_decoded_is_a_retryable_bad_response(
+    kind: str, server: HostileServer, connector: Connector, connection: dict[str, Any]
+) -> None:
+    server.on("GET", RECORD, _raw(UNDECODABLE[kind]))
+    outcome = within(10, lambda: connector.run("crmGetRecord", {**GET_LEAD, "maxRetries": 1}, connection=connection))
+    error = raised(outcome, BadResponseError)
+    assert error.retryable is True and "decode" in error.message
+    assert server.count() == 2  # retried once, as a read may be
+
+
+@pytest.mark.parametrize("kind", list(UNDECODABLE))
+def test_a_create_whose_answer_cannot_be_decoded_is_not_resent(
+    kind: str, server: HostileServer, connector: Connector, connection: dict[str, Any]
+) -> None:
+    server.on("POST", "/crm/v8/Leads", _raw(UNDECODABLE[kind]))
+    outcome = within(10, lambda: connector.run("crmCreateRecord", CREATE_LEAD, connection=connection))
+    error = raised(outcome, BadResponseError)
+    assert (error.retryable, error.may_have_acted) == (False, True)
+    assert server.count() == 1
+
+
+def test_a_token_answer_that_cannot_be_decoded_is_a_typed_error(server: HostileServer, connector: Connector) -> None:
+    server.on("POST", "/oauth/v2/token", _raw(UNDECODABLE["gzip-that-is-not"]))
+    refreshing = {
+        "client_id": "1000.CLIENT",
+        "client_secret": "client-secret-value",
+        "refresh_token": "1000.refresh.undecodable",
+        "accounts_url": server.url,
+        "api_domain": server.url,
+        "token_store": "memory:",
+    }
+    outcome = within(10, lambda: connector.run("crmGetRecord", GET_LEAD, connection=refreshing))
+    error = raised(outcome, AuthenticationError)
+    assert error.reason == "bad_token_response" and "client-secret-value" not in str(error)
+    assert server.count("GET", RECORD) == 0
