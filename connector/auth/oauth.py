@@ -213,7 +213,10 @@ def _lifetime(body: Mapping[str, Any]) -> float:
 
 
 def token_error(status: int, body: Mapping[str, Any], *, grant: str, host: str | None = None) -> AuthenticationError:
-    error = str(body.get("error") or body.get("code") or "").strip()
+    from connector._redact import redact_text
+
+    # What the accounts server calls the error goes into the message and `reason`: scrubbed and kept short.
+    error = redact_text(str(body.get("error") or body.get("code") or "").strip())[:100]
     description = str(body.get("error_description") or body.get("message") or "")
     lowered = f"{error} {description}".lower().replace("_", " ")
     if lowered.startswith("access denied") or "throttle" in lowered or "too many requests" in lowered:

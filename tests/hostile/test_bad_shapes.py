@@ -3,6 +3,7 @@ discovery, the token endpoint): each is a typed ConnectorError, never a tracebac
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +167,21 @@ def test_a_stored_access_token_a_header_cannot_carry_is_a_typed_error_and_never_
     error = raised(within(10, lambda: connector.run("crmGetRecord", get, connection=connection)), AuthenticationError)
     assert error.reason == "bad_token" and token not in str(error)
     assert server.count() == 0
+
+
+def test_a_token_endpoint_error_that_echoes_secrets_is_scrubbed_and_short(
+    server: HostileServer, connector: Connector
+) -> None:
+    """The accounts server's `error` went into the message and `reason` as it was, secrets and all."""
+    echo = "invalid_client client_secret=client-secret-value refresh_token=1000.refresh.echo " + "x" * 5000
+    server.on("POST", "/oauth/v2/token", Reply({"error": echo}, status=400))
+    outcome = within(
+        10,
+        lambda: connector.run(
+            "crmGetRecord", {"recordType": "Leads", "recordId": "5001"}, connection=_refreshing(server, "echo")
+        ),
+    )
+    error = raised(outcome, AuthenticationError)
+    shown = str(error) + json.dumps(error.to_dict())
+    assert "client-secret-value" not in shown and "1000.refresh" not in shown
+    assert len(error.message) < 600 and len(error.reason) <= 100
