@@ -187,3 +187,48 @@ def test_a_token_answer_that_cannot_be_decoded_is_a_typed_error(server: HostileS
     error = raised(outcome, AuthenticationError)
     assert error.reason == "bad_token_response" and "client-secret-value" not in str(error)
     assert server.count("GET", RECORD) == 0
+
+
+def _refreshing_at(server: HostileServer) -> dict[str, Any]:
+    return {
+        "client_id": "1000.CLIENT",
+        "client_secret": "client-secret-value",
+        "refresh_token": "1000.refresh.slow",
+        "accounts_url": server.url,
+        "api_domain": server.url,
+        "token_store": "memory:",
+    }
+
+
+def _trickled_token(request: Request, wire: Wire) -> None:
+    body = json.dumps({"access_token": "1000.fresh.token", "expires_in": 3600, "pad": "x" * 200}).encode()
+    if not wire.head(200, {"Content-Type": "application/json", "Content-Length": str(len(body))}):
+        return
+    for byte in body:
+        if not wire.send(bytes([byte])) or wire.stopping.wait(0.1):
+            return
+
+
+def test_a_trickling_token_endpoint_is_bounded_as_a_whole(
+    server: HostileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refresh a call waits on is bounded too: the token timeout covers the whole answer, not each read (before,
+    each byte restarted a 20 s read timeout, so a trickling accounts server held the call, and every call waiting on
+    the same refresh, for as long as it liked)."""
+    from connector.auth import oauth
+
+    monkeypatch.setattr(oauth, "TOKEN_DEADLINE", 0.5)  # the real one is 20 s
+    server.on("POST", "/oauth/v2/token", _trickled_token)
+    with Connector.load() as connector:  # the real clock: the deadline is wall time
+        outcome = within(5, lambda: connector.run("crmGetRecord", GET_LEAD, connection=_refreshing_at(server)))
+    error = raised(outcome, AuthenticationError)
+    assert outcome.seconds < 2.0, f"took {outcome.seconds:.2f}s"
+    assert error.retryable is True and server.count("GET", RECORD) == 0
+
+
+def test_a_huge_token_answer_is_refused_before_it_is_read(server: HostileServer, connector: Connector) -> None:
+    server.on("POST", "/oauth/v2/token", _huge("chunked"))
+    outcome = within(20, lambda: connector.run("crmGetRecord", GET_LEAD, connection=_refreshing_at(server)))
+    error = raised(outcome, AuthenticationError)
+    assert error.reason == "bad_token_response" and "bytes" in error.message
+    assert server.sent_once_ended()[0] < 16 * 1024 * 1024
