@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import pytest
 
 from connector import Connector
@@ -232,3 +233,23 @@ def test_a_huge_token_answer_is_refused_before_it_is_read(server: HostileServer,
     error = raised(outcome, AuthenticationError)
     assert error.reason == "bad_token_response" and "bytes" in error.message
     assert server.sent_once_ended()[0] < 16 * 1024 * 1024
+
+
+def test_a_trickling_body_fails_within_the_call_timeout_in_async_code_too(
+    server: HostileServer, connection: dict[str, Any]
+) -> None:
+    server.on("GET", RECORD, _trickle)
+    inputs = {**GET_LEAD, "timeout": 500, "maxRetries": 0}
+
+    connector = Connector.load()  # the real clock: the deadline is wall time
+
+    async def call() -> Any:
+        try:
+            return await connector.arun("crmGetRecord", inputs, connection=connection)
+        finally:
+            await connector.aclose()
+
+    outcome = within(5.0, lambda: anyio.run(call))
+    error = raised(outcome, TransientError)
+    assert outcome.seconds < 1.5, f"took {outcome.seconds:.2f}s for a 500 ms timeout"
+    assert "time" in error.message.lower(), error.message
