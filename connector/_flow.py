@@ -29,7 +29,18 @@ from connector.errors import AuthenticationError, BadResponseError, RateLimitedE
 if TYPE_CHECKING:
     from connector.strategies import Envelope
 
-__all__ = ["CallPolicy", "GetToken", "Reply", "Send", "Share", "Sleep", "adrive", "drive", "exchange"]
+__all__ = [
+    "CallPolicy",
+    "GetToken",
+    "Reply",
+    "Send",
+    "Share",
+    "Sleep",
+    "UndecodableBody",
+    "adrive",
+    "drive",
+    "exchange",
+]
 
 log = logging.getLogger("connector")
 T = TypeVar("T")
@@ -127,8 +138,9 @@ def exchange(policy: CallPolicy, build: Callable[[str], httpx.Request]) -> Flow[
                 log.info("request failed after %.3fs: %s", policy.clock() - started, reason)
             delay = _retry.backoff(attempt, policy.schedule, policy.jitter)
             if not _may_retry(policy, outcome, attempt, delay, first_try):
-                raise TransientError(
-                    _network_message(reason, outcome, attempt),
+                failure = BadResponseError if isinstance(exc, UndecodableBody) else TransientError
+                raise failure(
+                    _network_message(reason, outcome, attempt, network=failure is TransientError),
                     retryable=policy.retryable(outcome),
                     may_have_acted=outcome.may_have_acted,
                 ) from None
@@ -196,6 +208,8 @@ def _wait(outcome: _retry.Outcome, attempt: int, policy: CallPolicy) -> float:
 
 
 def _network_reason(exc: Exception, host: str) -> str:
+    if isinstance(exc, UndecodableBody):
+        return f"an answer from {host} whose body cannot be decoded ({exc})"
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return f"cannot connect to {host} ({type(exc).__name__})"
     if isinstance(exc, httpx.TimeoutException):
@@ -203,8 +217,10 @@ def _network_reason(exc: Exception, host: str) -> str:
     return f"connection to {host} failed ({type(exc).__name__})"
 
 
-def _network_message(reason: str, outcome: _retry.Outcome, attempt: int) -> str:
+def _network_message(reason: str, outcome: _retry.Outcome, attempt: int, *, network: bool = True) -> str:
     tries = f" after {attempt + 1} attempts" if attempt else ""
+    if not network:  # the exchange worked; the body did not
+        return f"bad answer{tries}: {reason}; the request may have reached Zoho"
     if outcome.may_have_acted:
         return f"network failure{tries}: {reason}; the request may have reached Zoho"
     return f"network failure{tries}: {reason}; the request did not reach Zoho"
@@ -298,6 +314,12 @@ async def adrive(
             error = exc
 
 
+class UndecodableBody(httpx.TransportError):
+    """A body its Content-Encoding cannot decode (a `gzip` that is not, a broken `br` stream): the answer arrived
+    but is unreadable, so it is handled as a bad answer (retried for reads, never for a write that may have acted),
+    not left to escape as httpx.DecodingError."""
+
+
 def _receive(client: httpx.Client, send: Send) -> httpx.Response:
     deadline = time.monotonic() + send.timeout_seconds
     response = client.send(send.request, stream=True)
@@ -306,6 +328,8 @@ def _receive(client: httpx.Client, send: Send) -> httpx.Response:
         for chunk in response.iter_bytes():
             body.add(chunk)
         body.finish()
+    except httpx.DecodingError as exc:
+        raise _undecodable(exc, response) from None
     finally:
         response.close()
     return response
@@ -319,9 +343,16 @@ async def _areceive(client: httpx.AsyncClient, send: Send) -> httpx.Response:
         async for chunk in response.aiter_bytes():
             body.add(chunk)
         body.finish()
+    except httpx.DecodingError as exc:
+        raise _undecodable(exc, response) from None
     finally:
         await response.aclose()
     return response
+
+
+def _undecodable(exc: httpx.DecodingError, response: httpx.Response) -> UndecodableBody:
+    encoding = response.headers.get("content-encoding", "")[:40]
+    return UndecodableBody(f"Content-Encoding {encoding!r}: {type(exc).__name__}", request=response.request)
 
 
 SINK_BYTES = "connector.sink_bytes"  # response extension: how many bytes went to the sink

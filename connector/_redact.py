@@ -13,7 +13,7 @@ the value has a grant code's `1000.` shape.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -27,6 +27,7 @@ __all__ = [
     "redact_text",
     "redact_url",
     "redact_value",
+    "sent_secrets",
 ]
 
 # Compared after dropping case, "-" and "_": accessToken, Access-Token and access_token are one key. Suffixes
@@ -54,6 +55,7 @@ SECRET_KEYS = frozenset(
 )
 REDACTED = "[redacted]"
 BODY_LIMIT = 2000
+_MIN_KNOWN = 8  # a known secret shorter than this is not searched for: it would scrub ordinary words
 _MAX_DEPTH = 64  # deeper than any Zoho answer; past it a value is hidden whole rather than recursed into
 
 _SECRET_NAMES = frozenset(key.replace("_", "") for key in SECRET_KEYS)
@@ -82,8 +84,12 @@ _URL_CREDENTIALS = re.compile(r"(?<=//)[^/\s@:]+:[^/\s@]+@")
 _GRANT_CODE = re.compile(r"\s*1000\.\S+")
 
 
-def redact_text(text: str) -> str:
-    """Free text (an error body, a message) with every secret it may echo replaced."""
+def redact_text(text: str, known: Collection[str] = ()) -> str:
+    """Free text (an error body, a message) with every secret it may echo replaced: by shape and by name, and
+    each of `known` (the secret values of the call at hand, whatever they look like) wherever it appears."""
+    for secret in known:
+        if len(secret) >= _MIN_KNOWN:
+            text = text.replace(secret, REDACTED)
     text = _AUTH_SCHEME.sub(rf"\1 {REDACTED}", text)
     text = _KEYED_SECRET.sub(_keep_quotes, text)
     text = _KEYED_GRANT_CODE.sub(rf"\g<k>\g<q>{REDACTED}", text)
@@ -99,28 +105,36 @@ def _keep_quotes(match: re.Match[str]) -> str:
     return f"{match.group('k')}{quote}{REDACTED}{quote}"
 
 
-def redact_value(value: Any) -> Any:
+def redact_value(value: Any, known: Collection[str] = ()) -> Any:
     """A copy of a JSON-like value (dicts, lists, strings, numbers) safe to show: secret-named keys hidden, grant
-    codes hidden, secrets inside strings scrubbed. For Zoho's error message, details and response bodies."""
-    return _redact(value, 0)
+    codes hidden, secrets inside strings scrubbed (`known` as in redact_text). For Zoho's error message, details
+    and response bodies."""
+    return _redact(value, 0, tuple(k for k in known if len(k) >= _MIN_KNOWN))
 
 
-def _redact(value: Any, depth: int) -> Any:
+def _redact(value: Any, depth: int, known: tuple[str, ...]) -> Any:
     if depth > _MAX_DEPTH:
         return REDACTED
     if isinstance(value, str):
-        return redact_text(value)
+        return redact_text(value, known)
     if isinstance(value, Mapping):
-        return {key: _redact_item(key, item, depth + 1) for key, item in value.items()}
+        return {key: _redact_item(key, item, depth + 1, known) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        items = [_redact(item, depth + 1) for item in value]
+        items = [_redact(item, depth + 1, known) for item in value]
         return items if isinstance(value, list) else tuple(items)
     return value  # numbers, booleans, None
 
 
-def _redact_item(key: Any, value: Any, depth: int) -> Any:
+def _redact_item(key: Any, value: Any, depth: int, known: tuple[str, ...]) -> Any:
     secret = isinstance(key, str) and (_is_secret_name(key) or (key.lower() == "code" and _is_grant_code(value)))
-    return REDACTED if secret and value is not None else _redact(value, depth)
+    return REDACTED if secret and value is not None else _redact(value, depth, known)
+
+
+def sent_secrets(request: httpx.Request) -> tuple[str, ...]:
+    """The credentials a request carried (the token of its Authorization header), to scrub from what its answer
+    echoes even when they do not look like Zoho's tokens."""
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    return (credential.strip(),) if scheme and len(credential.strip()) >= _MIN_KNOWN else ()
 
 
 def _is_secret_name(name: str) -> bool:

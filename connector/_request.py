@@ -7,6 +7,7 @@ organization id and the page parameters.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -15,11 +16,16 @@ import httpx
 
 from connector import _template
 from connector._template import MISSING
-from connector.errors import InputValidationError, Violation
+from connector.errors import AuthenticationError, ConnectionConfigError, InputValidationError, Violation
 from connector.manifest import Action, Product
 from connector.strategies.pagers import BODY
 
-__all__ = ["OrganizationPlacement", "Prepared", "prepare"]
+__all__ = ["HEADER_SAFE", "OrganizationPlacement", "Prepared", "prepare"]
+
+# What a token or an id the runtime puts in a header may hold: visible ASCII, no space. Anything else (CR/LF, NUL,
+# accents) either splits the header (httpx refuses it: LocalProtocolError, which is no network failure to retry) or
+# cannot be encoded at all (UnicodeEncodeError).
+HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,18 @@ class Prepared:
         if organization is not None:
             from connector.strategies import ORGANIZATIONS
 
+            if not HEADER_SAFE.fullmatch(organization.value):
+                raise ConnectionConfigError(
+                    "organization_id may hold only letters, digits, '-' and '_' (it travels in a query parameter "
+                    "or header); nothing was sent"
+                )
             ORGANIZATIONS[organization.convention].place(organization.name, organization.value, params, headers)
+        if not HEADER_SAFE.fullmatch(token):  # a stored token, or one a token endpoint answered
+            raise AuthenticationError(
+                "the access token holds characters an Authorization header cannot carry (spaces, line breaks, "
+                "accents); nothing was sent: give a valid access_token or reconnect",
+                reason="bad_token",
+            )
         headers["Authorization"] = f"{self.auth_header} {token}"
         return httpx.Request(
             self.method,

@@ -61,9 +61,10 @@ def interpret(
 
 
 def error_for(reply: Reply, policy: CallPolicy) -> ConnectorError:
-    from connector._redact import redact_text, redact_value
+    from connector._redact import redact_text, redact_value, sent_secrets
 
-    response, outcome, body = reply.response, reply.outcome, redact_value(reply.body)
+    known = sent_secrets(reply.response.request)  # the token sent, scrubbed wherever the answer echoes it
+    response, outcome, body = reply.response, reply.outcome, redact_value(reply.body, known)
     code, message, details = policy.envelope.error(body)
     retryable = policy.retryable(outcome)
     if outcome.kind == "auth":
@@ -97,7 +98,8 @@ def error_for(reply: Reply, policy: CallPolicy) -> ConnectorError:
     return error(
         status=response.status_code,
         code=code,
-        message=message or (None if body is not None else redact_text(response.text)[:500] or response.reason_phrase),
+        message=message
+        or (None if body is not None else redact_text(response.text, known)[:500] or response.reason_phrase),
         details=details,
         request_id=request_id(response, policy.envelope),
         response=body,

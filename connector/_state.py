@@ -6,10 +6,15 @@ are keyed by the connection's identity (`Connection.cache_key`: a digest of clie
 never by secret values, and kept in a small LRU: a process that sees ten thousand short-lived connections holds a few
 hundred states, not ten thousand. HTTP clients are not per connection: every call goes through one pooled client
 (one per event loop for async), so connections to the same host share connections and file descriptors stay flat.
+Token stores are not per connection either: connections naming the same store (the default SQLite file, one Redis,
+one database) share one opened store, so ten thousand users' connections hold one store's files and sockets.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import threading
 import weakref
 from collections import OrderedDict
@@ -28,9 +33,12 @@ from connector.connection import Connection
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Clients", "ConnectionState", "States"]
+    from connector.auth.stores.base import TokenStore
+
+__all__ = ["Clients", "ConnectionState", "States", "Stores"]
 
 MAX_STATES = 256
+MAX_STORES = 32  # distinct token store URLs kept open for new connections; a connection's state keeps its own
 POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
@@ -82,6 +90,51 @@ class States:
     def clear(self) -> None:
         with self._lock:
             self._states.clear()
+
+
+class Stores:
+    """The opened token stores of one Connector, by what names them: the URL and the environment `open_store`
+    reads (the encryption key, the home directory, the python: switch). A bounded LRU; a store dropped from it
+    stays open for as long as a connection state still holds it. memory: is never shared: each connection that
+    names it keeps its own, as before."""
+
+    _ENV = (
+        "ZOHO_CONNECTOR_TOKEN_KEY",
+        "ZOHO_CONNECTOR_HOME",
+        "XDG_DATA_HOME",
+        "HOME",
+        "ZOHO_CONNECTOR_ALLOW_PYTHON_STORES",
+    )
+
+    def __init__(self, allow_python_stores: bool | None, limit: int = MAX_STORES) -> None:
+        self._allow_python_stores = allow_python_stores
+        self._limit = limit
+        self._stores: OrderedDict[str, TokenStore] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def open(self, url: str | None) -> TokenStore:
+        from connector.auth.stores import open_store
+
+        if url is not None and url.strip().lower().startswith("memory:"):
+            return open_store(url, allow_python_stores=self._allow_python_stores)
+        naming = [url, self._allow_python_stores, *(os.environ.get(name) for name in self._ENV)]
+        key = hashlib.sha256(json.dumps(naming).encode("utf-8", "surrogatepass")).hexdigest()  # no secret as a key
+        with self._lock:
+            store = self._stores.get(key)
+            if store is None:
+                store = self._stores[key] = open_store(url, allow_python_stores=self._allow_python_stores)
+                while len(self._stores) > self._limit:
+                    self._stores.popitem(last=False)
+            else:
+                self._stores.move_to_end(key)
+            return store
+
+    def __len__(self) -> int:
+        return len(self._stores)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._stores.clear()
 
 
 class Clients:

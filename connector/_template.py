@@ -205,8 +205,11 @@ def _segment(slot: _Slot, value: Any, *, at_start: bool) -> str:
     if not slot.reserved:
         # Encoded, "/" cannot split the segment, so only the whole value can be a dot segment; refuse its
         # percent-encoded forms too, for a server that decodes before it normalizes (or decodes twice).
-        if _decoded(value) in (".", ".."):
-            raise TemplateError("may not be '.' or '..' (even percent-encoded): it would change the endpoint", name)
+        if _dot_segment(_decoded(value)):
+            raise TemplateError(
+                "may not be '.' or '..' (even percent-encoded or in look-alike dots): it would change the endpoint",
+                name,
+            )
         return quote(value, safe="")
     if "\\" in value:
         raise TemplateError("may not contain '\\' in the path", name)
@@ -220,17 +223,33 @@ def _segment(slot: _Slot, value: Any, *, at_start: bool) -> str:
     elif value.startswith("/"):
         raise TemplateError("may not start with '/' here", name)
     segments = body.split("/")
-    if any(s in (".", "..") for s in segments):
-        raise TemplateError("may not contain '.' or '..' path segments", name)
+    if any(_dot_segment(s) for s in segments):
+        raise TemplateError("may not contain '.' or '..' path segments (nor look-alike dots)", name)
     if any(s == "" for s in segments):
         raise TemplateError("may not contain an empty path segment ('//' or a trailing '/')", name)
     return quote(value, safe="/")
 
 
+def _dot_segment(segment: str) -> bool:
+    """Whether a server could read `segment` as "." or "..": as it is, or after Unicode compatibility folding
+    (fullwidth U+FF0E, the one-dot leader U+2024, the two-dot leader U+2025) with invisible format characters
+    (zero-width space, soft hyphen, …) dropped, as a server or proxy that normalizes Unicode would."""
+    if segment in (".", ".."):
+        return True
+    if segment.isascii() or len(segment) > 16:
+        return False
+    folded = "".join(c for c in unicodedata.normalize("NFKC", segment) if unicodedata.category(c) != "Cf")
+    return folded in (".", "..")
+
+
+# Overlong UTF-8 for "." (%C0%AE, %E0%80%AE): never valid UTF-8, yet some old servers decoded it as a dot.
+_OVERLONG_DOT = re.compile(r"%(?:c0|e0%80)%ae", flags=re.IGNORECASE)
+
+
 def _decoded(value: str) -> str:
     """Percent-decoded until nothing changes, as the most trusting server along the way could read it."""
     for _ in range(8):
-        decoded = unquote(value)
+        decoded = unquote(_OVERLONG_DOT.sub(".", value))
         if decoded == value:
             break
         value = decoded

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
@@ -168,7 +169,11 @@ def _kind(value: Any) -> str:
 
 def _resolve(definition: ConnectionDef, raw: dict[str, Any]) -> Connection:
     schema = definition.input_schema
-    found = unsafe_values(raw) or [*_credential_violations(schema, raw), *_schema.violations(_shape(schema), raw)]
+    found = unsafe_values(raw) or [
+        *_credential_violations(schema, raw),
+        *_header_violations(raw),
+        *_schema.violations(_shape(schema), raw),
+    ]
     if found:
         raise InputValidationError(f"connection {definition.key}", sorted(found, key=lambda v: v.pointer))
     values = {name: raw.get(name, prop.get("default")) for name, prop in schema["properties"].items()}
@@ -261,6 +266,19 @@ def _credential_violations(schema: Mapping[str, Any], raw: Mapping[str, Any]) ->
         return [Violation(name, f"/{name}", why) for name in client if name not in given]
     message = str(schema.get("x-anyOf-message") or "give a refresh_token, an access_token, or client_id and secret")
     return [Violation("(connection)", "", message)]
+
+
+def _header_violations(raw: Mapping[str, Any]) -> list[Violation]:
+    """The access token goes in the Authorization header as it is: CR/LF, spaces or accents there would split
+    the header or could not be sent, so it is refused here, named (and never echoed: it is a secret)."""
+    token = raw.get("access_token")
+    if not isinstance(token, str) or token == "" or _VISIBLE_ASCII.fullmatch(token):
+        return []  # not a string: the schema names it
+    why = "may hold only visible ASCII characters (no spaces, line breaks or accents): it is sent in a header"
+    return [Violation("access_token", "/access_token", why)]
+
+
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 
 def _override(name: str, value: str | None) -> str | None:

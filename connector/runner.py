@@ -27,7 +27,7 @@ from connector._limits import AccountLimits
 from connector._plan import Call, Options, plan
 from connector._ratelimit import Budget
 from connector._request import OrganizationPlacement
-from connector._state import Clients, ConnectionState, States
+from connector._state import Clients, ConnectionState, States, Stores
 from connector.auth.session import TokenSource
 from connector.connection import Connection, resolve_connection
 from connector.errors import ConnectorError, InputValidationError, Violation
@@ -84,6 +84,7 @@ class Connector:
         self._options = Options(engine_mode=engine_mode, clock=clock, jitter=jitter)
         self._clients = Clients(transport, async_transport)
         self._states = States()
+        self._stores = Stores(allow_python_stores)
         self._lock = threading.Lock()
         self._metadata = _options.MetadataCache(clock, metadata_ttl, directory=metadata_dir)
         self._named = NamedConnections(connections)
@@ -368,10 +369,12 @@ class Connector:
     def close(self) -> None:
         self._clients.close()
         self._states.clear()
+        self._stores.clear()
 
     async def aclose(self) -> None:
         await self._clients.aclose()
         self._states.clear()
+        self._stores.clear()
 
     def __enter__(self) -> Connector:
         return self
@@ -459,6 +462,7 @@ class Connector:
             transport=self._transport,
             async_transport=self._async_transport,
             allow_python_stores=self._allow_python_stores,
+            open_store=self._stores.open,
         )
         budget = Budget(policy.intercall_delay, policy.min_calls_remaining, shared=policy.shared_limits is not False)
         return ConnectionState(

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -170,6 +170,9 @@ class Redirect:
     location: str | None
 
 
+REQUEST_TIMEOUT = 10.0  # seconds the login listener waits for one connection's request
+
+
 def wait_for_redirect(redirect_uri: str, state: str, *, timeout: float = 300.0) -> Redirect:
     """Serve the loopback redirect URI until Zoho's redirect for this login arrives (or `timeout` seconds pass),
     and return what it carried.
@@ -185,6 +188,8 @@ def wait_for_redirect(redirect_uri: str, state: str, *, timeout: float = 300.0) 
     done = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = REQUEST_TIMEOUT  # a connection that sends nothing (or half a request) is dropped, not waited on
+
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             if url.path != (parts.path or "/"):
@@ -210,7 +215,11 @@ def wait_for_redirect(redirect_uri: str, state: str, *, timeout: float = 300.0) 
         def log_message(self, *args: object) -> None:
             return
 
-    server = HTTPServer((host, port), Handler)
+    # One thread per connection: a client that connects and then stalls must not keep the real redirect (or the
+    # timeout's shutdown) waiting behind it.
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    server.block_on_close = False
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -40,9 +42,12 @@ __all__ = [
 
 # Every token call has a timeout: a hung Accounts server must not hang a worker holding the refresh lock.
 TOKEN_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+TOKEN_DEADLINE = 20.0  # seconds for a whole token answer, however slowly it trickles in
+MAX_TOKEN_ANSWER = 1024 * 1024  # a token answer is well under 1 KB
 THROTTLE_RETRY_AFTER = 60.0  # Zoho counts 10 tokens per rolling 10 minutes; one minute usually frees a slot
 DEFAULT_LIFETIME = 3600.0  # Zoho's access tokens live an hour
 MAX_LIFETIME = 86_400.0
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")  # what an access token must be to go in the Authorization header
 
 
 def new_state() -> str:
@@ -112,28 +117,87 @@ def revoke_request(accounts_url: str, revoke_path: str, *, token: str) -> httpx.
 
 
 def send(request: httpx.Request, transport: httpx.BaseTransport | None = None) -> httpx.Response:
-    """Send one Accounts request (on a short-lived client: token calls are rare) with the token timeout; the CA
-    bundle is read only if the Accounts server is https (the sandbox's is not)."""
+    """Send one Accounts request (on a short-lived client: token calls are rare) with the token timeout, which
+    bounds the whole answer, body included, as its size is bounded; the CA bundle is read only if the Accounts
+    server is https (the sandbox's is not)."""
+    deadline = time.monotonic() + TOKEN_DEADLINE
     with httpx.Client(transport=transport, verify=LazyCAContext(), timeout=TOKEN_TIMEOUT) as client:
         try:
-            return client.send(request)
+            response = client.send(request, stream=True)
+            try:
+                body = _Bounded(request, deadline)
+                for chunk in response.iter_bytes():
+                    body.add(chunk)
+                response._content = body.content()  # what Response.read() itself stores
+            finally:
+                response.close()
+            return response
         except httpx.TransportError as exc:
             raise _unreachable(request, exc) from None
+        except httpx.DecodingError:
+            raise _undecodable(request) from None
 
 
 async def asend(request: httpx.Request, transport: httpx.AsyncBaseTransport | None = None) -> httpx.Response:
     """`send` for async code: the event loop keeps running while Zoho answers."""
+    deadline = time.monotonic() + TOKEN_DEADLINE
     async with httpx.AsyncClient(transport=transport, verify=LazyCAContext(), timeout=TOKEN_TIMEOUT) as client:
         try:
-            return await client.send(request)
+            response = await client.send(request, stream=True)
+            try:
+                body = _Bounded(request, deadline)
+                async for chunk in response.aiter_bytes():
+                    body.add(chunk)
+                response._content = body.content()
+            finally:
+                await response.aclose()
+            return response
         except httpx.TransportError as exc:
             raise _unreachable(request, exc) from None
+        except httpx.DecodingError:
+            raise _undecodable(request) from None
+
+
+class _Bounded:
+    """A token answer's body, refused past MAX_TOKEN_ANSWER bytes or past the deadline: a trickling or endless
+    accounts server cannot hold a refresh (and every call waiting on it) for longer than the token timeout."""
+
+    def __init__(self, request: httpx.Request, deadline: float) -> None:
+        self.request = request
+        self.deadline = deadline
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if time.monotonic() > self.deadline:
+            raise httpx.ReadTimeout(f"no complete answer in {TOKEN_DEADLINE:g}s", request=self.request)
+        if self.size > MAX_TOKEN_ANSWER:
+            raise AuthenticationError(
+                f"Zoho Accounts at {self.request.url.host} answered with more than {MAX_TOKEN_ANSWER:,} bytes; "
+                "nothing was stored",
+                reason="bad_token_response",
+                retryable=True,
+            )
+        self.chunks.append(chunk)
+
+    def content(self) -> bytes:
+        return b"".join(self.chunks)
 
 
 def _unreachable(request: httpx.Request, exc: httpx.TransportError) -> AuthenticationError:
     return AuthenticationError(
         f"could not reach Zoho Accounts at {request.url.host} ({type(exc).__name__})",
         reason="accounts_unreachable",
+        retryable=True,
+    )
+
+
+def _undecodable(request: httpx.Request) -> AuthenticationError:
+    return AuthenticationError(
+        f"Zoho Accounts at {request.url.host} answered with a body its Content-Encoding cannot decode; "
+        "nothing was stored",
+        reason="bad_token_response",
         retryable=True,
     )
 
@@ -155,6 +219,12 @@ def parse_token_response(response: httpx.Response, *, grant: str, now: float, ba
             raise AuthenticationError(
                 f"Zoho Accounts at {_host(response)} answered with a token of the wrong shape "
                 f"({', '.join(malformed)} is not a string); nothing was stored",
+                reason="bad_token_response",
+            )
+        if not _VISIBLE_ASCII.fullmatch(body["access_token"]):
+            raise AuthenticationError(
+                f"Zoho Accounts at {_host(response)} answered with an access token an HTTP header cannot carry "
+                "(spaces, line breaks or accents); nothing was stored",
                 reason="bad_token_response",
             )
         return base.replace(
@@ -192,7 +262,10 @@ def _lifetime(body: Mapping[str, Any]) -> float:
 
 
 def token_error(status: int, body: Mapping[str, Any], *, grant: str, host: str | None = None) -> AuthenticationError:
-    error = str(body.get("error") or body.get("code") or "").strip()
+    from connector._redact import redact_text
+
+    # What the accounts server calls the error goes into the message and `reason`: scrubbed and kept short.
+    error = redact_text(str(body.get("error") or body.get("code") or "").strip())[:100]
     description = str(body.get("error_description") or body.get("message") or "")
     lowered = f"{error} {description}".lower().replace("_", " ")
     if lowered.startswith("access denied") or "throttle" in lowered or "too many requests" in lowered:

@@ -55,16 +55,19 @@ class TokenSource:
         zoho_accounts: Collection[str] | None = None,
         zoho_hosts: Collection[str] | None = None,
         entry_accounts: Collection[str] | None = None,
+        open_store: Callable[[str | None], TokenStore] | None = None,
     ) -> None:
         """`zoho_accounts`: Zoho's accounts base URLs, `zoho_hosts`: every Zoho host name, `entry_accounts`: the
         accounts base URLs that are multi-DC entry points (all default to the bundled region table).
-        `allow_python_stores` is passed to `open_store`."""
+        `allow_python_stores` is passed to `open_store`. `open_store(url)` opens the token store (a Connector
+        passes its shared one, so connections naming the same store share it); default: a store of its own."""
         self.connection = connection
         self.token_path = token_path
         self.clock = clock
         self._transport = transport
         self._async_transport = async_transport
         self._allow_python_stores = allow_python_stores
+        self._open_store = open_store
         self._lock = threading.Lock()
         self._token: Token | None = None
         self._store: TokenStore | None = None
@@ -258,9 +261,12 @@ class TokenSource:
     @property
     def store(self) -> TokenStore:
         if self._store is None:
-            from connector.auth.stores import open_store
+            if self._open_store is not None:
+                self._store = self._open_store(self.connection.token_store)
+            else:
+                from connector.auth.stores import open_store
 
-            self._store = open_store(self.connection.token_store, allow_python_stores=self._allow_python_stores)
+                self._store = open_store(self.connection.token_store, allow_python_stores=self._allow_python_stores)
         return self._store
 
     def _refresh_request(self, stored: Token) -> httpx.Request:

@@ -17,6 +17,7 @@ action's input, the highest precedence; `given` finds it so that no organization
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -104,7 +105,7 @@ def pick_organization(body: Any, discover: Mapping[str, str], product: str) -> s
     if found is None or found == []:
         return None
     entries = [o for o in found if isinstance(o, Mapping)] if isinstance(found, list) else []
-    with_id = [o for o in entries if isinstance(o.get(discover["id"]), str | int) and str(o[discover["id"]])]
+    with_id = [o for o in entries if _usable_id(o.get(discover["id"]))]
     if not with_id:
         raise BadResponseError(
             f"{product}'s organizations answer has no usable {discover['list']!r} list with {discover['id']!r}",
@@ -113,3 +114,11 @@ def pick_organization(body: Any, discover: Mapping[str, str], product: str) -> s
     flag = discover.get("default")
     chosen = next((o for o in with_id if flag and o.get(flag) is True), with_id[0])
     return str(chosen[discover["id"]])
+
+
+def _usable_id(value: Any) -> bool:
+    """An organization id the runtime can send: a number, or letters, digits, '-' and '_' (it travels in a query
+    parameter or a header, where a line break or an accent would split or break the request)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return False
+    return re.fullmatch(r"[0-9A-Za-z_-]+", str(value)) is not None

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_httpx import HTTPXMock
 
 from connector import Connector
 from connector import connection as connection_module
@@ -165,6 +166,27 @@ def test_values_json_cannot_carry_are_refused(raw: dict[str, Any], pointer: str)
     with pytest.raises(InputValidationError) as caught:
         resolve_connection(ZOHO, raw)
     assert [v.pointer for v in caught.value.violations] == [pointer]
+
+
+@pytest.mark.parametrize("token", ["1000.a\r\nX-Injected: 1", "1000.tök", "1000.a b", "1000.a\x00", "名前"])
+def test_an_access_token_a_header_cannot_carry_is_refused_named_and_not_echoed(
+    token: str, connector: Connector, httpx_mock: HTTPXMock
+) -> None:
+    """Before: CR/LF was sent, failed in httpx (LocalProtocolError) and was retried as a network failure ending in a
+    retryable TransientError; an accent raised a bare UnicodeEncodeError."""
+    with pytest.raises(InputValidationError) as caught:
+        connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection={"access_token": token})
+    assert [v.input for v in caught.value.violations] == ["access_token"]
+    assert token not in str(caught.value) and "X-Injected" not in json.dumps(caught.value.to_dict())
+    assert httpx_mock.get_requests() == []
+
+
+@pytest.mark.parametrize("org", ["1\r\nX-Injected: 1", "\uff11\uff12\uff13", "1 2"])
+def test_an_organization_id_a_header_cannot_carry_is_refused(org: str, connector: Connector) -> None:
+    inputs = {"recordType": "invoices", "recordId": "1"}
+    with pytest.raises(InputValidationError) as caught:
+        connector.run("invoiceGetRecord", inputs, connection={"access_token": "1000.t", "organization_id": org})
+    assert [v.input for v in caught.value.violations] == ["organization_id"]
 
 
 def test_resolved_connections_are_cached_by_digest_not_by_secret() -> None:

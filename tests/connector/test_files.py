@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pytest_httpx import HTTPXMock
 
@@ -109,3 +111,37 @@ def test_the_schema_still_checks_an_upload_input(connector: Connector, connectio
 
     with pytest.raises(InputValidationError, match="recordId"):  # nothing is sent (pytest-httpx would say)
         connector.run("crmAddAttachment", {"recordType": "Leads", "file": b"x", "fileName": "x"}, connection=connection)
+
+
+class _Draining(httpx.BaseTransport):
+    """Reads an upload chunk by chunk and drops it, as a socket would (httpx.MockTransport would buffer it)."""
+
+    def __init__(self) -> None:
+        self.received = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.SyncByteStream)
+        for chunk in request.stream:
+            self.received += len(chunk)
+        return httpx.Response(200, json=CREATED, request=request)
+
+
+def test_an_upload_from_a_path_holds_a_few_chunks_not_the_file(connection: dict[str, Any], tmp_path: Path) -> None:
+    """Issue 8.11: a 100 MiB attachment cost +522 MiB RSS (five copies). Streamed from its file, the upload's
+    peak Python memory is a few chunks whatever the size (bench.files measures the RSS: 0.5 MiB for 100 MiB)."""
+    big = tmp_path / "big.bin"
+    with big.open("wb") as out:
+        for _ in range(32):
+            out.write(b"\x5a" * (1024 * 1024))
+    transport = _Draining()
+    with Connector.load(transport=transport) as connector:
+        inputs = {**ATTACH, "file": big, "fileName": "big.bin"}
+        connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection=connection)  # warm up
+        tracemalloc.start()
+        try:
+            connector.run("crmAddAttachment", inputs, connection=connection)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert transport.received > 32 * 1024 * 1024
+    assert peak < 4 * 1024 * 1024, f"peak {peak / 1024 / 1024:.1f} MiB for a 32 MiB file"

@@ -356,6 +356,48 @@ def test_engine_mode_marks_a_write_that_may_have_acted_as_not_retryable(
     assert len(httpx_mock.get_requests()) == 1
 
 
+# Writes that may create something: a create, an attachment (from base64 and streamed from a file) and raw POSTs.
+MAY_CREATE = {
+    "crm-raw-post": ("crmRawRequest", {"url": "/Leads", "method": "POST", "data": {"data": [{"Last_Name": "Doe"}]}}),
+    "books-raw-post": ("booksRawRequest", {"url": "/invoices", "method": "POST", "data": {"customer_id": "1"}}),
+    "attachment": (
+        "crmAddAttachment",
+        {"recordType": "Leads", "recordId": "1", "file": {"base64": "eA=="}, "fileName": "a.txt"},
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "failure", [httpx.ReadTimeout("no answer"), httpx.RemoteProtocolError("dropped"), httpx.WriteError("cut off")]
+)
+@pytest.mark.parametrize("write", [*MAY_CREATE, "attachment-from-a-file"])
+def test_engine_mode_no_write_that_may_have_created_something_is_retryable(
+    write: str,
+    failure: Exception,
+    connection: dict[str, Any],
+    clock: FakeClock,
+    httpx_mock: HTTPXMock,
+    tmp_path: Any,
+) -> None:
+    """Issue 8.5 names these: a create, an attachment, a raw POST after a timeout or a dropped connection. Neither
+    the engine (retryable false, may_have_acted true) nor a local retry may send them twice."""
+    if write == "attachment-from-a-file":
+        path = tmp_path / "a.bin"
+        path.write_bytes(b"x" * 100_000)
+        key, inputs = "crmAddAttachment", {"recordType": "Leads", "recordId": "1", "file": path, "fileName": "a.bin"}
+    else:
+        key, inputs = MAY_CREATE[write]
+    httpx_mock.add_exception(failure, is_reusable=True)
+    with Connector.load(engine_mode=True, clock=clock, sleep=clock.sleep) as connector:
+        with pytest.raises(TransientError) as caught:
+            connector.run(key, inputs, connection=connection)
+        assert (caught.value.retryable, caught.value.may_have_acted) == (False, True)
+        assert caught.value.to_dict()["error"]["may_have_acted"] is True
+    with Connector.load(clock=clock, sleep=clock.sleep) as connector, pytest.raises(TransientError):
+        connector.run(key, {**inputs, "maxRetries": 5}, connection=connection)
+    assert len(httpx_mock.get_requests()) == 2  # once per connector: never re-sent
+
+
 def test_engine_mode_a_5xx_answer_to_a_create_is_not_retryable_unless_asked(
     connection: dict[str, Any], clock: FakeClock, httpx_mock: HTTPXMock
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -9,8 +10,11 @@ import httpx
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from pytest_httpx import HTTPXMock
 
+from connector import Connector, ZohoAPIError
 from connector._redact import REDACTED, redact_request, redact_response, redact_text, redact_url, redact_value
+from connector.cli import main
 
 TOKEN = "1000.0123456789abcdef0123456789abcdef.fedcba9876543210fedcba9876543210"
 HALVES = TOKEN.split(".")[1:]
@@ -244,3 +248,34 @@ def test_a_token_in_any_query_parameter_is_scrubbed(value: str) -> None:
     assume(not any(half in value for half in HALVES))
     url = httpx.URL("https://www.zohoapis.eu/crm/v8/Leads", params={"x": value + TOKEN, "y": value})
     assert not leaks(redact_url(str(url)))
+
+
+# --- the token a call sent, whatever it looks like ----------------------------------------------------------------
+
+PLAIN = "PlainSecretTokenValue42"  # not Zoho's shape: found only because the call sent it
+
+
+def test_the_sent_token_is_scrubbed_wherever_an_error_echoes_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, httpx_mock: HTTPXMock
+) -> None:
+    """Issue 8.12's echo, with a token the shape rules cannot know (a proxy's, a test server's): the token the
+    call sent is scrubbed from str(), to_dict() and the CLI's output; Zoho's code stays readable."""
+    body = {"code": "INVALID_TOKEN", "message": f"bad token {PLAIN}", "details": {"seen": [f"x{PLAIN}y"]}}
+    httpx_mock.add_response(status_code=400, json=body, is_reusable=True)
+    connection = {"region": "eu", "access_token": PLAIN}
+    inputs = {"recordType": "Leads", "recordId": "1"}
+    with Connector.load() as connector, pytest.raises(ZohoAPIError) as caught:
+        connector.run("crmGetRecord", inputs, connection=connection)
+    shown = str(caught.value) + json.dumps(caught.value.to_dict()) + repr(caught.value)
+    assert PLAIN not in shown and "INVALID_TOKEN" in shown
+    request = {"action": "crmGetRecord", "inputs": inputs, "connection": connection}
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(request)))
+    main(["invoke"])
+    out, err = capsys.readouterr()
+    assert PLAIN not in out + err and "INVALID_TOKEN" in out
+
+
+def test_known_secrets_are_scrubbed_by_value_and_short_ones_left_alone() -> None:
+    assert redact_text(f"a {PLAIN} b", known=(PLAIN,)) == f"a {REDACTED} b"
+    assert redact_value({"m": [f"{PLAIN}!"]}, known=(PLAIN,)) == {"m": [f"{REDACTED}!"]}
+    assert redact_text("the id is abc", known=("abc",)) == "the id is abc"  # too short to search for

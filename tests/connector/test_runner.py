@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +27,67 @@ def test_many_connections_keep_bounded_state_and_one_client(httpx_mock: HTTPXMoc
         clients = {id(connector._clients.sync())}
     assert len(clients) == 1
     assert len(httpx_mock.get_requests()) == MAX_STATES + 344
+
+
+_minted = itertools.count()
+
+
+def _mint(request: httpx.Request) -> httpx.Response:
+    """A token answer with an access token of its own (stores refuse two rows with one access token)."""
+    return httpx.Response(200, json={"access_token": f"1000.access{next(_minted)}.x", "expires_in": 3600})
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors through /proc")
+@pytest.mark.parametrize("store", ["sqlite", "file"])
+def test_connections_naming_one_token_store_share_it_and_descriptors_stay_flat(
+    store: str, tmp_path: Path, httpx_mock: HTTPXMock
+) -> None:
+    """Many users' refresh-token connections on one store (the default SQLite file, one Redis, …). Before, each
+    connection's state opened the store anew: SQLite's database, WAL, shared memory and lease files per
+    connection, so about 50 users ran a process with `ulimit -n 256` out of descriptors."""
+    httpx_mock.add_callback(_mint, method="POST", url="https://accounts.zoho.eu/oauth/v2/token", is_reusable=True)
+    httpx_mock.add_response(method="GET", json={"data": [{"id": "1"}]}, is_reusable=True)
+    url = f"sqlite://{tmp_path / 'tokens.db'}" if store == "sqlite" else f"file://{tmp_path / 'tokens.json'}"
+
+    def user(n: int) -> dict[str, Any]:
+        return {
+            "region": "eu",
+            "client_id": "1000.C",
+            "client_secret": "s",
+            "refresh_token": f"1000.r{n}",
+            "token_store": url,
+        }
+
+    with Connector.load() as connector:
+        connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection=user(0))
+        before = _open_fds()
+        for n in range(1, 120):
+            connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection=user(n))
+        grown = _open_fds() - before
+        opened = {id(state.tokens.store) for state in connector._states._states.values()}
+    assert len(opened) == 1, f"{len(opened)} stores opened for one token_store URL"
+    assert grown <= 4, f"{grown} more descriptors after 119 more connections"
+
+
+def test_memory_token_stores_stay_one_per_connection(httpx_mock: HTTPXMock) -> None:
+    """memory: is not shared between connections (each keeps its own tokens, as before)."""
+    httpx_mock.add_callback(_mint, method="POST", is_reusable=True)
+    httpx_mock.add_response(method="GET", json={"data": [{"id": "1"}]}, is_reusable=True)
+    with Connector.load() as connector:
+        for n in range(2):
+            connection = {
+                "client_id": "1000.C",
+                "client_secret": "s",
+                "refresh_token": f"1000.r{n}",
+                "token_store": "memory:",
+            }
+            connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection=connection)
+        opened = {id(state.tokens.store) for state in connector._states._states.values()}
+    assert len(opened) == 2
 
 
 class _NoBlockingIO(httpx.BaseTransport):

@@ -19,10 +19,12 @@ from connector._template import (
     Rendered,
     TemplateError,
     evaluate,
+    expand_path,
     expression_inputs,
     path_inputs,
     render,
 )
+from connector.manifest import bundled_manifest
 from tests.conftest import BOOKS, CRM, ORG
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "templates"
@@ -206,6 +208,25 @@ def test_error_text_names_the_input_but_not_a_header_value() -> None:
             "parentRecordId",
         ),
         ("booksRemoveRecord", {"recordType": "invoices", "recordId": "%2e"}, "recordId"),
+        # Unicode look-alikes a normalizing proxy or server folds to dots (NFKC), and overlong UTF-8
+        ("crmRemoveRecord", {"recordType": "Leads", "recordId": "\uff0e"}, "recordId"),
+        ("crmUpdateRecord", {"recordType": "Leads", "recordId": "\u2025", "fieldValues": {"A": 1}}, "recordId"),
+        (
+            "crmAddAttachment",
+            {"recordType": "Leads", "recordId": "\u2024", "file": {"base64": "eA=="}, "fileName": "a.txt"},
+            "recordId",
+        ),
+        (
+            "booksRemoveRecord",
+            {
+                "recordType": "contactpersons",
+                "recordId": "\uff0e\uff0e",
+                "parentRecordType": "contacts",
+                "parentRecordId": "1",
+            },
+            "recordId",
+        ),
+        ("crmRemoveRecord", {"recordType": "Leads", "recordId": "%c0%ae%c0%ae"}, "recordId"),
         ("crmRawRequest", {"url": "/Leads/1/%2e%2e", "method": "DELETE"}, "url"),
         ("crmRawRequest", {"url": "//evil.example/crm/v8/Leads"}, "url"),
     ],
@@ -253,3 +274,35 @@ def test_bad_file_contents_name_their_input(connector: Connector, connection: di
     with pytest.raises(InputValidationError) as caught:
         connector.run("crmRawRequest", inputs, connection=connection)
     assert [v.input for v in caught.value.violations] == ["fileData"]
+
+
+# --- every action, present and future: derived from the manifest ---------------------------------------------------
+
+DOT_SEGMENTS = [".", "..", "%2e", "%2E%2e", "%252e%252e", "%c0%ae%c0%ae", "\uff0e\uff0e", "\u2025", ".\u200b"]
+
+
+def _path_inputs_of_every_action() -> list[tuple[str, str]]:
+    found = []
+    for key, action in sorted(bundled_manifest().actions.items()):
+        always, optional = path_inputs(action.request["path"])
+        found += [(key, name) for name in sorted(always | optional)]
+    return found
+
+
+@pytest.mark.parametrize(("key", "name"), _path_inputs_of_every_action())
+def test_no_path_input_of_any_action_can_be_a_dot_segment(key: str, name: str) -> None:
+    """Issue 8.1 for every action the manifest lists, now and later: each path input, given a dot segment in any
+    encoding, is refused by the template language itself, naming that input; the same path with plain values
+    expands (so the refusal is the dots', not the test's)."""
+    template = bundled_manifest().actions[key].request["path"]
+    always, optional = path_inputs(template)
+
+    def value(input_name: str, text: str) -> str:
+        return f"/{text}" if template.startswith(f"{{+{input_name}}}") else text  # a leading {+url} starts with /
+
+    plain = {n: value(n, "x1") for n in always | optional}
+    assert expand_path(template, plain).startswith("/")
+    for dots in DOT_SEGMENTS:
+        with pytest.raises(TemplateError) as caught:
+            expand_path(template, {**plain, name: value(name, dots)})
+        assert caught.value.input == name, (dots, str(caught.value))

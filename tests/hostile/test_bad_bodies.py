@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import pytest
 
 from connector import Connector
 from connector.errors import (
+    AuthenticationError,
     BadResponseError,
     ConnectionConfigError,
     ConnectorError,
@@ -132,3 +134,122 @@ def test_an_answer_under_max_response_bytes_is_returned(
     server.on("GET", RECORD, Reply({"data": [{"id": "5001", "Description": "x" * 400}]}))
     result = connector.run("crmGetRecord", GET_LEAD, connection={**connection, "max_response_bytes": 1000})
     assert result["data"]["data"][0]["id"] == "5001"
+
+
+def _raw(data: bytes) -> Any:
+    def handler(request: Request, wire: Wire) -> None:
+        wire.send(data)
+
+    return handler
+
+
+# Content-Encoding that lies: the body arrives whole but cannot be decoded (httpx.DecodingError escaped before).
+UNDECODABLE = {
+    "gzip-that-is-not": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+    b"Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+    "deflate-that-is-not": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: deflate\r\n"
+    b"Content-Length: 9\r\nConnection: close\r\n\r\nnot zlib!",
+}
+
+
+@pytest.mark.parametrize("kind", list(UNDECODABLE))
+def test_a_read_whose_body_cannot_be_decoded_is_a_retryable_bad_response(
+    kind: str, server: HostileServer, connector: Connector, connection: dict[str, Any]
+) -> None:
+    server.on("GET", RECORD, _raw(UNDECODABLE[kind]))
+    outcome = within(10, lambda: connector.run("crmGetRecord", {**GET_LEAD, "maxRetries": 1}, connection=connection))
+    error = raised(outcome, BadResponseError)
+    assert error.retryable is True and "decode" in error.message
+    assert server.count() == 2  # retried once, as a read may be
+
+
+@pytest.mark.parametrize("kind", list(UNDECODABLE))
+def test_a_create_whose_answer_cannot_be_decoded_is_not_resent(
+    kind: str, server: HostileServer, connector: Connector, connection: dict[str, Any]
+) -> None:
+    server.on("POST", "/crm/v8/Leads", _raw(UNDECODABLE[kind]))
+    outcome = within(10, lambda: connector.run("crmCreateRecord", CREATE_LEAD, connection=connection))
+    error = raised(outcome, BadResponseError)
+    assert (error.retryable, error.may_have_acted) == (False, True)
+    assert server.count() == 1
+
+
+def test_a_token_answer_that_cannot_be_decoded_is_a_typed_error(server: HostileServer, connector: Connector) -> None:
+    server.on("POST", "/oauth/v2/token", _raw(UNDECODABLE["gzip-that-is-not"]))
+    refreshing = {
+        "client_id": "1000.CLIENT",
+        "client_secret": "client-secret-value",
+        "refresh_token": "1000.refresh.undecodable",
+        "accounts_url": server.url,
+        "api_domain": server.url,
+        "token_store": "memory:",
+    }
+    outcome = within(10, lambda: connector.run("crmGetRecord", GET_LEAD, connection=refreshing))
+    error = raised(outcome, AuthenticationError)
+    assert error.reason == "bad_token_response" and "client-secret-value" not in str(error)
+    assert server.count("GET", RECORD) == 0
+
+
+def _refreshing_at(server: HostileServer) -> dict[str, Any]:
+    return {
+        "client_id": "1000.CLIENT",
+        "client_secret": "client-secret-value",
+        "refresh_token": "1000.refresh.slow",
+        "accounts_url": server.url,
+        "api_domain": server.url,
+        "token_store": "memory:",
+    }
+
+
+def _trickled_token(request: Request, wire: Wire) -> None:
+    body = json.dumps({"access_token": "1000.fresh.token", "expires_in": 3600, "pad": "x" * 200}).encode()
+    if not wire.head(200, {"Content-Type": "application/json", "Content-Length": str(len(body))}):
+        return
+    for byte in body:
+        if not wire.send(bytes([byte])) or wire.stopping.wait(0.1):
+            return
+
+
+def test_a_trickling_token_endpoint_is_bounded_as_a_whole(
+    server: HostileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refresh a call waits on is bounded too: the token timeout covers the whole answer, not each read (before,
+    each byte restarted a 20 s read timeout, so a trickling accounts server held the call, and every call waiting on
+    the same refresh, for as long as it liked)."""
+    from connector.auth import oauth
+
+    monkeypatch.setattr(oauth, "TOKEN_DEADLINE", 0.5)  # the real one is 20 s
+    server.on("POST", "/oauth/v2/token", _trickled_token)
+    with Connector.load() as connector:  # the real clock: the deadline is wall time
+        outcome = within(5, lambda: connector.run("crmGetRecord", GET_LEAD, connection=_refreshing_at(server)))
+    error = raised(outcome, AuthenticationError)
+    assert outcome.seconds < 2.0, f"took {outcome.seconds:.2f}s"
+    assert error.retryable is True and server.count("GET", RECORD) == 0
+
+
+def test_a_huge_token_answer_is_refused_before_it_is_read(server: HostileServer, connector: Connector) -> None:
+    server.on("POST", "/oauth/v2/token", _huge("chunked"))
+    outcome = within(20, lambda: connector.run("crmGetRecord", GET_LEAD, connection=_refreshing_at(server)))
+    error = raised(outcome, AuthenticationError)
+    assert error.reason == "bad_token_response" and "bytes" in error.message
+    assert server.sent_once_ended()[0] < 16 * 1024 * 1024
+
+
+def test_a_trickling_body_fails_within_the_call_timeout_in_async_code_too(
+    server: HostileServer, connection: dict[str, Any]
+) -> None:
+    server.on("GET", RECORD, _trickle)
+    inputs = {**GET_LEAD, "timeout": 500, "maxRetries": 0}
+
+    connector = Connector.load()  # the real clock: the deadline is wall time
+
+    async def call() -> Any:
+        try:
+            return await connector.arun("crmGetRecord", inputs, connection=connection)
+        finally:
+            await connector.aclose()
+
+    outcome = within(5.0, lambda: anyio.run(call))
+    error = raised(outcome, TransientError)
+    assert outcome.seconds < 1.5, f"took {outcome.seconds:.2f}s for a 500 ms timeout"
+    assert "time" in error.message.lower(), error.message

@@ -3,12 +3,17 @@ discovery, the token endpoint): each is a typed ConnectorError, never a tracebac
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connector import Connector
-from connector.errors import ConnectorError
+from connector.auth.stores import open_store
+from connector.auth.tokens import Token
+from connector.errors import AuthenticationError, ConnectorError, TransientError
+from tests.conftest import FakeClock
 from tests.hostile.conftest import raised, within
 from tests.hostile.server import HostileServer, Reply
 
@@ -58,6 +63,9 @@ ORGANIZATIONS: dict[str, Any] = {
     "entries-without-an-id": [{"name": "Zylker", "is_default_org": True}],
     "a-null-id": [{"organization_id": None, "is_default_org": True}],
     "an-object-id": [{"organization_id": {"id": "1"}, "is_default_org": True}],
+    "an-id-with-a-line-break": [{"organization_id": "1\r\nX-Injected: 1", "is_default_org": True}],
+    "an-id-with-accents": [{"organization_id": "\uff11\uff12\uff13", "is_default_org": True}],
+    "a-boolean-id": [{"organization_id": True, "is_default_org": True}],
 }
 
 
@@ -79,6 +87,11 @@ def test_books_organization_discovery_of_the_wrong_shape_is_a_typed_error(
 TOKEN_ANSWERS: dict[str, Any] = {
     "access-token-null": {"access_token": None, "expires_in": 3600},
     "access-token-an-object": {"access_token": {"t": "1000.fresh"}, "expires_in": 3600},
+    # a header cannot carry these: CR/LF split it (httpx refuses: LocalProtocolError, once retried as a network
+    # failure), accents cannot be encoded (a bare UnicodeEncodeError)
+    "access-token-with-a-line-break": {"access_token": "1000.fresh\r\nX-Injected: 1", "expires_in": 3600},
+    "access-token-with-accents": {"access_token": "1000.frésh", "expires_in": 3600},
+    "access-token-with-a-space": {"access_token": "1000.fresh token", "expires_in": 3600},
 }
 
 
@@ -128,5 +141,47 @@ def test_a_token_endpoint_answer_of_the_wrong_shape_is_a_typed_error(
         10, lambda: connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "5001"}, connection=connection)
     )
     error = raised(outcome, ConnectorError)
+    assert not isinstance(error, TransientError), "a garbled token is no network failure to retry"
     assert "client-secret-value" not in str(error) and "1000.refresh" not in str(error)
     assert server.count("GET", "/crm/v8/Leads/5001") == 0  # no call with a token made of garbage
+
+
+@pytest.mark.parametrize("token", ["1000.stored\r\nX-Injected: 1", "1000.störed", "1000.stored token"])
+def test_a_stored_access_token_a_header_cannot_carry_is_a_typed_error_and_never_sent(
+    token: str, server: HostileServer, connector: Connector, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A token row written by another process (or by hand) is not trusted to fit in a header either."""
+    store_url = f"file://{tmp_path / 'tokens.json'}"
+    connection = {**_refreshing(server, "stored"), "token_store": store_url}
+    open_store(store_url).save_token(
+        Token(
+            client_id=connection["client_id"],
+            client_secret=connection["client_secret"],
+            refresh_token=connection["refresh_token"],
+            access_token=token,
+            expires_at=clock.now + 3600,
+        )
+    )
+    server.on("GET", "/crm/v8/Leads/5001", Reply({"data": [{"id": "5001"}]}))
+    get = {"recordType": "Leads", "recordId": "5001"}
+    error = raised(within(10, lambda: connector.run("crmGetRecord", get, connection=connection)), AuthenticationError)
+    assert error.reason == "bad_token" and token not in str(error)
+    assert server.count() == 0
+
+
+def test_a_token_endpoint_error_that_echoes_secrets_is_scrubbed_and_short(
+    server: HostileServer, connector: Connector
+) -> None:
+    """The accounts server's `error` went into the message and `reason` as it was, secrets and all."""
+    echo = "invalid_client client_secret=client-secret-value refresh_token=1000.refresh.echo " + "x" * 5000
+    server.on("POST", "/oauth/v2/token", Reply({"error": echo}, status=400))
+    outcome = within(
+        10,
+        lambda: connector.run(
+            "crmGetRecord", {"recordType": "Leads", "recordId": "5001"}, connection=_refreshing(server, "echo")
+        ),
+    )
+    error = raised(outcome, AuthenticationError)
+    shown = str(error) + json.dumps(error.to_dict())
+    assert "client-secret-value" not in shown and "1000.refresh" not in shown
+    assert len(error.message) < 600 and len(error.reason) <= 100

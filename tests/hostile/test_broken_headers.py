@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from connector import Connector
-from connector.errors import ConnectorError, RateLimitedError
+from connector.errors import ConnectorError, RateLimitedError, TransientError
 from tests.conftest import FakeClock
 from tests.hostile.conftest import within
 from tests.hostile.server import HostileServer, Reply, Request, Wire
@@ -104,3 +104,51 @@ def test_a_remaining_count_that_is_not_a_number_is_ignored(
         outcome = within(10, lambda: connector.run("crmGetRecord", GET_LEAD, connection=connection))
         assert outcome.error is None, repr(outcome.error)
         assert outcome.result["data"] == LEAD
+
+
+# Answers whose status line or headers break HTTP itself: a typed, retryable network failure for a read, never a
+# traceback (h11 refuses each; the read is retried and then reported).
+BROKEN_HEADS = {
+    "status-not-a-number": b"HTTP/1.1 abc OK\r\nContent-Length: 2\r\n\r\n{}",
+    "length-not-a-number": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n{}",
+    "line-without-colon": b"HTTP/1.1 200 OK\r\nContent-Type application/json\r\nContent-Length: 2\r\n\r\n{}",
+    "two-lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\n{}",
+    "a-200-kb-header": b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 200_000 + b"\r\nContent-Length: 2\r\n\r\n{}",
+    "not-http": b"\x00\x01\x02 hello\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("kind", list(BROKEN_HEADS))
+def test_an_answer_with_a_broken_head_is_a_typed_retryable_error(
+    kind: str, server: HostileServer, connector: Connector, connection: dict[str, Any]
+) -> None:
+    def handler(request: Request, wire: Wire) -> None:
+        wire.send(BROKEN_HEADS[kind])
+
+    server.on("GET", RECORD, handler)
+    outcome = within(10, lambda: connector.run("crmGetRecord", {**GET_LEAD, "maxRetries": 1}, connection=connection))
+    assert isinstance(outcome.error, TransientError), repr(outcome.error)
+    assert outcome.error.retryable is True
+    assert server.count() == 2
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        b"X-RateLimit-Remaining: \xff1\r\nX-RateLimit-Reset: \xe9",
+        b"X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: \xe9",
+    ],
+)
+def test_rate_limit_headers_in_latin_1_neither_crash_nor_wedge(
+    headers: bytes, server: HostileServer, connector: Connector, clock: FakeClock, connection: dict[str, Any]
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + headers + b"\r\nContent-Length: "
+    body = json.dumps(LEAD).encode()
+
+    def handler(request: Request, wire: Wire) -> None:
+        wire.send(head + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    server.on("GET", RECORD, handler)
+    assert within(10, lambda: connector.run("crmGetRecord", GET_LEAD, connection=connection)).result["data"] == LEAD
+    clock.now += 61  # a spent allowance with an unreadable reset expires after the default window
+    assert within(10, lambda: connector.run("crmGetRecord", GET_LEAD, connection=connection)).result["data"] == LEAD

@@ -150,3 +150,30 @@ def test_books_pages_repeating_the_same_records_are_stopped_at_the_first_repeat(
     outcome = within(20, lambda: _fetch_all(connector, "booksGetRecords", BOOKS_INPUTS, {**connection, MAX_PAGES: 50}))
     raised(outcome, PaginationError)
     assert server.count("GET", BOOKS_LIST) <= 3
+
+
+def _empty_crm(request: Request, wire: Wire) -> Reply:
+    page = int(request.query.get("page", 1))
+    info = {"per_page": 200, "count": 0, "page": page, "more_records": True, "next_page_token": f"tok-{page + 1}"}
+    return Reply({"data": [], "info": info})
+
+
+def _empty_books(request: Request, wire: Wire) -> Reply:
+    context = {"page": int(request.query.get("page", 1)), "per_page": 200, "has_more_page": True}
+    return Reply({"code": 0, "message": "success", "contacts": [], "page_context": context})
+
+
+@pytest.mark.parametrize("style", ["crm", "books"])
+def test_a_page_without_records_that_claims_more_is_stopped_at_once(
+    style: str, server: HostileServer, connector: Connector, connection: dict[str, Any]
+) -> None:
+    """Issue 8.3's 'a page that returns no new record': an empty page that still says more follow."""
+    if style == "crm":
+        server.on("GET", CRM_LIST, _empty_crm)
+        call = lambda: _fetch_all(connector, "crmGetRecords", CRM_INPUTS, connection)  # noqa: E731
+    else:
+        server.on("GET", BOOKS_LIST, _empty_books)
+        call = lambda: _fetch_all(connector, "booksGetRecords", BOOKS_INPUTS, connection)  # noqa: E731
+    error = raised(within(20, call), PaginationError)
+    assert error.code == "EMPTY_PAGE"
+    assert server.count() == 1

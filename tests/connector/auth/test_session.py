@@ -430,3 +430,69 @@ def test_the_listener_times_out_when_only_forged_requests_come() -> None:
         wait_for_redirect(redirect_uri, "right", timeout=1.0)
     thread.join()
     assert err.value.reason == "login_timeout"
+
+
+def _stalled_client(port: int, opened: threading.Event, stop: threading.Event) -> None:
+    """Connects to the listener, sends half a request line and then nothing, until told to stop."""
+    for _ in range(500):
+        try:
+            idle = socket.create_connection(("127.0.0.1", port))
+            break
+        except OSError:
+            threading.Event().wait(0.01)
+    else:
+        return
+    with idle:
+        idle.sendall(b"GET /callback?code=evil")
+        opened.set()
+        stop.wait(30)
+
+
+def test_a_stalled_connection_does_not_hold_up_the_real_redirect() -> None:
+    """Before, the listener served one connection at a time: a client that connected and sent nothing held the real
+    redirect back, and even the timeout's shutdown waited on it, so the login hung for good."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    redirect_uri = f"http://127.0.0.1:{port}/callback"
+    opened, stop = threading.Event(), threading.Event()
+    answers: list[int] = []
+
+    def browser() -> None:
+        opened.wait(10)
+        answers.append(httpx.get(f"{redirect_uri}?code=grant-code&state=right", timeout=5).status_code)
+
+    threads = [threading.Thread(target=_stalled_client, args=(port, opened, stop)), threading.Thread(target=browser)]
+    for thread in threads:
+        thread.start()
+    try:
+        redirect = wait_for_redirect(redirect_uri, "right", timeout=10)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    assert redirect.code == "grant-code" and answers == [200]
+
+
+def test_a_stalled_connection_does_not_stop_the_listener_timing_out() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    opened, stop = threading.Event(), threading.Event()
+    thread = threading.Thread(target=_stalled_client, args=(port, opened, stop))
+    thread.start()
+    outcome: list[BaseException] = []
+
+    def login() -> None:
+        try:
+            wait_for_redirect(f"http://127.0.0.1:{port}/callback", "right", timeout=1.0)
+        except BaseException as exc:  # handed to the test
+            outcome.append(exc)
+
+    waiting = threading.Thread(target=login, daemon=True)
+    waiting.start()
+    waiting.join(8)
+    stop.set()
+    thread.join(10)
+    assert not waiting.is_alive(), "the listener never gave up: its shutdown waited on the stalled connection"
+    assert isinstance(outcome[0], AuthenticationError) and outcome[0].reason == "login_timeout"

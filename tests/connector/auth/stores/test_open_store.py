@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -180,3 +181,26 @@ def test_an_existing_wider_home_directory_and_database_are_made_private(tmp_path
     assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
     store.save_token(Token(access_token="a"))
     assert stat.S_IMODE(os.stat(home / "tokens.db").st_mode) == 0o600
+
+
+def test_a_wider_file_that_cannot_be_tightened_is_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 8.9's other outcome: when the mode cannot be changed (another owner, a read-only mount), the store is
+    refused with the path and the command that fixes it, rather than used while others can read the tokens."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    os.chmod(home, 0o700)
+    database = home / "tokens.db"
+    database.touch()
+    os.chmod(database, 0o644)
+
+    def refuse(path: Any, mode: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "chmod", refuse)
+    store = open_store(None, env={"ZOHO_CONNECTOR_HOME": str(home)})
+    with pytest.raises(ConnectionConfigError) as err:
+        store.save_token(Token(access_token="a"))
+    assert str(database) in err.value.message and "chmod 600" in err.value.message
+    assert "readable by other users" in err.value.message
