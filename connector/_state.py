@@ -20,7 +20,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
 
@@ -39,6 +39,8 @@ __all__ = ["Clients", "ConnectionState", "States", "Stores"]
 
 MAX_STATES = 256
 MAX_STORES = 32  # distinct token store URLs kept open for new connections; a connection's state keeps its own
+K = TypeVar("K")
+V = TypeVar("V")
 POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
@@ -64,39 +66,52 @@ class ConnectionState:
         return semaphore
 
 
-class States:
-    """A bounded, thread-safe LRU of connection states."""
+class _Lru(Generic[K, V]):
+    """A bounded, thread-safe LRU: the least recently used entry goes first when it is full."""
 
-    def __init__(self, limit: int = MAX_STATES) -> None:
+    def __init__(self, limit: int) -> None:
         self._limit = limit
-        self._states: OrderedDict[tuple[Any, ...], ConnectionState] = OrderedDict()
+        self._entries: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, connection: Connection, make: Callable[[Connection], ConnectionState]) -> ConnectionState:
-        key = connection.cache_key
+    def get(self, key: K, make: Callable[[], V]) -> V:
         with self._lock:
-            state = self._states.get(key)
-            if state is None:
-                state = self._states[key] = make(connection)
-                while len(self._states) > self._limit:
-                    self._states.popitem(last=False)
+            value = self._entries.get(key)
+            if value is None:
+                value = self._entries[key] = make()
+                while len(self._entries) > self._limit:
+                    self._entries.popitem(last=False)
             else:
-                self._states.move_to_end(key)
-            return state
+                self._entries.move_to_end(key)
+            return value
 
     def __len__(self) -> int:
-        return len(self._states)
+        return len(self._entries)
+
+    def values(self) -> list[V]:
+        with self._lock:
+            return list(self._entries.values())
 
     def clear(self) -> None:
         with self._lock:
-            self._states.clear()
+            self._entries.clear()
 
 
-class Stores:
+class States(_Lru[tuple[Any, ...], ConnectionState]):
+    """The connection states, by the connection's identity."""
+
+    def __init__(self, limit: int = MAX_STATES) -> None:
+        super().__init__(limit)
+
+    def state(self, connection: Connection, make: Callable[[Connection], ConnectionState]) -> ConnectionState:
+        return self.get(connection.cache_key, lambda: make(connection))
+
+
+class Stores(_Lru[str, "TokenStore"]):
     """The opened token stores of one Connector, by what names them: the URL and the environment `open_store`
-    reads (the encryption key, the home directory, the python: switch). A bounded LRU; a store dropped from it
-    stays open for as long as a connection state still holds it. memory: is never shared: each connection that
-    names it keeps its own, as before."""
+    reads (the encryption key, the home directory, the python: switch). A store dropped from the LRU stays open for
+    as long as a connection state still holds it. memory: is never shared: each connection that names it keeps its
+    own, as before."""
 
     _ENV = (
         "ZOHO_CONNECTOR_TOKEN_KEY",
@@ -107,34 +122,20 @@ class Stores:
     )
 
     def __init__(self, allow_python_stores: bool | None, limit: int = MAX_STORES) -> None:
+        super().__init__(limit)
         self._allow_python_stores = allow_python_stores
-        self._limit = limit
-        self._stores: OrderedDict[str, TokenStore] = OrderedDict()
-        self._lock = threading.Lock()
 
     def open(self, url: str | None) -> TokenStore:
         from connector.auth.stores import open_store
 
-        if url is not None and url.strip().lower().startswith("memory:"):
+        def opened() -> TokenStore:
             return open_store(url, allow_python_stores=self._allow_python_stores)
+
+        if url is not None and url.strip().lower().startswith("memory:"):
+            return opened()
         naming = [url, self._allow_python_stores, *(os.environ.get(name) for name in self._ENV)]
         key = hashlib.sha256(json.dumps(naming).encode("utf-8", "surrogatepass")).hexdigest()  # no secret as a key
-        with self._lock:
-            store = self._stores.get(key)
-            if store is None:
-                store = self._stores[key] = open_store(url, allow_python_stores=self._allow_python_stores)
-                while len(self._stores) > self._limit:
-                    self._stores.popitem(last=False)
-            else:
-                self._stores.move_to_end(key)
-            return store
-
-    def __len__(self) -> int:
-        return len(self._stores)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._stores.clear()
+        return self.get(key, opened)
 
 
 class Clients:

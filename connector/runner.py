@@ -361,7 +361,7 @@ class Connector:
             raise InputValidationError(key, [Violation("(key)", "", "no action or trigger has this key")])
         connection_def = self.manifest.connections[definition.connection]
         resolved = self.resolved(connection_def, connection)
-        state = self._states.get(resolved, lambda c: self._new_state(c, connection_def))
+        state = self._states.state(resolved, lambda c: self._new_state(c, connection_def))
         if not state.tokens.uses_store:
             return None
         return leases_of(state.tokens.store)
@@ -438,7 +438,7 @@ class Connector:
             raise InputValidationError(action.key, [Violation("(action)", "", "this action does not paginate")])
         definition = self.manifest.connections[action.connection]
         resolved = self.resolved(definition, connection)
-        state = self._states.get(resolved, lambda c: self._new_state(c, definition))
+        state = self._states.state(resolved, lambda c: self._new_state(c, definition))
         product = self.manifest.products[action.product]
 
         def planner(chosen: dict[str, Any]) -> Call:

@@ -54,7 +54,7 @@ def record(rid: str) -> dict[str, str]:
 
 
 def limits_of(connector: Connector) -> AccountLimits:
-    (state,) = connector._states._states.values()
+    (state,) = connector._states.values()
     return state.limits
 
 

@@ -68,7 +68,7 @@ def test_connections_naming_one_token_store_share_it_and_descriptors_stay_flat(
         for n in range(1, 120):
             connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection=user(n))
         grown = _open_fds() - before
-        opened = {id(state.tokens.store) for state in connector._states._states.values()}
+        opened = {id(state.tokens.store) for state in connector._states.values()}
     assert len(opened) == 1, f"{len(opened)} stores opened for one token_store URL"
     assert grown <= 4, f"{grown} more descriptors after 119 more connections"
 
@@ -86,7 +86,7 @@ def test_memory_token_stores_stay_one_per_connection(httpx_mock: HTTPXMock) -> N
                 "token_store": "memory:",
             }
             connector.run("crmGetRecord", {"recordType": "Leads", "recordId": "1"}, connection=connection)
-        opened = {id(state.tokens.store) for state in connector._states._states.values()}
+        opened = {id(state.tokens.store) for state in connector._states.values()}
     assert len(opened) == 2
 
 
