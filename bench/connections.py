@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -33,25 +34,13 @@ def _rss_mib() -> float:
 
 
 def many_connections(total: int = 10_000, every: int = 2_000) -> list[dict[str, float]]:
-    rows = []
     with sandbox_process() as base, Connector.load() as connector, httpx.Client(timeout=30) as admin:
-        lead = connector.run(
-            "crmCreateRecord",
-            {"recordType": "Leads", "fieldValues": {"Last_Name": "Bench"}},
-            connection=_connection(admin, base),
-        )["data"]["data"][0]["details"]["id"]
-        inputs = {"recordType": "Leads", "recordId": lead}
-        for done in range(1, total + 1):
-            connector.run("crmGetRecord", inputs, connection=_connection(admin, base))
-            if done % every == 0:
-                rows.append({"connections": done, "open_fds": _fds(), "rss_mib": round(_rss_mib(), 1)})
-    return rows
+        return _calls(connector, total, every, _connection(admin, base), lambda: _connection(admin, base))
 
 
 def many_users_one_store(total: int = 10_000, every: int = 2_000) -> list[dict[str, float]]:
     """`total` users' refresh-token connections, all keeping their tokens in one SQLite store (the default
     store's kind): each call refreshes and saves a token, and the store is opened once, not once per user."""
-    rows = []
     with (
         sandbox_process() as base,
         tempfile.TemporaryDirectory() as tmp,
@@ -59,16 +48,22 @@ def many_users_one_store(total: int = 10_000, every: int = 2_000) -> list[dict[s
         httpx.Client(timeout=30) as admin,
     ):
         store = f"sqlite:///{tmp}/tokens.db"
-        lead = connector.run(
-            "crmCreateRecord",
-            {"recordType": "Leads", "fieldValues": {"Last_Name": "Bench"}},
-            connection=_connection(admin, base),
-        )["data"]["data"][0]["details"]["id"]
-        inputs = {"recordType": "Leads", "recordId": lead}
-        for done in range(1, total + 1):
-            connector.run("crmGetRecord", inputs, connection=refreshing(base, store))
-            if done % every == 0:
-                rows.append({"connections": done, "open_fds": _fds(), "rss_mib": round(_rss_mib(), 1)})
+        return _calls(connector, total, every, _connection(admin, base), lambda: refreshing(base, store))
+
+
+def _calls(
+    connector: Connector, total: int, every: int, first: dict[str, object], each: Callable[[], dict[str, object]]
+) -> list[dict[str, float]]:
+    """`total` crmGetRecord calls, each on the connection `each()` makes; open fds and RSS every `every` calls."""
+    lead = connector.run(
+        "crmCreateRecord", {"recordType": "Leads", "fieldValues": {"Last_Name": "Bench"}}, connection=first
+    )["data"]["data"][0]["details"]["id"]
+    inputs = {"recordType": "Leads", "recordId": lead}
+    rows = []
+    for done in range(1, total + 1):
+        connector.run("crmGetRecord", inputs, connection=each())
+        if done % every == 0:
+            rows.append({"connections": done, "open_fds": _fds(), "rss_mib": round(_rss_mib(), 1)})
     return rows
 
 
