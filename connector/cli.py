@@ -35,7 +35,8 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -259,8 +260,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.file:
         inputs = {**inputs, **_file_arguments(args.file)} if isinstance(inputs, dict) else inputs
     connection = _connection_argument(args.connection)
-    _log_debug_requests()
-    with Connector.load(engine_mode=args.engine) as connector:
+    with _logging_to_stderr(), Connector.load(engine_mode=args.engine) as connector:
         action = connector.actions.get(args.key)  # an unknown key is reported by run()
         if args.output:
             result = connector.download(args.key, inputs, connection=connection, to=args.output)
@@ -432,13 +432,21 @@ def _take_connections_file(argv: list[str]) -> None:
             return
 
 
-def _log_debug_requests() -> None:
-    """Debug Request lines (already redacted) go to stderr, leaving stdout to the JSON result."""
+@contextmanager
+def _logging_to_stderr() -> Iterator[None]:
+    """Debug Request and retry lines (already redacted) go to stderr while a command runs, leaving stdout to the JSON
+    result; the handler leaves with the command, so a program calling main() many times never piles them up."""
+    logger = logging.getLogger("connector")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
-    logger = logging.getLogger("connector")
+    level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _print_error(error: Mapping[str, Any]) -> None:

@@ -21,7 +21,7 @@ __all__ = ["main", "read_state", "write_state"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from connector.cli import _connection_argument, _json_argument, _log_debug_requests
+    from connector.cli import _connection_argument, _json_argument, _logging_to_stderr
     from connector.runner import Connector
 
     parser = argparse.ArgumentParser(
@@ -42,8 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     connection = _connection_argument(args.connection)
     path = Path(args.state)
     state = read_state(path)
-    _log_debug_requests()
-    with Connector.load(engine_mode=args.engine) as connector:
+    with _logging_to_stderr(), Connector.load(engine_mode=args.engine) as connector:
         result = connector.poll(args.key, inputs, state, connection=connection)
     for record in result["records"]:
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")

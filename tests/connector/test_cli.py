@@ -588,3 +588,20 @@ def test_a_product_registers_its_own_subcommand(
         main(["--help"])
     out = capsys.readouterr().out
     assert "sync the widgets" in out and "Partner Store" in out
+
+
+def test_a_command_takes_its_log_handler_with_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """An embedding program (or a test run) calls main() many times: while a command runs, the connector's log
+    lines go once to its stderr; after it, no handler is left behind to write to a stream replaced since."""
+    import logging
+
+    from connector.cli import _logging_to_stderr
+
+    logger = logging.getLogger("connector")
+    before = list(logger.handlers)
+    for _ in range(3):
+        with _logging_to_stderr():
+            capsys.readouterr()
+            logger.info("retrying in 1.0 s (1/10): probe")
+            assert capsys.readouterr().err.count("probe") == 1
+    assert logger.handlers == before
