@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from connector import Connector
 
@@ -17,6 +18,11 @@ CRM = "https://www.zohoapis.eu/crm/v8"
 BOOKS = "https://www.zohoapis.eu/books/v3"
 ORG = "10234695"
 
+
+# Property tests check what holds, not how fast: Hypothesis's default 200 ms deadline per example turned a busy
+# machine (CI on two cores beside the databases) into a failure of a test that had found nothing wrong.
+settings.register_profile("connector", deadline=None, print_blob=True)
+settings.load_profile("connector")
 
 _exit_status: list[int] = []
 

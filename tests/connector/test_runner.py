@@ -206,3 +206,29 @@ def test_a_stream_hands_out_pages_and_where_the_walk_would_go_on(
 
 def _more(token: str) -> dict[str, Any]:
     return {"more_records": True, "next_page_token": token, "count": 2}
+
+
+@pytest.mark.anyio
+async def test_a_spent_answer_is_freed_without_the_cycle_collector(connector: Connector, httpx_mock: HTTPXMock) -> None:
+    """Once a page's records are handed out, its answer (body included) is gone by reference counting alone: a
+    Fetch All holds one page, not however many the garbage collector has yet to reach."""
+    import gc
+    import weakref
+
+    answers: list[weakref.ref[httpx.Response]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        response = httpx.Response(200, json={"data": [{"id": "1"}], "info": {"more_records": False}})
+        answers.append(weakref.ref(response))
+        return response
+
+    httpx_mock.add_callback(answer, is_reusable=True)
+    connection = {"region": "eu", "access_token": ACCESS_TOKEN}
+    inputs = {"recordType": "Leads", "recordId": "1"}
+    gc.disable()
+    try:
+        connector.run("crmGetRecord", inputs, connection=connection)
+        await connector.arun("crmGetRecord", inputs, connection=connection)
+        assert len(answers) == 2 and [alive() for alive in answers] == [None, None]
+    finally:
+        gc.enable()
