@@ -1,14 +1,16 @@
 """`zoho-connector automation …`: check an automation file at deploy time, or run it in this process.
 
     zoho-connector automation validate FILE…                    exit 0, or 2 with every problem listed
-    zoho-connector automation run FILE --connections FILE [--connection NAME] [--state FILE]
+    zoho-connector automation run FILE --connections FILE [--connection NAME] [--state FILE] [--trigger JSON]
     zoho-connector automation list                               the automations shipped with the connector
 
 `run` prints one JSON line per step ({"step", "action", "calls", "ok"}, or "error" when it failed), after a poll
 the records it found ({"trigger", "records", "more"}), and a last line with the outcome. With a poll trigger,
 `--state FILE` keeps the poll's state between runs: it is read before the run and replaced only when every step
 succeeded, so a failed run sees the same records again. A poll that hands out what is new in windows (`more`) is
-polled again within the run, and the state is replaced after each window whose steps succeeded.
+polled again within the run, and the state is replaced after each window whose steps succeeded. `--trigger`
+gives what the trigger handed out (`{"records": [...]}`, JSON or @file): how a webhook automation runs here on the
+events a listener received, or a poll automation on records chosen by hand (it then does not poll).
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ def main(argv: Sequence[str]) -> int:
         help="a name in --connections FILE (default: the file's only connection, or the one named default)",
     )
     p.add_argument("--state", metavar="FILE", help="poll triggers: where the poll's state is kept between runs")
+    p.add_argument(
+        "--trigger",
+        metavar="JSON",
+        help='what the trigger handed out, e.g. {"records": [...]}: JSON or @file (a webhook automation needs it)',
+    )
     p.set_defaults(handler=_run)
 
     p = sub.add_parser("list", help="the automations shipped with the connector")
@@ -85,11 +92,13 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from connector._json_input import argument
     from connector.automations import StepFailed, load_automation, run_automation
     from connector.manifest import bundled_manifest
     from connector.runner import Connector
 
     automation = load_automation(args.file, bundled_manifest())
+    trigger = argument("--trigger", args.trigger, want_object=True) if args.trigger else None
     connection = args.connection or _default_connection()
     state_file = Path(args.state) if args.state else None
     state = read_state(state_file) if state_file else None
@@ -99,6 +108,7 @@ def _run(args: argparse.Namespace) -> int:
                 connector,
                 automation,
                 connection=connection,
+                trigger=trigger,
                 state=state,
                 on_step=lambda event: _line(sys.stdout, event),
                 # after each window of a poll that hands out what is new in windows: a run stopped later resumes here

@@ -754,8 +754,8 @@ def run_automation(
                 return {**_outcome(automation, context), "state": new_state, "ran": ran, "polls": polls}
     if trigger is None and kind == "webhook":
         raise ConnectorError(
-            f"automation {automation.name!r} starts from a webhook: pass the events it delivered with "
-            "trigger={'records': [...]}"
+            f"automation {automation.name!r} starts from a webhook: pass the events it delivered, "
+            "trigger={'records': [...]} (on the command line: --trigger)"
         )
     context = _context(trigger or {})
     if kind != "schedule" and not context["trigger"].get("records"):

@@ -40,6 +40,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from connector import _json_input
+
 if TYPE_CHECKING:
     from connector.runner import Connector
 
@@ -211,7 +213,7 @@ def _describe(args: argparse.Namespace) -> int:
     if args.connection:
         from connector.runner import Connector
 
-        inputs = _json_argument("--inputs", args.inputs)
+        inputs = _json_input.argument("--inputs", args.inputs)
         connection = _connection_argument(args.connection)
         with Connector.load(metadata_dir=_metadata_dir()) as connector:
             schema = connector.describe(args.key, inputs, connection=connection, refresh=args.refresh)
@@ -237,7 +239,7 @@ def _metadata_dir() -> Path:
 def _options(args: argparse.Namespace) -> int:
     from connector.runner import Connector
 
-    inputs = _json_argument("--inputs", args.inputs)
+    inputs = _json_input.argument("--inputs", args.inputs)
     connection = _connection_argument(args.connection)
     with Connector.load(metadata_dir=_metadata_dir()) as connector:
         choices = connector.options(args.key, args.input, inputs, connection=connection, refresh=args.refresh)
@@ -256,7 +258,7 @@ def _docs(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from connector.runner import Connector
 
-    inputs = _json_argument("--inputs", args.inputs)
+    inputs = _json_input.argument("--inputs", args.inputs)
     if args.file:
         inputs = {**inputs, **_file_arguments(args.file)} if isinstance(inputs, dict) else inputs
     connection = _connection_argument(args.connection)
@@ -287,7 +289,7 @@ def _invoke(args: argparse.Namespace) -> int:
     try:
         from connector._dispatch import parse_request, request_id  # against schemas/protocol/request.json
 
-        value = _loads("the invoke request", "(request)", sys.stdin.read())
+        value = _json_input.loads("the invoke request", "(request)", sys.stdin.read())
         ident = request_id(value)
         request = parse_request(value)
         with Connector.load(engine_mode=args.engine or request.engine) as connector:
@@ -345,47 +347,6 @@ def _truthy(inputs: Any, name: str | None) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"))
 
 
-def _json_argument(flag: str, value: str) -> Any:
-    from connector.errors import InputValidationError, Violation
-
-    text = value
-    if value.startswith("@"):
-        try:
-            text = Path(value[1:]).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputValidationError(
-                flag, [Violation(flag, "", f"cannot read {value[1:]}: {exc.strerror}")]
-            ) from None
-    return _loads(flag, flag, text)
-
-
-def _loads(subject: str, name: str, text: str) -> Any:
-    """Strict JSON: NaN and infinities are refused (Zoho's JSON has neither), and nesting too deep for Python is an
-    input error rather than a RecursionError."""
-    from connector.errors import InputValidationError, Violation
-
-    def fail(problem: str) -> InputValidationError:
-        return InputValidationError(subject, [Violation(name, "", problem)])
-
-    try:
-        return json.loads(text or "null", parse_constant=_no_constant, parse_float=_finite_float)
-    except RecursionError:
-        raise fail("not valid JSON here: nested too deeply") from None
-    except ValueError as exc:
-        raise fail(f"not valid JSON: {exc}") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise ValueError(f"{text} is too large for a number")
-    return value
-
-
 def _file_arguments(values: list[str]) -> dict[str, Path]:
     from connector.errors import InputValidationError, Violation
 
@@ -409,7 +370,7 @@ def _connection_argument(value: str | None) -> Any:
         raise ConnectionConfigError("no connection: pass --connection @connection.json or set ZOHO_CONNECTION")
     if _CONNECTION_NAME.fullmatch(value):
         return value
-    return _json_argument("--connection", value)
+    return _json_input.argument("--connection", value)
 
 
 _CONNECTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")

@@ -73,7 +73,7 @@ def serve_lines(
 
 
 def _respond(worker: Worker, number: int, raw: bytes) -> dict[str, Any]:
-    from connector.cli import _loads
+    from connector._json_input import loads
 
     subject = f"the invoke request on line {number}"
     try:
@@ -81,7 +81,7 @@ def _respond(worker: Worker, number: int, raw: bytes) -> dict[str, Any]:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InputValidationError(subject, [Violation("(request)", "", f"not UTF-8 text: {exc.reason}")]) from None
-        value = _loads(subject, "(request)", text)
+        value = loads(subject, "(request)", text)
     except InputValidationError as exc:
         return error_response(exc, None)
     response = worker.handle(value)

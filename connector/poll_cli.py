@@ -21,7 +21,8 @@ __all__ = ["main", "read_state", "write_state"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from connector.cli import _connection_argument, _json_argument, _logging_to_stderr
+    from connector._json_input import argument
+    from connector.cli import _connection_argument, _logging_to_stderr
     from connector.runner import Connector
 
     parser = argparse.ArgumentParser(
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--engine", action="store_true", help="no local retries: report retryable failures at once")
     args = parser.parse_args(argv)
 
-    inputs = _json_argument("--inputs", args.inputs)
+    inputs = argument("--inputs", args.inputs)
     connection = _connection_argument(args.connection)
     path = Path(args.state)
     state = read_state(path)

@@ -190,7 +190,7 @@ class _TooLarge(InputValidationError):
 
 async def _body(request: Any) -> dict[str, Any]:
     """The request body: a JSON object without `action` (the URL names it)."""
-    from connector.cli import _loads
+    from connector._json_input import loads
 
     subject = "the request body"
     declared = request.headers.get("content-length")
@@ -207,7 +207,7 @@ async def _body(request: Any) -> dict[str, Any]:
         text = b"".join(chunks).decode("utf-8")
     except UnicodeDecodeError:
         raise InputValidationError(subject, [Violation("(request)", "", "not UTF-8 text")]) from None
-    value = _loads(subject, "(request)", text)
+    value = loads(subject, "(request)", text)
     if not isinstance(value, dict):
         raise InputValidationError(subject, [Violation("(request)", "", "must be a JSON object")])
     if "action" in value:

@@ -20,7 +20,8 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-from connector.cli import _connection_argument, _json_argument
+from connector._json_input import argument
+from connector.cli import _connection_argument
 from connector.errors import WebhookRejected
 
 __all__ = ["main"]
@@ -42,7 +43,7 @@ def main(argv: Sequence[str]) -> int:
 
     from connector.runner import Connector
 
-    inputs = _json_argument("--inputs", args.inputs)
+    inputs = argument("--inputs", args.inputs)
     connection = _connection_argument(args.connection)
     with Connector.load() as connector:
         listener = Listener(connector, args.trigger, inputs, connection, args.public_url or _url(args.host, args.port))

@@ -19,9 +19,9 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
+from connector._json_input import argument
 from connector.errors import ConnectionConfigError, ConnectorError, InputValidationError, Violation
 from connector.named_connections import ENV as CONNECTIONS_ENV
 
@@ -120,10 +120,10 @@ def _enqueue(command: str, rest: list[str]) -> int:
 
     if command == "run":
         document = automation_document(args.file)
-        trigger = _json_argument("--trigger", args.trigger) if args.trigger else None
+        trigger = argument("--trigger", args.trigger, want_object=True) if args.trigger else None
         result = run_automation.apply_async((document, connection, trigger))
     else:
-        payload = {"action": args.key, "inputs": _json_argument("--inputs", args.inputs), "connection": connection}
+        payload = {"action": args.key, "inputs": argument("--inputs", args.inputs), "connection": connection}
         result = run_action.apply_async((payload,))
     try:
         value = result.get(timeout=args.timeout)
@@ -139,14 +139,6 @@ def _enqueue(command: str, rest: list[str]) -> int:
         return _exit_code(failed.get("type"))
     _print(value, sys.stdout)
     return 0
-
-
-def _json_argument(name: str, value: str) -> Any:
-    text = Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise InputValidationError(name, [Violation(name, "", "expected JSON, or @file holding JSON")]) from None
 
 
 def _exit_code(kind: Any) -> int:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from connector._json_input import argument
 from connector.errors import ConnectionConfigError, ConnectorError, InputValidationError, Violation
 from connector.named_connections import ENV
 
@@ -135,31 +136,13 @@ def _prepare_start(args: argparse.Namespace) -> dict[str, Any]:
     automation = temporal.checked_automation(source, args.file)  # deploy-time validation, before anything starts
     if args.command == "schedule":
         temporal.cron_of(automation)
-    trigger = _json_option("--trigger", getattr(args, "trigger", None))
-    options = _json_option("--options", args.options)
+    trigger = _object_option("--trigger", getattr(args, "trigger", None))
+    options = _object_option("--options", args.options)
     problems = temporal.option_problems(options)
     if problems:
         raise InputValidationError("--options", [Violation("--options", "", problem) for problem in problems])
     file = Path(args.file).name
     return {"source": source, "connection": connection, "trigger": trigger, "options": options, "file": file}
-
-
-def _json_option(flag: str, value: str | None) -> Any:
-    if value is None:
-        return None
-    text = value
-    if value.startswith("@"):
-        try:
-            text = Path(value[1:]).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise _bad(flag, f"cannot read {value[1:]}: {exc.strerror}") from None
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        raise _bad(flag, "expected a JSON object") from None
-    if not isinstance(parsed, dict):
-        raise _bad(flag, "expected a JSON object")
-    return parsed
 
 
 # --- commands --------------------------------------------------------------------------------------------------
@@ -238,6 +221,10 @@ async def _schedule(args: argparse.Namespace, prepared: dict[str, Any]) -> int:
     )
     print(json.dumps({"schedule_id": sid}))
     return 0
+
+
+def _object_option(flag: str, value: str | None) -> Any:
+    return None if value is None else argument(flag, value, want_object=True)
 
 
 def _bad(flag: str, message: str) -> InputValidationError:

@@ -48,8 +48,9 @@ class FakeConnector:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeConnector:
     base = manifest_module.bundled_manifest()
-    trigger = type("T", (), {"kind": "poll", "input_schema": SCHEMA})()
-    patched = dataclasses.replace(base, triggers={**base.triggers, "crmNewThings": trigger})
+    poll = type("T", (), {"kind": "poll", "input_schema": SCHEMA})()
+    webhook = type("T", (), {"kind": "webhook", "input_schema": SCHEMA})()
+    patched = dataclasses.replace(base, triggers={**base.triggers, "crmNewThings": poll, "crmStageChanged": webhook})
     monkeypatch.setattr(manifest_module, "bundled_manifest", lambda: patched)
     connector = FakeConnector()
     from connector import runner
@@ -77,6 +78,15 @@ def polling(tmp_path: Path) -> Path:
             }
         )
     )
+    return file
+
+
+def _webhook_automation(polling: Path) -> Path:
+    """The polling automation, started by a webhook trigger instead."""
+    document = yaml.safe_load(polling.read_text())
+    document["trigger"] = {"webhook": {"trigger": "crmStageChanged", "inputs": {"recordType": "Leads"}}}
+    file = polling.with_name("webhook.yaml")
+    file.write_text(yaml.safe_dump(document))
     return file
 
 
@@ -161,3 +171,42 @@ def test_list_shows_the_shipped_automations(capsys: Any) -> None:
     shipped = manifest_module.bundled_manifest().automations
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert out == [{"automation": name, "file": file} for name, file in sorted(shipped.items())]
+
+
+def test_a_webhook_automation_runs_on_the_events_given_with_trigger(
+    fake: FakeConnector, polling: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    connections(tmp_path, monkeypatch, ["only"])
+    automation = _webhook_automation(polling)
+    assert main(["automation", "run", str(automation)]) == 1
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert "starts from a webhook" in error["message"] and "--trigger" in error["message"]
+    events = tmp_path / "events.json"
+    events.write_text(json.dumps({"records": [{"id": "7"}, {"id": "8"}]}))
+    assert main(["automation", "run", str(automation), "--trigger", f"@{events}"]) == 0
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert out == [
+        {"step": "read", "action": "crmGetRecord", "calls": 2, "ok": True},
+        {"automation": "each-new-thing", "ok": True, "ran": True, "steps": 1},
+    ]
+    assert fake.polled_from == []
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [("[1, 2]", "expected a JSON object"), ("{records: 1}", "not valid JSON"), ("@/no/such/file", "cannot read")],
+)
+def test_a_trigger_that_is_not_a_json_object_is_an_input_error_and_nothing_runs(
+    fake: FakeConnector,
+    polling: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+    given: str,
+    problem: str,
+) -> None:
+    connections(tmp_path, monkeypatch, ["only"])
+    assert main(["automation", "run", str(_webhook_automation(polling)), "--trigger", given]) == 2
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error["type"] == "invalid_input" and problem in error["violations"][0]["message"]
+    assert fake.connections == []
