@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.fuzz.profiles import FEWER
 from tests.fuzz.strategies import ACTIONS, invalid_inputs, json_values, valid_inputs
 
-# A subprocess per example: one example per action in CI (the in-process fuzz covers each action's inputs with the
-# profile's count), a fifth of the profile's under `make fuzz`.
-FEWER = settings(max_examples=max(1, settings().max_examples // 5))
 TYPED_EXIT_CODES = {0, 2, 3, 4, 5}
 
 

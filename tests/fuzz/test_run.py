@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connector import Connector, ConnectorError
+from tests.fuzz.profiles import FUZZ
 from tests.fuzz.strategies import ACTIONS, invalid_inputs, valid_inputs
 
 
@@ -32,12 +33,14 @@ def _check(key: str, inputs: Any, connection: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("key", ACTIONS)
+@FUZZ
 @given(data=st.data())
 def test_valid_inputs_give_a_result_or_a_typed_error(key: str, data: st.DataObject, connection: dict[str, Any]) -> None:
     _check(key, data.draw(valid_inputs(key), label="inputs"), connection)
 
 
 @pytest.mark.parametrize("key", ACTIONS)
+@FUZZ
 @given(data=st.data())
 def test_invalid_inputs_give_a_result_or_a_typed_error(
     key: str, data: st.DataObject, connection: dict[str, Any]

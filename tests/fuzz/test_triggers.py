@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from connector import Connector, ConnectorError
 from connector.errors import WebhookRejected
+from tests.fuzz.profiles import FUZZ
 from tests.fuzz.strategies import TRIGGERS, invalid_inputs, json_values, valid_inputs
 
 _KINDS = {key: Connector.load().manifest.trigger(key).kind for key in TRIGGERS}
@@ -34,12 +35,14 @@ def _start(key: str, inputs: Any, connection: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("key", TRIGGERS)
+@FUZZ
 @given(data=st.data())
 def test_valid_inputs_give_a_result_or_a_typed_error(key: str, data: st.DataObject, connection: dict[str, Any]) -> None:
     _start(key, data.draw(valid_inputs(key), label="inputs"), connection)
 
 
 @pytest.mark.parametrize("key", TRIGGERS)
+@FUZZ
 @given(data=st.data())
 def test_invalid_inputs_give_a_result_or_a_typed_error(
     key: str, data: st.DataObject, connection: dict[str, Any]
@@ -48,6 +51,7 @@ def test_invalid_inputs_give_a_result_or_a_typed_error(
 
 
 @pytest.mark.parametrize("key", [k for k, kind in _KINDS.items() if kind == "webhook"])
+@FUZZ
 @given(body=st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()))
 def test_a_generated_callback_body_is_rejected(key: str, body: bytes, connection: dict[str, Any]) -> None:
     subscription = {
