@@ -28,6 +28,7 @@ from connector.manifest import bundled_manifest, data_root
 from connector.sandbox import SandboxState, serve_in_thread
 from connector.strategies.partner_store import plan, setup
 from tests.e2e.connections import with_refresh_token
+from tests.holds import Hold, held_sandbox
 
 DAY = 86_400.0
 START = 1_767_268_800.0  # 2026-01-01T12:00:00Z
@@ -254,9 +255,15 @@ def _cli(*argv: str, connections: Path) -> list[str]:
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A sandbox on the real clock, the CRM prepared, and a connections file naming it."""
-    with serve_in_thread(SandboxState()) as base:
+def hold() -> Hold:
+    return Hold()
+
+
+@pytest.fixture
+def live(tmp_path: Path, hold: Hold) -> Iterator[tuple[str, Path]]:
+    """A sandbox on the real clock, the CRM prepared, and a connections file naming it; `hold` holds its slowed
+    answers on demand."""
+    with held_sandbox(SandboxState(), hold) as (base, _):
         connection = {**with_refresh_token(base, tmp_path), "store_url": f"{base}/api/v1/partner"}
         connections = tmp_path / "connections.json"
         connections.write_text(json.dumps({"sandbox": connection}))
@@ -270,11 +277,15 @@ ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
 @pytest.mark.slow
 def test_a_run_killed_halfway_and_started_again_ends_with_every_record_once(
-    live: tuple[str, Path], tmp_path: Path
+    live: tuple[str, Path], tmp_path: Path, hold: Hold
 ) -> None:
     base, connections = live
     httpx.post(f"{base}/__sandbox/store", json={"add": {"kind": "transactions", "count": 1_200}})  # 6 windows
     httpx.post(f"{base}/__sandbox/faults", json={"slow_ms": 60, "fault_targets": ["crm"]})  # a run of some seconds
+    upsert = "POST /crm/v8/Store_Transactions/upsert"
+    # The 5th upsert (inside the third window) and every CRM answer after it wait until the run is killed: it cannot
+    # finish first however late this process gets to the kill (the 60 ms of each call were the only margin).
+    hold.hold_from(5, upsert)
     state = tmp_path / "transactions.state.json"
     run = _cli(
         "automation",
@@ -285,13 +296,13 @@ def test_a_run_killed_halfway_and_started_again_ends_with_every_record_once(
         connections=connections,
     )
     process = subprocess.Popen(run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    upsert = "POST /crm/v8/Store_Transactions/upsert"
     deadline = time.monotonic() + 120
-    while httpx.get(f"{base}/__sandbox/stats").json()["requests"].get(upsert, 0) < 5:  # inside the third window
+    while not hold.holding.is_set():  # inside the third window
         assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
         time.sleep(0.02)
     process.kill()
     process.wait(timeout=30)
+    hold.release()
     assert process.returncode == -signal.SIGKILL
     saved = json.loads(state.read_text())  # the state of the last window that finished
     assert saved["pass"] is not None  # ... in the middle of the pass

@@ -24,7 +24,8 @@ import httpx
 import pytest
 
 from connector.errors import TransientError
-from connector.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxState, serve_in_thread
+from connector.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxState
+from tests.holds import Hold, held_sandbox
 from tests.servers import require
 
 pytest.importorskip("celery", reason="the celery extra is not installed: pip install 'zoho-connector[celery]'")
@@ -52,10 +53,24 @@ def brokers() -> None:
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[tuple[str, SandboxState]]:
+def held_sandbox_() -> Iterator[tuple[str, SandboxState, Hold]]:
     state = SandboxState()
-    with serve_in_thread(state) as base:
-        yield base, state
+    with held_sandbox(state) as (base, hold):
+        yield base, state, hold
+
+
+@pytest.fixture(scope="module")
+def sandbox(held_sandbox_: tuple[str, SandboxState, Hold]) -> tuple[str, SandboxState]:
+    base, state, _ = held_sandbox_
+    return base, state
+
+
+@pytest.fixture
+def hold(held_sandbox_: tuple[str, SandboxState, Hold]) -> Iterator[Hold]:
+    """The sandbox's slowed answers held back on demand (tests/holds.py); released after the test."""
+    _, _, holding = held_sandbox_
+    yield holding
+    holding.release()
 
 
 @pytest.fixture(scope="module")
@@ -361,6 +376,7 @@ def test_a_worker_killed_mid_fetch_all_gives_the_task_back_and_it_resumes_withou
     own_worker: Callable[[], Worker],
     sandbox: tuple[str, SandboxState],
     faults: Callable[..., None],
+    hold: Hold,
     kill: str,
 ) -> None:
     base, state = sandbox
@@ -368,21 +384,24 @@ def test_a_worker_killed_mid_fetch_all_gives_the_task_back_and_it_resumes_withou
     httpx.post(f"{base}/__sandbox/seed", json={"module": module, "count": 2400 - len(state.records[module])})
     expected = set(state.records[module])
     assert len(expected) == 2400
-    faults(slow_ms=150)  # 12 pages of 200: long enough to be killed midway
+    faults(slow_ms=150)  # 12 pages of 200
     worker = own_worker()
     one = {"recordType": module, "fields": ["Last_Name"], "per_page": 1}
     run_action.delay(payload("crmGetRecords", one)).get(timeout=60)  # an access token is in the store now
     httpx.delete(f"{base}/__sandbox/stats")
     inputs = {"recordType": module, "fields": ["Last_Name"], "per_page": 200, "fetchAll": True}
-    result = run_action.delay(payload("crmGetRecords", inputs))
     pages = f"GET /crm/v8/{module}"
-    _wait_for(lambda: stats(base)["requests"].get(pages, 0) >= 4, "the walk to reach page 4")
+    hold.hold_from(4, pages)  # page 4's answer waits until the worker is dead: killed midway, whatever the load
+    result = run_action.delay(payload("crmGetRecords", inputs))
+    _wait_for(hold.holding.is_set, "the walk to reach page 4")
     if kill == "whole worker":
         worker.kill()
+        hold.release()
         worker = own_worker()  # the broker hands the unacknowledged message to the next worker
     else:
         for pid in worker.pool():
             os.kill(pid, signal.SIGKILL)  # the worker's main process gives the message back (reject_on_worker_lost)
+        hold.release()
     got = result.get(timeout=120)
     ids = [record["id"] for record in got["data"]["data"]]
     assert len(ids) == len(set(ids)) == len(expected)
@@ -808,7 +827,11 @@ def test_the_partner_store_sync_polls_on_celery_in_windows_and_writes_each_trans
 
 
 def test_a_run_failing_in_its_second_window_keeps_the_first_and_the_next_run_ends_with_each_once(
-    worker: Worker, sandbox: tuple[str, SandboxState], store_crm: Any, faults: Callable[..., None]
+    worker: Worker,
+    sandbox: tuple[str, SandboxState],
+    store_crm: Any,
+    faults: Callable[..., None],
+    hold: Hold,
 ) -> None:
     """The second window's first upsert call is answered with a 500: its 100 records are in doubt, so the step,
     and the run, fail; the state stays after the first window, the lock is given back, and the next run writes
@@ -819,11 +842,16 @@ def test_a_run_failing_in_its_second_window_keeps_the_first_and_the_next_run_end
     poll_run()
     add_transactions(base, 450)
     writes(base)
-    faults(slow_ms=300, fault_targets=["store"])  # each poll takes 0.3 s: time to arm the fault between windows
+    # Once the first window's two upserts are in, the store's answers are held back until the fault is armed: the
+    # second window cannot reach its upsert first (a 0.3 s slow poll was the only margin before, and a busy
+    # machine could let the run through it).
+    faults(slow_ms=1, fault_targets=["store"])
+    hold.hold_from(2, UPSERT)
     result = run_automation.delay(automation_document(TRANSACTIONS), "sandbox")
-    _wait_for(lambda: stats(base)["requests"].get(UPSERT, 0) >= 2, "the first window's two upsert calls")
+    _wait_for(hold.holding.is_set, "the second window's poll, after the first window's two upsert calls")
     assert stats(base)["requests"][UPSERT] == 2, "the second window's upsert came before the fault was armed"
     faults(fail_next=1, fail_kind="5xx", fault_targets=["crm"])
+    hold.release()
     with pytest.raises(ZohoTaskError) as caught:
         result.get(timeout=120)
     error = caught.value.error
@@ -1054,14 +1082,20 @@ def test_messages_and_results_hold_no_client_secret_refresh_token_or_access_toke
     add_transactions(sandbox[0], 3)
     polled = poll_run()
     assert polled["records"] == 3
-    time.sleep(0.5)  # the firehose copies are asynchronous
-    messages = [m for m in firehose() if QUEUE in m]
+    # The firehose copies are asynchronous: drain them until every kind of message expected has come (a fixed
+    # half-second nap was not always enough on a busy machine).
+    messages: list[str] = []
+
+    def all_copied() -> bool:
+        messages.extend(m for m in firehose() if QUEUE in m)
+        # a create and its retry, a failed read, then the automation's run, 3 steps, 5 actions and 3 merges
+        names = ("zoho.automation_merge", "zoho.automation_poll", "zoho.automation_commit")
+        return len(messages) >= 15 and all(any(name in m for m in messages) for name in names)
+
+    _wait_for(all_copied, "the broker's copies of the messages", seconds=30)
+    messages.extend(m for m in firehose() if QUEUE in m)  # and any that came meanwhile
     keys: list[Any] = list(backend.scan_iter(count=1000))
     results = [f"{key} {backend.get(key)!s}" for key in keys if backend.type(key) == "string"]
-    # a create and its retry, a failed read, then the automation's run, 3 steps, 5 actions and 3 merges
-    assert len(messages) >= 15
-    assert any("zoho.automation_merge" in m for m in messages)
-    assert any("zoho.automation_poll" in m for m in messages) and any("zoho.automation_commit" in m for m in messages)
     assert any('\\"connection\\": \\"sandbox\\"' in m for m in messages)  # the payloads themselves are read
     assert any(lead in result for result in results)  # the results are really there
     access_tokens = list(state.access_tokens)

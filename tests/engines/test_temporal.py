@@ -31,6 +31,7 @@ from connector.manifest import bundled_manifest, data_root
 from connector.sandbox import DEFAULT_CLIENT_SECRET, SandboxState, serve_in_thread
 from connector.strategies.partner_store import plan, setup
 from tests.e2e.connections import with_refresh_token
+from tests.holds import Hold, held_sandbox
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,9 +119,10 @@ FAST = {"retry": {"initial_seconds": 0.2, "maximum_seconds": 1}, "heartbeat_seco
 
 
 class Sandbox:
-    def __init__(self, url: str, state: SandboxState) -> None:
+    def __init__(self, url: str, state: SandboxState, hold: Hold) -> None:
         self.url = url
         self.state = state
+        self.hold = hold  # its slowed answers held back on demand (tests/holds.py)
 
     def faults(self, **settings: Any) -> None:
         httpx.post(f"{self.url}/__sandbox/faults", json=settings).raise_for_status()
@@ -139,8 +141,8 @@ class Sandbox:
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
     state = SandboxState()
-    with serve_in_thread(state) as url:
-        yield Sandbox(url, state)
+    with held_sandbox(state) as (url, hold):
+        yield Sandbox(url, state, hold)
 
 
 @pytest.fixture
@@ -649,13 +651,16 @@ def test_a_worker_killed_mid_fetch_all_resumes_on_another_without_losing_or_repe
     try:
         start = _cli("start", str(automation), "--address", dev_server, "--task-queue", "kill", "--connection", "zoho",
                      "--options", json.dumps(FAST), connections=connections)  # fmt: skip
+        # Page 16 (past the SDK's heartbeat throttle, 0.8 times the 2 s heartbeat timeout, so a checkpoint reached
+        # the server) is answered only once the worker is dead: the walk cannot end first, however late the kill.
+        sandbox.hold.hold_from(16, "GET /crm/v8/Leads")
         starter = subprocess.Popen(start, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
-        # Past the SDK's heartbeat throttle (0.8 times the 2 s heartbeat timeout), so a checkpoint reached the server.
-        while sandbox.stats()["requests"].get("GET /crm/v8/Leads", 0) < 16:
+        while not sandbox.hold.holding.is_set():
             assert time.monotonic() < deadline and starter.poll() is None, "the walk did not start"
             time.sleep(0.05)
         _stop(first, signal.SIGKILL)  # mid-walk, between two heartbeats
+        sandbox.hold.release()
         killed_at = sandbox.stats()["requests"]["GET /crm/v8/Leads"]
         assert killed_at < 30, "the walk finished before the worker was killed"
         second = _worker(dev_server, "kill", connections, tmp_path / "worker-2.log")

@@ -142,11 +142,15 @@ def hold_slots(
     results.put(taken)
 
 
-def take_slot_and_hang(url: str, env: dict[str, str], name: str, ttl: float, ready: Event) -> None:
-    """Take the only slot of `name` for `ttl` seconds, say so, and hang until killed (kill -9)."""
+def take_slot_and_hang(url: str, env: dict[str, str], name: str, ttl: float, ready: Event, taking: Any) -> None:
+    """Take the only slot of `name` for `ttl` seconds, say so, and hang until killed (kill -9). `taking` (a shared
+    double) gets the time.monotonic() (one clock for every process of the machine) at which the taking began: the
+    lease lasts at least until then + `ttl`."""
     from connector.auth.stores.leases import leases_of
 
     leases = leases_of(open_store(url, env=env))
-    assert leases is not None and leases.acquire_slot(name, 1, ttl) is not None
+    assert leases is not None
+    taking.value = time.monotonic()
+    assert leases.acquire_slot(name, 1, ttl) is not None
     ready.set()
     time.sleep(600)
