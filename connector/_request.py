@@ -7,7 +7,6 @@ organization id and the page parameters.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -16,16 +15,12 @@ import httpx
 
 from connector import _template
 from connector._template import MISSING
+from connector.auth.tokens import HEADER_SAFE
 from connector.errors import AuthenticationError, ConnectionConfigError, InputValidationError, Violation
 from connector.manifest import Action, Product
 from connector.strategies.pagers import BODY
 
-__all__ = ["HEADER_SAFE", "OrganizationPlacement", "Prepared", "prepare"]
-
-# What a token or an id the runtime puts in a header may hold: visible ASCII, no space. Anything else (CR/LF, NUL,
-# accents) either splits the header (httpx refuses it: LocalProtocolError, which is no network failure to retry) or
-# cannot be encoded at all (UnicodeEncodeError).
-HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
+__all__ = ["OrganizationPlacement", "Prepared", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -72,8 +67,8 @@ class Prepared:
 
             if not HEADER_SAFE.fullmatch(organization.value):
                 raise ConnectionConfigError(
-                    "organization_id may hold only letters, digits, '-' and '_' (it travels in a query parameter "
-                    "or header); nothing was sent"
+                    "organization_id may hold only visible ASCII characters (no spaces, line breaks or accents): "
+                    "it travels in a query parameter or header; nothing was sent"
                 )
             ORGANIZATIONS[organization.convention].place(organization.name, organization.value, params, headers)
         if not HEADER_SAFE.fullmatch(token):  # a stored token, or one a token endpoint answered

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 from connector import _schema
 from connector._flow import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_RETRY_BUDGET_SECONDS
 from connector._inputs import unsafe_values
+from connector.auth.tokens import HEADER_SAFE
 from connector.errors import ConnectionConfigError, InputValidationError, Violation
 from connector.manifest import ConnectionDef
 from connector.strategies.pagers import PageLimits
@@ -272,13 +272,10 @@ def _header_violations(raw: Mapping[str, Any]) -> list[Violation]:
     """The access token goes in the Authorization header as it is: CR/LF, spaces or accents there would split
     the header or could not be sent, so it is refused here, named (and never echoed: it is a secret)."""
     token = raw.get("access_token")
-    if not isinstance(token, str) or token == "" or _VISIBLE_ASCII.fullmatch(token):
+    if not isinstance(token, str) or token == "" or HEADER_SAFE.fullmatch(token):
         return []  # not a string: the schema names it
     why = "may hold only visible ASCII characters (no spaces, line breaks or accents): it is sent in a header"
     return [Violation("access_token", "/access_token", why)]
-
-
-_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 
 def _override(name: str, value: str | None) -> str | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -24,7 +23,7 @@ from urllib.parse import urlencode
 import httpx
 
 from connector._tls import LazyCAContext
-from connector.auth.tokens import Token
+from connector.auth.tokens import HEADER_SAFE, Token
 from connector.errors import AuthenticationError
 
 __all__ = [
@@ -47,7 +46,6 @@ MAX_TOKEN_ANSWER = 1024 * 1024  # a token answer is well under 1 KB
 THROTTLE_RETRY_AFTER = 60.0  # Zoho counts 10 tokens per rolling 10 minutes; one minute usually frees a slot
 DEFAULT_LIFETIME = 3600.0  # Zoho's access tokens live an hour
 MAX_LIFETIME = 86_400.0
-_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")  # what an access token must be to go in the Authorization header
 
 
 def new_state() -> str:
@@ -221,7 +219,7 @@ def parse_token_response(response: httpx.Response, *, grant: str, now: float, ba
                 f"({', '.join(malformed)} is not a string); nothing was stored",
                 reason="bad_token_response",
             )
-        if not _VISIBLE_ASCII.fullmatch(body["access_token"]):
+        if not HEADER_SAFE.fullmatch(body["access_token"]):
             raise AuthenticationError(
                 f"Zoho Accounts at {_host(response)} answered with an access token an HTTP header cannot carry "
                 "(spaces, line breaks or accents); nothing was stored",

@@ -10,13 +10,19 @@ never a string).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SECRET_FIELDS", "Token"]
+__all__ = ["HEADER_SAFE", "SECRET_FIELDS", "Token"]
 
 # Fields that are secrets: masked in every printout, and encrypted at rest when a store has a key.
 SECRET_FIELDS = ("client_secret", "refresh_token", "access_token", "grant_token")
+
+# What an access token (or an organization id) may hold to travel in a header: visible ASCII, no space. Anything
+# else (CR/LF, NUL, accents) either splits the header (httpx refuses it: LocalProtocolError, which is no network
+# failure to retry) or cannot be encoded at all (UnicodeEncodeError).
+HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True, kw_only=True)
